@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <blitz/listener.hpp>
+#include <blitz/log.hpp>
+#include <blitz/result.hpp>
+#include <blitz/router.hpp>
+#include <blitz/server.hpp>
+
+namespace blitz {
+
+/// Where and why a configuration document was refused.
+struct ConfigError {
+    std::string source;   ///< file name, or "<config>"
+    std::string path;     ///< JSON path of the offending value, e.g. "$.routes[2].match.path"
+    int line = 0;         ///< 1-based; 0 when unknown
+    int column = 0;       ///< 1-based; 0 when unknown
+    std::string message;  ///< what was expected
+    /// "blitz.json:12:7: $.routes[2].match.path: expected a string starting with '/'"
+    std::string to_string() const;
+};
+
+/// A whole configuration, validated, as public API values (docs/config.md lists every key).
+struct Config {
+    ServerOptions server;
+    std::vector<ListenerOptions> listeners;
+    Router router;
+    LogLevel log_level = LogLevel::Info;
+};
+
+/// Parses a JSON configuration. Every string value may use `${VAR}` and `${VAR:-default}`
+/// (environment); a numeric or boolean key also accepts a string that is exactly one such
+/// expression. The whole document is validated before anything is returned.
+Result<Config, ConfigError> parse_config(std::string_view json, std::string_view source = "<config>");
+/// Reads `path` and parses it with parse_config().
+Result<Config, ConfigError> load_config(const std::string& path);
+
+}  // namespace blitz

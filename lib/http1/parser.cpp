@@ -1,0 +1,659 @@
+#include "http1/parser.hpp"
+
+#include <array>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "http/uri.hpp"
+
+namespace blitz::http1 {
+
+namespace {
+
+using detail::is_field_value;
+using detail::is_tchar;
+
+constexpr unsigned kMaxLeadingEmptyLines = 8;
+
+// Request-target bytes (RFC 9112 §3.2, RFC 3986 §3.3-§3.4). kTargetPlain: pchar without '%'
+// and '.', plus '/'; they need no attention during the scan. The others are noted for the
+// checks made once the whole target is known.
+constexpr std::uint8_t kTargetPlain = 1;
+constexpr std::uint8_t kTargetPercent = 2;
+constexpr std::uint8_t kTargetDot = 4;
+constexpr std::uint8_t kTargetQuestion = 8;
+constexpr std::uint8_t kTargetBracket = 16;  // only inside an IP-literal authority
+
+constexpr std::array<std::uint8_t, 256> kTargetClass = [] {
+    std::array<std::uint8_t, 256> t{};
+    for (unsigned char c : std::string_view("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789-_~!$&'()*+,;=:@/")) {
+        t[c] = kTargetPlain;
+    }
+    t['%'] = kTargetPercent;
+    t['.'] = kTargetDot;
+    t['?'] = kTargetQuestion;
+    t['['] = t[']'] = kTargetBracket;
+    return t;
+}();
+
+ParseResult error(int status, const char* reason) noexcept {
+    return ParseResult{ParseStatus::Error, 0, status, reason};
+}
+
+// `lower` is a lower-case literal of letters, digits and '-'. OR-ing 0x20 maps only 'A'-'Z'
+// onto letters, and only control bytes onto digits or '-'; names and field values hold none.
+bool name_is(std::string_view name, std::string_view lower) noexcept {
+    if (name.size() != lower.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        if ((name[i] | 0x20) != lower[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// Scanners: each returns the first byte in [p, end) outside its class. Field values, names
+// and the target are nearly all of a head's bytes, so where SSE2 exists (every x86-64) they
+// test 16 bytes a step; besides fewer instructions, that avoids a mispredicted loop exit per
+// field. The byte loops finish the tails and serve other targets; both follow the tables
+// (a unit test checks every byte value in both paths).
+#if defined(__SSE2__)
+__m128i bytes_equal(__m128i v, char c) noexcept { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); }
+
+// lo..hi must lie within 0x01..0x7e so that signed compares work.
+__m128i bytes_in(__m128i v, char lo, char hi) noexcept {
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+}
+
+// Bytes below 0x21 taken as signed: controls, SP and everything from 0x80 up.
+__m128i bytes_below_0x21(__m128i v) noexcept { return _mm_cmplt_epi8(v, _mm_set1_epi8(0x21)); }
+
+template <class Bad>
+const char* scan16(const char*& p, const char* end, Bad bad) noexcept {
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        if (const int mask = _mm_movemask_epi8(bad(v))) {
+            return p + __builtin_ctz(static_cast<unsigned>(mask));
+        }
+        p += 16;
+    }
+    return nullptr;
+}
+#endif
+
+const char* skip_field_value(const char* p, const char* end) noexcept {
+#if defined(__SSE2__)
+    const auto bad = [](__m128i v) {
+        // Controls are 0x00-0x1f (signed 0..31; obs-text is negative) except HTAB, and DEL.
+        const __m128i control = bytes_in(v, 0x01, 0x1f);
+        return _mm_or_si128(_mm_or_si128(_mm_andnot_si128(bytes_equal(v, '\t'), control),
+                                         bytes_equal(v, 0x00)),
+                            bytes_equal(v, 0x7f));
+    };
+    if (const char* hit = scan16(p, end, bad)) {
+        return hit;
+    }
+#endif
+    while (p != end && is_field_value(*p)) {
+        ++p;
+    }
+    return p;
+}
+
+const char* skip_tchar(const char* p, const char* end) noexcept {
+#if defined(__SSE2__)
+    const auto bad = [](__m128i v) {
+        // Not tchar (RFC 9110 §5.6.2): DQUOTE and "(),/:;<=>?@[\]{}", DEL, and below 0x21.
+        __m128i b = _mm_or_si128(bytes_below_0x21(v), bytes_equal(v, '"'));
+        b = _mm_or_si128(b, bytes_in(v, '(', ')'));
+        b = _mm_or_si128(b, bytes_equal(v, ','));
+        b = _mm_or_si128(b, bytes_equal(v, '/'));
+        b = _mm_or_si128(b, bytes_in(v, ':', '@'));
+        b = _mm_or_si128(b, bytes_in(v, '[', ']'));
+        b = _mm_or_si128(b, bytes_equal(v, '{'));
+        b = _mm_or_si128(b, bytes_equal(v, '}'));
+        return _mm_or_si128(b, bytes_equal(v, 0x7f));
+    };
+    if (const char* hit = scan16(p, end, bad)) {
+        return hit;
+    }
+#endif
+    while (p != end && is_tchar(*p)) {
+        ++p;
+    }
+    return p;
+}
+
+const char* skip_target_plain(const char* p, const char* end) noexcept {
+#if defined(__SSE2__)
+    const auto bad = [](__m128i v) {
+        // Not kTargetPlain: below 0x21, "\"#%.<>?`", "[\\]^", "{|}" and DEL.
+        __m128i b = _mm_or_si128(bytes_below_0x21(v), bytes_in(v, '"', '#'));
+        b = _mm_or_si128(b, bytes_equal(v, '%'));
+        b = _mm_or_si128(b, bytes_equal(v, '.'));
+        b = _mm_or_si128(b, bytes_equal(v, '<'));
+        b = _mm_or_si128(b, bytes_in(v, '>', '?'));
+        b = _mm_or_si128(b, bytes_in(v, '[', '^'));
+        b = _mm_or_si128(b, bytes_equal(v, '`'));
+        b = _mm_or_si128(b, bytes_in(v, '{', '}'));
+        return _mm_or_si128(b, bytes_equal(v, 0x7f));
+    };
+    if (const char* hit = scan16(p, end, bad)) {
+        return hit;
+    }
+#endif
+    while (p != end && kTargetClass[static_cast<unsigned char>(*p)] == kTargetPlain) {
+        ++p;
+    }
+    return p;
+}
+
+std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && is_ows(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && is_ows(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+// Calls f(element) for each comma-separated element of a field value (RFC 9110 §5.6.1),
+// OWS-trimmed, empty elements included. Stops early when f returns false.
+template <class F>
+bool for_each_element(std::string_view value, F&& f) noexcept {
+    for (;;) {
+        const std::size_t comma = value.find(',');
+        if (!f(trim_ows(value.substr(0, comma)))) {
+            return false;
+        }
+        if (comma == std::string_view::npos) {
+            return true;
+        }
+        value.remove_prefix(comma + 1);
+    }
+}
+
+// RFC 9112 §6.3 and RFC 9110 §8.6: Content-Length = 1*DIGIT; a list of identical values is
+// accepted as that value. Returns false on anything else, including values >= 2^63 (the
+// length must fit Request::content_length).
+bool parse_content_length(std::string_view value, std::uint64_t& out) noexcept {
+    bool have = false;
+    std::uint64_t first = 0;
+    return for_each_element(value, [&](std::string_view e) {
+        if (e.empty()) {
+            return false;
+        }
+        std::uint64_t n = 0;
+        for (char c : e) {
+            if (c < '0' || c > '9') {
+                return false;
+            }
+            const auto d = static_cast<std::uint64_t>(c - '0');
+            if (n > (static_cast<std::uint64_t>(INT64_MAX) - d) / 10) {
+                return false;
+            }
+            n = n * 10 + d;
+        }
+        if (have && n != first) {
+            return false;
+        }
+        have = true;
+        first = n;
+        out = n;
+        return true;
+    });
+}
+
+struct Framing {
+    unsigned host_count = 0;
+    std::string_view host;
+    bool have_length = false;
+    std::uint64_t length = 0;
+    bool have_te = false;
+    bool te_chunked_last = false;  // the last coding seen so far is chunked
+    bool te_other = false;         // a coding other than chunked was named
+    bool conn_close = false;
+    bool conn_keep_alive = false;
+    bool expect_continue = false;
+};
+
+// Host (RFC 9112 §3.2), Content-Length, Transfer-Encoding (§6), Connection (§9.3), Expect
+// (RFC 9110 §10.1.1). Returns 0 or the error status, with `reason` set.
+int note_field(std::string_view name, std::string_view value, Version version, Framing& f,
+               const char*& reason) noexcept {
+    switch (name.size()) {
+        case 4:
+            if (name_is(name, "host")) {
+                if (++f.host_count > 1) {
+                    reason = "more than one Host field";
+                    return 400;
+                }
+                if (!http::valid_authority(value)) {
+                    reason = "invalid Host";
+                    return 400;
+                }
+                f.host = value;
+            }
+            return 0;
+        case 6:
+            if (name_is(name, "expect")) {
+                const bool ok = for_each_element(value, [&](std::string_view e) {
+                    return e.size() == 12 && name_is(e, "100-continue");
+                });
+                if (!ok) {
+                    reason = "unsupported expectation";
+                    return 417;
+                }
+                f.expect_continue = true;
+            }
+            return 0;
+        case 10:
+            if (name_is(name, "connection")) {
+                for_each_element(value, [&](std::string_view e) {
+                    f.conn_close |= e.size() == 5 && name_is(e, "close");
+                    f.conn_keep_alive |= e.size() == 10 && name_is(e, "keep-alive");
+                    return true;
+                });
+            }
+            return 0;
+        case 14:
+            if (name_is(name, "content-length")) {
+                std::uint64_t n = 0;
+                if (!parse_content_length(value, n)) {
+                    reason = "invalid Content-Length";
+                    return 400;
+                }
+                if (f.have_length && n != f.length) {
+                    reason = "conflicting Content-Length";
+                    return 400;
+                }
+                f.have_length = true;
+                f.length = n;
+            }
+            return 0;
+        case 17:
+            if (name_is(name, "transfer-encoding")) {
+                // RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing.
+                if (version == Version::Http10) {
+                    reason = "Transfer-Encoding in HTTP/1.0";
+                    return 400;
+                }
+                f.have_te = true;
+                int status = 0;
+                for_each_element(value, [&](std::string_view e) {
+                    if (e.empty()) {
+                        reason = "empty transfer coding";
+                        status = 400;
+                        return false;
+                    }
+                    // RFC 9112 §6.1: chunked is applied once and last; whatever follows it
+                    // makes the body length undeterminable (§6.3).
+                    const bool chunked = e.size() == 7 && name_is(e, "chunked");
+                    if (f.te_chunked_last) {
+                        reason = chunked ? "chunked applied twice"
+                                         : "chunked is not the final transfer coding";
+                        status = 400;
+                        return false;
+                    }
+                    if (chunked) {
+                        f.te_chunked_last = true;
+                    } else {
+                        for (char c : e.substr(0, e.find(';'))) {
+                            if (!is_tchar(c)) {
+                                reason = "invalid transfer coding";
+                                status = 400;
+                                return false;
+                            }
+                        }
+                        f.te_other = true;
+                    }
+                    return true;
+                });
+                return status;
+            }
+            return 0;
+        default:
+            return 0;
+    }
+}
+
+std::uint32_t authority_port(std::string_view authority, std::uint32_t default_port) noexcept {
+    const std::string_view host = http::authority_host(authority);
+    if (host.size() == authority.size()) {
+        return default_port;
+    }
+    std::uint32_t port = 0;
+    for (char c : authority.substr(host.size() + 1)) {
+        port = port * 10 + static_cast<std::uint32_t>(c - '0');
+    }
+    return port;
+}
+
+// Both authorities are valid. Hosts compare case-insensitively (RFC 3986 §6.2.2.1) and a
+// missing port is the scheme's default (§6.2.3).
+bool same_authority(std::string_view a, std::string_view b, std::uint32_t default_port) noexcept {
+    return iequals(http::authority_host(a), http::authority_host(b)) &&
+           authority_port(a, default_port) == authority_port(b, default_port);
+}
+
+bool valid_escapes(std::string_view s) noexcept {
+    for (std::size_t i = s.find('%'); i != std::string_view::npos; i = s.find('%', i + 1)) {
+        if (s.size() - i < 3 || detail::hex_value(s[i + 1]) < 0 ||
+            detail::hex_value(s[i + 2]) < 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Splits the target into its form (RFC 9112 §3.2) and normalises the path. Called only for a
+// complete, otherwise valid head, since normalisation rewrites the buffer.
+ParseResult finish_target(char* target, std::size_t target_len, std::uint8_t seen,
+                          const Framing& f, RequestHead& out) noexcept {
+    const std::string_view t(target, target_len);
+    std::size_t path_begin = 0;
+    const bool connect = out.method == Method::Connect;
+    out.scheme = "http";
+    if (t[0] == '/') {
+        // origin-form
+        if (connect) {
+            return error(400, "CONNECT needs an authority-form target");
+        }
+        out.authority = f.host;
+    } else if (t == "*") {
+        // asterisk-form, RFC 9112 §3.2.4: OPTIONS only.
+        if (out.method != Method::Options) {
+            return error(400, "asterisk-form target on a method other than OPTIONS");
+        }
+        out.authority = f.host;
+        out.path = t;
+        out.raw_target = t;
+        return ParseResult{ParseStatus::Done};
+    } else if (connect) {
+        // authority-form, RFC 9112 §3.2.3: host and port, nothing else.
+        if (!http::valid_authority(t) || http::authority_host(t).size() == t.size()) {
+            return error(400, "invalid CONNECT target");
+        }
+        out.authority = t;
+        out.raw_target = t;
+        return ParseResult{ParseStatus::Done};
+    } else {
+        // absolute-form, RFC 9112 §3.2.2; only the schemes a gateway serves.
+        std::size_t scheme_len = 0;
+        if (t.size() > 7 && iequals(t.substr(0, 7), "http://")) {
+            scheme_len = 7;
+        } else if (t.size() > 8 && iequals(t.substr(0, 8), "https://")) {
+            scheme_len = 8;
+            out.scheme = "https";
+        } else {
+            return error(400, "invalid request-target");
+        }
+        const std::size_t auth_end = t.find_first_of("/?", scheme_len);
+        const std::string_view authority =
+            t.substr(scheme_len, auth_end == std::string_view::npos ? auth_end : auth_end - scheme_len);
+        if (!http::valid_authority(authority)) {
+            return error(400, "invalid authority in request-target");
+        }
+        // RFC 9112 §3.2.2 tells a server to ignore Host here; Blitz insists that they agree so
+        // that no component (cache, log, upstream) can pick the other one.
+        if (f.host_count > 0 &&
+            !same_authority(authority, f.host, scheme_len == 8 ? 443 : 80)) {
+            return error(400, "Host does not match the request-target authority");
+        }
+        out.authority = authority;
+        path_begin = auth_end == std::string_view::npos ? t.size() : auth_end;
+    }
+
+    std::size_t path_end = t.find('?', path_begin);
+    if (path_end == std::string_view::npos) {
+        path_end = t.size();
+    }
+    std::string_view path = t.substr(path_begin, path_end - path_begin);
+    std::string_view query = path_end < t.size() ? t.substr(path_end + 1) : std::string_view{};
+    if ((seen & kTargetBracket) &&
+        (path.find_first_of("[]") != std::string_view::npos ||
+         query.find_first_of("[]") != std::string_view::npos)) {
+        return error(400, "invalid character in request-target");
+    }
+    if ((seen & kTargetPercent) && !valid_escapes(query)) {
+        return error(400, "invalid percent-encoding in query");
+    }
+    std::size_t target_end = t.size();
+    if (path.empty()) {
+        // RFC 9112 §3.2.4: an absolute-form OPTIONS without a path asks about the server.
+        path = out.method == Method::Options ? "*" : "/";
+    } else if (seen & (kTargetPercent | kTargetDot)) {
+        const long n = http::normalize_path({target + path_begin, path.size()});
+        if (n < 0) {
+            return error(400, "invalid path");
+        }
+        const auto len = static_cast<std::size_t>(n);
+        if (len != path.size()) {
+            // Move "?query" up behind the shorter path so raw_target stays one valid target.
+            char* const new_end = target + path_begin + len;
+            if (path_end < t.size()) {
+                std::memmove(new_end, target + path_end, t.size() - path_end);
+                query = std::string_view(new_end + 1, query.size());
+            }
+            target_end -= path.size() - len;
+        }
+        path = std::string_view(target + path_begin, len);
+    }
+    out.path = path;
+    out.query = query;
+    out.raw_target = std::string_view(target, target_end);
+    return ParseResult{ParseStatus::Done};
+}
+
+}  // namespace
+
+ParseResult parse_request_head(std::span<char> buf, std::span<Header> header_storage,
+                               const Limits& limits, RequestHead& out) noexcept {
+    char* const begin = buf.data();
+    // Never look past the head limit: a head that is not complete within it is 431 as soon as
+    // more bytes than the limit are buffered.
+    const bool over_limit = buf.size() > limits.max_head_bytes;
+    const char* const end = begin + (over_limit ? limits.max_head_bytes : buf.size());
+    const auto incomplete = [over_limit] {
+        return over_limit ? error(431, "request head too large") : ParseResult{};
+    };
+    const char* p = begin;
+
+    // RFC 9112 §2.2: ignore at least one empty line before the request line.
+    for (unsigned empty_lines = 0; p != end && *p == '\r'; p += 2) {
+        if (end - p < 2) {
+            return incomplete();
+        }
+        if (p[1] != '\n') {
+            return error(400, "bare CR");
+        }
+        if (++empty_lines > kMaxLeadingEmptyLines) {
+            return error(400, "too many empty lines before the request line");
+        }
+    }
+
+    // request-line = method SP request-target SP HTTP-version CRLF (RFC 9112 §3)
+    const char* const method = p;
+    p = skip_tchar(p, end);
+    if (p == end) {
+        return incomplete();
+    }
+    if (*p != ' ' || p == method) {
+        return error(400, "invalid method");
+    }
+    out = RequestHead{};
+    out.method_name = std::string_view(method, static_cast<std::size_t>(p - method));
+    out.method = method_from_token(out.method_name);
+    ++p;
+
+    char* const target = begin + (p - begin);  // the one part rewritten (on Done)
+    const bool target_capped = static_cast<std::size_t>(end - p) > limits.max_path_bytes;
+    const char* const scan_end = target_capped ? p + limits.max_path_bytes + 1 : end;
+    std::uint8_t seen = 0;
+    for (;;) {
+        p = skip_target_plain(p, scan_end);
+        if (p == scan_end || *p == ' ') {
+            break;
+        }
+        const std::uint8_t cls = kTargetClass[static_cast<unsigned char>(*p)];
+        if (cls == 0) {
+            return error(400, "invalid character in request-target");
+        }
+        seen |= cls;
+        ++p;
+    }
+    if (p == scan_end) {
+        return target_capped ? error(414, "request-target too long") : incomplete();
+    }
+    const auto target_len = static_cast<std::size_t>(p - target);
+    if (target_len == 0) {
+        return error(400, "empty request-target");
+    }
+    ++p;
+
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3).
+    constexpr std::string_view kHttpSlash = "HTTP/";
+    const auto have = static_cast<std::size_t>(end - p);
+    if (std::memcmp(p, kHttpSlash.data(), have < 5 ? have : 5) != 0) {
+        return error(400, "invalid HTTP version");
+    }
+    if (have < 10) {
+        // Version digits and CRLF are not all there yet; check what is.
+        for (std::size_t i = 5; i < have; ++i) {
+            const char c = p[i];
+            const bool ok = i == 6 ? c == '.' : i == 8 ? c == '\r' : (c >= '0' && c <= '9');
+            if (!ok) {
+                return error(400, i >= 8 ? "request line not ended by CRLF" : "invalid HTTP version");
+            }
+        }
+        return incomplete();
+    }
+    if (p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9') {
+        return error(400, "invalid HTTP version");
+    }
+    if (p[8] != '\r' || p[9] != '\n') {
+        return error(400, "request line not ended by CRLF");
+    }
+    // RFC 9110 §2.5: a higher minor version is handled as the highest one we implement; a
+    // different major version is not HTTP/1.x at all.
+    if (p[5] != '1') {
+        return error(505, "unsupported HTTP version");
+    }
+    out.version = p[7] == '0' ? Version::Http10 : Version::Http11;
+    p += 10;
+
+    // field-line = field-name ":" OWS field-value OWS, each ended by CRLF (RFC 9112 §5).
+    const std::size_t max_fields =
+        header_storage.size() < limits.max_headers ? header_storage.size() : limits.max_headers;
+    std::size_t count = 0;
+    Framing framing;
+    for (;;) {
+        if (p == end) {
+            return incomplete();
+        }
+        if (*p == '\r') {
+            if (end - p < 2) {
+                return incomplete();
+            }
+            if (p[1] != '\n') {
+                return error(400, "bare CR");
+            }
+            p += 2;
+            break;
+        }
+        // RFC 9112 §5.2: obs-fold is rejected in requests (and so is whitespace before the
+        // first field line, §2.2).
+        if (is_ows(*p)) {
+            return error(400, "obs-fold or leading whitespace in field line");
+        }
+        const char* const name = p;
+        p = skip_tchar(p, end);
+        if (p == end) {
+            return incomplete();
+        }
+        // RFC 9112 §5.1: no whitespace between field name and colon.
+        if (*p != ':' || p == name) {
+            return error(400, "invalid field name");
+        }
+        const std::string_view field_name(name, static_cast<std::size_t>(p - name));
+        ++p;
+        while (p != end && is_ows(*p)) {
+            ++p;
+        }
+        const char* const value = p;
+        p = skip_field_value(p, end);
+        if (p == end) {
+            return incomplete();
+        }
+        // Anything but CR here is a control (NUL, bare LF, DEL...): RFC 9110 §5.5.
+        if (*p != '\r') {
+            return error(400, "invalid character in field value");
+        }
+        if (end - p < 2) {
+            return incomplete();
+        }
+        if (p[1] != '\n') {
+            return error(400, "bare CR");
+        }
+        const char* value_end = p;
+        while (value_end != value && is_ows(value_end[-1])) {
+            --value_end;
+        }
+        p += 2;
+        if (count == max_fields) {
+            return error(431, "too many header fields");
+        }
+        const std::string_view field_value(value, static_cast<std::size_t>(value_end - value));
+        header_storage[count++] = Header{field_name, field_value};
+        const char* reason = "";
+        if (const int status = note_field(field_name, field_value, out.version, framing, reason)) {
+            return error(status, reason);
+        }
+    }
+
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400.
+    if (out.version == Version::Http11 && framing.host_count == 0) {
+        return error(400, "missing Host");
+    }
+    if (framing.have_te) {
+        // RFC 9112 §6.3: Content-Length beside Transfer-Encoding may be a smuggling attempt.
+        if (framing.have_length) {
+            return error(400, "both Content-Length and Transfer-Encoding");
+        }
+        if (!framing.te_chunked_last) {
+            return error(400, "chunked is not the final transfer coding");
+        }
+        // RFC 9112 §6.1: a transfer coding we do not decode is 501.
+        if (framing.te_other) {
+            return error(501, "unsupported transfer coding");
+        }
+        out.body = BodyKind::Chunked;
+    } else if (framing.have_length) {
+        out.body = BodyKind::Length;
+        out.content_length = framing.length;
+    }
+    // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
+    out.keep_alive = !framing.conn_close &&
+                     (out.version == Version::Http11 || framing.conn_keep_alive);
+    out.expect_continue = framing.expect_continue && out.version == Version::Http11 &&
+                          out.body != BodyKind::None;
+    out.headers = header_storage.first(count);
+
+    ParseResult result = finish_target(target, target_len, seen, framing, out);
+    if (result.status == ParseStatus::Done) {
+        result.consumed = static_cast<std::size_t>(p - begin);
+    }
+    return result;
+}
+
+}  // namespace blitz::http1

@@ -1,0 +1,101 @@
+#include "net/address.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cstring>
+
+namespace blitz::net {
+
+bool SocketAddress::parse(std::string_view text, SocketAddress& out) noexcept {
+    out = SocketAddress{};
+    std::string_view host;
+    std::string_view port;
+    if (!text.empty() && text.front() == '[') {
+        auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            return false;
+        }
+        host = text.substr(1, close - 1);
+        port = text.substr(close + 2);
+    } else {
+        auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) {
+            return false;
+        }
+        host = text.substr(0, colon);
+        port = text.substr(colon + 1);
+        if (host.find(':') != std::string_view::npos) {
+            return false;  // IPv6 must be bracketed
+        }
+    }
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || p > 65535) {
+        return false;
+    }
+    char buf[INET6_ADDRSTRLEN + 1];
+    if (host.empty() || host.size() >= sizeof buf) {
+        return false;
+    }
+    std::memcpy(buf, host.data(), host.size());
+    buf[host.size()] = '\0';
+    if (text.front() == '[') {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&out.storage);
+        if (inet_pton(AF_INET6, buf, &a->sin6_addr) != 1) {
+            return false;
+        }
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(static_cast<std::uint16_t>(p));
+        out.length = sizeof(sockaddr_in6);
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&out.storage);
+        if (inet_pton(AF_INET, buf, &a->sin_addr) != 1) {
+            return false;
+        }
+        a->sin_family = AF_INET;
+        a->sin_port = htons(static_cast<std::uint16_t>(p));
+        out.length = sizeof(sockaddr_in);
+    }
+    return true;
+}
+
+std::uint16_t SocketAddress::port() const noexcept {
+    if (family() == AF_INET6) {
+        return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+    }
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+}
+
+void SocketAddress::set_port(std::uint16_t port) noexcept {
+    if (family() == AF_INET6) {
+        reinterpret_cast<sockaddr_in6*>(&storage)->sin6_port = htons(port);
+    } else {
+        reinterpret_cast<sockaddr_in*>(&storage)->sin_port = htons(port);
+    }
+}
+
+std::size_t SocketAddress::format_ip(char* buf, std::size_t len) const noexcept {
+    const void* src = family() == AF_INET6
+                          ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr)
+                          : static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr);
+    if (inet_ntop(family(), src, buf, static_cast<socklen_t>(len)) == nullptr) {
+        return 0;
+    }
+    return std::strlen(buf);
+}
+
+std::string SocketAddress::to_string() const {
+    char ip[INET6_ADDRSTRLEN];
+    std::size_t n = format_ip(ip, sizeof ip);
+    std::string out;
+    if (family() == AF_INET6) {
+        out.append("[").append(ip, n).append("]");
+    } else {
+        out.append(ip, n);
+    }
+    out.append(":").append(std::to_string(port()));
+    return out;
+}
+
+}  // namespace blitz::net

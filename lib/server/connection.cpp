@@ -1,0 +1,949 @@
+#include "server/connection.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <blitz/log.hpp>
+
+#include "http/uri.hpp"
+#include "server/reactor.hpp"
+
+namespace blitz::server {
+
+namespace {
+
+// Output queued beyond this stops reading further requests until the peer catches up.
+constexpr std::uint32_t kMaxPendingOutput = 64 * 1024;
+// Input held back (while an exchange runs or output backs up) beyond this stops reading.
+constexpr std::uint32_t kMaxPendingInput = 64 * 1024;
+// How long a closing connection keeps reading (and dropping) what the client still sends, so
+// the kernel does not answer unread bytes with a RST that destroys our last response.
+constexpr std::uint64_t kLingerMs = 2000;
+
+bool status_has_body(int status) noexcept {
+    return status >= 200 && status != 204 && status != 304;
+}
+
+}  // namespace
+
+/// The exchange in progress on a connection, with its arena. Constructed per request in
+/// memory the reactor recycles.
+struct Connection::Active {
+    Active(detail::ExchangeDriver& driver, detail::BlockPool& pool) noexcept
+        : arena(&pool), ex(driver, arena) {}
+
+    Arena arena;
+    Exchange ex;
+    Phase phase = Phase::RequestHeaders;
+    std::uint16_t filter_index = 0;
+    bool keep_alive = true;
+    bool expect_continue = false;
+    bool is_head = false;
+    bool has_body = false;
+    bool body_done = true;
+    bool body_started = false;
+    bool wants_body = false;
+    bool continue_sent = false;
+    bool paused = false;
+    bool in_advance = false;
+    bool resume_requested = false;
+    bool detached = false;
+    bool aborted = false;
+    std::uint64_t body_limit = 0;
+    std::uint64_t body_seen = 0;
+    std::string_view client_address;
+};
+
+std::size_t Connection::active_bytes() noexcept { return sizeof(Active); }
+
+Connection::Connection(ReactorImpl& reactor) noexcept : reactor_(reactor) {
+    timer_.fire = &Connection::on_timer;
+    timer_.owner = this;
+}
+
+Connection::~Connection() {
+    std::free(partial_);
+}
+
+void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::uint32_t generation) {
+    fd_ = fd;
+    listener_ = &listener;
+    routes_ = listener.shared->routes;
+    slot_ = slot;
+    generation_ = generation;
+    state_ = State::Head;
+    recv_armed_ = false;
+    send_inflight_ = false;
+    close_after_send_ = false;
+    closing_ = false;
+    graceful_stop_ = false;
+    requests_ = 0;
+    accepted_ms_ = reactor_.now_ms();
+    last_activity_ms_ = accepted_ms_;
+    head_started_ms_ = 0;
+    drained_ = 0;
+    partial_len_ = 0;
+    out_len_ = 0;
+    sending_len_ = 0;
+    sent_ = 0;
+    rearm_recv();
+    arm_timer();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+void Connection::rearm_recv() {
+    if (recv_armed_ || closing_ || state_ == State::Closed) {
+        return;
+    }
+    recv_armed_ = true;
+    reactor_.io().recv(fd_, io::pack(io::Op::Recv, generation_, slot_));
+}
+
+void Connection::on_recv(const io::Completion& c) {
+    if (!c.more) {
+        recv_armed_ = false;
+    }
+    if (c.res > 0) {
+        auto bid = static_cast<std::uint16_t>(c.buffer);
+        char* data = reactor_.io().buffers().data(bid);
+        auto len = static_cast<std::size_t>(c.res);
+        if (closing_ || state_ == State::Closed || state_ == State::Linger) {
+            reactor_.io().buffers().release(bid);  // lingering: read and drop
+        } else if (partial_len_ > 0) {
+            // Bytes are already waiting (a partial head, or input held back): keep order.
+            last_activity_ms_ = reactor_.now_ms();
+            stash_partial_head(data, len);
+            reactor_.io().buffers().release(bid);
+            process(partial_, partial_len_);
+        } else {
+            last_activity_ms_ = reactor_.now_ms();
+            process(data, len);
+            reactor_.io().buffers().release(bid);
+        }
+        if (!recv_armed_ && !closing_ && state_ != State::Closed && partial_len_ < kMaxPendingInput) {
+            rearm_recv();  // multishot ended on its own (e.g. CQ pressure)
+        }
+    } else if (c.res == 0 || (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)) {
+        // Peer closed or the socket failed: nothing more can be answered.
+        if (!closing_) {
+            close_now();
+        }
+    } else if (c.res == -ENOBUFS) {
+        reactor_.rearm_recv_later(this);
+    }
+    maybe_recycle();
+}
+
+void Connection::stash_partial_head(const char* p, std::size_t n) {
+    if (n == 0) {
+        return;
+    }
+    if (active_ != nullptr && !active_->detached) {
+        detach_exchange();  // its views may point into partial_, which may move
+    }
+    if (partial_len_ + n > partial_cap_) {
+        std::size_t cap = std::max<std::size_t>(partial_cap_ * 2, std::max<std::size_t>(4096, partial_len_ + n));
+        auto* grown = static_cast<char*>(std::realloc(partial_, cap));
+        if (grown == nullptr) {
+            close_now();
+            return;
+        }
+        partial_ = grown;
+        partial_cap_ = static_cast<std::uint32_t>(cap);
+    }
+    std::memmove(partial_ + partial_len_, p, n);
+    partial_len_ += static_cast<std::uint32_t>(n);
+}
+
+// Processes `len` bytes at `data` (a receive buffer, or partial_ itself). What cannot be used now
+// (an incomplete head, or input held back while an exchange runs) ends up at the start of
+// partial_.
+void Connection::process(char* data, std::size_t len) {
+    const bool from_partial = data == partial_;
+    char* p = data;
+    char* end = data + len;
+    in_process_ = true;
+    while (p < end && !closing_ && (state_ == State::Head || state_ == State::Body || state_ == State::Drain)) {
+        if (state_ == State::Head) {
+            if (active_ != nullptr || out_len_ >= kMaxPendingOutput) {
+                break;  // responses go out in order: the next request waits
+            }
+            if (!process_head(p, end)) {
+                break;
+            }
+        } else {
+            process_body(p, end);
+        }
+    }
+    in_process_ = false;
+    if (active_ != nullptr && !active_->detached) {
+        // The exchange outlives this call (paused, or its body is still arriving): its views
+        // into the receive buffer and the reactor's header scratch must be copied now.
+        detach_exchange();
+    }
+    if (closing_ || state_ == State::Linger || state_ == State::Closed) {
+        partial_len_ = 0;
+        flush();
+        return;
+    }
+    const auto rest = static_cast<std::size_t>(end - p);
+    if (from_partial) {
+        if (p != partial_) {
+            std::memmove(partial_, p, rest);
+            partial_len_ = static_cast<std::uint32_t>(rest);
+        }
+    } else {
+        stash_partial_head(p, rest);
+    }
+    if (partial_len_ == 0 && partial_cap_ > 16 * 1024) {
+        std::free(partial_);  // do not keep a large buffer on an idle connection
+        partial_ = nullptr;
+        partial_cap_ = 0;
+    }
+    if (partial_len_ >= kMaxPendingInput && recv_armed_) {
+        // The client keeps sending while we cannot consume: stop reading until we can.
+        reactor_.io().cancel_recv(fd_, io::pack(io::Op::Recv, generation_, slot_));
+    }
+    flush();
+}
+
+// Parses one request head from [p, end). Returns false when it needs more bytes (or failed).
+bool Connection::process_head(char*& p, char* end) {
+    const HttpLimits& limits = listener_->shared->options.limits;
+    if (head_started_ms_ == 0) {
+        head_started_ms_ = reactor_.now_ms();
+        tighten_timer(head_started_ms_ + static_cast<std::uint64_t>(limits.request_head_timeout.count()));
+    }
+    http1::Limits lim{limits.max_request_head_bytes, limits.max_headers, limits.max_path_bytes};
+    http1::RequestHead head;
+    auto storage = reactor_.header_scratch(limits.max_headers);
+    auto r = http1::parse_request_head({p, static_cast<std::size_t>(end - p)}, storage, lim, head);
+    if (r.status == http1::ParseStatus::Incomplete) {
+        return false;
+    }
+    if (r.status == http1::ParseStatus::Error) {
+        local_error(r.error_status, r.reason, true);
+        return false;
+    }
+    p += r.consumed;
+    head_started_ms_ = 0;
+    start_exchange(head);
+    return true;
+}
+
+void Connection::process_body(char*& p, char* end) {
+    while (p < end && (state_ == State::Body || state_ == State::Drain) && !closing_) {
+        auto step = body_.decode({p, static_cast<std::size_t>(end - p)});
+        p += step.consumed;
+        if (step.error_status != 0) {
+            if (state_ == State::Body && active_ != nullptr && active_->phase < Phase::ResponseHeaders) {
+                local_error(step.error_status, step.reason, true);
+            } else {
+                close_now();
+            }
+            return;
+        }
+        if (state_ == State::Drain) {
+            drained_ += step.data.size();
+            if (drained_ > listener_->shared->options.limits.max_drain_bytes) {
+                close_now();
+                return;
+            }
+            if (step.done) {
+                state_ = State::Head;
+                return;
+            }
+        } else {
+            deliver_body(step.data, step.done);
+            if (step.done && state_ == State::Body) {
+                state_ = State::Head;
+            }
+            if (state_ != State::Body) {
+                return;
+            }
+        }
+        if (step.consumed == 0) {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exchanges
+
+void Connection::start_exchange(http1::RequestHead& head) {
+    ++requests_;
+    void* mem = reactor_.take_active_memory();
+    active_ = new (mem) Active(*this, reactor_.blocks());
+    Active& a = *active_;
+    Request& req = a.ex.mutable_request();
+    req.method = head.method;
+    req.method_name = head.method_name;
+    req.version = head.version;
+    req.scheme = head.scheme;
+    req.authority = head.authority;
+    req.path = head.path;
+    req.query = head.query;
+    req.raw_target = head.raw_target;
+    req.headers = Headers(head.headers);
+    req.has_body = head.body != http1::BodyKind::None;
+    req.content_length = head.body == http1::BodyKind::Length ? static_cast<std::int64_t>(head.content_length) : -1;
+    a.keep_alive = head.keep_alive;
+    a.expect_continue = head.expect_continue;
+    a.is_head = head.method == Method::Head;
+    a.has_body = req.has_body;
+    a.body_done = !req.has_body;
+
+    if (head.body == http1::BodyKind::Length) {
+        body_.reset_length(head.content_length);
+    } else if (head.body == http1::BodyKind::Chunked) {
+        body_.reset_chunked();
+    }
+    state_ = a.has_body ? State::Body : State::Head;
+
+    RouteMatch m = routes_->match(http::authority_host(req.authority), req.path, req.method);
+    if (m.route == nullptr) {
+        if (m.allowed.empty()) {
+            local_error(404, "no route", false);
+        } else {
+            char allow[128];
+            std::size_t n = 0;
+            for (unsigned i = 0; i < kMethodCount; ++i) {
+                auto method = static_cast<Method>(i);
+                if (method != Method::Other && m.allowed.contains(method)) {
+                    std::string_view tok = method_token(method);
+                    if (n + tok.size() + 2 < sizeof allow) {
+                        if (n > 0) {
+                            allow[n++] = ',';
+                            allow[n++] = ' ';
+                        }
+                        std::memcpy(allow + n, tok.data(), tok.size());
+                        n += tok.size();
+                    }
+                }
+            }
+            local_error(405, "method not allowed", false, {allow, n});
+        }
+        return;
+    }
+    a.ex.set_route(m.route);
+    const std::uint64_t limit =
+        m.route->max_body_bytes != 0 ? m.route->max_body_bytes : listener_->shared->options.limits.max_body_bytes;
+    a.body_limit = limit;
+    if (head.body == http1::BodyKind::Length && head.content_length > limit) {
+        // RFC 9110 §15.5.14: refuse before reading; the unread body makes the connection unusable.
+        local_error(413, "request body too large", true);
+        return;
+    }
+    advance();
+}
+
+void Connection::advance() {
+    Active* a = active_;
+    if (a == nullptr) {
+        return;
+    }
+    a->in_advance = true;
+    const Route* route = a->ex.route();
+    for (;;) {
+        a->paused = false;
+        a->resume_requested = false;
+        switch (a->phase) {
+            case Phase::RequestHeaders: {
+                Flow f = Flow::Continue;
+                while (a->filter_index < route->filters.size() && f == Flow::Continue) {
+                    f = route->filters[a->filter_index++]->on_request_headers(a->ex);
+                }
+                if (f == Flow::Respond) {
+                    a->phase = Phase::ResponseHeaders;
+                    a->filter_index = static_cast<std::uint16_t>(route->filters.size());
+                    continue;
+                }
+                if (f == Flow::Pause) {
+                    a->paused = true;
+                    break;
+                }
+                a->phase = Phase::AwaitBody;
+                continue;
+            }
+            case Phase::AwaitBody:
+                // A configured response answers a complete request: its body is read (and
+                // checked against the route's limit) first. Handlers decide for themselves.
+                if (!route->handler && !a->body_done) {
+                    a->wants_body = true;
+                    break;
+                }
+                a->phase = Phase::Action;
+                continue;
+            case Phase::Action: {
+                a->phase = Phase::AwaitResponse;
+                if (route->handler) {
+                    Flow f = route->handler(a->ex);
+                    if (f == Flow::Pause && !a->resume_requested) {
+                        a->paused = true;
+                        break;
+                    }
+                    if (a->ex.response().status() == 0) {
+                        a->ex.respond_static(500, "{\"error\":\"handler produced no response\"}\n",
+                                             "application/json");
+                    }
+                } else {
+                    const DirectResponse& d = route->direct;
+                    Response& r = a->ex.response();
+                    r.set_status(d.status);
+                    r.set_body(d.body);
+                    if (!d.body.empty() && !d.content_type.empty()) {
+                        r.add_header("Content-Type", d.content_type);
+                    }
+                    for (const auto& h : d.headers) {
+                        r.add_header(h.first, h.second);
+                    }
+                }
+                a->phase = Phase::ResponseHeaders;
+                a->filter_index = static_cast<std::uint16_t>(route->filters.size());
+                continue;
+            }
+            case Phase::AwaitResponse:
+                if (a->ex.response().status() == 0) {
+                    a->paused = true;
+                    break;
+                }
+                a->phase = Phase::ResponseHeaders;
+                a->filter_index = static_cast<std::uint16_t>(route->filters.size());
+                continue;
+            case Phase::ResponseHeaders: {
+                Flow f = Flow::Continue;
+                // Response phases run in reverse order.
+                while (a->filter_index > 0 && f != Flow::Pause) {
+                    f = route->filters[--a->filter_index]->on_response_headers(a->ex);
+                }
+                if (f == Flow::Pause) {
+                    a->paused = true;
+                    break;
+                }
+                a->phase = Phase::Done;
+                continue;
+            }
+            case Phase::Done:
+                break;
+        }
+        if (a->paused && a->resume_requested) {
+            continue;  // resume() was called from inside the callback that paused
+        }
+        break;
+    }
+    a->in_advance = false;
+    if (a->phase == Phase::Done) {
+        finish_response();
+        return;
+    }
+    if ((a->paused || a->phase == Phase::AwaitBody) && a->wants_body && a->expect_continue && !a->body_started && !a->continue_sent) {
+        send_continue();
+    }
+}
+
+void Connection::deliver_body(std::span<const char> chunk, bool end) {
+    Active* a = active_;
+    if (a == nullptr) {
+        return;
+    }
+    a->body_started = true;
+    a->body_seen += chunk.size();
+    if (a->body_seen > a->body_limit) {
+        if (a->phase < Phase::ResponseHeaders) {
+            local_error(413, "request body too large", true);
+        } else {
+            close_now();
+        }
+        return;
+    }
+    if (end) {
+        a->body_done = true;
+    }
+    const Route* route = a->ex.route();
+    auto bytes = std::as_bytes(chunk);
+    for (const auto& f : route->filters) {
+        if (f->on_request_body(a->ex, bytes, end) == Flow::Respond) {
+            a->phase = Phase::ResponseHeaders;
+            a->filter_index = static_cast<std::uint16_t>(route->filters.size());
+            advance();
+            return;
+        }
+    }
+    if (a->ex.body_reader()) {
+        a->ex.body_reader()(bytes, end);
+    }
+    if (end && active_ == a && a->phase == Phase::AwaitBody) {
+        advance();
+    }
+}
+
+void Connection::send_continue() {
+    active_->continue_sent = true;
+    append("HTTP/1.1 100 Continue\r\n\r\n");
+    flush();
+}
+
+// A local error response. With `close`, the connection closes after it (framing is unknown).
+void Connection::local_error(int status, const char* reason, bool close, std::string_view allow) {
+    char body[192];
+    int n = std::snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
+    const std::string_view text{body, static_cast<std::size_t>(std::max(n, 0))};
+    if (active_ != nullptr && active_->paused) {
+        // A handler still holds this exchange: answer without it, and let its resume() end it.
+        active_->aborted = true;
+        char* dst = reserve_out(256 + text.size());
+        std::array<Header, 1> type{Header{"Content-Type", "application/json"}};
+        std::size_t w = http1::write_response_head({dst, 256}, status, Headers(type), text.size(),
+                                                   false, reactor_.date());
+        std::memcpy(dst + w, text.data(), text.size());
+        out_len_ += static_cast<std::uint32_t>(w + text.size());
+        close_after_send_ = true;
+        state_ = State::Linger;
+        if (!in_process_) {
+            flush();
+        }
+        return;
+    }
+    if (active_ == nullptr) {
+        void* mem = reactor_.take_active_memory();
+        active_ = new (mem) Active(*this, reactor_.blocks());
+        active_->body_done = true;
+        active_->keep_alive = false;
+        state_ = State::Head;
+    }
+    Active& a = *active_;
+    a.ex.respond(status, text, "application/json");
+    if (!allow.empty()) {
+        a.ex.response().add_header("Allow", a.arena.copy(allow));
+    }
+    if (close) {
+        a.keep_alive = false;
+        close_after_send_ = true;
+    }
+    const Route* route = a.ex.route();
+    a.phase = Phase::ResponseHeaders;
+    a.filter_index = route != nullptr ? static_cast<std::uint16_t>(route->filters.size()) : 0;
+    if (route == nullptr) {
+        a.phase = Phase::Done;
+        finish_response();
+    } else {
+        advance();
+    }
+}
+
+void Connection::finish_response() {
+    Active& a = *active_;
+    const HttpLimits& limits = listener_->shared->options.limits;
+    Response& r = a.ex.response();
+    const std::uint64_t now = reactor_.now_ms();
+    bool keep = a.keep_alive && !close_after_send_ && !graceful_stop_ && !reactor_.stopping() &&
+                (limits.max_requests_per_connection == 0 || requests_ < limits.max_requests_per_connection) &&
+                now - accepted_ms_ < static_cast<std::uint64_t>(limits.max_connection_age.count());
+    if (!a.body_done) {
+        // The body is still on the wire. If the client waits for 100-continue it may never send
+        // it; if it is longer than we are willing to drain, reading on is not worth it.
+        const std::int64_t length = a.ex.request().content_length;
+        const bool known_large =
+            length >= 0 && static_cast<std::uint64_t>(length) - a.body_seen > limits.max_drain_bytes;
+        if ((a.expect_continue && !a.body_started) || known_large) {
+            keep = false;
+        }
+    }
+    if (keep && a.ex.request().version == Version::Http10) {
+        r.add_header("Connection", "keep-alive");
+    }
+    const std::string_view body = r.body();
+    const bool send_body = !a.is_head && status_has_body(r.status());
+    std::size_t need = 128 + body.size();
+    for (const Header& h : r.headers()) {
+        need += h.name.size() + h.value.size() + 4;
+    }
+    char* dst = reserve_out(need);
+    std::size_t n = http1::write_response_head({dst, need}, r.status(), r.headers(),
+                                               status_has_body(r.status()) ? body.size() : 0, keep,
+                                               reactor_.date());
+    out_len_ += static_cast<std::uint32_t>(n);
+    if (send_body && !body.empty()) {
+        std::memcpy(out_ + out_len_, body.data(), body.size());
+        out_len_ += static_cast<std::uint32_t>(body.size());
+    }
+    if (const Route* route = a.ex.route()) {
+        for (const auto& f : route->filters) {
+            f->on_log(a.ex);
+        }
+    }
+    if (!keep) {
+        close_after_send_ = true;
+    }
+    const bool body_pending = !a.body_done && state_ == State::Body;
+    end_exchange();
+    tighten_timer(reactor_.now_ms() + static_cast<std::uint64_t>(limits.idle_timeout.count()));
+    if (close_after_send_) {
+        state_ = State::Linger;  // nothing more is read as requests
+    } else if (body_pending) {
+        state_ = State::Drain;
+        drained_ = 0;
+    }
+    if (!in_process_) {
+        flush();  // inside process(), one send goes out for the whole batch at its end
+    }
+}
+
+void Connection::end_exchange() noexcept {
+    if (active_ == nullptr) {
+        return;
+    }
+    active_->~Active();
+    reactor_.give_active_memory(active_);
+    active_ = nullptr;
+    last_activity_ms_ = reactor_.now_ms();
+}
+
+// Copies the request's views into the exchange arena so they survive the receive buffer.
+void Connection::detach_exchange() {
+    Active& a = *active_;
+    a.detached = true;
+    Request& req = a.ex.mutable_request();
+    Arena& arena = a.arena;
+    req.method_name = arena.copy(req.method_name);
+    req.scheme = arena.copy(req.scheme);
+    req.authority = arena.copy(req.authority);
+    req.path = arena.copy(req.path);
+    req.query = arena.copy(req.query);
+    req.raw_target = arena.copy(req.raw_target);
+    const std::size_t n = req.headers.size();
+    auto* fields = static_cast<Header*>(arena.allocate(sizeof(Header) * (n + 1), alignof(Header)));
+    std::size_t i = 0;
+    for (const Header& h : req.headers) {
+        fields[i++] = Header{arena.copy(h.name), arena.copy(h.value)};
+    }
+    req.headers = Headers({fields, n});
+}
+
+void Connection::exchange_resume() {
+    Active* a = active_;
+    if (a == nullptr) {
+        return;
+    }
+    if (a->in_advance) {
+        a->resume_requested = true;
+        return;
+    }
+    if (a->aborted) {
+        // The connection went away while the exchange was paused: drop it now.
+        end_exchange();
+        maybe_recycle();
+        return;
+    }
+    if (!a->paused) {
+        return;
+    }
+    advance();
+    if (active_ == nullptr && partial_len_ > 0 && !send_inflight_) {
+        process(partial_, partial_len_);
+    }
+    if (!recv_armed_ && !closing_ && state_ != State::Closed && partial_len_ < kMaxPendingInput) {
+        rearm_recv();
+    }
+    maybe_recycle();
+}
+
+void Connection::exchange_read_body() {
+    Active* a = active_;
+    if (a == nullptr) {
+        return;
+    }
+    a->wants_body = true;
+    if (a->expect_continue && !a->body_started && !a->continue_sent && !a->body_done && !a->in_advance) {
+        send_continue();
+    }
+}
+
+Reactor& Connection::exchange_reactor() noexcept { return reactor_; }
+
+std::string_view Connection::exchange_client_address() noexcept {
+    Active* a = active_;
+    if (a == nullptr) {
+        return {};
+    }
+    if (a->client_address.empty()) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
+            net::SocketAddress addr;
+            addr.storage = ss;
+            addr.length = len;
+            char buf[64];
+            std::size_t n = addr.format_ip(buf, sizeof buf);
+            a->client_address = a->arena.copy({buf, n});
+        }
+    }
+    return a->client_address;
+}
+
+bool Connection::exchange_aborted() const noexcept { return active_ != nullptr && active_->aborted; }
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+char* Connection::reserve_out(std::size_t n) {
+    if (out_ == nullptr) {
+        out_ = reactor_.take_out_block();
+        out_cap_ = ReactorImpl::kOutBlockBytes;
+        out_len_ = 0;
+    }
+    if (out_len_ + n > out_cap_) {
+        // Rare: a large local body or a long pipelined burst. Move to a heap buffer.
+        std::size_t cap = std::max<std::size_t>(out_cap_ * 2, out_len_ + n);
+        auto* grown = static_cast<char*>(std::malloc(cap));
+        if (grown == nullptr) {
+            throw std::bad_alloc();
+        }
+        std::memcpy(grown, out_, out_len_);
+        if (out_cap_ == ReactorImpl::kOutBlockBytes) {
+            reactor_.give_out_block(out_);
+        } else {
+            std::free(out_);
+        }
+        out_ = grown;
+        out_cap_ = static_cast<std::uint32_t>(cap);
+    }
+    return out_ + out_len_;
+}
+
+void Connection::append(std::string_view bytes) {
+    char* dst = reserve_out(bytes.size());
+    std::memcpy(dst, bytes.data(), bytes.size());
+    out_len_ += static_cast<std::uint32_t>(bytes.size());
+}
+
+namespace {
+void release_out(ReactorImpl& reactor, char*& buf, std::uint32_t& cap) noexcept {
+    if (buf == nullptr) {
+        return;
+    }
+    if (cap == ReactorImpl::kOutBlockBytes) {
+        reactor.give_out_block(buf);
+    } else {
+        std::free(buf);
+    }
+    buf = nullptr;
+    cap = 0;
+}
+}  // namespace
+
+void Connection::flush() {
+    if (send_inflight_ || closing_ || out_len_ == 0) {
+        return;
+    }
+    std::swap(out_, sending_);
+    std::swap(out_cap_, sending_cap_);
+    sending_len_ = out_len_;
+    out_len_ = 0;
+    sent_ = 0;
+    iov_.iov_base = sending_;
+    iov_.iov_len = sending_len_;
+    msg_ = msghdr{};
+    msg_.msg_iov = &iov_;
+    msg_.msg_iovlen = 1;
+    send_inflight_ = true;
+    reactor_.io().send(fd_, &msg_, io::pack(io::Op::Send, generation_, slot_));
+}
+
+void Connection::on_send(const io::Completion& c) {
+    send_inflight_ = false;
+    if (closing_) {
+        maybe_recycle();
+        return;
+    }
+    if (c.res < 0) {
+        close_now();
+        maybe_recycle();
+        return;
+    }
+    last_activity_ms_ = reactor_.now_ms();
+    sent_ += static_cast<std::uint32_t>(c.res);
+    if (sent_ < sending_len_) {
+        iov_.iov_base = sending_ + sent_;
+        iov_.iov_len = sending_len_ - sent_;
+        send_inflight_ = true;
+        reactor_.io().send(fd_, &msg_, io::pack(io::Op::Send, generation_, slot_));
+        return;
+    }
+    sending_len_ = 0;
+    release_out(reactor_, sending_, sending_cap_);
+    if (out_len_ > 0) {
+        flush();
+        return;
+    }
+    if (out_ != nullptr && out_len_ == 0) {
+        release_out(reactor_, out_, out_cap_);  // an idle connection holds no output buffer
+    }
+    if (close_after_send_) {
+        begin_linger();
+        maybe_recycle();
+        return;
+    }
+    if (graceful_stop_ && active_ == nullptr && partial_len_ == 0) {
+        close_now();
+        maybe_recycle();
+        return;
+    }
+    if (partial_len_ > 0 && active_ == nullptr) {
+        process(partial_, partial_len_);  // input held back while output was queued
+    }
+    if (!recv_armed_ && !closing_ && state_ != State::Closed && state_ != State::Linger &&
+        partial_len_ < kMaxPendingInput) {
+        rearm_recv();
+    }
+    maybe_recycle();
+}
+
+void Connection::begin_linger() {
+    state_ = State::Linger;
+    partial_len_ = 0;
+    ::shutdown(fd_, SHUT_WR);
+    last_activity_ms_ = reactor_.now_ms();
+    arm_timer();
+    if (!recv_armed_) {
+        rearm_recv();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timers and closing
+
+void Connection::arm_timer() {
+    const HttpLimits& limits = listener_->shared->options.limits;
+    std::uint64_t deadline;
+    if (state_ == State::Linger) {
+        deadline = last_activity_ms_ + kLingerMs;
+    } else if (head_started_ms_ != 0 && active_ == nullptr) {
+        deadline = head_started_ms_ + static_cast<std::uint64_t>(limits.request_head_timeout.count());
+    } else {
+        deadline = last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count());
+    }
+    reactor_.timers().arm(timer_, deadline);
+}
+
+// Arms the timer for `deadline_ms` unless it already fires earlier (it re-arms itself from the
+// connection's state when it does), so the common path rarely touches the wheel.
+void Connection::tighten_timer(std::uint64_t deadline_ms) {
+    if (!timer_.armed() || timer_.deadline_ms > deadline_ms) {
+        reactor_.timers().arm(timer_, deadline_ms);
+    }
+}
+
+void Connection::on_timer(detail::TimerWheel::Timer* t) {
+    auto* self = static_cast<Connection*>(t->owner);
+    self->timer_fired();
+    self->maybe_recycle();
+}
+
+void Connection::timer_fired() {
+    if (closing_ || state_ == State::Closed) {
+        return;
+    }
+    const HttpLimits& limits = listener_->shared->options.limits;
+    const std::uint64_t now = reactor_.now_ms();
+    if (state_ == State::Linger) {
+        if (now >= last_activity_ms_ + kLingerMs) {
+            close_now();
+        } else {
+            arm_timer();
+        }
+        return;
+    }
+    if (active_ != nullptr && active_->paused && !send_inflight_) {
+        arm_timer();  // a paused exchange is its handler's to finish
+        return;
+    }
+    if (head_started_ms_ != 0 && active_ == nullptr) {
+        if (now >= head_started_ms_ + static_cast<std::uint64_t>(limits.request_head_timeout.count())) {
+            // RFC 9110 §15.5.9: the request head did not arrive in time (slowloris).
+            partial_len_ = 0;
+            local_error(408, "request head timeout", true);
+            return;
+        }
+        arm_timer();
+        return;
+    }
+    if (now >= last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count())) {
+        if (state_ == State::Body && active_ != nullptr && active_->phase < Phase::ResponseHeaders) {
+            local_error(408, "request body timeout", true);
+        } else {
+            close_now();
+        }
+        return;
+    }
+    arm_timer();
+}
+
+void Connection::close_now() noexcept {
+    if (closing_ || state_ == State::Closed) {
+        return;
+    }
+    closing_ = true;
+    state_ = State::Closed;
+    reactor_.timers().cancel(timer_);
+    if (active_ != nullptr) {
+        if (active_->paused) {
+            active_->aborted = true;  // its handler still holds it: ended by resume()
+        } else {
+            end_exchange();
+        }
+    }
+    if (recv_armed_ || send_inflight_) {
+        reactor_.io().cancel(fd_);
+    }
+}
+
+void Connection::shutdown_gracefully() noexcept {
+    graceful_stop_ = true;
+    if (active_ == nullptr && !send_inflight_ && partial_len_ == 0) {
+        close_now();
+        maybe_recycle();
+    }
+}
+
+bool Connection::idle() const noexcept {
+    return active_ == nullptr && !send_inflight_ && partial_len_ == 0 && state_ == State::Head;
+}
+
+bool Connection::recyclable() const noexcept {
+    return closing_ && !recv_armed_ && !send_inflight_ && active_ == nullptr;
+}
+
+void Connection::maybe_recycle() noexcept {
+    if (!recyclable() || fd_ < 0) {
+        return;
+    }
+    ::close(fd_);
+    fd_ = -1;
+    release_out(reactor_, out_, out_cap_);
+    release_out(reactor_, sending_, sending_cap_);
+    out_len_ = 0;
+    sending_len_ = 0;
+    partial_len_ = 0;
+    if (partial_cap_ > 16 * 1024) {
+        std::free(partial_);
+        partial_ = nullptr;
+        partial_cap_ = 0;
+    }
+    routes_.reset();
+    reactor_.connection_closed(this);
+}
+
+}  // namespace blitz::server

@@ -1,0 +1,137 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include <sys/socket.h>
+
+#include <blitz/exchange.hpp>
+#include <blitz/router.hpp>
+
+#include "core/timer_wheel.hpp"
+#include "http1/parser.hpp"
+#include "io/backend.hpp"
+#include "http/exchange_driver.hpp"
+
+namespace blitz::server {
+
+class ReactorImpl;
+struct ListenerSlot;
+
+/// One downstream HTTP/1.1 connection: feeds received buffers to the codec, runs each
+/// exchange through its route's filters and action, and writes responses in order.
+///
+/// Thread: its reactor's. Lifetime: pooled by the reactor; close() cancels its operations and
+/// the reactor recycles it when none is in flight (and no paused exchange still refers to it).
+class Connection final : private detail::ExchangeDriver {
+public:
+    Connection(ReactorImpl& reactor) noexcept;
+    ~Connection();
+
+    void open(int fd, ListenerSlot& listener, std::uint32_t slot, std::uint32_t generation);
+    void on_recv(const io::Completion& c);
+    void on_send(const io::Completion& c);
+    /// Re-arms multishot recv after the buffer pool ran dry.
+    void rearm_recv();
+    /// Closes at once (server stop): cancels operations; in-flight exchanges are aborted.
+    void close_now() noexcept;
+    bool idle() const noexcept;
+    /// Server stop: close when idle, else after the current response.
+    void shutdown_gracefully() noexcept;
+
+    /// Bytes the reactor reserves per pooled exchange.
+    static std::size_t active_bytes() noexcept;
+
+    std::uint32_t slot() const noexcept { return slot_; }
+    ListenerSlot* listener() const noexcept { return listener_; }
+    bool recyclable() const noexcept;
+
+private:
+    enum class State : std::uint8_t { Head, Body, Drain, Linger, Closed };
+    enum class Phase : std::uint8_t {
+        RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders, Done
+    };
+
+    struct Active;  // the exchange in progress (pooled by the reactor)
+
+    // Input.
+    void process(char* data, std::size_t len);
+    bool process_head(char*& p, char* end);
+    void process_body(char*& p, char* end);
+    void stash_partial_head(const char* p, std::size_t n);
+
+    // Exchanges.
+    void start_exchange(http1::RequestHead& head);
+    void advance();
+    void deliver_body(std::span<const char> chunk, bool end);
+    void finish_response();
+    void end_exchange() noexcept;
+    void detach_exchange();
+    void local_error(int status, const char* reason, bool close, std::string_view allow = {});
+    void send_continue();
+
+    // Output.
+    void append(std::string_view bytes);
+    char* reserve_out(std::size_t n);
+    void flush();
+    void begin_linger();
+    void arm_timer();
+    void tighten_timer(std::uint64_t deadline_ms);
+    static void on_timer(detail::TimerWheel::Timer* t);
+    void timer_fired();
+    void maybe_recycle() noexcept;
+
+    // ExchangeDriver
+    void exchange_resume() override;
+    void exchange_read_body() override;
+    Reactor& exchange_reactor() noexcept override;
+    std::string_view exchange_client_address() noexcept override;
+    bool exchange_aborted() const noexcept override;
+
+    ReactorImpl& reactor_;
+    ListenerSlot* listener_ = nullptr;
+    std::shared_ptr<const RouteTable> routes_;
+    int fd_ = -1;
+    std::uint32_t slot_ = 0;
+    std::uint32_t generation_ = 0;
+    State state_ = State::Closed;
+    bool recv_armed_ = false;
+    bool send_inflight_ = false;
+    bool close_after_send_ = false;
+    bool closing_ = false;      // cancel issued; waiting for operations to finish
+    bool graceful_stop_ = false;
+    bool in_process_ = false;
+    std::uint32_t requests_ = 0;
+    std::uint64_t accepted_ms_ = 0;
+    std::uint64_t last_activity_ms_ = 0;
+    std::uint64_t head_started_ms_ = 0;
+    std::uint64_t drained_ = 0;
+    detail::TimerWheel::Timer timer_;
+
+    // Partial request head carried across receive buffers (rare path, heap).
+    char* partial_ = nullptr;
+    std::uint32_t partial_len_ = 0;
+    std::uint32_t partial_cap_ = 0;
+    // Input held while an exchange is paused or output backs up.
+    std::int32_t held_buffer_ = -1;
+    char* held_data_ = nullptr;
+    std::uint32_t held_len_ = 0;
+
+    http1::BodyDecoder body_;
+    Active* active_ = nullptr;
+
+    // Output: `out_` is being filled while `sending_` is in flight.
+    char* out_ = nullptr;
+    std::uint32_t out_len_ = 0;
+    std::uint32_t out_cap_ = 0;
+    char* sending_ = nullptr;
+    std::uint32_t sending_len_ = 0;
+    std::uint32_t sending_cap_ = 0;
+    std::uint32_t sent_ = 0;
+    iovec iov_{};
+    msghdr msg_{};
+
+    friend class ReactorImpl;
+};
+
+}  // namespace blitz::server

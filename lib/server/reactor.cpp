@@ -1,0 +1,467 @@
+#include "server/reactor.hpp"
+
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+
+#include <blitz/log.hpp>
+
+#include "server/connection.hpp"
+
+namespace blitz {
+
+namespace {
+thread_local Reactor* t_current = nullptr;
+}
+
+Reactor* Reactor::current() noexcept { return t_current; }
+
+}  // namespace blitz
+
+namespace blitz::server {
+
+namespace {
+// How long a stopping reactor waits for its connections' cancellations to complete.
+constexpr std::uint64_t kStopGraceMs = 1000;
+// After accept fails for lack of descriptors (EMFILE), wait before trying again.
+constexpr std::uint64_t kAcceptRetryMs = 100;
+}  // namespace
+
+ReactorImpl::ReactorImpl(ReactorOwner& owner, unsigned index, int signal_fd) noexcept
+    : owner_(owner), index_(index), signal_fd_(signal_fd) {}
+
+ReactorImpl::~ReactorImpl() {
+    for (Connection* c : slots_) {
+        if (c != nullptr && c->fd_ >= 0) {
+            ::close(c->fd_);
+            c->fd_ = -1;
+        }
+    }
+    // The backend goes first: nothing may complete into memory freed below.
+    backend_.reset();
+    for (Connection* c : slots_) {
+        if (c != nullptr) {
+            if (c->active_ != nullptr) {
+                c->end_exchange();
+            }
+            delete c;
+        }
+    }
+    for (Connection* c : free_connections_) {
+        delete c;
+    }
+    for (void* p : active_free_) {
+        ::operator delete(p);
+    }
+    for (char* b : out_blocks_) {
+        std::free(b);
+    }
+    if (wake_fd_ >= 0) {
+        ::close(wake_fd_);
+    }
+    if (t_current == this) {
+        t_current = nullptr;
+    }
+}
+
+Result<void, std::string> ReactorImpl::init(const io::BackendOptions& options,
+                                            std::string& fallback_reason) {
+    t_current = this;
+    auto backend = io::Backend::create(options, fallback_reason);
+    if (!backend) {
+        return fail(backend.error());
+    }
+    backend_ = std::move(*backend);
+    update_clock();
+    timers_ = std::make_unique<detail::TimerWheel>(now_ms_);
+
+    wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) {
+        return fail(std::string("eventfd: ") + std::strerror(errno));
+    }
+    backend_->poll_in(wake_fd_, io::pack(io::Op::Poll, 0, 0));
+    if (signal_fd_ >= 0) {
+        backend_->poll_in(signal_fd_, io::pack(io::Op::Poll, 0, 1));
+    }
+
+    std::uint32_t max_headers = 1;
+    const auto& shared = owner_.listeners();
+    listeners_.resize(shared.size());
+    for (std::size_t i = 0; i < shared.size(); ++i) {
+        ListenerSlot& l = listeners_[i];
+        l.shared = shared[i].get();
+        l.fd = l.shared->fds[index_];
+        const std::size_t reactors = l.shared->fds.size();
+        const std::uint32_t limit = l.shared->options.max_connections;
+        // The limit is split between reactors; the first ones take the remainder.
+        l.max_connections = limit == 0 ? 0
+                                       : static_cast<std::uint32_t>(limit / reactors +
+                                                                    (index_ < limit % reactors ? 1 : 0));
+        if (limit != 0 && l.max_connections == 0) {
+            l.closed = true;  // more reactors than connections allowed: this one takes none
+            continue;
+        }
+        max_headers = std::max(max_headers, l.shared->options.limits.max_headers);
+        arm_accept(l, static_cast<std::uint32_t>(i));
+    }
+    scratch_.resize(max_headers + 1);
+    return {};
+}
+
+blitz::Backend ReactorImpl::backend() const noexcept { return backend_->kind(); }
+
+void ReactorImpl::arm_accept(ListenerSlot& l, std::uint32_t index) {
+    if (l.accepting || l.closed || stopping_) {
+        return;
+    }
+    l.accepting = true;
+    // With a connection limit each accept is armed singly, so the limit is exact.
+    backend_->accept(l.fd, io::pack(io::Op::Accept, 0, index), l.max_connections == 0);
+}
+
+void ReactorImpl::run() {
+    t_current = this;
+    std::uint64_t stop_deadline = 0;
+    for (;;) {
+        if (stopping_) {
+            if (stop_deadline == 0) {
+                stop_deadline = now_ms_ + kStopGraceMs;
+            }
+            if (live_connections_ == 0 || now_ms_ >= stop_deadline) {
+                break;
+            }
+        }
+        int rc = backend_->run(static_cast<int>(next_timeout_ms()), *this);
+        if (rc < 0) {
+            log(LogLevel::Error, "reactor %u: event loop failed: %s", index_, std::strerror(-rc));
+            break;
+        }
+        update_clock();
+        timers_->advance(now_ms_);
+        run_timed_tasks();
+        run_tasks();
+        if (!rearm_.empty()) {
+            rearm_swap_.swap(rearm_);
+            for (Connection* c : rearm_swap_) {
+                if (c->fd_ >= 0) {
+                    c->rearm_recv();
+                }
+            }
+            rearm_swap_.clear();
+        }
+    }
+}
+
+std::int64_t ReactorImpl::next_timeout_ms() noexcept {
+    if (stopping_) {
+        return 10;
+    }
+    if (!rearm_.empty()) {
+        return 1;  // buffers are short: give releases a moment, then retry
+    }
+    {
+        std::lock_guard lock(tasks_mutex_);
+        if (!tasks_.empty()) {
+            return 0;
+        }
+    }
+    std::int64_t t = timers_->next_timeout_ms(now_ms_);
+    for (const TimedTask& task : timed_) {
+        std::int64_t d = task.due_ms > now_ms_ ? static_cast<std::int64_t>(task.due_ms - now_ms_) : 0;
+        t = t < 0 ? d : std::min(t, d);
+    }
+    return t;
+}
+
+void ReactorImpl::update_clock() noexcept {
+    now_ = std::chrono::steady_clock::now();
+    now_ms_ = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count());
+    const std::time_t wall = std::time(nullptr);
+    if (wall != date_second_) {
+        date_second_ = wall;
+        tm t{};
+        gmtime_r(&wall, &t);
+        // RFC 9110 §5.6.7 IMF-fixdate, always 29 characters.
+        std::strftime(date_, sizeof date_, "%a, %d %b %Y %H:%M:%S GMT", &t);
+    }
+}
+
+void ReactorImpl::on_completion(const io::Completion& c) {
+    const io::Op op = io::op_of(c.user_data);
+    const std::uint32_t slot = io::slot_of(c.user_data);
+    switch (op) {
+        case io::Op::Accept:
+            if (slot < listeners_.size()) {
+                on_accept(listeners_[slot], slot, c);
+            }
+            return;
+        case io::Op::Recv:
+        case io::Op::Send: {
+            Connection* conn = slot < slots_.size() ? slots_[slot] : nullptr;
+            if (conn == nullptr || generations_[slot] != io::generation_of(c.user_data) || conn->fd_ < 0) {
+                // Stale: the connection is gone. Only its buffer needs to go back.
+                if (c.buffer >= 0) {
+                    backend_->buffers().release(static_cast<std::uint16_t>(c.buffer));
+                }
+                return;
+            }
+            if (op == io::Op::Recv) {
+                conn->on_recv(c);
+            } else {
+                conn->on_send(c);
+            }
+            return;
+        }
+        case io::Op::Poll:
+            if (slot == 0) {
+                on_wake();
+            } else {
+                on_signal();
+            }
+            return;
+        case io::Op::None:
+            return;
+    }
+}
+
+void ReactorImpl::on_accept(ListenerSlot& l, std::uint32_t index, const io::Completion& c) {
+    if (!c.more) {
+        l.accepting = false;
+    }
+    if (c.res >= 0) {
+        const int fd = c.res;
+        if (stopping_) {
+            ::close(fd);
+            return;
+        }
+        std::uint32_t slot = 0;
+        std::uint32_t generation = 0;
+        Connection* conn = allocate_connection(slot, generation);
+        ++l.connections;
+        ++live_connections_;
+        conn->open(fd, l, slot, generation);
+        if (!l.accepting && (l.max_connections == 0 || l.connections < l.max_connections)) {
+            arm_accept(l, index);
+        }
+        return;
+    }
+    if (c.res == -ECANCELED || stopping_) {
+        return;
+    }
+    if (c.res == -EMFILE || c.res == -ENFILE || c.res == -ENOBUFS || c.res == -ENOMEM) {
+        log(LogLevel::Warn, "listener \"%s\": accept failed: %s; retrying shortly",
+            l.shared->options.name.c_str(), std::strerror(-c.res));
+        post_after(std::chrono::milliseconds(kAcceptRetryMs), [this, index] {
+            ListenerSlot& ls = listeners_[index];
+            if (ls.max_connections == 0 || ls.connections < ls.max_connections) {
+                arm_accept(ls, index);
+            }
+        });
+        return;
+    }
+    // Transient per-connection errors (ECONNABORTED and the like): keep accepting.
+    if (!l.accepting && (l.max_connections == 0 || l.connections < l.max_connections)) {
+        arm_accept(l, index);
+    }
+}
+
+Connection* ReactorImpl::allocate_connection(std::uint32_t& slot, std::uint32_t& generation) {
+    Connection* conn;
+    if (!free_connections_.empty()) {
+        conn = free_connections_.back();
+        free_connections_.pop_back();
+    } else {
+        conn = new Connection(*this);
+    }
+    if (!free_slots_.empty()) {
+        slot = free_slots_.back();
+        free_slots_.pop_back();
+    } else {
+        slot = static_cast<std::uint32_t>(slots_.size());
+        slots_.push_back(nullptr);
+        generations_.push_back(0);
+    }
+    generation = generations_[slot] = (generations_[slot] + 1) & 0xFFFFFFu;
+    slots_[slot] = conn;
+    return conn;
+}
+
+void ReactorImpl::connection_closed(Connection* c) noexcept {
+    const std::uint32_t slot = c->slot();
+    ListenerSlot* l = c->listener();
+    slots_[slot] = nullptr;
+    generations_[slot] = (generations_[slot] + 1) & 0xFFFFFFu;
+    free_slots_.push_back(slot);
+    free_connections_.push_back(c);
+    --live_connections_;
+    if (l != nullptr) {
+        --l->connections;
+        // Accepting paused at the limit resumes as soon as a connection is gone.
+        if (!l->accepting && !stopping_ && l->max_connections != 0 && l->connections < l->max_connections) {
+            arm_accept(*l, static_cast<std::uint32_t>(l - listeners_.data()));
+        }
+    }
+}
+
+void ReactorImpl::rearm_recv_later(Connection* c) {
+    // The ring ran dry: add buffers if the pool may still grow, then re-arm after this turn.
+    backend_->buffers().grow();
+    rearm_.push_back(c);
+}
+
+std::span<Header> ReactorImpl::header_scratch(std::size_t n) {
+    if (scratch_.size() < n) {
+        scratch_.resize(n);
+    }
+    return {scratch_.data(), n};
+}
+
+char* ReactorImpl::take_out_block() {
+    if (!out_blocks_.empty()) {
+        char* b = out_blocks_.back();
+        out_blocks_.pop_back();
+        return b;
+    }
+    auto* b = static_cast<char*>(std::malloc(kOutBlockBytes));
+    if (b == nullptr) {
+        throw std::bad_alloc();
+    }
+    return b;
+}
+
+void ReactorImpl::give_out_block(char* block) noexcept {
+    if (out_blocks_.size() >= 256) {
+        std::free(block);
+        return;
+    }
+    out_blocks_.push_back(block);
+}
+
+void* ReactorImpl::take_active_memory() {
+    if (!active_free_.empty()) {
+        void* p = active_free_.back();
+        active_free_.pop_back();
+        return p;
+    }
+    return ::operator new(Connection::active_bytes());
+}
+
+void ReactorImpl::give_active_memory(void* p) noexcept {
+    if (active_free_.size() >= 256) {
+        ::operator delete(p);
+        return;
+    }
+    active_free_.push_back(p);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tasks, wake-ups, signals and stopping
+
+void ReactorImpl::post(std::function<void()> task) {
+    {
+        std::lock_guard lock(tasks_mutex_);
+        tasks_.push_back(std::move(task));
+    }
+    if (t_current != this) {
+        std::uint64_t one = 1;
+        ssize_t w = ::write(wake_fd_, &one, sizeof one);
+        (void)w;
+    }
+}
+
+void ReactorImpl::post_after(std::chrono::milliseconds delay, std::function<void()> task) {
+    if (t_current == this) {
+        timed_.push_back({now_ms_ + static_cast<std::uint64_t>(delay.count()), std::move(task)});
+        return;
+    }
+    post([this, delay, t = std::move(task)]() mutable { post_after(delay, std::move(t)); });
+}
+
+void ReactorImpl::run_tasks() {
+    {
+        std::lock_guard lock(tasks_mutex_);
+        if (tasks_.empty()) {
+            return;
+        }
+        running_tasks_.swap(tasks_);
+    }
+    for (auto& t : running_tasks_) {
+        t();
+    }
+    running_tasks_.clear();
+}
+
+void ReactorImpl::run_timed_tasks() {
+    if (timed_.empty()) {
+        return;
+    }
+    std::vector<std::function<void()>> due;
+    for (auto it = timed_.begin(); it != timed_.end();) {
+        if (it->due_ms <= now_ms_) {
+            due.push_back(std::move(it->fn));
+            it = timed_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& f : due) {
+        f();
+    }
+}
+
+void ReactorImpl::request_stop() noexcept {
+    stop_requested_.store(true, std::memory_order_release);
+    std::uint64_t one = 1;
+    ssize_t w = ::write(wake_fd_, &one, sizeof one);
+    (void)w;
+}
+
+void ReactorImpl::on_wake() {
+    std::uint64_t v;
+    while (::read(wake_fd_, &v, sizeof v) > 0) {
+    }
+    if (stop_requested_.load(std::memory_order_acquire) && !stopping_) {
+        begin_stop();
+    }
+}
+
+void ReactorImpl::on_signal() {
+    signalfd_siginfo si{};
+    while (::read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+        switch (si.ssi_signo) {
+            case SIGTERM:
+            case SIGINT:
+                log(LogLevel::Info, "received %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+                owner_.stop_all();
+                break;
+            default:
+                log(LogLevel::Info, "received signal %u: ignored", si.ssi_signo);
+                break;
+        }
+    }
+}
+
+void ReactorImpl::begin_stop() {
+    stopping_ = true;
+    for (ListenerSlot& l : listeners_) {
+        if (l.accepting) {
+            backend_->cancel(l.fd);
+        }
+        l.closed = true;
+    }
+    for (Connection* c : slots_) {
+        if (c != nullptr) {
+            c->close_now();
+            c->maybe_recycle();
+        }
+    }
+}
+
+}  // namespace blitz::server

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# The test command: prepares a Debian 12 machine (as root, see setup.sh) and runs every test.
+#
+#   ./scripts/test.sh
+#
+# Stages, each in its own build directory (reconfigured in place on later runs):
+#   gcc      g++, debugoptimized, -Werror: every meson test (unit, integration on both
+#            backends) except the install test
+#   install  meson install into a temporary DESTDIR, examples/installed built against it with
+#            pkg-config and with CMake, run and queried (tests/install)
+#   clang    clang 14 + lld, -Werror: everything compiles; the tests except integration/install
+#   asan     g++ with AddressSanitizer + UndefinedBehaviorSanitizer: every meson test
+#   fuzz     clang libFuzzer targets, each for a bounded time (suite 'fuzz')
+#
+# The last line is "N passed, N failed": tests over every meson test run, where a stage that
+# fails before its tests run (configure, compile) counts as one failure. The exit status is 0
+# only when every stage passed.
+#
+# Environment (for development; CI uses the defaults):
+#   BLITZ_BUILD_PREFIX  build directory prefix (default "build": build, build-clang, ...)
+#   BLITZ_STAGES        stages to run (default "gcc install clang asan fuzz")
+set -uo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+prefix=${BLITZ_BUILD_PREFIX:-build}
+stages=${BLITZ_STAGES:-gcc install clang asan fuzz}
+jobs=2
+
+total_passed=0
+total_failed=0
+summary=()
+
+note() { printf '\n=== %s\n' "$*"; }
+
+# configure DIR MESON-OPTIONS...: sets DIR up, or reconfigures it with the (possibly changed)
+# options; a directory meson cannot reconfigure is wiped and set up again.
+configure() {
+    local dir=$1
+    shift
+    if [ -f "$dir/meson-private/coredata.dat" ]; then
+        meson setup --reconfigure "$dir" "$@" || meson setup --wipe "$dir" "$@"
+    else
+        meson setup "$dir" "$@"
+    fi
+}
+
+# meson_tests DIR MESON-TEST-ARGS...: runs meson test and adds its results to the totals.
+stage_passed=0
+stage_failed=0
+meson_tests() {
+    local dir=$1 log=$1/meson-logs/testlog.json rc=0 all passed skipped
+    shift
+    rm -f "$log"
+    meson test -C "$dir" --no-rebuild --num-processes "$jobs" --print-errorlogs "$@" || rc=$?
+    if [ ! -f "$log" ]; then
+        # No test ran: either none matched (fine) or meson failed before running any.
+        [ "$rc" -eq 0 ] || stage_failed=$((stage_failed + 1))
+        return "$rc"
+    fi
+    # testlog.json has one object per test; output inside it is escaped, so only the
+    # top-level "result" key matches.
+    all=$(grep -c '"result": "' "$log")
+    passed=$(grep -cE '"result": "(OK|EXPECTEDFAIL)"' "$log")
+    skipped=$(grep -c '"result": "SKIP"' "$log")
+    stage_passed=$((stage_passed + passed))
+    stage_failed=$((stage_failed + all - passed - skipped))
+    if [ "$rc" -ne 0 ] && [ "$all" -eq "$((passed + skipped))" ]; then
+        stage_failed=$((stage_failed + 1))
+    fi
+    return "$rc"
+}
+
+# build DIR [TARGETS...]: compiles; a failure counts as one failed test.
+build() {
+    local dir=$1
+    shift
+    if ! ninja -C "$dir" -j "$jobs" "$@"; then
+        stage_failed=$((stage_failed + 1))
+        return 1
+    fi
+}
+
+stage_gcc() {
+    configure "$prefix" -Dbuildtype=debugoptimized -Dwerror=true || return 1
+    build "$prefix" || return 1
+    meson_tests "$prefix" --no-suite install
+}
+
+stage_install() {
+    configure "$prefix" -Dbuildtype=debugoptimized -Dwerror=true || return 1
+    build "$prefix" || return 1
+    if [ -z "$(meson test -C "$prefix" --list --suite install 2>/dev/null)" ]; then
+        echo "no test in suite 'install': tests/meson.build must include tests/install" >&2
+        stage_failed=$((stage_failed + 1))
+        return 1
+    fi
+    meson_tests "$prefix" --suite install
+}
+
+stage_clang() {
+    CC=clang CXX=clang++ configure "$prefix-clang" -Dbuildtype=debugoptimized -Dwerror=true \
+        -Dcpp_link_args=-fuse-ld=lld || return 1
+    build "$prefix-clang" || return 1
+    meson_tests "$prefix-clang" --no-suite integration --no-suite install
+}
+
+stage_asan() {
+    # Sanitizers slow the integration tests down several times: stretch their timeouts.
+    configure "$prefix-asan" -Dbuildtype=debugoptimized -Dwerror=true \
+        -Db_sanitize=address,undefined -Db_lundef=false -Dbenchmarks=false || return 1
+    build "$prefix-asan" || return 1
+    meson_tests "$prefix-asan" --timeout-multiplier 3
+}
+
+stage_fuzz() {
+    local targets
+    CC=clang CXX=clang++ configure "$prefix-fuzz" -Dbuildtype=debugoptimized -Dwerror=true \
+        -Dfuzzing=true -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dbenchmarks=false -Dexamples=false || return 1
+    # Only the fuzz targets (and what they link): the rest of this tree is not run here.
+    targets=$(ninja -C "$prefix-fuzz" -t targets all |
+        awk -F': ' '$1 ~ /^tests\/fuzz\/[^\/]+$/ && $2 ~ /_LINKER/ {print $1}')
+    if [ -z "$targets" ]; then
+        echo "no fuzz targets under tests/fuzz" >&2
+        stage_failed=$((stage_failed + 1))
+        return 1
+    fi
+    # shellcheck disable=SC2086
+    build "$prefix-fuzz" $targets || return 1
+    meson_tests "$prefix-fuzz" --suite fuzz
+}
+
+fmt_time() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+overall_start=$SECONDS
+note "setup (scripts/setup.sh)"
+start=$SECONDS
+if ./scripts/setup.sh; then
+    summary+=("$(printf '%-8s %-5s %-22s %s' setup ok - "$(fmt_time $((SECONDS - start)))")")
+else
+    summary+=("$(printf '%-8s %-5s %-22s %s' setup FAIL - "$(fmt_time $((SECONDS - start)))")")
+    total_failed=$((total_failed + 1))
+fi
+
+failed_stages=0
+for stage in $stages; do
+    if ! declare -F "stage_$stage" >/dev/null; then
+        echo "unknown stage '$stage' (known: gcc install clang asan fuzz)" >&2
+        exit 2
+    fi
+    note "stage $stage"
+    stage_passed=0
+    stage_failed=0
+    start=$SECONDS
+    "stage_$stage"
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$stage_failed" -eq 0 ]; then
+        stage_failed=1  # failed in configure or in a check of its own
+    fi
+    result=ok
+    if [ "$rc" -ne 0 ] || [ "$stage_failed" -ne 0 ]; then
+        result=FAIL
+        failed_stages=$((failed_stages + 1))
+    fi
+    total_passed=$((total_passed + stage_passed))
+    total_failed=$((total_failed + stage_failed))
+    summary+=("$(printf '%-8s %-5s %-22s %s' "$stage" "$result" \
+        "$stage_passed passed, $stage_failed failed" "$(fmt_time $((SECONDS - start)))")")
+done
+
+note "summary ($(fmt_time $((SECONDS - overall_start))))"
+printf '%-8s %-5s %-22s %s\n' stage result tests time
+printf '%s\n' "${summary[@]}"
+echo "$total_passed passed, $total_failed failed"
+[ "$failed_stages" -eq 0 ] && [ "$total_failed" -eq 0 ]

@@ -1,0 +1,86 @@
+#include <array>
+#include <string_view>
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <blitz/http.hpp>
+
+namespace {
+
+using blitz::Header;
+using blitz::Headers;
+using blitz::Method;
+
+TEST_CASE("http::method_from_token maps every standard method and round-trips method_token",
+          "[http]") {
+    constexpr std::array<std::pair<std::string_view, Method>, 9> kMethods = {{
+        {"GET", Method::Get},
+        {"HEAD", Method::Head},
+        {"POST", Method::Post},
+        {"PUT", Method::Put},
+        {"DELETE", Method::Delete},
+        {"CONNECT", Method::Connect},
+        {"OPTIONS", Method::Options},
+        {"TRACE", Method::Trace},
+        {"PATCH", Method::Patch},
+    }};
+    for (const auto& [token, method] : kMethods) {
+        CAPTURE(token);
+        CHECK(blitz::method_from_token(token) == method);
+        CHECK(blitz::method_token(method) == token);
+    }
+}
+
+TEST_CASE("http::method_from_token is case-sensitive and maps extensions to Other", "[http]") {
+    CHECK(blitz::method_from_token("get") == Method::Other);
+    CHECK(blitz::method_from_token("Post") == Method::Other);
+    CHECK(blitz::method_from_token("PURGE") == Method::Other);
+    CHECK(blitz::method_from_token("GETS") == Method::Other);
+    CHECK(blitz::method_from_token("") == Method::Other);
+    CHECK(blitz::method_token(Method::Other).empty());
+}
+
+TEST_CASE("http::iequals compares ASCII case-insensitively and nothing else", "[http]") {
+    CHECK(blitz::iequals("Content-Length", "content-length"));
+    CHECK(blitz::iequals("", ""));
+    CHECK_FALSE(blitz::iequals("Host", "Hos"));
+    CHECK_FALSE(blitz::iequals("Host", "Hosu"));
+    // Only letters fold: '@' and '`' differ by 0x20 but are not the same character.
+    CHECK_FALSE(blitz::iequals("@", "`"));
+    CHECK_FALSE(blitz::iequals("[", "{"));
+}
+
+TEST_CASE("http::Headers::get returns the first matching field, case-insensitively", "[http]") {
+    const std::array<Header, 4> fields = {{
+        {"Host", "example.com"},
+        {"Set-Cookie", "a=1"},
+        {"set-cookie", "b=2"},
+        {"X-Empty", ""},
+    }};
+    const Headers headers(fields);
+    CHECK(headers.size() == 4);
+    CHECK(headers.get("host") == "example.com");
+    CHECK(headers.get("SET-COOKIE") == "a=1");
+    CHECK(headers.get("x-empty").empty());
+    CHECK(headers.has("x-empty"));
+    CHECK(headers.get("Accept").empty());
+    CHECK_FALSE(headers.has("Accept"));
+    CHECK_FALSE(Headers{}.has("Host"));
+}
+
+TEST_CASE("http::reason_phrase knows the standard codes and returns empty otherwise", "[http]") {
+    CHECK(blitz::reason_phrase(200) == "OK");
+    CHECK(blitz::reason_phrase(100) == "Continue");
+    CHECK(blitz::reason_phrase(404) == "Not Found");
+    CHECK(blitz::reason_phrase(413) == "Content Too Large");
+    CHECK(blitz::reason_phrase(414) == "URI Too Long");
+    CHECK(blitz::reason_phrase(417) == "Expectation Failed");
+    CHECK(blitz::reason_phrase(431) == "Request Header Fields Too Large");
+    CHECK(blitz::reason_phrase(501) == "Not Implemented");
+    CHECK(blitz::reason_phrase(505) == "HTTP Version Not Supported");
+    CHECK(blitz::reason_phrase(299).empty());
+    CHECK(blitz::reason_phrase(0).empty());
+    CHECK(blitz::reason_phrase(-1).empty());
+}
+
+}  // namespace

@@ -1,0 +1,298 @@
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+/// Integration-test harness: starts real processes (blitzd, the embedding example, curl) and
+/// talks to them over loopback sockets. Nothing here links libblitz.
+///
+/// Every wait has a deadline and is driven by poll(2) on a descriptor (a pipe or a socket);
+/// nothing sleeps to wait for readiness.
+namespace blitz::itest {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+/// A point in time a wait must give up at.
+class Deadline {
+public:
+    explicit Deadline(Millis budget) : at_(Clock::now() + budget) {}
+    bool expired() const { return Clock::now() >= at_; }
+    /// Milliseconds left, for poll(2); 0 when expired.
+    int remaining_ms() const;
+
+private:
+    Clock::time_point at_;
+};
+
+/// The value of an environment variable, or `fallback` when unset or empty.
+std::string env_or(const char* name, std::string_view fallback);
+
+/// The backend under test: BLITZ_TEST_BACKEND ("io_uring", "epoll"), "auto" when unset.
+std::string test_backend();
+
+/// Path of the blitzd executable (env BLITZD), empty when unset.
+std::string blitzd_path();
+
+/// Path of the embedding example (env HELLO_EXAMPLE), empty when unset.
+std::string hello_example_path();
+
+/// A private directory under $TMPDIR, removed with everything in it on destruction.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+
+    const std::string& path() const { return path_; }
+    /// Writes `content` to `name` inside the directory and returns the full path.
+    std::string write(std::string_view name, std::string_view content) const;
+
+private:
+    std::string path_;
+};
+
+/// How a child process ended.
+struct ExitStatus {
+    enum class Kind { Exited, Signaled, StillRunning };
+    Kind kind = Kind::StillRunning;
+    int value = 0;  ///< exit code or signal number
+
+    bool exited_with(int code) const { return kind == Kind::Exited && value == code; }
+    std::string describe() const;
+};
+
+/// A child process with its stdout and stderr captured through pipes.
+///
+/// A pump thread reads both pipes as output arrives (so a chatty child never blocks on a full
+/// pipe) and reaps the child when its pidfd turns readable.
+///
+/// Lifetime: the destructor kills (SIGKILL) and reaps a child that is still running.
+class Process {
+public:
+    /// Starts `argv` (argv[0] is searched in PATH when it has no '/'); throws
+    /// std::runtime_error when the program cannot be started.
+    explicit Process(const std::vector<std::string>& argv);
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    pid_t pid() const { return pid_; }
+    bool running() const;
+    /// Waits until `pred(stderr so far)` holds, the child exits, or the deadline passes;
+    /// returns whether `pred` held.
+    bool wait_for_stderr(const std::function<bool(const std::string&)>& pred, Millis timeout);
+    /// Waits until the child exited and its output was read, or the deadline passed.
+    ExitStatus wait(Millis timeout);
+    /// Sends `sig` (through the pidfd, so never to a recycled pid) and waits for the exit.
+    ExitStatus stop(int sig, Millis timeout);
+    void signal(int sig) const;
+
+    std::string out() const;
+    std::string err() const;
+
+private:
+    void pump();
+
+    pid_t pid_ = -1;
+    int pidfd_ = -1;
+    int out_fd_ = -1;
+    int err_fd_ = -1;
+    mutable std::mutex mutex_;
+    std::condition_variable cv_;
+    std::string out_;
+    std::string err_;
+    std::optional<ExitStatus> status_;
+    bool done_ = false;  ///< exited and the pipes were drained
+    std::thread pump_;
+};
+
+/// Output and status of a finished command.
+struct CommandResult {
+    ExitStatus status;
+    std::string out;
+    std::string err;
+};
+
+/// Runs a command to completion (killed after `timeout`).
+CommandResult run_command(const std::vector<std::string>& argv, Millis timeout = Millis(10'000));
+
+/// Runs curl with `-sS --max-time 5` prepended to `args`.
+CommandResult curl(std::vector<std::string> args);
+
+/// One parsed HTTP response.
+struct Response {
+    std::string version;  ///< "HTTP/1.1"
+    int status = 0;
+    std::string reason;
+    std::vector<std::pair<std::string, std::string>> headers;  ///< wire order
+    std::string body;
+
+    /// The first field with this name (ASCII case-insensitive).
+    std::optional<std::string> header(std::string_view name) const;
+    std::size_t header_count(std::string_view name) const;
+    /// Whether a Connection header lists `token`.
+    bool connection_has(std::string_view token) const;
+    /// Status line and headers, for failure messages.
+    std::string head_text() const;
+};
+
+enum class ParseState { Incomplete, Done, Error };
+
+/// Parses one response at the start of `buf`. `head_request` says the response answers HEAD
+/// (no body whatever the framing). `at_eof` lets a body delimited by the close complete.
+/// On Done, `consumed` is the response's length in bytes.
+ParseState parse_response(std::string_view buf, bool head_request, bool at_eof, Response& out,
+                          std::size_t& consumed);
+
+/// Every response in `text` (as curl -i prints them, or a raw capture), 1xx included.
+std::vector<Response> parse_all_responses(std::string_view text, bool head_request = false);
+
+/// A raw TCP client for malformed, pipelined and slow input.
+///
+/// Every read polls with a deadline. Bytes read beyond a response stay buffered for the next.
+class Client {
+public:
+    /// Connects to `host` (numeric IPv4 or IPv6, without brackets) and `port`.
+    Client(const std::string& host, std::uint16_t port);
+    ~Client();
+    Client(Client&& other) noexcept;
+    Client& operator=(Client&&) = delete;
+    Client(const Client&) = delete;
+
+    bool connected() const { return fd_ >= 0 && connect_errno_ == 0; }
+    int connect_error() const { return connect_errno_; }
+
+    /// Writes all of `bytes`; false when the peer reset or closed the connection.
+    bool send(std::string_view bytes);
+    /// Half-closes the sending side (the server sees end of input).
+    void shutdown_write();
+    /// Closes the connection now.
+    void close();
+
+    /// Reads one response; nullopt when none completed before the deadline or the close.
+    std::optional<Response> read_response(Millis timeout = Millis(3000), bool head_request = false);
+    /// Reads until the peer closes (true) or the deadline passes (false).
+    bool wait_closed(Millis timeout = Millis(3000));
+    /// True when nothing at all (no byte, no close) arrives within `window`.
+    bool quiet_for(Millis window);
+
+    bool peer_closed() const { return eof_; }
+    /// Bytes received and not yet consumed by read_response().
+    const std::string& pending() const { return buf_; }
+    /// Everything received on this connection, for failure messages.
+    const std::string& transcript() const { return transcript_; }
+
+private:
+    /// Waits up to `timeout_ms` for input and appends it; false on timeout.
+    bool fill(int timeout_ms);
+
+    int fd_ = -1;
+    int connect_errno_ = 0;
+    bool eof_ = false;
+    std::string buf_;
+    std::string transcript_;
+};
+
+/// Configuration pieces for blitzd; render() produces the JSON document, with "backend" set
+/// from test_backend().
+struct ConfigSpec {
+    unsigned workers = 1;
+    /// The "limits" object.
+    std::string limits = "{}";
+    /// The "listeners" array.
+    std::string listeners = R"([{"name": "main", "address": "127.0.0.1:0"}])";
+    /// The "routes" array.
+    std::string routes;
+
+    std::string render() const;
+};
+
+/// The routes most tests run against (see harness.cpp for the list).
+extern const char* const kStandardRoutes;
+
+/// Inserts `"backend": "<test_backend()>"` as the first key of a JSON object document.
+std::string with_backend(std::string_view json);
+
+/// A listener address announced in blitzd's log ("listening on http://HOST:PORT/").
+struct Endpoint {
+    std::string host;  ///< without brackets
+    std::uint16_t port = 0;
+    std::string url(std::string_view path = "/") const;
+};
+
+/// Parses every "listening on http://HOST:PORT/" line in `log`.
+std::vector<Endpoint> parse_listening(std::string_view log);
+
+/// A running server process announced by "listening on" log lines (blitzd or the example).
+///
+/// Lifetime: the destructor stops a server still running with SIGTERM and checks (Catch2
+/// CHECK) that it exits with status 0, so every test also checks a clean shutdown.
+class Server {
+public:
+    /// Starts `argv` and waits until `listeners` "listening on" lines were logged; throws
+    /// std::runtime_error with the process's stderr when it exits or times out first.
+    Server(const std::vector<std::string>& argv, std::size_t listeners);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    const Endpoint& endpoint(std::size_t i = 0) const { return endpoints_.at(i); }
+    std::uint16_t port(std::size_t i = 0) const { return endpoint(i).port; }
+    std::string url(std::string_view path, std::size_t i = 0) const {
+        return endpoint(i).url(path);
+    }
+    Client connect(std::size_t i = 0) const;
+    Process& process() { return *process_; }
+    /// Sends `sig` and returns how the process ended (the destructor then checks nothing).
+    ExitStatus stop(int sig);
+
+private:
+    std::unique_ptr<Process> process_;
+    std::vector<Endpoint> endpoints_;
+    bool stopped_ = false;
+};
+
+/// blitzd started with a config written to its own temporary directory.
+class Blitzd : public Server {
+public:
+    explicit Blitzd(const ConfigSpec& spec, std::size_t listeners = 1);
+    /// `json` is a whole config document; "backend" is inserted by with_backend().
+    explicit Blitzd(std::string_view json, std::size_t listeners = 1);
+
+private:
+    struct Files {
+        std::unique_ptr<TempDir> dir;
+        std::string config;
+    };
+    static Files write_config(const std::string& text);
+    Blitzd(Files files, std::size_t listeners);
+    std::unique_ptr<TempDir> dir_;
+};
+
+/// One request on a fresh connection, and what came back.
+struct Reply {
+    std::optional<Response> response;
+    std::string transcript;  ///< every byte received, for failure messages
+};
+Reply send_one(const Server& server, std::string_view raw, bool head_request = false);
+
+/// A request head with `Host` and the given extra header lines ("Name: value\r\n" each).
+std::string request(std::string_view method, std::string_view target,
+                    std::string_view extra_headers = "", std::string_view body = "");
+
+}  // namespace blitz::itest

@@ -1,0 +1,613 @@
+#include <blitz/router.hpp>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+
+#include "router/route_table.hpp"
+
+using blitz::Method;
+using blitz::MethodSet;
+using blitz::Route;
+using blitz::Router;
+using blitz::RouteTable;
+using Catch::Matchers::ContainsSubstring;
+using Catch::Matchers::Equals;
+
+template <>
+struct Catch::StringMaker<MethodSet> {
+    static std::string convert(MethodSet set) {
+        std::string out = "{";
+        for (std::size_t m = 0; m < blitz::kMethodCount; ++m) {
+            if (set.contains(static_cast<Method>(m))) {
+                out += (out.size() > 1 ? "," : "") + std::to_string(m);
+            }
+        }
+        return out + "}";
+    }
+};
+
+namespace {
+
+std::shared_ptr<const RouteTable> freeze_ok(const Router& router) {
+    auto table = router.freeze();
+    INFO((table ? std::string() : table.error()));
+    REQUIRE(table);
+    return *table;
+}
+
+std::string freeze_error(const Router& router) {
+    auto table = router.freeze();
+    REQUIRE_FALSE(table);
+    return table.error();
+}
+
+/// The name of the route that matches, or "" for none.
+std::string matched(const RouteTable& table, std::string_view host, std::string_view path,
+                    Method method = Method::Get) {
+    const blitz::RouteMatch m = table.match(host, path, method);
+    return m.route != nullptr ? m.route->name : std::string();
+}
+
+MethodSet methods(std::initializer_list<Method> ms) {
+    MethodSet set;
+    for (Method m : ms) {
+        set.add(m);
+    }
+    return set;
+}
+
+}  // namespace
+
+TEST_CASE("router::RouteTable prefers an exact path to a prefix, whatever the order", "[router]") {
+    Router router;
+    router.route("/v1/").prefix().name("prefix");
+    router.route("/v1/").name("exact");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/v1/") == "exact");
+    CHECK(matched(*table, "", "/v1/x") == "prefix");
+    CHECK(matched(*table, "", "/v1") == "");
+}
+
+TEST_CASE("router::RouteTable prefers the longest prefix, whatever the order", "[router]") {
+    Router router;
+    router.route("/").prefix().name("root");
+    router.route("/api/v1/").prefix().name("v1");
+    router.route("/api/").prefix().name("api");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/api/v1/users") == "v1");
+    CHECK(matched(*table, "", "/api/v1/") == "v1");
+    CHECK(matched(*table, "", "/api/v1") == "api");
+    CHECK(matched(*table, "", "/api/v2/users") == "api");
+    CHECK(matched(*table, "", "/apix") == "root");
+    CHECK(matched(*table, "", "/") == "root");
+}
+
+TEST_CASE("router::RouteTable matches prefixes byte by byte", "[router]") {
+    Router router;
+    router.route("/v1").prefix().name("v1");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/v1") == "v1");
+    CHECK(matched(*table, "", "/v10") == "v1");
+    CHECK(matched(*table, "", "/v1/x") == "v1");
+    CHECK(matched(*table, "", "/v") == "");
+    CHECK(matched(*table, "", "/V1") == "");
+}
+
+TEST_CASE("router::RouteTable breaks ties by config order", "[router]") {
+    Router router;
+    router.route("/same").name("first");
+    router.route("/same").name("second");
+    router.route("/p/").prefix().name("first-prefix");
+    router.route("/p/").prefix().name("second-prefix");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/same") == "first");
+    CHECK(matched(*table, "", "/p/x") == "first-prefix");
+}
+
+TEST_CASE("router::RouteTable prefers an exact host, then the longest wildcard, then any host",
+          "[router]") {
+    Router router;
+    router.route("/exact-path").name("any-host-exact-path");
+    router.route("/").prefix().host("*.example.com").name("wildcard");
+    router.route("/").prefix().host("*.api.example.com").name("longer-wildcard");
+    router.route("/").prefix().host("www.example.com").name("exact-host");
+    const auto table = freeze_ok(router);
+    // The host decides before the path: a host-specific prefix beats an any-host exact path.
+    CHECK(matched(*table, "www.example.com", "/exact-path") == "exact-host");
+    CHECK(matched(*table, "v1.api.example.com", "/exact-path") == "longer-wildcard");
+    CHECK(matched(*table, "mail.example.com", "/exact-path") == "wildcard");
+    CHECK(matched(*table, "api.example.com", "/exact-path") == "wildcard");
+    CHECK(matched(*table, "example.com", "/exact-path") == "any-host-exact-path");
+    CHECK(matched(*table, "other.org", "/exact-path") == "any-host-exact-path");
+    CHECK(matched(*table, "other.org", "/else") == "");
+}
+
+TEST_CASE("router::RouteTable falls back to less specific hosts when a host has no such path",
+          "[router]") {
+    Router router;
+    router.route("/admin").host("www.example.com").name("exact-host");
+    router.route("/static/").prefix().host("*.example.com").name("wildcard");
+    router.route("/").prefix().name("fallback");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "www.example.com", "/admin") == "exact-host");
+    CHECK(matched(*table, "www.example.com", "/static/a.css") == "wildcard");
+    CHECK(matched(*table, "www.example.com", "/other") == "fallback");
+}
+
+TEST_CASE("router::RouteTable wildcards need at least one label before the suffix", "[router]") {
+    Router router;
+    router.route("/").prefix().host("*.example.com").name("wildcard");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "a.example.com", "/") == "wildcard");
+    CHECK(matched(*table, "a.b.example.com", "/") == "wildcard");
+    CHECK(matched(*table, "A.B.Example.COM:8443", "/") == "wildcard");
+    CHECK(matched(*table, "example.com", "/") == "");
+    CHECK(matched(*table, ".example.com", "/") == "");
+    CHECK(matched(*table, "aexample.com", "/") == "");
+    CHECK(matched(*table, "example.com.evil.org", "/") == "");
+    CHECK(matched(*table, "com", "/") == "");
+    CHECK(matched(*table, "", "/") == "");
+}
+
+TEST_CASE("router::RouteTable compares hosts without case, port or trailing dot", "[router]") {
+    Router router;
+    router.route("/").host("API.Example.com").name("api");
+    router.route("/").host("www.example.com.").name("www");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "api.example.com", "/") == "api");
+    CHECK(matched(*table, "API.EXAMPLE.COM", "/") == "api");
+    CHECK(matched(*table, "api.example.com:8080", "/") == "api");
+    CHECK(matched(*table, "api.example.com.", "/") == "api");
+    CHECK(matched(*table, "api.example.com.:80", "/") == "api");
+    CHECK(matched(*table, "www.example.com", "/") == "www");
+    CHECK(matched(*table, "api.example.co", "/") == "");
+    CHECK(matched(*table, "api.example.com:", "/") == "api");
+    const blitz::RouteMatch m = table->match("api.example.com", "/", Method::Get);
+    REQUIRE(m.route != nullptr);
+    CHECK(m.route->host == "api.example.com");
+    CHECK(table->match("www.example.com", "/", Method::Get).route->host == "www.example.com");
+}
+
+TEST_CASE("router::RouteTable matches IPv6 literal hosts with and without a port", "[router]") {
+    Router router;
+    router.route("/").host("[::1]").name("loopback");
+    router.route("/").host("[2001:DB8::1]").name("doc");
+    router.route("/").host("127.0.0.1").name("v4");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "[::1]", "/") == "loopback");
+    CHECK(matched(*table, "[::1]:8080", "/") == "loopback");
+    CHECK(matched(*table, "[2001:db8::1]:443", "/") == "doc");
+    CHECK(matched(*table, "[2001:DB8::1]", "/") == "doc");
+    CHECK(matched(*table, "[::2]:8080", "/") == "");
+    CHECK(matched(*table, "127.0.0.1:80", "/") == "v4");
+}
+
+TEST_CASE("router::normalise_host strips the port and lowercases into the buffer", "[router]") {
+    std::array<char, blitz::router::kMaxHostBytes> buf;
+    using blitz::router::normalise_host;
+    CHECK(normalise_host("Example.COM:8080", buf) == "example.com");
+    CHECK(normalise_host("[::1]:8080", buf) == "[::1]");
+    CHECK(normalise_host("[FE80::1]", buf) == "[fe80::1]");
+    CHECK(normalise_host("example.com.", buf) == "example.com");
+    CHECK(normalise_host("", buf).empty());
+    CHECK(normalise_host(":80", buf).empty());
+    CHECK(normalise_host(std::string(255, 'a'), buf) == std::string(255, 'a'));
+    CHECK(normalise_host(std::string(256, 'a'), buf).empty());
+}
+
+TEST_CASE("router::RouteTable matches hosts over 255 bytes only to any-host routes", "[router]") {
+    Router router;
+    router.route("/").host("*.example.com").name("wildcard");
+    router.route("/").name("any");
+    const auto table = freeze_ok(router);
+    const std::string suffix = ".example.com";
+    const std::string fits = std::string(255 - suffix.size(), 'a') + suffix;
+    const std::string too_long = std::string(256 - suffix.size(), 'a') + suffix;
+    CHECK(matched(*table, fits, "/") == "wildcard");
+    CHECK(matched(*table, fits + ":80", "/") == "wildcard");
+    CHECK(matched(*table, too_long, "/") == "any");
+}
+
+TEST_CASE("router::RouteTable filters by method and falls through to other routes", "[router]") {
+    Router router;
+    router.route(Method::Get, "/items").name("list");
+    router.route(Method::Post, "/items").name("create");
+    router.route("/items").prefix().methods(methods({Method::Delete})).name("delete-any");
+    router.route("/").prefix().methods(methods({Method::Put, Method::Patch})).name("write");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/items", Method::Get) == "list");
+    CHECK(matched(*table, "", "/items", Method::Post) == "create");
+    CHECK(matched(*table, "", "/items", Method::Delete) == "delete-any");
+    CHECK(matched(*table, "", "/items", Method::Patch) == "write");
+    CHECK(matched(*table, "", "/items/1", Method::Get) == "");
+}
+
+TEST_CASE("router::RouteTable reports the allowed methods when only the method differs",
+          "[router]") {
+    Router router;
+    router.route(Method::Get, "/items").name("list");
+    router.route(Method::Post, "/items").name("create");
+    router.route("/items").prefix().methods(methods({Method::Delete})).name("delete");
+    router.route(Method::Put, "/items").host("other.example").name("other-host");
+    const auto table = freeze_ok(router);
+
+    const blitz::RouteMatch m = table->match("example.com", "/items", Method::Patch);
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed == methods({Method::Get, Method::Head, Method::Post, Method::Delete}));
+
+    const blitz::RouteMatch prefix_only = table->match("", "/items/1", Method::Get);
+    CHECK(prefix_only.route == nullptr);
+    CHECK(prefix_only.allowed == methods({Method::Delete}));
+
+    const blitz::RouteMatch none = table->match("", "/nothing", Method::Get);
+    CHECK(none.route == nullptr);
+    CHECK(none.allowed.empty());
+
+    const blitz::RouteMatch hit = table->match("", "/items", Method::Get);
+    REQUIRE(hit.route != nullptr);
+    CHECK(hit.allowed.empty());
+}
+
+TEST_CASE("router::RouteTable answers HEAD with a GET route unless HEAD has its own",
+          "[router]") {
+    Router router;
+    router.route(Method::Get, "/page").name("get-page");
+    router.route(Method::Get, "/both").name("get-both");
+    router.route(Method::Head, "/both").name("head-both");
+    router.route(Method::Post, "/post-only").name("post");
+    router.route(Method::Get, "/deep/path").name("get-deep");
+    router.route("/deep/").prefix().methods(methods({Method::Head})).name("head-prefix");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/page", Method::Head) == "get-page");
+    CHECK(matched(*table, "", "/both", Method::Head) == "head-both");
+    CHECK(matched(*table, "", "/both", Method::Get) == "get-both");
+    // The more specific path decides before whether HEAD was named explicitly.
+    CHECK(matched(*table, "", "/deep/path", Method::Head) == "get-deep");
+    CHECK(matched(*table, "", "/deep/other", Method::Head) == "head-prefix");
+    CHECK(matched(*table, "", "/deep/other", Method::Get) == "");
+
+    const blitz::RouteMatch m = table->match("", "/post-only", Method::Head);
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed == methods({Method::Post}));
+}
+
+TEST_CASE("router::RouteTable lets a route for every method answer HEAD before a later GET",
+          "[router]") {
+    Router router;
+    router.route("/x").name("any-method");
+    router.route(Method::Get, "/x").name("get");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/x", Method::Head) == "any-method");
+    CHECK(matched(*table, "", "/x", Method::Get) == "any-method");
+}
+
+TEST_CASE("router::RouteTable matches extension methods through Method::Other", "[router]") {
+    Router router;
+    router.route("/dav/").prefix().methods(methods({Method::Other})).name("dav");
+    router.route("/dav/").prefix().name("any");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/dav/x", Method::Other) == "dav");
+    CHECK(matched(*table, "", "/dav/x", Method::Get) == "any");
+}
+
+TEST_CASE("router::Router::freeze sets each route's order and keeps its action", "[router]") {
+    Router router;
+    router.route("/a").name("a").respond(204);
+    router.route(Method::Get, "/b")
+        .name("b")
+        .max_body_bytes(1024)
+        .filter(std::make_shared<blitz::Filter>())
+        .handle([](blitz::Exchange&) { return blitz::Flow::Respond; });
+    router.route("/c").name("c").handle([](blitz::Exchange&) { return blitz::Flow::Respond; })
+        .respond(503, "down", "text/html");
+    const auto table = freeze_ok(router);
+    CHECK(table->size() == 3);
+    const Route* a = table->match("", "/a", Method::Get).route;
+    const Route* b = table->match("", "/b", Method::Get).route;
+    const Route* c = table->match("", "/c", Method::Get).route;
+    REQUIRE(a != nullptr);
+    REQUIRE(b != nullptr);
+    REQUIRE(c != nullptr);
+    CHECK(a->order == 0);
+    CHECK(b->order == 1);
+    CHECK(c->order == 2);
+    CHECK(a->direct.status == 204);
+    CHECK_FALSE(a->handler);
+    CHECK(b->handler);
+    CHECK(b->max_body_bytes == 1024);
+    CHECK(b->filters.size() == 1);
+    CHECK(b->methods == methods({Method::Get}));
+    CHECK_FALSE(c->handler);
+    CHECK(c->direct.status == 503);
+    CHECK(c->direct.body == "down");
+    CHECK(c->direct.content_type == "text/html");
+}
+
+TEST_CASE("router::Router::freeze copies the routes", "[router]") {
+    Router router;
+    router.route("/a").name("before");
+    const auto table = freeze_ok(router);
+    router.routes()[0].name = "after";
+    router.route("/b");
+    CHECK(matched(*table, "", "/a") == "before");
+    CHECK(table->size() == 1);
+}
+
+TEST_CASE("router::Router::freeze names the route in every error", "[router]") {
+    SECTION("a path without a leading slash") {
+        Router router;
+        router.route("/ok");
+        router.route("/ok2");
+        router.route("/ok3");
+        router.route("v1/").name("api");
+        CHECK_THAT(freeze_error(router),
+                   Equals("route \"api\" (#3): path must start with '/' (got \"v1/\")"));
+    }
+    SECTION("an unnamed route") {
+        Router router;
+        router.route("");
+        CHECK_THAT(freeze_error(router), Equals("route #0: path must start with '/' (got \"\")"));
+    }
+    SECTION("a query in the path") {
+        Router router;
+        router.route("/a?b=1").name("q");
+        CHECK_THAT(freeze_error(router), ContainsSubstring("route \"q\" (#0): path must not "
+                                                           "contain '?' or '#'"));
+    }
+    SECTION("Method::Other") {
+        Router router;
+        router.route("/fine");
+        router.route(Method::Other, "/x").name("other");
+        CHECK_THAT(freeze_error(router),
+                   ContainsSubstring("route \"other\" (#1): Method::Other names no method"));
+    }
+    SECTION("a null filter") {
+        Router router;
+        router.route("/x").name("f").filter(std::shared_ptr<blitz::Filter>());
+        CHECK_THAT(freeze_error(router), Equals("route \"f\" (#0): filter #0 is null"));
+    }
+}
+
+TEST_CASE("router::Router::freeze rejects malformed hosts", "[router]") {
+    const auto bad = GENERATE(as<std::string>{}, "exa mple.com", "*example.com", "a.*.com",
+                              "*", "*.", "example.com:8080", "-a.com", "a-.com", "a..com",
+                              ".a.com", "example.com..", "[::1", "[]", "[::g]", "ex/ample.com",
+                              std::string(64, 'a') + ".com");
+    Router router;
+    router.route("/").host(bad).name("h");
+    INFO(bad);
+    CHECK_THAT(freeze_error(router),
+               Equals("route \"h\" (#0): host \"" + bad +
+                      "\" is not a hostname, \"*.\" + hostname or [IPv6] literal (ports are "
+                      "not matched)"));
+}
+
+TEST_CASE("router::Router::freeze accepts well-formed hosts", "[router]") {
+    const auto good =
+        GENERATE(as<std::string>{}, "example.com", "*.example.com", "*.com", "EXAMPLE.com.",
+                 "localhost", "my_service", "127.0.0.1", "[::1]", "[::ffff:192.0.2.1]",
+                 std::string(63, 'a') + ".com", "xn--bcher-kva.example");
+    Router router;
+    router.route("/").host(good);
+    INFO(good);
+    auto table = router.freeze();
+    CHECK(table);
+}
+
+TEST_CASE("router::Router::freeze accepts only final direct response statuses", "[router]") {
+    const int status = GENERATE(99, 100, 101, 199, 600, -1);
+    Router router;
+    router.route("/").name("s").respond(status);
+    INFO(status);
+    CHECK_THAT(freeze_error(router), Equals("route \"s\" (#0): direct response status " +
+                                            std::to_string(status) +
+                                            " is not a final status (200..599)"));
+
+    Router ok;
+    ok.route("/a").respond(200);
+    ok.route("/b").respond(599);
+    // A handler answers instead of the direct response, so its status is not checked.
+    ok.route("/c").respond(status).handle([](blitz::Exchange&) { return blitz::Flow::Respond; });
+    CHECK(ok.freeze());
+}
+
+TEST_CASE("router::Router::freeze allows duplicate routes and the first one wins", "[router]") {
+    Router router;
+    router.route(Method::Get, "/dup").host("a.com").name("first");
+    router.route(Method::Get, "/dup").host("A.COM").name("second");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "a.com", "/dup") == "first");
+}
+
+TEST_CASE("router::Router::add keeps a route described in full", "[router]") {
+    Route r;
+    r.name = "loaded";
+    r.host = "*.example.com";
+    r.path = "/v1/";
+    r.prefix = true;
+    r.methods = methods({Method::Get, Method::Post});
+    Router router;
+    router.add(r).max_body_bytes(10);
+    const auto table = freeze_ok(router);
+    const Route* m = table->match("a.example.com", "/v1/x", Method::Post).route;
+    REQUIRE(m != nullptr);
+    CHECK(m->name == "loaded");
+    CHECK(m->max_body_bytes == 10);
+}
+
+TEST_CASE("router::RouteTable with no routes matches nothing", "[router]") {
+    const auto table = freeze_ok(Router());
+    CHECK(table->size() == 0);
+    const blitz::RouteMatch m = table->match("example.com", "/", Method::Get);
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed.empty());
+}
+
+TEST_CASE("router::RouteTable stays correct with 10,000 routes", "[router]") {
+    constexpr int kRoutes = 10'000;
+    Router router;
+    for (int i = 0; i < kRoutes; ++i) {
+        const std::string n = std::to_string(i);
+        router.route(Method::Get, "/static/file" + n + ".css").name("file" + n);
+        router.route("/api/v1/resource" + n + "/").prefix().name("resource" + n);
+        router.route("/").prefix().host("h" + n + ".example.com").name("host" + n);
+        router.route("/").prefix().host("*.w" + n + ".example.com").name("wild" + n);
+    }
+    router.route("/").prefix().name("fallback");
+    const auto table = freeze_ok(router);
+    CHECK(table->size() == 4 * kRoutes + 1);
+    for (int i = 0; i < kRoutes; ++i) {
+        const std::string n = std::to_string(i);
+        INFO(i);
+        REQUIRE(matched(*table, "", "/static/file" + n + ".css") == "file" + n);
+        REQUIRE(matched(*table, "", "/api/v1/resource" + n + "/items/42") == "resource" + n);
+        REQUIRE(matched(*table, "", "/api/v1/resource" + n + "/") == "resource" + n);
+        REQUIRE(matched(*table, "H" + n + ".example.com:80", "/x") == "host" + n);
+        REQUIRE(matched(*table, "a.b.w" + n + ".example.com", "/x") == "wild" + n);
+    }
+    CHECK(matched(*table, "", "/static/file10000.css") == "fallback");
+    CHECK(matched(*table, "", "/api/v1/resource10000/x") == "fallback");
+    CHECK(matched(*table, "", "/api/v1/resource1") == "fallback");
+    CHECK(matched(*table, "w1.example.com", "/x") == "fallback");
+    const blitz::RouteMatch post = table->match("", "/static/file7.css", Method::Post);
+    REQUIRE(post.route != nullptr);
+    CHECK(post.route->name == "fallback");
+}
+
+namespace {
+
+/// The documented precedence, evaluated route by route: the reference the compiled table must
+/// agree with.
+blitz::RouteMatch reference_match(const std::vector<Route>& routes, std::string_view authority,
+                                  std::string_view path, Method method) {
+    std::array<char, blitz::router::kMaxHostBytes> buf;
+    const std::string_view host = blitz::router::normalise_host(authority, buf);
+    auto allows = [](const Route& r, Method m) { return r.methods.empty() || r.methods.contains(m); };
+    struct Rank {
+        long host = 0;
+        long path = 0;
+        int explicit_method = 0;
+        bool operator>(const Rank& o) const {
+            return std::tie(host, path, explicit_method) > std::tie(o.host, o.path, o.explicit_method);
+        }
+    };
+    blitz::RouteMatch best;
+    Rank best_rank;
+    for (const Route& r : routes) {
+        Rank rank;
+        if (r.host.empty()) {
+            rank.host = 0;
+        } else if (r.host.starts_with("*.")) {
+            const std::string_view suffix = std::string_view(r.host).substr(1);
+            if (host.size() <= suffix.size() || !host.ends_with(suffix) || host.front() == '[') {
+                continue;
+            }
+            rank.host = static_cast<long>(suffix.size());
+        } else if (r.host == host) {
+            rank.host = 1'000'000;
+        } else {
+            continue;
+        }
+        if (!r.prefix && path == r.path) {
+            rank.path = 1'000'000;
+        } else if (r.prefix && path.starts_with(r.path)) {
+            rank.path = static_cast<long>(r.path.size());
+        } else {
+            continue;
+        }
+        if (allows(r, method)) {
+            rank.explicit_method = 1;
+        } else if (!(method == Method::Head && allows(r, Method::Get))) {
+            for (std::size_t m = 0; m < blitz::kMethodCount; ++m) {
+                if (allows(r, static_cast<Method>(m))) {
+                    best.allowed.add(static_cast<Method>(m));
+                }
+            }
+            if (allows(r, Method::Get)) {
+                best.allowed.add(Method::Head);
+            }
+            continue;
+        }
+        // Routes come in config order, so only a strictly better rank replaces the best.
+        if (best.route == nullptr || rank > best_rank) {
+            best.route = &r;
+            best_rank = rank;
+        }
+    }
+    if (best.route != nullptr) {
+        best.allowed = MethodSet();
+    }
+    return best;
+}
+
+}  // namespace
+
+TEST_CASE("router::RouteTable agrees with the documented precedence on random route sets",
+          "[router]") {
+    const std::vector<std::string> route_hosts = {"",       "",        "a.com",     "*.a.com",
+                                                  "*.b.a.com", "x.b.a.com", "[::1]"};
+    const std::vector<std::string> request_hosts = {
+        "",           "A.com:80",  "x.b.a.com", "y.b.a.com", "b.a.com",
+        "z.y.b.a.com", "a.com.",   "[::1]:9",   "other.org", "X.B.A.COM."};
+    const std::vector<Method> all_methods = {Method::Get,  Method::Head, Method::Post,
+                                             Method::Put,  Method::Delete, Method::Other};
+    std::mt19937 rng(20240601);
+    auto pick = [&rng](std::size_t n) {
+        return static_cast<std::size_t>(std::uniform_int_distribution<std::size_t>(0, n - 1)(rng));
+    };
+    auto random_path = [&](std::size_t max_extra) {
+        std::string p = "/";
+        const std::size_t extra = pick(max_extra + 1);
+        for (std::size_t i = 0; i < extra; ++i) {
+            p += "ab/"[pick(3)];
+        }
+        return p;
+    };
+    for (int round = 0; round < 300; ++round) {
+        Router router;
+        const std::size_t count = 1 + pick(25);
+        for (std::size_t i = 0; i < count; ++i) {
+            auto b = router.route(random_path(4)).name("r" + std::to_string(i));
+            b.host(route_hosts[pick(route_hosts.size())]);
+            if (pick(2) == 0) {
+                b.prefix();
+            }
+            MethodSet ms;
+            if (pick(4) != 0) {
+                const std::size_t n = 1 + pick(2);
+                for (std::size_t k = 0; k < n; ++k) {
+                    ms.add(all_methods[pick(all_methods.size())]);
+                }
+            }
+            b.methods(ms);
+        }
+        const auto table = freeze_ok(router);
+        // The route hosts above are already in canonical (lowercase) form.
+        const std::vector<Route>& frozen = router.routes();
+        for (int q = 0; q < 60; ++q) {
+            const std::string host = request_hosts[pick(request_hosts.size())];
+            const std::string path = random_path(6);
+            const Method method = all_methods[pick(all_methods.size())];
+            const blitz::RouteMatch want = reference_match(frozen, host, path, method);
+            const blitz::RouteMatch got = table->match(host, path, method);
+            INFO("round " << round << " host " << host << " path " << path << " method "
+                          << static_cast<int>(method));
+            REQUIRE((got.route == nullptr) == (want.route == nullptr));
+            if (want.route != nullptr) {
+                CHECK(got.route->name == want.route->name);
+            }
+            CHECK(got.allowed == want.allowed);
+        }
+    }
+}
