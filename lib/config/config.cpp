@@ -1,5 +1,6 @@
 #include <blitz/config.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -70,7 +71,8 @@ struct LimitsOverride {
         l.max_headers = max_headers.value_or(l.max_headers);
         l.max_path_bytes = max_path_bytes.value_or(l.max_path_bytes);
         l.max_body_bytes = max_body_bytes.value_or(l.max_body_bytes);
-        l.max_requests_per_connection = max_requests_per_connection.value_or(l.max_requests_per_connection);
+        l.max_requests_per_connection =
+            max_requests_per_connection.value_or(l.max_requests_per_connection);
         l.max_drain_bytes = max_drain_bytes.value_or(l.max_drain_bytes);
         l.idle_timeout = idle_timeout.value_or(l.idle_timeout);
         l.request_head_timeout = request_head_timeout.value_or(l.request_head_timeout);
@@ -136,7 +138,8 @@ struct Scalar {
 };
 
 std::string_view trim_right(std::string_view s) noexcept {
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
+    while (!s.empty() &&
+           (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r')) {
         s.remove_suffix(1);
     }
     return s;
@@ -158,7 +161,8 @@ bool is_single_expression(std::string_view s) noexcept {
 }
 
 bool is_name_char(char c, bool first) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (!first && c >= '0' && c <= '9');
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           (!first && c >= '0' && c <= '9');
 }
 
 // RFC 9110 §5.6.2: token = 1*tchar.
@@ -168,7 +172,8 @@ bool is_token(std::string_view s) noexcept {
         return false;
     }
     for (char c : s) {
-        const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        const bool alnum =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
         if (!alnum && kSpecials.find(c) == std::string_view::npos) {
             return false;
         }
@@ -191,7 +196,8 @@ bool is_field_value(std::string_view s) noexcept {
 // The codec writes the framing of every response (RFC 9112 §6); a configured value would
 // contradict it.
 bool is_framing_header(std::string_view name) noexcept {
-    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") || iequals(name, "Connection");
+    return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
+           iequals(name, "Connection");
 }
 
 /// "1.2.3.4:port" or "[v6]:port", numeric only, port 0..65535 (what the listener binds).
@@ -220,11 +226,13 @@ bool is_listen_address(std::string_view a) {
         return false;
     }
     unsigned char buf[sizeof(in6_addr)];
-    return inet_pton(family, host.c_str(), buf) == 1;
+    // inet_pton() stops at a NUL, which a JSON "\u0000" escape can put inside the string.
+    return host.find('\0') == std::string::npos && inet_pton(family, host.c_str(), buf) == 1;
 }
 
 bool is_host_label_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
 }
 
 /// What a route's "host" may be (the router's rules): a host name of dot-separated labels
@@ -234,7 +242,8 @@ bool is_route_host(std::string_view h) {
     if (h.size() >= 4 && h.front() == '[' && h.back() == ']') {
         const std::string inner(h.substr(1, h.size() - 2));
         unsigned char buf[sizeof(in6_addr)];
-        return inet_pton(AF_INET6, inner.c_str(), buf) == 1;
+        return inner.find('\0') == std::string::npos &&
+               inet_pton(AF_INET6, inner.c_str(), buf) == 1;
     }
     if (h.starts_with("*.")) {
         h.remove_prefix(2);
@@ -264,8 +273,8 @@ bool is_route_host(std::string_view h) {
     }
 }
 
-constexpr std::array<std::string_view, 9> kMethodTokens = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
-                                                           "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+constexpr std::array<std::string_view, 9> kMethodTokens = {
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"};
 
 class Walker;
 
@@ -287,14 +296,15 @@ std::vector<std::string_view> keys_of(const std::array<Field<T>, N>& fields) {
 /// Walks the document with simdjson On-Demand, in document order, and records the first error
 /// with its position.
 class Walker {
-public:
+ public:
     Walker(std::string_view text, std::string_view source, const char* base, std::size_t skew)
         : text_(text), source_(source), base_(base), skew_(skew) {}
 
     bool fail(std::size_t offset, std::string path, std::string message) {
         if (!error_) {
             const TextPosition p = position_at(text_, offset);
-            error_ = ConfigError{std::string(source_), std::move(path), p.line, p.column, std::move(message)};
+            error_ = ConfigError{std::string(source_), std::move(path), p.line, p.column,
+                                 std::move(message)};
         }
         return false;
     }
@@ -313,7 +323,8 @@ public:
 
     /// simdjson refused something the syntax check accepted (it should not happen).
     bool broken(const Node& n, simdjson::error_code ec) {
-        return fail(n.offset, n.path, std::string("cannot read the value: ") + simdjson::error_message(ec));
+        return fail(n.offset, n.path,
+                    std::string("cannot read the value: ") + simdjson::error_message(ec));
     }
 
     /// How the value looks in the input, for "found ..." in messages.
@@ -386,12 +397,13 @@ public:
             return mismatch(n, expected);
         }
         return fail(n.offset, n.path,
-                    "expected " + std::string(expected) + ", found " + quote(s.text) + " (from " + quote(s.via) + ")");
+                    "expected " + std::string(expected) + ", found " + quote(s.text) + " (from " +
+                        quote(s.via) + ")");
     }
 
     /// An integer in [min, max] that also passes `ok` when given.
-    bool integer(Node& n, std::int64_t min, std::int64_t max, std::int64_t& out, std::string expected = {},
-                 bool (*ok)(std::int64_t) = nullptr) {
+    bool integer(Node& n, std::int64_t min, std::int64_t max, std::int64_t& out,
+                 std::string expected = {}, bool (*ok)(std::int64_t) = nullptr) {
         if (expected.empty()) {
             expected = "an integer from " + std::to_string(min) + " to " + std::to_string(max);
         }
@@ -399,7 +411,8 @@ public:
         if (!scalar(n, expected, s)) {
             return false;
         }
-        if (s.plain_string || !parse_integer(s.text, out) || out < min || out > max || (ok != nullptr && !ok(out))) {
+        if (s.plain_string || !parse_integer(s.text, out) || out < min || out > max ||
+            (ok != nullptr && !ok(out))) {
             return scalar_mismatch(n, expected, s);
         }
         return true;
@@ -479,7 +492,8 @@ public:
             if (auto ec = std::move(result).get(field)) {
                 return broken(n, ec);
             }
-            const std::size_t key_offset = static_cast<std::size_t>(field.key().raw() - 1 - base_) + skew_;
+            const std::size_t key_offset =
+                static_cast<std::size_t>(field.key().raw() - 1 - base_) + skew_;
             std::string_view key_view;
             if (auto ec = field.unescaped_key().get(key_view)) {
                 return broken(n, ec);
@@ -506,7 +520,8 @@ public:
             for (const Field<T>& f : fields) {
                 allowed += (allowed.empty() ? "" : ", ") + std::string(f.key);
             }
-            return fail(key_offset, member.path, "unknown key " + quote(key) + "; allowed keys: " + allowed);
+            return fail(key_offset, member.path,
+                        "unknown key " + quote(key) + "; allowed keys: " + allowed);
         });
     }
 
@@ -535,20 +550,23 @@ public:
     }
 
     /// `"Name": "value"` pairs of a header object.
-    bool header_map(Node& n, bool in_respond, std::vector<std::pair<std::string, std::string>>& out) {
+    bool header_map(Node& n, bool in_respond,
+                    std::vector<std::pair<std::string, std::string>>& out) {
         return members(n, [&](Node& member, std::string_view name, std::size_t key_offset) {
             if (!header_name(key_offset, member.path, name)) {
                 return false;
             }
             if (in_respond && iequals(name, "Content-Type")) {
-                return fail(key_offset, member.path, "set the content type with \"content_type\", not in \"headers\"");
+                return fail(key_offset, member.path,
+                            "set the content type with \"content_type\", not in \"headers\"");
             }
             Text value;
             if (!text(member, "a header value string", value)) {
                 return false;
             }
             if (!is_field_value(value.value)) {
-                return mismatch(member, "a header value without control characters (RFC 9110 §5.5)", value);
+                return mismatch(member, "a header value without control characters (RFC 9110 §5.5)",
+                                value);
             }
             out.emplace_back(name, std::move(value.value));
             return true;
@@ -557,16 +575,18 @@ public:
 
     bool header_name(std::size_t offset, const std::string& path, std::string_view name) {
         if (!is_token(name)) {
-            return fail(offset, path, "expected a header name (an RFC 9110 token), found " + quote(name));
+            return fail(offset, path,
+                        "expected a header name (an RFC 9110 token), found " + quote(name));
         }
         if (is_framing_header(name)) {
-            return fail(offset, path,
-                        quote(name) + " cannot be configured: the HTTP codec writes the message framing");
+            return fail(
+                offset, path,
+                quote(name) + " cannot be configured: the HTTP codec writes the message framing");
         }
         return true;
     }
 
-private:
+ private:
     /// `${VAR}`, `${VAR:-default}` (default when VAR is unset or empty) and `$$` → `$`; any
     /// other '$' is literal. One pass: expansions are not expanded again.
     bool expand(const Node& n, std::string_view in, std::string& out) {
@@ -596,9 +616,10 @@ private:
             const std::string_view rest = expr.substr(name_len);
             const bool has_default = rest.starts_with(":-");
             if (name.empty() || (!rest.empty() && !has_default)) {
-                return fail(n.offset, n.path,
-                            "expected ${NAME} or ${NAME:-default} (NAME: letters, digits, '_'), found " +
-                                quote(in.substr(i, close + 1 - i)));
+                return fail(
+                    n.offset, n.path,
+                    "expected ${NAME} or ${NAME:-default} (NAME: letters, digits, '_'), found " +
+                        quote(in.substr(i, close + 1 - i)));
             }
             const char* value = std::getenv(name.c_str());
             if (value != nullptr && (*value != '\0' || !has_default)) {
@@ -650,8 +671,10 @@ bool read_path(Walker& w, Node& n, RouteState& rs, bool prefix) {
     normal.resize(static_cast<std::size_t>(len));
     if (normal != t.value) {
         return w.fail(n.offset, n.path,
-                      "expected a normalised path, found " + Walker::found(t) + " (requests are matched after "
-                      "normalisation; write " + quote(normal) + ")");
+                      "expected a normalised path, found " + Walker::found(t) +
+                          " (requests are matched after "
+                          "normalisation; write " +
+                          quote(normal) + ")");
     }
     rs.route.path = std::move(t.value);
     rs.route.prefix = prefix;
@@ -683,9 +706,10 @@ bool read_methods(Walker& w, Node& n, RouteState& rs) {
         return true;
     });
     if (ok && count == 0) {
-        return w.fail(n.offset, n.path,
-                      "expected at least one method, found an empty array (omit \"methods\" to match every "
-                      "method)");
+        return w.fail(
+            n.offset, n.path,
+            "expected at least one method, found an empty array (omit \"methods\" to match every "
+            "method)");
     }
     rs.route.methods = set;
     return ok;
@@ -728,7 +752,8 @@ const std::array<Field<Document>, 1> kLogFields = {{
          if (!w.choice(n, kLogLevels, i)) {
              return false;
          }
-         constexpr LogLevel kLevels[] = {LogLevel::Debug, LogLevel::Info, LogLevel::Warn, LogLevel::Error};
+         constexpr LogLevel kLevels[] = {LogLevel::Debug, LogLevel::Info, LogLevel::Warn,
+                                         LogLevel::Error};
          d.config.log_level = kLevels[i];
          return true;
      }},
@@ -736,7 +761,9 @@ const std::array<Field<Document>, 1> kLogFields = {{
 
 const std::array<Field<ServerOptions>, 2> kBufferFields = {{
     {"recv_buffer_bytes",
-     [](Walker& w, Node& n, ServerOptions& s) { return w.integer(n, 1024, 1024 * 1024, s.recv_buffer_bytes); }},
+     [](Walker& w, Node& n, ServerOptions& s) {
+         return w.integer(n, 1024, 1024 * 1024, s.recv_buffer_bytes);
+     }},
     {"max_recv_buffers",
      [](Walker& w, Node& n, ServerOptions& s) {
          // The buffer ring size must be a power of two (io_uring_register_buf_ring(3)).
@@ -752,19 +779,33 @@ const std::array<Field<ServerOptions>, 2> kBufferFields = {{
 
 const std::array<Field<LimitsOverride>, 9> kLimitFields = {{
     {"max_request_head_bytes",
-     [](Walker& w, Node& n, LimitsOverride& l) { return w.integer(n, 256, 1024 * 1024, l.max_request_head_bytes); }},
-    {"max_headers", [](Walker& w, Node& n, LimitsOverride& l) { return w.integer(n, 1, 10000, l.max_headers); }},
+     [](Walker& w, Node& n, LimitsOverride& l) {
+         return w.integer(n, 256, 1024 * 1024, l.max_request_head_bytes);
+     }},
+    {"max_headers",
+     [](Walker& w, Node& n, LimitsOverride& l) { return w.integer(n, 1, 10000, l.max_headers); }},
     {"max_path_bytes",
-     [](Walker& w, Node& n, LimitsOverride& l) { return w.integer(n, 16, 1024 * 1024, l.max_path_bytes); }},
+     [](Walker& w, Node& n, LimitsOverride& l) {
+         return w.integer(n, 16, 1024 * 1024, l.max_path_bytes);
+     }},
     {"max_body_bytes",
-     [](Walker& w, Node& n, LimitsOverride& l) { return w.integer(n, 0, kMaxExactInteger, l.max_body_bytes); }},
+     [](Walker& w, Node& n, LimitsOverride& l) {
+         return w.integer(n, 0, kMaxExactInteger, l.max_body_bytes);
+     }},
     {"max_requests_per_connection",
-     [](Walker& w, Node& n, LimitsOverride& l) { return w.integer(n, 0, kMaxU32, l.max_requests_per_connection); }},
+     [](Walker& w, Node& n, LimitsOverride& l) {
+         return w.integer(n, 0, kMaxU32, l.max_requests_per_connection);
+     }},
     {"max_drain_bytes",
-     [](Walker& w, Node& n, LimitsOverride& l) { return w.integer(n, 0, kMaxExactInteger, l.max_drain_bytes); }},
-    {"idle_timeout_ms", [](Walker& w, Node& n, LimitsOverride& l) { return w.milliseconds(n, l.idle_timeout); }},
+     [](Walker& w, Node& n, LimitsOverride& l) {
+         return w.integer(n, 0, kMaxExactInteger, l.max_drain_bytes);
+     }},
+    {"idle_timeout_ms",
+     [](Walker& w, Node& n, LimitsOverride& l) { return w.milliseconds(n, l.idle_timeout); }},
     {"request_head_timeout_ms",
-     [](Walker& w, Node& n, LimitsOverride& l) { return w.milliseconds(n, l.request_head_timeout); }},
+     [](Walker& w, Node& n, LimitsOverride& l) {
+         return w.milliseconds(n, l.request_head_timeout);
+     }},
     {"max_connection_age_ms",
      [](Walker& w, Node& n, LimitsOverride& l) { return w.milliseconds(n, l.max_connection_age); }},
 }};
@@ -791,20 +832,26 @@ const std::array<Field<ListenerState>, 7> kListenerFields = {{
          l.has_address = true;
          return true;
      }},
-    {"backlog", [](Walker& w, Node& n, ListenerState& l) { return w.integer(n, 1, 65535, l.options.backlog); }},
+    {"backlog", [](Walker& w, Node& n,
+                   ListenerState& l) { return w.integer(n, 1, 65535, l.options.backlog); }},
     {"max_connections",
-     [](Walker& w, Node& n, ListenerState& l) { return w.integer(n, 0, kMaxU32, l.options.max_connections); }},
-    {"tcp_nodelay", [](Walker& w, Node& n, ListenerState& l) { return w.boolean(n, l.options.tcp_nodelay); }},
+     [](Walker& w, Node& n, ListenerState& l) {
+         return w.integer(n, 0, kMaxU32, l.options.max_connections);
+     }},
+    {"tcp_nodelay",
+     [](Walker& w, Node& n, ListenerState& l) { return w.boolean(n, l.options.tcp_nodelay); }},
     {"ipv6_dual_stack",
      [](Walker& w, Node& n, ListenerState& l) { return w.boolean(n, l.options.ipv6_dual_stack); }},
-    {"limits", [](Walker& w, Node& n, ListenerState& l) { return w.object(n, kLimitFields, l.limits); }},
+    {"limits",
+     [](Walker& w, Node& n, ListenerState& l) { return w.object(n, kLimitFields, l.limits); }},
 }};
 
 const std::array<Field<RouteState>, 4> kMatchFields = {{
     {"host",
      [](Walker& w, Node& n, RouteState& rs) {
          constexpr std::string_view kExpected =
-             "a host name (\"api.example.com\"), a wildcard (\"*.example.com\") or a bracketed IPv6 "
+             "a host name (\"api.example.com\"), a wildcard (\"*.example.com\") or a bracketed "
+             "IPv6 "
              "address, without a port";
          Text t;
          if (!w.text(n, kExpected, t)) {
@@ -839,7 +886,8 @@ const std::array<Field<RouteState>, 4> kRespondFields = {{
      }},
     {"content_type",
      [](Walker& w, Node& n, RouteState& rs) {
-         constexpr std::string_view kExpected = "a non-empty media type string (\"application/json\")";
+         constexpr std::string_view kExpected =
+             "a non-empty media type string (\"application/json\")";
          Text t;
          if (!w.text(n, kExpected, t)) {
              return false;
@@ -850,14 +898,17 @@ const std::array<Field<RouteState>, 4> kRespondFields = {{
          rs.route.direct.content_type = std::move(t.value);
          return true;
      }},
-    {"headers",
-     [](Walker& w, Node& n, RouteState& rs) { return w.header_map(n, true, rs.route.direct.headers); }},
+    {"headers", [](Walker& w, Node& n,
+                   RouteState& rs) { return w.header_map(n, true, rs.route.direct.headers); }},
 }};
 
 const std::array<Field<filters::HeaderEdits>, 3> kHeaderEditFields = {{
-    {"add", [](Walker& w, Node& n, filters::HeaderEdits& e) { return w.header_map(n, false, e.add); }},
-    {"set", [](Walker& w, Node& n, filters::HeaderEdits& e) { return w.header_map(n, false, e.set); }},
-    {"remove", [](Walker& w, Node& n, filters::HeaderEdits& e) { return read_header_names(w, n, e.remove); }},
+    {"add",
+     [](Walker& w, Node& n, filters::HeaderEdits& e) { return w.header_map(n, false, e.add); }},
+    {"set",
+     [](Walker& w, Node& n, filters::HeaderEdits& e) { return w.header_map(n, false, e.set); }},
+    {"remove",
+     [](Walker& w, Node& n, filters::HeaderEdits& e) { return read_header_names(w, n, e.remove); }},
 }};
 
 const std::array<Field<FilterState>, 3> kFilterFields = {{
@@ -867,8 +918,10 @@ const std::array<Field<FilterState>, 3> kFilterFields = {{
          f.has_type = true;
          return w.choice(n, kFilterTypes, i);
      }},
-    {"request", [](Walker& w, Node& n, FilterState& f) { return w.object(n, kHeaderEditFields, f.request); }},
-    {"response", [](Walker& w, Node& n, FilterState& f) { return w.object(n, kHeaderEditFields, f.response); }},
+    {"request",
+     [](Walker& w, Node& n, FilterState& f) { return w.object(n, kHeaderEditFields, f.request); }},
+    {"response",
+     [](Walker& w, Node& n, FilterState& f) { return w.object(n, kHeaderEditFields, f.response); }},
 }};
 
 bool read_filters(Walker& w, Node& n, RouteState& rs) {
@@ -883,7 +936,8 @@ bool read_filters(Walker& w, Node& n, RouteState& rs) {
         if (!f.has_type) {
             return w.fail(at, path, "missing required key \"type\"");
         }
-        rs.route.filters.push_back(std::make_shared<filters::Headers>(std::move(f.request), std::move(f.response)));
+        rs.route.filters.push_back(
+            std::make_shared<filters::Headers>(std::move(f.request), std::move(f.response)));
         return true;
     });
 }
@@ -897,7 +951,9 @@ const std::array<Field<RouteState>, 5> kRouteFields = {{
          return w.object(n, kMatchFields, rs);
      }},
     {"max_body_bytes",
-     [](Walker& w, Node& n, RouteState& rs) { return w.integer(n, 0, kMaxExactInteger, rs.route.max_body_bytes); }},
+     [](Walker& w, Node& n, RouteState& rs) {
+         return w.integer(n, 0, kMaxExactInteger, rs.route.max_body_bytes);
+     }},
     {"respond",
      [](Walker& w, Node& n, RouteState& rs) {
          rs.has_respond = true;
@@ -919,7 +975,8 @@ bool read_route(Walker& w, Node& n, std::size_t index, Document& d) {
         return w.fail(at, path, "missing required key \"match\"");
     }
     if (!rs.has_path && !rs.has_path_prefix) {
-        return w.fail(rs.match_offset, path + ".match", "missing required key \"path\" or \"path_prefix\"");
+        return w.fail(rs.match_offset, path + ".match",
+                      "missing required key \"path\" or \"path_prefix\"");
     }
     if (!rs.has_respond) {
         return w.fail(at, path, "missing required key \"respond\"");
@@ -952,8 +1009,8 @@ bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
     for (std::size_t i = 0; i < d.listeners.size(); ++i) {
         if (d.listeners[i].options.name == l.options.name) {
             return w.fail(l.name_offset, path + ".name",
-                          "duplicate listener name " + quote(l.options.name) + " (also $.listeners[" +
-                              std::to_string(i) + "])");
+                          "duplicate listener name " + quote(l.options.name) +
+                              " (also $.listeners[" + std::to_string(i) + "])");
         }
     }
     d.listeners.push_back(std::move(l));
@@ -983,7 +1040,8 @@ const std::array<Field<Document>, 9> kRootFields = {{
          d.config.server.workers = static_cast<unsigned>(v);
          return true;
      }},
-    {"pin_cpus", [](Walker& w, Node& n, Document& d) { return w.boolean(n, d.config.server.pin_cpus); }},
+    {"pin_cpus",
+     [](Walker& w, Node& n, Document& d) { return w.boolean(n, d.config.server.pin_cpus); }},
     {"backend",
      [](Walker& w, Node& n, Document& d) {
          std::size_t i = 0;
@@ -995,17 +1053,19 @@ const std::array<Field<Document>, 9> kRootFields = {{
          return true;
      }},
     {"log", [](Walker& w, Node& n, Document& d) { return w.object(n, kLogFields, d); }},
-    {"buffers", [](Walker& w, Node& n, Document& d) { return w.object(n, kBufferFields, d.config.server); }},
+    {"buffers",
+     [](Walker& w, Node& n, Document& d) { return w.object(n, kBufferFields, d.config.server); }},
     {"limits", [](Walker& w, Node& n, Document& d) { return w.object(n, kLimitFields, d.limits); }},
     {"listeners",
      [](Walker& w, Node& n, Document& d) {
          d.has_listeners = true;
          std::size_t count = 0;
-         const bool ok = w.elements(n, "an array of listener objects", count, [&](Node& e, std::size_t i) {
-             return read_listener(w, e, i, d);
-         });
+         const bool ok =
+             w.elements(n, "an array of listener objects", count,
+                        [&](Node& e, std::size_t i) { return read_listener(w, e, i, d); });
          if (ok && count == 0) {
-             return w.fail(n.offset, n.path, "expected at least one listener, found an empty array");
+             return w.fail(n.offset, n.path,
+                           "expected at least one listener, found an empty array");
          }
          return ok;
      }},
@@ -1023,16 +1083,26 @@ const std::array<Field<Document>, 9> kRootFields = {{
 
 std::vector<std::string_view> accepted_keys(ObjectKind kind) {
     switch (kind) {
-        case ObjectKind::Root: return keys_of(kRootFields);
-        case ObjectKind::Log: return keys_of(kLogFields);
-        case ObjectKind::Buffers: return keys_of(kBufferFields);
-        case ObjectKind::Limits: return keys_of(kLimitFields);
-        case ObjectKind::Listener: return keys_of(kListenerFields);
-        case ObjectKind::Route: return keys_of(kRouteFields);
-        case ObjectKind::Match: return keys_of(kMatchFields);
-        case ObjectKind::Respond: return keys_of(kRespondFields);
-        case ObjectKind::Filter: return keys_of(kFilterFields);
-        case ObjectKind::HeaderEdits: return keys_of(kHeaderEditFields);
+        case ObjectKind::Root:
+            return keys_of(kRootFields);
+        case ObjectKind::Log:
+            return keys_of(kLogFields);
+        case ObjectKind::Buffers:
+            return keys_of(kBufferFields);
+        case ObjectKind::Limits:
+            return keys_of(kLimitFields);
+        case ObjectKind::Listener:
+            return keys_of(kListenerFields);
+        case ObjectKind::Route:
+            return keys_of(kRouteFields);
+        case ObjectKind::Match:
+            return keys_of(kMatchFields);
+        case ObjectKind::Respond:
+            return keys_of(kRespondFields);
+        case ObjectKind::Filter:
+            return keys_of(kFilterFields);
+        case ObjectKind::HeaderEdits:
+            return keys_of(kHeaderEditFields);
     }
     return {};
 }
@@ -1058,7 +1128,8 @@ Result<Config, ConfigError> parse_config(std::string_view json, std::string_view
         ++root_offset;
     }
     if (auto ec = parser.iterate(padded).get(doc)) {
-        w.fail(root_offset, "$", std::string("cannot read the document: ") + simdjson::error_message(ec));
+        w.fail(root_offset, "$",
+               std::string("cannot read the document: ") + simdjson::error_message(ec));
         return fail(w.error());
     }
     Node root{od::value{}, "$", root_offset};
@@ -1107,7 +1178,8 @@ Result<Config, ConfigError> parse_config(std::string_view json, std::string_view
 Result<Config, ConfigError> load_config(const std::string& path) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (f == nullptr) {
-        return fail(ConfigError{path, "$", 0, 0, std::string("cannot open the file: ") + std::strerror(errno)});
+        return fail(ConfigError{path, "$", 0, 0,
+                                std::string("cannot open the file: ") + std::strerror(errno)});
     }
     std::string text;
     char buf[16384];
@@ -1118,7 +1190,8 @@ Result<Config, ConfigError> load_config(const std::string& path) {
     const int read_errno = std::ferror(f) ? errno : 0;
     std::fclose(f);
     if (read_errno != 0) {
-        return fail(ConfigError{path, "$", 0, 0, std::string("cannot read the file: ") + std::strerror(read_errno)});
+        return fail(ConfigError{path, "$", 0, 0,
+                                std::string("cannot read the file: ") + std::strerror(read_errno)});
     }
     return parse_config(text, path);
 }

@@ -44,11 +44,21 @@ inline std::string quote(std::string_view s) {
     for (char ch : s) {
         const auto c = static_cast<unsigned char>(ch);
         switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
             default:
                 if (c < 0x20 || c == 0x7F) {
                     out += "\\u00";
@@ -99,7 +109,7 @@ struct SyntaxError {
 ///
 /// Thread: any; one checker per call. Lifetime: refers to `text` while running.
 class SyntaxChecker {
-public:
+ public:
     static constexpr int kMaxDepth = 64;
 
     explicit SyntaxChecker(std::string_view text) noexcept : text_(text) {}
@@ -117,13 +127,14 @@ public:
         if (value(path, 0)) {
             skip_ws();
             if (pos_ != text_.size()) {
-                fail(pos_, "$", "expected end of input after the top-level value, found " + found());
+                fail(pos_, "$",
+                     "expected end of input after the top-level value, found " + found());
             }
         }
         return error_;
     }
 
-private:
+ private:
     bool fail(std::size_t offset, std::string_view path, std::string message) {
         if (!error_) {
             error_ = SyntaxError{offset, std::string(path), std::move(message)};
@@ -149,7 +160,8 @@ private:
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
             std::size_t end = pos_;
             while (end < text_.size() && end - pos_ < 24 &&
-                   ((text_[end] >= 'a' && text_[end] <= 'z') || (text_[end] >= 'A' && text_[end] <= 'Z') ||
+                   ((text_[end] >= 'a' && text_[end] <= 'z') ||
+                    (text_[end] >= 'A' && text_[end] <= 'Z') ||
                     (text_[end] >= '0' && text_[end] <= '9') || text_[end] == '_')) {
                 ++end;
             }
@@ -176,12 +188,18 @@ private:
 
     bool value(std::string& path, int depth) {
         switch (peek()) {
-            case '{': return object(path, depth + 1);
-            case '[': return array(path, depth + 1);
-            case '"': return string(path, nullptr);
-            case 't': return literal(path, "true");
-            case 'f': return literal(path, "false");
-            case 'n': return literal(path, "null");
+            case '{':
+                return object(path, depth + 1);
+            case '[':
+                return array(path, depth + 1);
+            case '"':
+                return string(path, nullptr);
+            case 't':
+                return literal(path, "true");
+            case 'f':
+                return literal(path, "false");
+            case 'n':
+                return literal(path, "null");
             default:
                 if (peek() == '-' || (peek() >= '0' && peek() <= '9')) {
                     return number(path);
@@ -200,7 +218,8 @@ private:
 
     bool digits(std::string_view path, std::string_view after) {
         if (!(peek() >= '0' && peek() <= '9')) {
-            return fail(pos_, path, "expected a digit " + std::string(after) + ", found " + found());
+            return fail(pos_, path,
+                        "expected a digit " + std::string(after) + ", found " + found());
         }
         while (peek() >= '0' && peek() <= '9') {
             ++pos_;
@@ -346,8 +365,8 @@ private:
                 if (n == 0) {
                     static constexpr char kHex[] = "0123456789ABCDEF";
                     return fail(pos_, path,
-                                std::string("invalid UTF-8 byte 0x") + kHex[c >> 4] + kHex[c & 0xF] +
-                                    " in a string");
+                                std::string("invalid UTF-8 byte 0x") + kHex[c >> 4] +
+                                    kHex[c & 0xF] + " in a string");
                 }
             }
             if (out != nullptr) {
@@ -361,11 +380,11 @@ private:
     bool escape(std::string_view path, std::string* out) {
         const std::size_t start = pos_++;
         const char e = peek();
-        std::string_view simple = "\"\\/bfnrt";
-        std::string_view meaning = "\"\\/\b\f\n\r\t";
-        if (const auto i = simple.find(e); !at_end() && i != std::string_view::npos) {
+        constexpr std::string_view kSimple = "\"\\/bfnrt";
+        constexpr std::string_view kMeaning = "\"\\/\b\f\n\r\t";
+        if (const auto i = kSimple.find(e); !at_end() && i != std::string_view::npos) {
             if (out != nullptr) {
-                *out += meaning[i];
+                *out += kMeaning[i];
             }
             ++pos_;
             return true;
@@ -418,16 +437,18 @@ private:
         while (true) {
             if (peek() != '"') {
                 if (first) {
-                    return fail(pos_, path, "expected a quoted key or '}', found " + found() +
-                                                (at_end() ? opened_at(open, "object") : ""));
+                    return fail(pos_, path,
+                                "expected a quoted key or '}', found " + found() +
+                                    (at_end() ? opened_at(open, "object") : ""));
                 }
                 if (peek() == '}') {
                     return fail(pos_, path,
                                 "expected a quoted key after ',', found '}' (JSON does not allow a "
                                 "trailing comma)");
                 }
-                return fail(pos_, path, "expected a quoted key after ',', found " + found() +
-                                            (at_end() ? opened_at(open, "object") : ""));
+                return fail(pos_, path,
+                            "expected a quoted key after ',', found " + found() +
+                                (at_end() ? opened_at(open, "object") : ""));
             }
             first = false;
             const std::size_t key_at = pos_;
@@ -440,11 +461,13 @@ private:
                 const TextPosition p = position_at(text_, it->second);
                 return fail(key_at, member,
                             "duplicate key " + quote(key) + " (first at line " +
-                                std::to_string(p.line) + ", column " + std::to_string(p.column) + ")");
+                                std::to_string(p.line) + ", column " + std::to_string(p.column) +
+                                ")");
             }
             skip_ws();
             if (peek() != ':') {
-                return fail(pos_, member, "expected ':' after the key " + quote(key) + ", found " + found());
+                return fail(pos_, member,
+                            "expected ':' after the key " + quote(key) + ", found " + found());
             }
             ++pos_;
             skip_ws();
@@ -484,8 +507,8 @@ private:
                             "comma)");
             }
             if (at_end()) {
-                return fail(pos_, element, "expected a JSON value, found end of input" +
-                                               opened_at(open, "array"));
+                return fail(pos_, element,
+                            "expected a JSON value, found end of input" + opened_at(open, "array"));
             }
             if (!value(element, depth)) {
                 return false;
@@ -496,8 +519,9 @@ private:
                 return true;
             }
             if (peek() != ',') {
-                return fail(pos_, path, "expected ',' or ']' after an array element, found " +
-                                            found() + (at_end() ? opened_at(open, "array") : ""));
+                return fail(pos_, path,
+                            "expected ',' or ']' after an array element, found " + found() +
+                                (at_end() ? opened_at(open, "array") : ""));
             }
             ++pos_;
             skip_ws();

@@ -22,8 +22,9 @@ enum class ObjectKind {
 
 /// Every ObjectKind, for tests that walk them all.
 inline constexpr ObjectKind kObjectKinds[] = {
-    ObjectKind::Root,  ObjectKind::Log,   ObjectKind::Buffers, ObjectKind::Limits, ObjectKind::Listener,
-    ObjectKind::Route, ObjectKind::Match, ObjectKind::Respond, ObjectKind::Filter, ObjectKind::HeaderEdits,
+    ObjectKind::Root,     ObjectKind::Log,         ObjectKind::Buffers, ObjectKind::Limits,
+    ObjectKind::Listener, ObjectKind::Route,       ObjectKind::Match,   ObjectKind::Respond,
+    ObjectKind::Filter,   ObjectKind::HeaderEdits,
 };
 
 /// The keys parse_config() accepts in an object of `kind`, in documentation order. They come

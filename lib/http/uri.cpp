@@ -244,20 +244,19 @@ bool valid_authority(std::string_view authority) noexcept {
         i = close + 1;
     } else {
         // reg-name (which also covers IPv4address): unreserved, pct-encoded, sub-delims. No
-        // '@', so userinfo is rejected.
-        while (i < authority.size() && authority[i] != ':') {
-            if (authority[i] == '%') {
-                if (authority.size() - i < 3 || !has_class(authority[i + 1], kHex) ||
-                    !has_class(authority[i + 2], kHex)) {
-                    return false;
-                }
-                i += 3;
-                continue;
+        // '@', so userinfo is rejected; what stops the loop must be ':' or the end.
+        for (;;) {
+            while (i < authority.size() && has_class(authority[i], kUnreserved | kSubDelim)) {
+                ++i;
             }
-            if (!has_class(authority[i], kUnreserved | kSubDelim)) {
+            if (i == authority.size() || authority[i] != '%') {
+                break;
+            }
+            if (authority.size() - i < 3 || !has_class(authority[i + 1], kHex) ||
+                !has_class(authority[i + 2], kHex)) {
                 return false;
             }
-            ++i;
+            i += 3;
         }
         // RFC 9110 §4.2.1: an http(s) URI with an empty host is invalid.
         if (i == 0) {

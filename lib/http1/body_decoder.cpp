@@ -27,8 +27,7 @@ void BodyDecoder::reset_chunked() noexcept {
 
 bool BodyDecoder::done() const noexcept { return state_ == State::Done; }
 
-BodyDecoder::Step BodyDecoder::fail(int status, const char* reason,
-                                    std::size_t consumed) noexcept {
+BodyDecoder::Step BodyDecoder::fail(int status, const char* reason, std::size_t consumed) noexcept {
     state_ = State::Error;
     error_status_ = static_cast<std::uint16_t>(status);
     error_reason_ = reason;

@@ -95,9 +95,9 @@ const char* skip_field_value(const char* p, const char* end) noexcept {
     const auto bad = [](__m128i v) {
         // Controls are 0x00-0x1f (signed 0..31; obs-text is negative) except HTAB, and DEL.
         const __m128i control = bytes_in(v, 0x01, 0x1f);
-        return _mm_or_si128(_mm_or_si128(_mm_andnot_si128(bytes_equal(v, '\t'), control),
-                                         bytes_equal(v, 0x00)),
-                            bytes_equal(v, 0x7f));
+        return _mm_or_si128(
+            _mm_or_si128(_mm_andnot_si128(bytes_equal(v, '\t'), control), bytes_equal(v, 0x00)),
+            bytes_equal(v, 0x7f));
     };
     if (const char* hit = scan16(p, end, bad)) {
         return hit;
@@ -358,8 +358,8 @@ bool valid_escapes(std::string_view s) noexcept {
 
 // Splits the target into its form (RFC 9112 §3.2) and normalises the path. Called only for a
 // complete, otherwise valid head, since normalisation rewrites the buffer.
-ParseResult finish_target(char* target, std::size_t target_len, std::uint8_t seen,
-                          const Framing& f, RequestHead& out) noexcept {
+ParseResult finish_target(char* target, std::size_t target_len, std::uint8_t seen, const Framing& f,
+                          RequestHead& out) noexcept {
     const std::string_view t(target, target_len);
     std::size_t path_begin = 0;
     const bool connect = out.method == Method::Connect;
@@ -399,15 +399,14 @@ ParseResult finish_target(char* target, std::size_t target_len, std::uint8_t see
             return error(400, "invalid request-target");
         }
         const std::size_t auth_end = t.find_first_of("/?", scheme_len);
-        const std::string_view authority =
-            t.substr(scheme_len, auth_end == std::string_view::npos ? auth_end : auth_end - scheme_len);
+        const std::string_view authority = t.substr(
+            scheme_len, auth_end == std::string_view::npos ? auth_end : auth_end - scheme_len);
         if (!http::valid_authority(authority)) {
             return error(400, "invalid authority in request-target");
         }
         // RFC 9112 §3.2.2 tells a server to ignore Host here; Blitz insists that they agree so
         // that no component (cache, log, upstream) can pick the other one.
-        if (f.host_count > 0 &&
-            !same_authority(authority, f.host, scheme_len == 8 ? 443 : 80)) {
+        if (f.host_count > 0 && !same_authority(authority, f.host, scheme_len == 8 ? 443 : 80)) {
             return error(400, "Host does not match the request-target authority");
         }
         out.authority = authority;
@@ -420,9 +419,8 @@ ParseResult finish_target(char* target, std::size_t target_len, std::uint8_t see
     }
     std::string_view path = t.substr(path_begin, path_end - path_begin);
     std::string_view query = path_end < t.size() ? t.substr(path_end + 1) : std::string_view{};
-    if ((seen & kTargetBracket) &&
-        (path.find_first_of("[]") != std::string_view::npos ||
-         query.find_first_of("[]") != std::string_view::npos)) {
+    if ((seen & kTargetBracket) && (path.find_first_of("[]") != std::string_view::npos ||
+                                    query.find_first_of("[]") != std::string_view::npos)) {
         return error(400, "invalid character in request-target");
     }
     if ((seen & kTargetPercent) && !valid_escapes(query)) {
@@ -522,23 +520,24 @@ ParseResult parse_request_head(std::span<char> buf, std::span<Header> header_sto
     ++p;
 
     // HTTP-version = "HTTP/" DIGIT "." DIGIT, case-sensitive (RFC 9112 §2.3).
-    constexpr std::string_view kHttpSlash = "HTTP/";
     const auto have = static_cast<std::size_t>(end - p);
-    if (std::memcmp(p, kHttpSlash.data(), have < 5 ? have : 5) != 0) {
-        return error(400, "invalid HTTP version");
-    }
     if (have < 10) {
         // Version digits and CRLF are not all there yet; check what is.
-        for (std::size_t i = 5; i < have; ++i) {
+        for (std::size_t i = 0; i < have; ++i) {
             const char c = p[i];
-            const bool ok = i == 6 ? c == '.' : i == 8 ? c == '\r' : (c >= '0' && c <= '9');
+            const bool ok = i < 5    ? c == "HTTP/"[i]
+                            : i == 6 ? c == '.'
+                            : i == 8 ? c == '\r'
+                                     : (c >= '0' && c <= '9');
             if (!ok) {
-                return error(400, i >= 8 ? "request line not ended by CRLF" : "invalid HTTP version");
+                return error(400,
+                             i >= 8 ? "request line not ended by CRLF" : "invalid HTTP version");
             }
         }
         return incomplete();
     }
-    if (p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' || p[7] > '9') {
+    if (std::memcmp(p, "HTTP/", 5) != 0 || p[5] < '0' || p[5] > '9' || p[6] != '.' || p[7] < '0' ||
+        p[7] > '9') {
         return error(400, "invalid HTTP version");
     }
     if (p[8] != '\r' || p[9] != '\n') {
@@ -643,10 +642,10 @@ ParseResult parse_request_head(std::span<char> buf, std::span<Header> header_sto
         out.content_length = framing.length;
     }
     // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with "keep-alive".
-    out.keep_alive = !framing.conn_close &&
-                     (out.version == Version::Http11 || framing.conn_keep_alive);
-    out.expect_continue = framing.expect_continue && out.version == Version::Http11 &&
-                          out.body != BodyKind::None;
+    out.keep_alive =
+        !framing.conn_close && (out.version == Version::Http11 || framing.conn_keep_alive);
+    out.expect_continue =
+        framing.expect_continue && out.version == Version::Http11 && out.body != BodyKind::None;
     out.headers = header_storage.first(count);
 
     ParseResult result = finish_target(target, target_len, seen, framing, out);

@@ -20,6 +20,7 @@ struct Limits {
     std::uint32_t max_path_bytes = 8 * 1024;   ///< the whole request-target, query included (414)
 };
 
+/// How the request body is framed (RFC 9112 §6.3): none, Content-Length, or chunked.
 enum class BodyKind : std::uint8_t { None, Length, Chunked };
 
 /// A parsed request head. Views point into the buffer given to parse_request_head(), except
@@ -38,13 +39,13 @@ struct RequestHead {
     /// (what a proxy should forward: upstreams see the path the router matched), and it is
     /// shorter than the bytes the client sent.
     std::string_view raw_target;
-    std::string_view scheme;      ///< "http" unless absolute-form said "https"
-    std::string_view authority;   ///< absolute-form authority, else the Host value ("" if none)
+    std::string_view scheme;     ///< "http" unless absolute-form said "https"
+    std::string_view authority;  ///< absolute-form authority, else the Host value ("" if none)
     /// Normalised (see http::normalize_path), without query; "*" for asterisk-form, "" for
     /// CONNECT's authority-form.
     std::string_view path;
-    std::string_view query;       ///< after '?', without it; empty if none
-    std::span<Header> headers;    ///< into the caller's storage, wire order, values OWS-trimmed
+    std::string_view query;     ///< after '?', without it; empty if none
+    std::span<Header> headers;  ///< into the caller's storage, wire order, values OWS-trimmed
     BodyKind body = BodyKind::None;
     std::uint64_t content_length = 0;  ///< valid when body == Length (0 is a Length body too)
     bool keep_alive = true;            ///< per version and Connection tokens
@@ -53,6 +54,8 @@ struct RequestHead {
     bool expect_continue = false;
 };
 
+/// Done: a whole head was parsed. Incomplete: more bytes are needed. Error: answer
+/// ParseResult::error_status and close.
 enum class ParseStatus : std::uint8_t { Done, Incomplete, Error };
 
 /// The outcome of one parse_request_head() call.
@@ -84,6 +87,7 @@ struct ParseResult {
 /// empty element or value >= 2^63 is 400).
 ///
 /// At most min(header_storage.size(), limits.max_headers) field lines are accepted (431).
+///
 /// Thread: any; no state. Lifetime: views into `buf`, see RequestHead.
 ParseResult parse_request_head(std::span<char> buf, std::span<Header> header_storage,
                                const Limits& limits, RequestHead& out) noexcept;
@@ -97,29 +101,45 @@ ParseResult parse_request_head(std::span<char> buf, std::span<Header> header_sto
 ///
 /// Thread: owned by one connection. Lifetime: reset for each request.
 class BodyDecoder {
-public:
+ public:
     static constexpr std::uint32_t kMaxChunkLineBytes = 4096;
     static constexpr std::uint32_t kMaxTrailerBytes = 8192;
 
+    /// What one decode() call found.
     struct Step {
-        std::size_t consumed = 0;           ///< input bytes used (framing and data)
-        std::span<const char> data;         ///< body bytes found (a view into the input)
-        bool done = false;                  ///< the body (and any trailers) ended
-        int error_status = 0;  ///< 400 on malformed framing, 431 on oversized trailers; close
+        std::size_t consumed = 0;    ///< input bytes used (framing and data)
+        std::span<const char> data;  ///< body bytes found (a view into the input)
+        bool done = false;           ///< the body (and any trailers) ended
+        int error_status = 0;        ///< 400 on malformed framing, 431 on oversized trailers; close
         const char* reason = "";
     };
+    /// Starts a body of exactly `n` bytes (done at once when n == 0).
     void reset_length(std::uint64_t n) noexcept;
+    /// Starts a chunked body (RFC 9112 §7.1).
     void reset_chunked() noexcept;
     /// Consumes a prefix of `in`, returning at most one data span. Call again with the rest
     /// while consumed > 0 and not done. consumed == 0 without done or error happens only for
     /// empty input. After an error every call returns the same error.
     Step decode(std::span<const char> in) noexcept;
+    /// Whether the body (and its trailer section) has been fully decoded.
     bool done() const noexcept;
 
-private:
+ private:
     enum class State : std::uint8_t {
-        Length, ChunkSize, ChunkSizeBws, ChunkExt, ChunkSizeLf, ChunkData, ChunkDataCr,
-        ChunkDataLf, Trailer, TrailerName, TrailerValue, TrailerLf, Done, Error
+        Length,
+        ChunkSize,
+        ChunkSizeBws,
+        ChunkExt,
+        ChunkSizeLf,
+        ChunkData,
+        ChunkDataCr,
+        ChunkDataLf,
+        Trailer,
+        TrailerName,
+        TrailerValue,
+        TrailerLf,
+        Done,
+        Error
     };
     Step fail(int status, const char* reason, std::size_t consumed) noexcept;
 
@@ -127,7 +147,7 @@ private:
     std::uint64_t remaining_ = 0;   ///< body bytes left (Length) or in the current chunk
     std::uint32_t line_bytes_ = 0;  ///< bytes in the current size line (digits come first)
     std::uint32_t trailer_bytes_ = 0;
-    bool line_empty_ = true;        ///< the trailer line being ended by CRLF had no field
+    bool line_empty_ = true;  ///< the trailer line being ended by CRLF had no field
     std::uint16_t error_status_ = 0;
     const char* error_reason_ = "";
 };

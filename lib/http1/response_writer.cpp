@@ -8,13 +8,16 @@ namespace {
 
 // Appends to a fixed span; once something did not fit, every later append is a no-op.
 class Writer {
-public:
+ public:
     explicit Writer(std::span<char> out) noexcept : p_(out.data()), end_(p_ + out.size()) {}
 
     void put(std::string_view s) noexcept {
         if (static_cast<std::size_t>(end_ - p_) < s.size()) {
             ok_ = false;
             return;
+        }
+        if (s.empty()) {
+            return;  // s.data() may be null, which memcpy must not see even for 0 bytes
         }
         std::memcpy(p_, s.data(), s.size());
         p_ += s.size();
@@ -33,7 +36,7 @@ public:
     bool ok() const noexcept { return ok_; }
     char* position() const noexcept { return p_; }
 
-private:
+ private:
     char* p_;
     char* end_;
     bool ok_ = true;
@@ -65,8 +68,8 @@ bool valid_value(std::string_view value) noexcept {
 }  // namespace
 
 std::size_t write_response_head(std::span<char> out, int status, Headers headers,
-                                 std::uint64_t content_length, bool keep_alive,
-                                 std::string_view date) noexcept {
+                                std::uint64_t content_length, bool keep_alive,
+                                std::string_view date) noexcept {
     if (status < 100 || status > 999) {
         return 0;
     }

@@ -67,7 +67,8 @@ void merge(MethodSet& into, MethodSet from) noexcept {
 /// each node's children are adjacent and edge labels share one string: a lookup walks at most
 /// one node per path byte and never allocates.
 ///
-/// Thread: immutable once finish() returned. Lifetime: part of its host bucket.
+/// Thread: immutable once finish() returned; finish() must be called before lookups.
+/// Lifetime: part of its host bucket.
 class PrefixTree {
 public:
     PrefixTree() { build_.emplace_back(); }
@@ -158,25 +159,23 @@ public:
     /// visit returns true. Returns whether it did.
     template <class F>
     bool visit_longest_first(std::string_view path, F&& visit) const noexcept {
-        if (nodes_.empty()) {
-            return false;
-        }
-        std::uint32_t n = 0;
-        std::uint32_t best = nodes_[0].level != kNone ? 0 : kNone;
-        std::size_t pos = 0;
-        while (pos < path.size()) {
-            const std::uint32_t c = find_child(nodes_[n], static_cast<unsigned char>(path[pos]));
+        const Node* nodes = nodes_.data();
+        const Node* node = nodes;
+        std::uint32_t best = node->level != kNone ? 0 : kNone;
+        const char* p = path.data();
+        const char* const end = p + path.size();
+        while (p != end) {
+            const std::uint32_t c = find_child(*node, static_cast<unsigned char>(*p));
             if (c == kNone) {
                 break;
             }
-            const Node& kid = nodes_[c];
-            if (path.size() - pos < kid.label_length ||
-                !same_tail(path.data() + pos, label_of(kid), kid.label_length)) {
+            node = nodes + c;
+            if (static_cast<std::size_t>(end - p) < node->label_length ||
+                !same_tail(p, label_of(*node), node->label_length)) {
                 break;
             }
-            pos += kid.label_length;
-            n = c;
-            if (kid.level != kNone) {
+            p += node->label_length;
+            if (node->level != kNone) {
                 best = c;
             }
         }
@@ -461,7 +460,7 @@ std::string_view normalise_host(std::string_view authority,
     }
     char* out = buf.data();
     for (const char c : h) {
-        *out++ = static_cast<unsigned char>(c - 'A') < 26 ? static_cast<char>(c | 0x20) : c;
+        *out++ = c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
     }
     return {buf.data(), h.size()};
 }

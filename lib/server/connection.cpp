@@ -564,9 +564,9 @@ void Connection::finish_response() {
     if (keep && a.ex.request().version == Version::Http10) {
         r.add_header("Connection", "keep-alive");
     }
-    const std::string_view body = r.body();
-    const bool send_body = !a.is_head && status_has_body(r.status());
-    std::size_t need = 128 + body.size();
+    std::string_view body = r.body();
+    bool send_body = !a.is_head && status_has_body(r.status());
+    std::size_t need = 256 + body.size();
     for (const Header& h : r.headers()) {
         need += h.name.size() + h.value.size() + 4;
     }
@@ -574,6 +574,19 @@ void Connection::finish_response() {
     std::size_t n = http1::write_response_head({dst, need}, r.status(), r.headers(),
                                                status_has_body(r.status()) ? body.size() : 0, keep,
                                                reactor_.date());
+    if (n == 0) {
+        // A handler or filter set a header the wire cannot carry (CR, LF or NUL in a value, a
+        // non-token name, an invalid status): never send it; answer 500 instead.
+        log(LogLevel::Warn, "invalid response from route \"%s\": answering 500",
+            a.ex.route() != nullptr ? a.ex.route()->name.c_str() : "");
+        static constexpr std::string_view kBody = "{\"error\":\"invalid response\"}";
+        static const std::array<Header, 1> kType{Header{"Content-Type", "application/json"}};
+        keep = false;
+        body = kBody;
+        send_body = !a.is_head;
+        n = http1::write_response_head({dst, need}, 500, Headers(kType), kBody.size(), false,
+                                       reactor_.date());
+    }
     out_len_ += static_cast<std::uint32_t>(n);
     if (send_body && !body.empty()) {
         std::memcpy(out_ + out_len_, body.data(), body.size());

@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
+#include <simdjson.h>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
-#include <simdjson.h>
 
 #include <blitz/filters.hpp>
 
@@ -71,7 +71,7 @@ std::string with_top(std::string_view extra) {
 
 /// Sets an environment variable for the scope of a test.
 class ScopedEnv {
-public:
+ public:
     ScopedEnv(const char* name, const char* value) : name_(name) {
         if (value != nullptr) {
             ::setenv(name, value, 1);
@@ -83,7 +83,7 @@ public:
     ScopedEnv(const ScopedEnv&) = delete;
     ScopedEnv& operator=(const ScopedEnv&) = delete;
 
-private:
+ private:
     const char* name_;
 };
 
@@ -181,13 +181,15 @@ TEST_CASE("config::parse_config reads every key of a complete config", "[config]
 
     auto table = c.router.freeze();
     REQUIRE(table.has_value());
-    const blitz::RouteMatch m = (*table)->match("tenant.example.com", "/v1/users", blitz::Method::Post);
+    const blitz::RouteMatch m =
+        (*table)->match("tenant.example.com", "/v1/users", blitz::Method::Post);
     REQUIRE(m.route != nullptr);
     CHECK(m.route->name == "api");
 }
 
 TEST_CASE("config::parse_config uses the documented defaults for omitted keys", "[config]") {
-    const blitz::Config c = parse_ok(R"({"listeners": [{"address": "127.0.0.1:8080"}], "routes": []})");
+    const blitz::Config c =
+        parse_ok(R"({"listeners": [{"address": "127.0.0.1:8080"}], "routes": []})");
     const blitz::ServerOptions so;
     CHECK(c.server.workers == 0);
     CHECK(c.server.pin_cpus == so.pin_cpus);
@@ -216,7 +218,8 @@ TEST_CASE("config::parse_config uses the documented defaults for omitted keys", 
     CHECK(l.limits.request_head_timeout == hl.request_head_timeout);
     CHECK(l.limits.max_connection_age == hl.max_connection_age);
 
-    const blitz::Config r = parse_ok(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 204}})"));
+    const blitz::Config r =
+        parse_ok(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 204}})"));
     REQUIRE(r.router.routes().size() == 1);
     const blitz::Route& route = r.router.routes()[0];
     CHECK(route.name == "route0");
@@ -234,18 +237,23 @@ TEST_CASE("config::parse_config accepts every value form of the scalar keys", "[
     CHECK(parse_ok(with_top(R"("backend": "auto")")).server.backend == blitz::Backend::Auto);
     CHECK(parse_ok(with_top(R"("log": {"level": "warn"})")).log_level == blitz::LogLevel::Warn);
     CHECK(parse_ok(with_top(R"("log": {"level": "error"})")).log_level == blitz::LogLevel::Error);
-    CHECK(parse_ok(with_top(R"("buffers": {"max_recv_buffers": 65536})")).server.max_recv_buffers == 65536);
-    const blitz::Config v6 = parse_ok(R"({"listeners": [{"address": "[2001:db8::1]:65535"}], "routes": []})");
+    CHECK(parse_ok(with_top(R"("buffers": {"max_recv_buffers": 65536})")).server.max_recv_buffers ==
+          65536);
+    const blitz::Config v6 =
+        parse_ok(R"({"listeners": [{"address": "[2001:db8::1]:65535"}], "routes": []})");
     CHECK(v6.listeners[0].address == "[2001:db8::1]:65535");
-    const blitz::Config any = parse_ok(R"({"listeners": [{"address": "0.0.0.0:80"}], "routes": []})");
+    const blitz::Config any =
+        parse_ok(R"({"listeners": [{"address": "0.0.0.0:80"}], "routes": []})");
     CHECK(any.listeners[0].address == "0.0.0.0:80");
     // JSON escapes are decoded before use.
-    const blitz::Config esc = parse_ok(with_routes(R"({"match": {"path": "/caf%C3%A9"}, "respond": {"status": 200, "body": "\ud83d\ude00\t\"x\"\\"}})"));
+    const blitz::Config esc = parse_ok(with_routes(
+        R"({"match": {"path": "/caf%C3%A9"}, "respond": {"status": 200, "body": "\ud83d\ude00\t\"x\"\\"}})"));
     CHECK(esc.router.routes()[0].path == "/caf%C3%A9");
     CHECK(esc.router.routes()[0].direct.body == "\xF0\x9F\x98\x80\t\"x\"\\");
 }
 
-TEST_CASE("config::parse_config reports a type error inside nested arrays at the value", "[config]") {
+TEST_CASE("config::parse_config reports a type error inside nested arrays at the value",
+          "[config]") {
     require_error(R"({
   "listeners": [{"address": "127.0.0.1:8080"}],
   "routes": [
@@ -255,96 +263,122 @@ TEST_CASE("config::parse_config reports a type error inside nested arrays at the
 }
 )",
                   {"$.routes[1].match.methods[1]", 5, 49,
-                   "expected a standard method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH), "
+                   "expected a standard method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, "
+                   "TRACE, PATCH), "
                    "found 42"});
     require_error(with_routes(R"({"match": "/a", "respond": {"status": 200}})"),
                   {"$.routes[0].match", 1, 69, "expected an object, found \"/a\""});
     require_error(R"({"listeners": {"address": "127.0.0.1:8080"}, "routes": []})",
                   {"$.listeners", 1, 15, "expected an array of listener objects, found an object"});
-    require_error(with_routes(R"({"match": {"path": 42}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.path", 1, 78, "expected a string starting with '/', found 42"});
-    require_error(with_routes(R"({"match": {"path": "a"}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.path", 1, 78, "expected a string starting with '/', found \"a\""});
-    require_error(with_top(R"("limits": {"idle_timeout_ms": 1.5})"),
-                  {"$.limits.idle_timeout_ms", 1, 92, "expected an integer from 1 to 86400000, found 1.5"});
-    require_error(with_top(R"("pin_cpus": "yes")"), {"$.pin_cpus", 1, 74, "expected true or false, found \"yes\""});
-    require_error(with_top(R"("pin_cpus": null)"), {"$.pin_cpus", 1, 74, "expected true or false, found null"});
+    require_error(
+        with_routes(R"({"match": {"path": 42}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.path", 1, 78, "expected a string starting with '/', found 42"});
+    require_error(
+        with_routes(R"({"match": {"path": "a"}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.path", 1, 78, "expected a string starting with '/', found \"a\""});
+    require_error(
+        with_top(R"("limits": {"idle_timeout_ms": 1.5})"),
+        {"$.limits.idle_timeout_ms", 1, 92, "expected an integer from 1 to 86400000, found 1.5"});
+    require_error(with_top(R"("pin_cpus": "yes")"),
+                  {"$.pin_cpus", 1, 74, "expected true or false, found \"yes\""});
+    require_error(with_top(R"("pin_cpus": null)"),
+                  {"$.pin_cpus", 1, 74, "expected true or false, found null"});
     require_error(with_top(R"("log": {"level": 3})"),
-                  {"$.log.level", 1, 79, "expected one of \"debug\", \"info\", \"warn\", \"error\", found 3"});
-    require_error(with_top(R"("backend": "uring")"),
-                  {"$.backend", 1, 73, "expected one of \"auto\", \"io_uring\", \"epoll\", found \"uring\""});
+                  {"$.log.level", 1, 79,
+                   "expected one of \"debug\", \"info\", \"warn\", \"error\", found 3"});
+    require_error(
+        with_top(R"("backend": "uring")"),
+        {"$.backend", 1, 73, "expected one of \"auto\", \"io_uring\", \"epoll\", found \"uring\""});
     require_error(with_top(R"("workers": 0)"),
                   {"$.workers", 1, 73, "expected \"auto\" or an integer from 1 to 1024, found 0"});
-    require_error(with_top(R"("workers": 99999999999999999999999)"),
-                  {"$.workers", 1, 73,
-                   "expected \"auto\" or an integer from 1 to 1024, found 99999999999999999999999"});
+    require_error(
+        with_top(R"("workers": 99999999999999999999999)"),
+        {"$.workers", 1, 73,
+         "expected \"auto\" or an integer from 1 to 1024, found 99999999999999999999999"});
     require_error(with_top(R"("buffers": {"max_recv_buffers": 100})"),
-                  {"$.buffers.max_recv_buffers", 1, 94, "expected a power of two from 16 to 65536, found 100"});
+                  {"$.buffers.max_recv_buffers", 1, 94,
+                   "expected a power of two from 16 to 65536, found 100"});
     require_error(with_top(R"("buffers": {"recv_buffer_bytes": 1023})"),
-                  {"$.buffers.recv_buffer_bytes", 1, 95, "expected an integer from 1024 to 1048576, found 1023"});
+                  {"$.buffers.recv_buffer_bytes", 1, 95,
+                   "expected an integer from 1024 to 1048576, found 1023"});
     // Long values are shortened in messages.
     const std::string long_value(100, 'x');
     const blitz::ConfigError e = error_of(with_top("\"backend\": \"" + long_value + "\""));
-    CHECK(e.message == "expected one of \"auto\", \"io_uring\", \"epoll\", found \"" + long_value + "\"");
+    CHECK(e.message ==
+          "expected one of \"auto\", \"io_uring\", \"epoll\", found \"" + long_value + "\"");
     const blitz::ConfigError e2 = error_of(with_top("\"workers\": [\"" + long_value + "\"]"));
     CHECK(e2.message == "expected \"auto\" or an integer from 1 to 1024, found an array");
     const blitz::ConfigError e3 = error_of(with_top("\"workers\": \"" + long_value + "\""));
-    CHECK(e3.message == "expected \"auto\" or an integer from 1 to 1024, found \"" + std::string(55, 'x') + "...");
+    CHECK(e3.message == "expected \"auto\" or an integer from 1 to 1024, found \"" +
+                            std::string(55, 'x') + "...");
 }
 
 TEST_CASE("config::parse_config rejects an unknown key and lists the allowed ones", "[config]") {
     require_error(R"({"listeners": [{"address": "127.0.0.1:8080", "adress": "x"}], "routes": []})",
                   {"$.listeners[0].adress", 1, 46,
-                   "unknown key \"adress\"; allowed keys: name, address, backlog, max_connections, tcp_nodelay, "
+                   "unknown key \"adress\"; allowed keys: name, address, backlog, max_connections, "
+                   "tcp_nodelay, "
                    "ipv6_dual_stack, limits"});
-    require_error(with_top(R"("wrkers": 2)"),
-                  {"$.wrkers", 1, 62,
-                   "unknown key \"wrkers\"; allowed keys: $schema, workers, pin_cpus, backend, log, buffers, limits, "
-                   "listeners, routes"});
-    require_error(with_routes(R"({"match": {"path": "/", "header": "x"}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.header", 1, 83,
-                   "unknown key \"header\"; allowed keys: host, path, path_prefix, methods"});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "X-Header": "x"}})"),
-                  {"$.routes[0].respond[\"X-Header\"]", 1, 111,
-                   "unknown key \"X-Header\"; allowed keys: status, body, content_type, headers"});
+    require_error(with_top(R"("wrkers": 2)"), {"$.wrkers", 1, 62,
+                                               "unknown key \"wrkers\"; allowed keys: $schema, "
+                                               "workers, pin_cpus, backend, log, buffers, limits, "
+                                               "listeners, routes"});
+    require_error(
+        with_routes(R"({"match": {"path": "/", "header": "x"}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.header", 1, 83,
+         "unknown key \"header\"; allowed keys: host, path, path_prefix, methods"});
+    require_error(
+        with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "X-Header": "x"}})"),
+        {"$.routes[0].respond[\"X-Header\"]", 1, 111,
+         "unknown key \"X-Header\"; allowed keys: status, body, content_type, headers"});
 }
 
 TEST_CASE("config::parse_config names a missing required key at its object", "[config]") {
     require_error(R"({"listeners": [{"name": "a"}], "routes": []})",
                   {"$.listeners[0]", 1, 16, "missing required key \"address\""});
     require_error(R"({"routes": []})", {"$", 1, 1, "missing required key \"listeners\""});
-    require_error("\n  {" + std::string(kListener) + "}", {"$", 2, 3, "missing required key \"routes\""});
+    require_error("\n  {" + std::string(kListener) + "}",
+                  {"$", 2, 3, "missing required key \"routes\""});
     require_error(R"({"listeners": [], "routes": []})",
                   {"$.listeners", 1, 15, "expected at least one listener, found an empty array"});
     require_error(with_routes(R"({"respond": {"status": 200}})"),
                   {"$.routes[0]", 1, 59, "missing required key \"match\""});
-    require_error(with_routes(R"({"match": {"path": "/"}})"), {"$.routes[0]", 1, 59, "missing required key \"respond\""});
+    require_error(with_routes(R"({"match": {"path": "/"}})"),
+                  {"$.routes[0]", 1, 59, "missing required key \"respond\""});
     require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"body": "x"}})"),
                   {"$.routes[0].respond", 1, 95, "missing required key \"status\""});
     require_error(with_routes(R"({"match": {"methods": ["GET"]}, "respond": {"status": 200}})"),
                   {"$.routes[0].match", 1, 69, "missing required key \"path\" or \"path_prefix\""});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200}, "filters": [{"request": {}}]})"),
-                  {"$.routes[0].filters[0]", 1, 124, "missing required key \"type\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200}, "filters": [{"request": {}}]})"),
+        {"$.routes[0].filters[0]", 1, 124, "missing required key \"type\""});
 }
 
 TEST_CASE("config::parse_config validates listener addresses", "[config]") {
     const std::string expected =
-        "expected \"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port from 0 to 65535 (e.g. "
-        "\"127.0.0.1:8080\", \"[::]:8080\"), found ";
+        "expected \"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port from 0 to "
+        "65535 (e.g. \"127.0.0.1:8080\", \"[::]:8080\"), found ";
     require_error(R"({"listeners": [{"address": "localhost:8080"}], "routes": []})",
                   {"$.listeners[0].address", 1, 28, expected + "\"localhost:8080\""});
-    for (const char* bad : {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:+80",
-                            "::1:8080", "[::1]8080", "[::1:8080", "[localhost]:80", "1.2.3:80", "01.2.3.4:80",
-                            "256.1.1.1:80", "127.0.0.1:808080", ":80", "[fe80::1%eth0]:80"}) {
+    for (const char* bad :
+         {"127.0.0.1", "127.0.0.1:", "127.0.0.1:65536", "127.0.0.1:-1", "127.0.0.1:+80", "::1:8080",
+          "[::1]8080", "[::1:8080", "[localhost]:80", "1.2.3:80", "01.2.3.4:80", "256.1.1.1:80",
+          "127.0.0.1:808080", ":80", "[fe80::1%eth0]:80"}) {
         INFO(bad);
-        const blitz::ConfigError e =
-            error_of(std::string(R"({"listeners": [{"address": ")") + bad + R"("}], "routes": []})");
+        const blitz::ConfigError e = error_of(std::string(R"({"listeners": [{"address": ")") + bad +
+                                              R"("}], "routes": []})");
         CHECK(e.path == "$.listeners[0].address");
         CHECK(e.message == expected + "\"" + bad + "\"");
     }
+    // A "\u0000" escape must not cut the address short.
+    const blitz::ConfigError nul =
+        error_of(R"({"listeners": [{"address": "127.0.0.1\u0000x:80"}], "routes": []})");
+    CHECK(nul.message == expected + R"("127.0.0.1\u0000x:80")");
     for (const char* good : {"127.0.0.1:0", "[::]:80", "[::ffff:1.2.3.4]:443", "10.0.0.1:65535"}) {
         INFO(good);
-        CHECK(parse_ok(std::string(R"({"listeners": [{"address": ")") + good + R"("}], "routes": []})")
+        CHECK(parse_ok(std::string(R"({"listeners": [{"address": ")") + good +
+                       R"("}], "routes": []})")
                   .listeners[0]
                   .address == good);
     }
@@ -357,87 +391,126 @@ TEST_CASE("config::parse_config rejects duplicate listener names", "[config]") {
     // A default name counts too; the error then points at the unnamed listener.
     require_error(
         R"({"listeners": [{"address": "127.0.0.1:1", "name": "listener1"}, {"address": "127.0.0.1:2"}], "routes": []})",
-        {"$.listeners[1].name", 1, 65, "duplicate listener name \"listener1\" (also $.listeners[0])"});
+        {"$.listeners[1].name", 1, 65,
+         "duplicate listener name \"listener1\" (also $.listeners[0])"});
     require_error(R"({"listeners": [{"address": "127.0.0.1:1", "name": ""}], "routes": []})",
                   {"$.listeners[0].name", 1, 51, "expected a non-empty string, found \"\""});
 }
 
 TEST_CASE("config::parse_config validates route methods", "[config]") {
     const std::string expected =
-        "expected a standard method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH), found ";
-    require_error(with_routes(R"({"match": {"path": "/", "methods": ["get"]}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.methods[0]", 1, 95, expected + "\"get\""});
-    require_error(with_routes(R"({"match": {"path": "/", "methods": ["PURGE"]}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.methods[0]", 1, 95, expected + "\"PURGE\""});
-    require_error(with_routes(R"({"match": {"path": "/", "methods": ["GET", "GET"]}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.methods[1]", 1, 102, "duplicate method \"GET\""});
-    require_error(with_routes(R"({"match": {"path": "/", "methods": []}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.methods", 1, 94,
-                   "expected at least one method, found an empty array (omit \"methods\" to match every method)"});
-    require_error(with_routes(R"({"match": {"path": "/", "methods": "GET"}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.methods", 1, 94, "expected an array of methods, found \"GET\""});
+        "expected a standard method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, "
+        "PATCH), found ";
+    require_error(
+        with_routes(R"({"match": {"path": "/", "methods": ["get"]}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.methods[0]", 1, 95, expected + "\"get\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/", "methods": ["PURGE"]}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.methods[0]", 1, 95, expected + "\"PURGE\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/", "methods": ["GET", "GET"]}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.methods[1]", 1, 102, "duplicate method \"GET\""});
+    require_error(
+        with_routes(R"({"match": {"path": "/", "methods": []}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.methods", 1, 94,
+         "expected at least one method, found an empty array (omit \"methods\" to match every "
+         "method)"});
+    require_error(
+        with_routes(R"({"match": {"path": "/", "methods": "GET"}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.methods", 1, 94, "expected an array of methods, found \"GET\""});
     const blitz::Config all = parse_ok(with_routes(
         R"({"match": {"path": "/", "methods": ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]}, "respond": {"status": 200}})"));
     const blitz::MethodSet m = all.router.routes()[0].methods;
-    for (blitz::Method x : {blitz::Method::Get, blitz::Method::Head, blitz::Method::Post, blitz::Method::Put,
-                            blitz::Method::Delete, blitz::Method::Connect, blitz::Method::Options,
-                            blitz::Method::Trace, blitz::Method::Patch}) {
+    for (blitz::Method x : {blitz::Method::Get, blitz::Method::Head, blitz::Method::Post,
+                            blitz::Method::Put, blitz::Method::Delete, blitz::Method::Connect,
+                            blitz::Method::Options, blitz::Method::Trace, blitz::Method::Patch}) {
         CHECK(m.contains(x));
     }
     CHECK_FALSE(m.contains(blitz::Method::Other));
 }
 
 TEST_CASE("config::parse_config validates the direct response", "[config]") {
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 99}})"),
-                  {"$.routes[0].respond.status", 1, 106, "expected an integer from 200 to 599, found 99"});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 600}})"),
-                  {"$.routes[0].respond.status", 1, 106, "expected an integer from 200 to 599, found 600"});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 101}})"),
-                  {"$.routes[0].respond.status", 1, 106, "expected an integer from 200 to 599, found 101"});
+    require_error(
+        with_routes(R"({"match": {"path": "/"}, "respond": {"status": 99}})"),
+        {"$.routes[0].respond.status", 1, 106, "expected an integer from 200 to 599, found 99"});
+    require_error(
+        with_routes(R"({"match": {"path": "/"}, "respond": {"status": 600}})"),
+        {"$.routes[0].respond.status", 1, 106, "expected an integer from 200 to 599, found 600"});
+    require_error(
+        with_routes(R"({"match": {"path": "/"}, "respond": {"status": 101}})"),
+        {"$.routes[0].respond.status", 1, 106, "expected an integer from 200 to 599, found 101"});
     require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": "200"}})"),
-                  {"$.routes[0].respond.status", 1, 106, "expected an integer from 200 to 599, found \"200\""});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 204, "body": "x"}})"),
-                  {"$.routes[0].respond", 1, 95, "a 204 response cannot have a body"});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "content_type": ""}})"),
-                  {"$.routes[0].respond.content_type", 1, 127,
-                   "expected a non-empty media type string (\"application/json\"), found \"\""});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"Content-Length": "1"}}})"),
-                  {"$.routes[0].respond.headers[\"Content-Length\"]", 1, 123,
-                   "\"Content-Length\" cannot be configured: the HTTP codec writes the message framing"});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"connection": "close"}}})"),
-                  {"$.routes[0].respond.headers.connection", 1, 123,
-                   "\"connection\" cannot be configured: the HTTP codec writes the message framing"});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"content-type": "a/b"}}})"),
-                  {"$.routes[0].respond.headers[\"content-type\"]", 1, 123,
-                   "set the content type with \"content_type\", not in \"headers\""});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X A": "1"}}})"),
-                  {"$.routes[0].respond.headers[\"X A\"]", 1, 123,
-                   "expected a header name (an RFC 9110 token), found \"X A\""});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": "a\r\nb"}}})"),
-                  {"$.routes[0].respond.headers[\"X-A\"]", 1, 130,
-                   "expected a header value without control characters (RFC 9110 §5.5), found \"a\\r\\nb\""});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": "a\u0000"}}})"),
-                  {"$.routes[0].respond.headers[\"X-A\"]", 1, 130,
-                   "expected a header value without control characters (RFC 9110 §5.5), found \"a\\u0000\""});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": 1}}})"),
-                  {"$.routes[0].respond.headers[\"X-A\"]", 1, 130, "expected a header value string, found 1"});
+                  {"$.routes[0].respond.status", 1, 106,
+                   "expected an integer from 200 to 599, found \"200\""});
+    require_error(
+        with_routes(R"({"match": {"path": "/"}, "respond": {"status": 204, "body": "x"}})"),
+        {"$.routes[0].respond", 1, 95, "a 204 response cannot have a body"});
+    require_error(
+        with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "content_type": ""}})"),
+        {"$.routes[0].respond.content_type", 1, 127,
+         "expected a non-empty media type string (\"application/json\"), found \"\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"Content-Length": "1"}}})"),
+        {"$.routes[0].respond.headers[\"Content-Length\"]", 1, 123,
+         "\"Content-Length\" cannot be configured: the HTTP codec writes the message framing"});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"connection": "close"}}})"),
+        {"$.routes[0].respond.headers.connection", 1, 123,
+         "\"connection\" cannot be configured: the HTTP codec writes the message framing"});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"content-type": "a/b"}}})"),
+        {"$.routes[0].respond.headers[\"content-type\"]", 1, 123,
+         "set the content type with \"content_type\", not in \"headers\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X A": "1"}}})"),
+        {"$.routes[0].respond.headers[\"X A\"]", 1, 123,
+         "expected a header name (an RFC 9110 token), found \"X A\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": "a\r\nb"}}})"),
+        {"$.routes[0].respond.headers[\"X-A\"]", 1, 130,
+         "expected a header value without control characters (RFC 9110 §5.5), found \"a\\r\\nb\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": "a\u0000"}}})"),
+        {"$.routes[0].respond.headers[\"X-A\"]", 1, 130,
+         "expected a header value without control characters (RFC 9110 §5.5), found \"a\\u0000\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": 1}}})"),
+        {"$.routes[0].respond.headers[\"X-A\"]", 1, 130,
+         "expected a header value string, found 1"});
 }
 
 TEST_CASE("config::parse_config validates header filters", "[config]") {
-    const std::string route = R"({"match": {"path": "/"}, "respond": {"status": 200}, "filters": [)";
+    const std::string route =
+        R"({"match": {"path": "/"}, "respond": {"status": 200}, "filters": [)";
     require_error(with_routes(route + R"({"type": "rate_limit"}]})"),
-                  {"$.routes[0].filters[0].type", 1, 133, "expected one of \"headers\", found \"rate_limit\""});
-    require_error(with_routes(route + R"({"type": "headers", "response": {"set": {"Transfer-Encoding": "chunked"}}}]})"),
-                  {"$.routes[0].filters[0].response.set[\"Transfer-Encoding\"]", 1, 165,
-                   "\"Transfer-Encoding\" cannot be configured: the HTTP codec writes the message framing"});
-    require_error(with_routes(route + R"({"type": "headers", "request": {"remove": ["Content-Length"]}}]})"),
-                  {"$.routes[0].filters[0].request.remove[0]", 1, 167,
-                   "\"Content-Length\" cannot be configured: the HTTP codec writes the message framing"});
+                  {"$.routes[0].filters[0].type", 1, 133,
+                   "expected one of \"headers\", found \"rate_limit\""});
+    require_error(
+        with_routes(
+            route +
+            R"({"type": "headers", "response": {"set": {"Transfer-Encoding": "chunked"}}}]})"),
+        {"$.routes[0].filters[0].response.set[\"Transfer-Encoding\"]", 1, 165,
+         "\"Transfer-Encoding\" cannot be configured: the HTTP codec writes the message framing"});
+    require_error(
+        with_routes(route + R"({"type": "headers", "request": {"remove": ["Content-Length"]}}]})"),
+        {"$.routes[0].filters[0].request.remove[0]", 1, 167,
+         "\"Content-Length\" cannot be configured: the HTTP codec writes the message framing"});
     require_error(with_routes(route + R"({"type": "headers", "request": {"remove": "X-A"}}]})"),
-                  {"$.routes[0].filters[0].request.remove", 1, 166, "expected an array of header names, found \"X-A\""});
-    require_error(with_routes(route + R"({"type": "headers", "request": {"add": {"X-A": "1\n"}}}]})"),
-                  {"$.routes[0].filters[0].request.add[\"X-A\"]", 1, 171,
-                   "expected a header value without control characters (RFC 9110 §5.5), found \"1\\n\""});
+                  {"$.routes[0].filters[0].request.remove", 1, 166,
+                   "expected an array of header names, found \"X-A\""});
+    require_error(
+        with_routes(route + R"({"type": "headers", "request": {"add": {"X-A": "1\n"}}}]})"),
+        {"$.routes[0].filters[0].request.add[\"X-A\"]", 1, 171,
+         "expected a header value without control characters (RFC 9110 §5.5), found \"1\\n\""});
     require_error(with_routes(route + R"({"type": "headers", "request": {"append": {}}}]})"),
                   {"$.routes[0].filters[0].request.append", 1, 156,
                    "unknown key \"append\"; allowed keys: add, set, remove"});
@@ -447,16 +520,20 @@ TEST_CASE("config::parse_config validates header filters", "[config]") {
 
 TEST_CASE("config::parse_config validates route hosts and paths", "[config]") {
     const std::string host_expected =
-        "expected a host name (\"api.example.com\"), a wildcard (\"*.example.com\") or a bracketed IPv6 address, "
+        "expected a host name (\"api.example.com\"), a wildcard (\"*.example.com\") or a bracketed "
+        "IPv6 address, "
         "without a port, found ";
-    for (const char* bad : {"a..b", "example.com:8080", "*", "*.", "-a.com", "a b", "", "[::1", "[zz]", "*.*.a"}) {
+    for (const char* bad :
+         {"a..b", "example.com:8080", "*", "*.", "-a.com", "a b", "", "[::1", "[zz]", "*.*.a"}) {
         INFO(bad);
-        const blitz::ConfigError e = error_of(
-            with_routes(std::string(R"({"match": {"host": ")") + bad + R"(", "path": "/"}, "respond": {"status": 200}})"));
+        const blitz::ConfigError e =
+            error_of(with_routes(std::string(R"({"match": {"host": ")") + bad +
+                                 R"(", "path": "/"}, "respond": {"status": 200}})"));
         CHECK(e.path == "$.routes[0].match.host");
         CHECK(e.message == host_expected + "\"" + std::string(bad) + "\"");
     }
-    for (const char* good : {"example.com", "*.example.com", "EXAMPLE.com.", "[::1]", "svc_1.local", "10.0.0.1"}) {
+    for (const char* good :
+         {"example.com", "*.example.com", "EXAMPLE.com.", "[::1]", "svc_1.local", "10.0.0.1"}) {
         INFO(good);
         CHECK(parse_ok(with_routes(std::string(R"({"match": {"host": ")") + good +
                                    R"(", "path": "/"}, "respond": {"status": 200}})"))
@@ -465,22 +542,31 @@ TEST_CASE("config::parse_config validates route hosts and paths", "[config]") {
     }
     require_error(with_routes(R"({"match": {"path": "/a/../b"}, "respond": {"status": 200}})"),
                   {"$.routes[0].match.path", 1, 78,
-                   "expected a normalised path, found \"/a/../b\" (requests are matched after normalisation; write "
+                   "expected a normalised path, found \"/a/../b\" (requests are matched after "
+                   "normalisation; write "
                    "\"/b\")"});
-    require_error(with_routes(R"({"match": {"path_prefix": "/%7euser/"}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.path_prefix", 1, 85,
-                   "expected a normalised path, found \"/%7euser/\" (requests are matched after normalisation; write "
-                   "\"/~user/\")"});
-    require_error(with_routes(R"({"match": {"path": "/a?b=1"}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.path", 1, 78, "expected a path without '?' or '#', found \"/a?b=1\""});
+    require_error(
+        with_routes(R"({"match": {"path_prefix": "/%7euser/"}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.path_prefix", 1, 85,
+         "expected a normalised path, found \"/%7euser/\" (requests are matched after "
+         "normalisation; write "
+         "\"/~user/\")"});
+    require_error(
+        with_routes(R"({"match": {"path": "/a?b=1"}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.path", 1, 78, "expected a path without '?' or '#', found \"/a?b=1\""});
     require_error(with_routes(R"({"match": {"path": "/a\\b"}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.path", 1, 78, "expected a valid URI path (RFC 3986 §3.3), found \"/a\\\\b\""});
-    require_error(with_routes(R"({"match": {"path": "/a", "path_prefix": "/b"}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match.path_prefix", 1, 99, "use either \"path\" or \"path_prefix\", not both"});
+                  {"$.routes[0].match.path", 1, 78,
+                   "expected a valid URI path (RFC 3986 §3.3), found \"/a\\\\b\""});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/a", "path_prefix": "/b"}, "respond": {"status": 200}})"),
+        {"$.routes[0].match.path_prefix", 1, 99,
+         "use either \"path\" or \"path_prefix\", not both"});
 }
 
 TEST_CASE("config::parse_config rejects duplicate keys", "[config]") {
-    require_error(R"({
+    require_error(
+        R"({
   "listeners": [{"address": "127.0.0.1:8080"}],
   "routes": [
     {"match": {"path": "/a",
@@ -489,60 +575,85 @@ TEST_CASE("config::parse_config rejects duplicate keys", "[config]") {
   ]
 }
 )",
-                  {"$.routes[0].match.path", 5, 16, "duplicate key \"path\" (first at line 4, column 16)"});
+        {"$.routes[0].match.path", 5, 16, "duplicate key \"path\" (first at line 4, column 16)"});
     // Keys are compared after unescaping.
     require_error(R"({"workers": 1, "w\u006frkers": 2})",
                   {"$.workers", 1, 16, "duplicate key \"workers\" (first at line 1, column 2)"});
-    require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": "1", "X-A": "2"}}})"),
-                  {"$.routes[0].respond.headers[\"X-A\"]", 1, 135, "duplicate key \"X-A\" (first at line 1, column 123)"});
+    require_error(
+        with_routes(
+            R"({"match": {"path": "/"}, "respond": {"status": 200, "headers": {"X-A": "1", "X-A": "2"}}})"),
+        {"$.routes[0].respond.headers[\"X-A\"]", 1, 135,
+         "duplicate key \"X-A\" (first at line 1, column 123)"});
 }
 
 TEST_CASE("config::parse_config locates syntax errors", "[config]") {
-    require_error("", {"$", 1, 1, "expected a JSON object, found end of input (the document is empty)"});
-    require_error(" \n\t\n", {"$", 1, 1, "expected a JSON object, found end of input (the document is empty)"});
+    require_error(
+        "", {"$", 1, 1, "expected a JSON object, found end of input (the document is empty)"});
+    require_error(
+        " \n\t\n",
+        {"$", 1, 1, "expected a JSON object, found end of input (the document is empty)"});
     // Missing comma between members.
     require_error("{\n  \"listeners\": [{\"address\": \"127.0.0.1:8080\"}]\n  \"routes\": []\n}\n",
                   {"$", 3, 3, "expected ',' or '}' after the value of \"listeners\", found '\"'"});
     // Unclosed brace: reported at the end, naming where the object opened.
     require_error("{\n  \"listeners\": [{\"address\": \"127.0.0.1:8080\"}],\n  \"routes\": [\n",
                   {"$.routes[0]", 4, 1,
-                   "expected a JSON value, found end of input (the array opened at line 3, column 13 is not closed)"});
+                   "expected a JSON value, found end of input (the array opened at line 3, column "
+                   "13 is not closed)"});
     require_error("{\"listeners\": [{\"address\": \"127.0.0.1:8080\"}], \"routes\": []",
                   {"$", 1, 60,
-                   "expected ',' or '}' after the value of \"routes\", found end of input (the object opened at "
+                   "expected ',' or '}' after the value of \"routes\", found end of input (the "
+                   "object opened at "
                    "line 1, column 1 is not closed)"});
     // Trailing commas.
-    require_error("{\n  \"listeners\": [{\"address\": \"127.0.0.1:8080\"}],\n  \"routes\": [],\n}\n",
-                  {"$", 4, 1, "expected a quoted key after ',', found '}' (JSON does not allow a trailing comma)"});
+    require_error(
+        "{\n  \"listeners\": [{\"address\": \"127.0.0.1:8080\"}],\n  \"routes\": [],\n}\n",
+        {"$", 4, 1,
+         "expected a quoted key after ',', found '}' (JSON does not allow a trailing comma)"});
     require_error(R"({"listeners": [{"address": "127.0.0.1:8080"},], "routes": []})",
-                  {"$.listeners[1]", 1, 46, "expected a value after ',', found ']' (JSON does not allow a trailing comma)"});
+                  {"$.listeners[1]", 1, 46,
+                   "expected a value after ',', found ']' (JSON does not allow a trailing comma)"});
     // Trailing garbage after the document.
     require_error("{\"listeners\": [{\"address\": \"127.0.0.1:8080\"}], \"routes\": []}\n}\n",
                   {"$", 2, 1, "expected end of input after the top-level value, found '}'"});
     // Invalid UTF-8 (a lone continuation byte, then an overlong encoding of '/').
-    require_error("{\"listeners\": [{\"address\": \"127.0.0.1:8080\", \"name\": \"caf\xC3\xA9\x80\"}], \"routes\": []}",
-                  {"$.listeners[0].name", 1, 59, "invalid UTF-8 byte 0x80 in a string"});
+    require_error(
+        "{\"listeners\": [{\"address\": \"127.0.0.1:8080\", \"name\": \"caf\xC3\xA9\x80\"}], "
+        "\"routes\": []}",
+        {"$.listeners[0].name", 1, 59, "invalid UTF-8 byte 0x80 in a string"});
     require_error("{\"a\": \"\xC0\xAF\"}", {"$.a", 1, 8, "invalid UTF-8 byte 0xC0 in a string"});
-    require_error("{\"a\": \"\xED\xA0\x80\"}", {"$.a", 1, 8, "invalid UTF-8 byte 0xED in a string"});
-    require_error("{\"a\": 1\xFF}", {"$", 1, 8, "expected ',' or '}' after the value of \"a\", found byte 0xFF"});
+    require_error("{\"a\": \"\xED\xA0\x80\"}",
+                  {"$.a", 1, 8, "invalid UTF-8 byte 0xED in a string"});
+    require_error("{\"a\": 1\xFF}",
+                  {"$", 1, 8, "expected ',' or '}' after the value of \"a\", found byte 0xFF"});
     // Strings.
-    require_error("{\"a\": \"x\ny\"}",
-                  {"$.a", 1, 9,
-                   "expected '\"' before the end of the line (a string cannot span lines; write \\n for a line break)"});
-    require_error(std::string("{\"a\": \"x\x01\"}"), {"$.a", 1, 9, "control character U+0001 must be escaped in a string"});
+    require_error("{\"a\": \"x\ny\"}", {"$.a", 1, 9,
+                                        "expected '\"' before the end of the line (a string cannot "
+                                        "span lines; write \\n for a line break)"});
+    require_error(std::string("{\"a\": \"x\x01\"}"),
+                  {"$.a", 1, 9, "control character U+0001 must be escaped in a string"});
     require_error(R"({"a": "\x"})",
-                  {"$.a", 1, 8, R"(invalid escape '\x' in a string (valid: \" \\ \/ \b \f \n \r \t \uXXXX))"});
-    require_error(R"({"a": "\u12"})", {"$.a", 1, 8, R"(expected 4 hex digits after '\u' in a string)"});
-    require_error(R"({"a": "\ud800"})", {"$.a", 1, 8, R"(unpaired UTF-16 surrogate in a \u escape)"});
-    require_error(R"({"a": "\udc00\ud800"})", {"$.a", 1, 8, R"(unpaired UTF-16 surrogate in a \u escape)"});
-    require_error(R"({"a": "\ud800\u0041"})", {"$.a", 1, 8, R"(unpaired UTF-16 surrogate in a \u escape)"});
-    require_error(R"({"a": "abc)",
-                  {"$.a", 1, 11,
-                   "expected '\"' to close the string, found end of input (the string opened at line 1, column 7 "
-                   "is not closed)"});
+                  {"$.a", 1, 8,
+                   R"(invalid escape '\x' in a string (valid: \" \\ \/ \b \f \n \r \t \uXXXX))"});
+    require_error(R"({"a": "\u12"})",
+                  {"$.a", 1, 8, R"(expected 4 hex digits after '\u' in a string)"});
+    require_error(R"({"a": "\ud800"})",
+                  {"$.a", 1, 8, R"(unpaired UTF-16 surrogate in a \u escape)"});
+    require_error(R"({"a": "\udc00\ud800"})",
+                  {"$.a", 1, 8, R"(unpaired UTF-16 surrogate in a \u escape)"});
+    require_error(R"({"a": "\ud800\u0041"})",
+                  {"$.a", 1, 8, R"(unpaired UTF-16 surrogate in a \u escape)"});
+    require_error(R"({"a": "abc)", {"$.a", 1, 11,
+                                    "expected '\"' to close the string, found end of input (the "
+                                    "string opened at line 1, column 7 "
+                                    "is not closed)"});
     // Values that are not JSON.
-    require_error(R"({'a': 1})", {"$", 1, 2, "expected a quoted key or '}', found a single quote (JSON strings use double quotes)"});
-    require_error("{\n  // comment\n}", {"$", 2, 3, "expected a quoted key or '}', found '/' (JSON has no comments)"});
+    require_error(
+        R"({'a': 1})",
+        {"$", 1, 2,
+         "expected a quoted key or '}', found a single quote (JSON strings use double quotes)"});
+    require_error("{\n  // comment\n}",
+                  {"$", 2, 3, "expected a quoted key or '}', found '/' (JSON has no comments)"});
     require_error(R"({"a": True})", {"$.a", 1, 7, "expected a JSON value, found 'True'"});
     require_error(R"({"a": tru})", {"$.a", 1, 7, "expected a JSON value, found 'tru'"});
     require_error(R"({"a": 01})", {"$.a", 1, 7, "leading zeros are not allowed in JSON numbers"});
@@ -550,7 +661,8 @@ TEST_CASE("config::parse_config locates syntax errors", "[config]") {
     require_error(R"({"a": 1.})", {"$.a", 1, 9, "expected a digit after '.', found '}'"});
     require_error(R"({"a": 1e+})", {"$.a", 1, 10, "expected a digit in the exponent, found '}'"});
     require_error(R"({"a" 1})", {"$.a", 1, 6, "expected ':' after the key \"a\", found '1'"});
-    require_error(R"({"a": [1 2]})", {"$.a", 1, 10, "expected ',' or ']' after an array element, found '2'"});
+    require_error(R"({"a": [1 2]})",
+                  {"$.a", 1, 10, "expected ',' or ']' after an array element, found '2'"});
     require_error(R"({a: 1})", {"$", 1, 2, "expected a quoted key or '}', found 'a'"});
     require_error("[1]", {"$", 1, 1, "expected an object at the top level, found an array"});
     require_error(" \"x\" ", {"$", 1, 2, "expected an object at the top level, found \"x\""});
@@ -561,13 +673,15 @@ TEST_CASE("config::parse_config limits nesting to 64 levels", "[config]") {
     for (int i = 0; i < 64; ++i) {
         path += "[0]";
     }
-    require_error(std::string(65, '[') + std::string(65, ']'), {path, 1, 65, "nesting deeper than 64 levels"});
+    require_error(std::string(65, '[') + std::string(65, ']'),
+                  {path, 1, 65, "nesting deeper than 64 levels"});
     // 64 levels pass the syntax check (and then fail for not being an object).
     CHECK(error_of(std::string(64, '[') + std::string(64, ']')).message ==
           "expected an object at the top level, found an array");
 }
 
-TEST_CASE("config::parse_config fails with a located error for every truncation of a valid config", "[config]") {
+TEST_CASE("config::parse_config fails with a located error for every truncation of a valid config",
+          "[config]") {
     // Cut anywhere, a valid document must fail as a syntax error placed within the text that
     // was read; never succeed, never point past the end.
     const std::string full(kComplete);
@@ -586,16 +700,20 @@ TEST_CASE("config::parse_config fails with a located error for every truncation 
     CHECK(blitz::parse_config(full).has_value());
 }
 
-TEST_CASE("config::parse_config counts columns in code points and skips a byte order mark", "[config]") {
+TEST_CASE("config::parse_config counts columns in code points and skips a byte order mark",
+          "[config]") {
     // "é" and "€" are one column each; the BOM takes no column.
     require_error("\xEF\xBB\xBF{\"$schema\": \"\xC3\xA9\xE2\x82\xAC\", \"bad\": 1}",
                   {"$.bad", 1, 20,
-                   "unknown key \"bad\"; allowed keys: $schema, workers, pin_cpus, backend, log, buffers, limits, "
+                   "unknown key \"bad\"; allowed keys: $schema, workers, pin_cpus, backend, log, "
+                   "buffers, limits, "
                    "listeners, routes"});
     // CRLF line ends.
-    require_error("{\r\n  \"workers\": 0,\r\n  \"x\": 1\r\n}", {"$.workers", 2, 14,
-                                                              "expected \"auto\" or an integer from 1 to 1024, found 0"});
-    CHECK(parse_ok("\xEF\xBB\xBF{" + std::string(kListener) + ", \"routes\": []}").listeners.size() == 1);
+    require_error("{\r\n  \"workers\": 0,\r\n  \"x\": 1\r\n}",
+                  {"$.workers", 2, 14, "expected \"auto\" or an integer from 1 to 1024, found 0"});
+    CHECK(
+        parse_ok("\xEF\xBB\xBF{" + std::string(kListener) + ", \"routes\": []}").listeners.size() ==
+        1);
 }
 
 TEST_CASE("config::parse_config substitutes environment variables in strings", "[config]") {
@@ -618,7 +736,8 @@ TEST_CASE("config::parse_config substitutes environment variables in strings", "
     CHECK(c.router.routes()[0].direct.headers[0].second == "9000");
 }
 
-TEST_CASE("config::parse_config reads numbers and booleans from a single environment expression", "[config]") {
+TEST_CASE("config::parse_config reads numbers and booleans from a single environment expression",
+          "[config]") {
     ScopedEnv workers("BLITZ_TEST_WORKERS", "8");
     ScopedEnv unset("BLITZ_TEST_UNSET", nullptr);
     ScopedEnv word("BLITZ_TEST_WORD", "lots");
@@ -639,20 +758,27 @@ TEST_CASE("config::parse_config reads numbers and booleans from a single environ
 
     require_error(with_top(R"("workers": "${BLITZ_TEST_WORD}")"),
                   {"$.workers", 1, 73,
-                   "expected \"auto\" or an integer from 1 to 1024, found \"lots\" (from \"${BLITZ_TEST_WORD}\")"});
-    require_error(R"({"listeners": [{"address": "127.0.0.1:1", "backlog": "${BLITZ_TEST_UNSET:-0}"}], "routes": []})",
-                  {"$.listeners[0].backlog", 1, 54,
-                   "expected an integer from 1 to 65535, found \"0\" (from \"${BLITZ_TEST_UNSET:-0}\")"});
+                   "expected \"auto\" or an integer from 1 to 1024, found \"lots\" (from "
+                   "\"${BLITZ_TEST_WORD}\")"});
+    require_error(
+        R"({"listeners": [{"address": "127.0.0.1:1", "backlog": "${BLITZ_TEST_UNSET:-0}"}], "routes": []})",
+        {"$.listeners[0].backlog", 1, 54,
+         "expected an integer from 1 to 65535, found \"0\" (from \"${BLITZ_TEST_UNSET:-0}\")"});
     require_error(with_top(R"("pin_cpus": "${BLITZ_TEST_WORKERS}")"),
-                  {"$.pin_cpus", 1, 74, "expected true or false, found \"8\" (from \"${BLITZ_TEST_WORKERS}\")"});
+                  {"$.pin_cpus", 1, 74,
+                   "expected true or false, found \"8\" (from \"${BLITZ_TEST_WORKERS}\")"});
     // Only a string that is exactly one expression stands for a number.
-    require_error(with_top(R"("workers": "1${BLITZ_TEST_WORKERS}")"),
-                  {"$.workers", 1, 73, "expected \"auto\" or an integer from 1 to 1024, found \"1${BLITZ_TEST_WORKERS}\""});
-    require_error(with_top(R"("workers": " 8")"),
-                  {"$.workers", 1, 73, "expected \"auto\" or an integer from 1 to 1024, found \" 8\""});
+    require_error(
+        with_top(R"("workers": "1${BLITZ_TEST_WORKERS}")"),
+        {"$.workers", 1, 73,
+         "expected \"auto\" or an integer from 1 to 1024, found \"1${BLITZ_TEST_WORKERS}\""});
+    require_error(
+        with_top(R"("workers": " 8")"),
+        {"$.workers", 1, 73, "expected \"auto\" or an integer from 1 to 1024, found \" 8\""});
     require_error(R"({"listeners": [{"address": "127.0.0.1:${BLITZ_TEST_WORD}"}], "routes": []})",
                   {"$.listeners[0].address", 1, 28,
-                   "expected \"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port from 0 to 65535 "
+                   "expected \"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port "
+                   "from 0 to 65535 "
                    "(e.g. \"127.0.0.1:8080\", \"[::]:8080\"), found \"127.0.0.1:lots\" (from "
                    "\"127.0.0.1:${BLITZ_TEST_WORD}\")"});
 }
@@ -660,30 +786,43 @@ TEST_CASE("config::parse_config reads numbers and booleans from a single environ
 TEST_CASE("config::parse_config reports a missing environment variable with its path", "[config]") {
     ScopedEnv unset("BLITZ_TEST_UNSET", nullptr);
     ScopedEnv empty("BLITZ_TEST_EMPTY", "");
-    require_error("{\n  \"listeners\": [{\"address\": \"127.0.0.1:${BLITZ_TEST_UNSET}\"}],\n  \"routes\": []\n}",
-                  {"$.listeners[0].address", 2, 29,
-                   "environment variable BLITZ_TEST_UNSET is not set (write ${BLITZ_TEST_UNSET:-default} to give a "
-                   "default)"});
+    require_error(
+        "{\n  \"listeners\": [{\"address\": \"127.0.0.1:${BLITZ_TEST_UNSET}\"}],\n  \"routes\": "
+        "[]\n}",
+        {"$.listeners[0].address", 2, 29,
+         "environment variable BLITZ_TEST_UNSET is not set (write ${BLITZ_TEST_UNSET:-default} to "
+         "give a "
+         "default)"});
     require_error(with_top(R"("workers": "${BLITZ_TEST_UNSET}")"),
                   {"$.workers", 1, 73,
-                   "environment variable BLITZ_TEST_UNSET is not set (write ${BLITZ_TEST_UNSET:-default} to give a "
+                   "environment variable BLITZ_TEST_UNSET is not set (write "
+                   "${BLITZ_TEST_UNSET:-default} to give a "
                    "default)"});
     // Set but empty without a default expands to "", which is not a number.
     require_error(with_top(R"("workers": "${BLITZ_TEST_EMPTY}")"),
                   {"$.workers", 1, 73,
-                   "expected \"auto\" or an integer from 1 to 1024, found \"\" (from \"${BLITZ_TEST_EMPTY}\")"});
-    require_error(with_top(R"("$schema": "x${1A}")"),
-                  {"$[\"$schema\"]", 1, 73, "expected ${NAME} or ${NAME:-default} (NAME: letters, digits, '_'), found \"${1A}\""});
-    require_error(with_top(R"("$schema": "${A-b}")"),
-                  {"$[\"$schema\"]", 1, 73, "expected ${NAME} or ${NAME:-default} (NAME: letters, digits, '_'), found \"${A-b}\""});
-    require_error(with_top(R"("$schema": "${A")"),
-                  {"$[\"$schema\"]", 1, 73, "unterminated \"${\" in \"${A\" (write $$ for a literal $)"});
+                   "expected \"auto\" or an integer from 1 to 1024, found \"\" (from "
+                   "\"${BLITZ_TEST_EMPTY}\")"});
+    require_error(
+        with_top(R"("$schema": "x${1A}")"),
+        {"$[\"$schema\"]", 1, 73,
+         "expected ${NAME} or ${NAME:-default} (NAME: letters, digits, '_'), found \"${1A}\""});
+    require_error(
+        with_top(R"("$schema": "${A-b}")"),
+        {"$[\"$schema\"]", 1, 73,
+         "expected ${NAME} or ${NAME:-default} (NAME: letters, digits, '_'), found \"${A-b}\""});
+    require_error(
+        with_top(R"("$schema": "${A")"),
+        {"$[\"$schema\"]", 1, 73, "unterminated \"${\" in \"${A\" (write $$ for a literal $)"});
 }
 
 TEST_CASE("config::ConfigError::to_string formats source, position, path and message", "[config]") {
-    const blitz::ConfigError located{"blitz.json", "$.routes[2].match.path", 12, 7, "expected a string starting with '/'"};
-    CHECK(located.to_string() == "blitz.json:12:7: $.routes[2].match.path: expected a string starting with '/'");
-    const blitz::ConfigError unlocated{"gone.json", "$", 0, 0, "cannot open the file: No such file or directory"};
+    const blitz::ConfigError located{"blitz.json", "$.routes[2].match.path", 12, 7,
+                                     "expected a string starting with '/'"};
+    CHECK(located.to_string() ==
+          "blitz.json:12:7: $.routes[2].match.path: expected a string starting with '/'");
+    const blitz::ConfigError unlocated{"gone.json", "$", 0, 0,
+                                       "cannot open the file: No such file or directory"};
     CHECK(unlocated.to_string() == "gone.json: $: cannot open the file: No such file or directory");
     CHECK(error_of(with_top(R"("workers": 0)")).to_string() ==
           "test.json:1:73: $.workers: expected \"auto\" or an integer from 1 to 1024, found 0");
@@ -722,7 +861,9 @@ TEST_CASE("config::load_config loads the bundled default config", "[config]") {
     CHECK(c.listeners[0].address == "127.0.0.1:8080");
     auto table = c.router.freeze();
     REQUIRE(table.has_value());
-    const auto find = [&](std::string_view path) { return (*table)->match("localhost:8080", path, blitz::Method::Get).route; };
+    const auto find = [&](std::string_view path) {
+        return (*table)->match("localhost:8080", path, blitz::Method::Get).route;
+    };
     REQUIRE(find("/healthz") != nullptr);
     CHECK(find("/healthz")->direct.status == 200);
     CHECK(find("/healthz")->direct.body == "ok\n");
@@ -737,7 +878,8 @@ TEST_CASE("config::load_config loads the bundled default config", "[config]") {
 
 TEST_CASE("config::load_config loads every example config", "[config]") {
     std::size_t count = 0;
-    for (const auto& entry : std::filesystem::directory_iterator(BLITZ_SOURCE_DIR "/config/examples")) {
+    for (const auto& entry :
+         std::filesystem::directory_iterator(BLITZ_SOURCE_DIR "/config/examples")) {
         if (entry.path().extension() != ".json") {
             continue;
         }
@@ -810,11 +952,13 @@ void collect_properties(simdjson::dom::element node, const std::string& pointer,
 
 }  // namespace
 
-TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the same keys", "[config]") {
+TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the same keys",
+          "[config]") {
     using blitz::config::ObjectKind;
     simdjson::dom::parser parser;
     simdjson::dom::element schema;
-    REQUIRE(parser.load(BLITZ_SOURCE_DIR "/docs/config.schema.json").get(schema) == simdjson::SUCCESS);
+    REQUIRE(parser.load(BLITZ_SOURCE_DIR "/docs/config.schema.json").get(schema) ==
+            simdjson::SUCCESS);
     std::map<std::string, std::set<std::string>> in_schema;
     collect_properties(schema, "", in_schema);
 
@@ -857,23 +1001,32 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
     using blitz::config::ObjectKind;
     const std::string bad = "[[]]";
     const std::string route_head = R"({"match": {"path": "/"}, "respond": {"status": 200})";
-    const auto snippet = [&](ObjectKind kind, const std::string& member) -> std::pair<std::string, std::string> {
+    const auto snippet = [&](ObjectKind kind,
+                             const std::string& member) -> std::pair<std::string, std::string> {
         switch (kind) {
-            case ObjectKind::Root: return {"{" + member + "}", "$"};
-            case ObjectKind::Log: return {with_top("\"log\": {" + member + "}"), "$.log"};
-            case ObjectKind::Buffers: return {with_top("\"buffers\": {" + member + "}"), "$.buffers"};
-            case ObjectKind::Limits: return {with_top("\"limits\": {" + member + "}"), "$.limits"};
+            case ObjectKind::Root:
+                return {"{" + member + "}", "$"};
+            case ObjectKind::Log:
+                return {with_top("\"log\": {" + member + "}"), "$.log"};
+            case ObjectKind::Buffers:
+                return {with_top("\"buffers\": {" + member + "}"), "$.buffers"};
+            case ObjectKind::Limits:
+                return {with_top("\"limits\": {" + member + "}"), "$.limits"};
             case ObjectKind::Listener:
                 return {"{\"listeners\": [{" + member + "}], \"routes\": []}", "$.listeners[0]"};
-            case ObjectKind::Route: return {with_routes("{" + member + "}"), "$.routes[0]"};
-            case ObjectKind::Match: return {with_routes("{\"match\": {" + member + "}}"), "$.routes[0].match"};
+            case ObjectKind::Route:
+                return {with_routes("{" + member + "}"), "$.routes[0]"};
+            case ObjectKind::Match:
+                return {with_routes("{\"match\": {" + member + "}}"), "$.routes[0].match"};
             case ObjectKind::Respond:
                 return {with_routes("{\"respond\": {" + member + "}}"), "$.routes[0].respond"};
             case ObjectKind::Filter:
-                return {with_routes(route_head + ", \"filters\": [{" + member + "}]}"), "$.routes[0].filters[0]"};
+                return {with_routes(route_head + ", \"filters\": [{" + member + "}]}"),
+                        "$.routes[0].filters[0]"};
             case ObjectKind::HeaderEdits:
-                return {with_routes(route_head + ", \"filters\": [{\"request\": {" + member + "}}]}"),
-                        "$.routes[0].filters[0].request"};
+                return {
+                    with_routes(route_head + ", \"filters\": [{\"request\": {" + member + "}}]}"),
+                    "$.routes[0].filters[0].request"};
         }
         return {};
     };

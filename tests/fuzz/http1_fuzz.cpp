@@ -51,8 +51,8 @@ struct Parse {
 std::string summary(const Parse& p) {
     const RequestHead& h = p.head;
     std::string s;
-    for (std::string_view part : {h.method_name, h.raw_target, h.scheme, h.authority, h.path,
-                                  h.query}) {
+    for (std::string_view part :
+         {h.method_name, h.raw_target, h.scheme, h.authority, h.path, h.query}) {
         s.append(part);
         s += '\n';
     }
@@ -165,8 +165,7 @@ Decoded decode(BodyDecoder d, std::string_view wire, std::string_view piece_size
             check(s.error_status == 400 || s.error_status == 431, "decoder error is 400 or 431");
             check(!s.done && !d.done(), "an error is not done");
             const BodyDecoder::Step again = d.decode(in.subspan(s.consumed));
-            check(again.error_status == s.error_status && again.consumed == 0,
-                  "an error sticks");
+            check(again.error_status == s.error_status && again.consumed == 0, "an error sticks");
             out.error_status = s.error_status;
             return out;
         }

@@ -68,9 +68,9 @@ TEST_CASE("http::normalize_path decodes unreserved escapes and removes dot-segme
 TEST_CASE("http::normalize_path rejects escapes, bytes and shapes a backend could misread",
           "[http]") {
     constexpr std::string_view kRejected[] = {
-        "",       "a/b",     "/a\\b",     "/%zz",      "/%",      "/%4",   "/%4g",
-        "/%00",   "/a%00b",  "/a b",      "/a\tb",     "/a\x01",  "/\x7f", "/caf\xc3\xa9",
-        "/a#b",   "/a?b",    "/a[b",      "/a\"b",     "/a|b",    "/a^b",  "/a{b}",
+        "",     "a/b",    "/a\\b", "/%zz",  "/%",     "/%4",   "/%4g",
+        "/%00", "/a%00b", "/a b",  "/a\tb", "/a\x01", "/\x7f", "/caf\xc3\xa9",
+        "/a#b", "/a?b",   "/a[b",  "/a\"b", "/a|b",   "/a^b",  "/a{b}",
     };
     for (std::string_view path : kRejected) {
         CAPTURE(path);
@@ -118,8 +118,7 @@ TEST_CASE("http::valid_authority accepts reg-names, IPv4 and IP-literals with a 
     }
 }
 
-TEST_CASE("http::valid_authority rejects userinfo, bad ports and malformed IP-literals",
-          "[http]") {
+TEST_CASE("http::valid_authority rejects userinfo, bad ports and malformed IP-literals", "[http]") {
     constexpr std::string_view kInvalid[] = {
         "",
         ":80",

@@ -103,8 +103,7 @@ TEST_CASE("http1::parse_request_head keeps extension methods and their exact tok
     CHECK(head.head.method == Method::Head);
 }
 
-TEST_CASE("http1::parse_request_head trims OWS around values and allows empty values",
-          "[http1]") {
+TEST_CASE("http1::parse_request_head trims OWS around values and allows empty values", "[http1]") {
     const Parsed p(
         "GET / HTTP/1.1\r\nHost:example.com\r\nX-A: \t value with  inner space \t \r\n"
         "X-Empty:\r\nX-Blank:   \t\r\nX-Obs: caf\xc3\xa9\r\n\r\n");
@@ -301,7 +300,10 @@ TEST_CASE("http1::parse_request_head rejects malformed field lines with 400", "[
         {"bare LF ending the head", "GET / HTTP/1.1\r\nHost: x\r\n\n", 400},
         {"bare LF only line endings", "GET / HTTP/1.1\nHost: x\n\n", 400},
         {"NUL in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n"sv, 400},
-        {"control char in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01" "b\r\n\r\n", 400},
+        {"control char in value",
+         "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01"
+         "b\r\n\r\n",
+         400},
         {"DEL in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7f\r\n\r\n", 400},
         {"escape char in value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: \x1b[0m\r\n\r\n", 400},
     };
@@ -310,8 +312,8 @@ TEST_CASE("http1::parse_request_head rejects malformed field lines with 400", "[
 
 // Independent of the parser's tables: RFC 9110 §5.6.2 tchar, §5.5 field-vchar, RFC 3986 pchar.
 bool expect_tchar(unsigned char c) {
-    return std::isalnum(c) != 0 || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                                       std::string_view::npos;
+    return std::isalnum(c) != 0 ||
+           std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 bool expect_field_value(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 bool expect_target(unsigned char c) {
@@ -489,8 +491,7 @@ TEST_CASE("http1::parse_request_head allows authority-form only for CONNECT", "[
     check_errors(kCases);
 }
 
-TEST_CASE("http1::parse_request_head normalises the path in place and keeps the query",
-          "[http1]") {
+TEST_CASE("http1::parse_request_head normalises the path in place and keeps the query", "[http1]") {
     const Parsed p("GET /a/./b/../c%41%2f/?x=/../%2e HTTP/1.1\r\nHost: x\r\n\r\n");
     REQUIRE(p.done());
     CHECK(p.head.path == "/a/cA%2F/");
@@ -542,8 +543,7 @@ TEST_CASE("http1::parse_request_head frames bodies by Content-Length or chunked"
     CHECK(leading_zeros.head.content_length == 7);
 }
 
-TEST_CASE("http1::parse_request_head accepts repeated identical Content-Length values",
-          "[http1]") {
+TEST_CASE("http1::parse_request_head accepts repeated identical Content-Length values", "[http1]") {
     // RFC 9110 §8.6 lets a recipient accept a list of identical values as one value.
     const Parsed list("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n");
     REQUIRE(list.done());
@@ -585,8 +585,8 @@ TEST_CASE("http1::parse_request_head rejects request smuggling vectors with thei
          "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551616\r\n\r\n", 400},
         {"Content-Length far beyond 2^64",
          "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n", 400},
-        {"Transfer-Encoding on HTTP/1.0",
-         "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        {"Transfer-Encoding on HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+         400},
         {"unknown transfer coding before chunked",
          "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n", 501},
         {"gzip transfer coding before chunked",
@@ -601,8 +601,8 @@ TEST_CASE("http1::parse_request_head rejects request smuggling vectors with thei
          "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip"
          "\r\n\r\n",
          400},
-        {"chunked twice", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
-         400},
+        {"chunked twice",
+         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
         {"chunked twice across fields",
          "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked"
          "\r\n\r\n",
@@ -624,7 +624,8 @@ TEST_CASE("http1::parse_request_head rejects request smuggling vectors with thei
 
 TEST_CASE("http1::parse_request_head exposes Expect: 100-continue and rejects other expectations",
           "[http1]") {
-    const Parsed expect("PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n");
+    const Parsed expect(
+        "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-Continue\r\n\r\n");
     REQUIRE(expect.done());
     CHECK(expect.head.expect_continue);
     const Parsed chunked(
@@ -703,8 +704,7 @@ TEST_CASE("http1::parse_request_head answers 414 for a target over max_path_byte
     CHECK(exact.done());
     const Parsed over("GET " + target + "a HTTP/1.1\r\nHost: x\r\n\r\n", limits);
     CHECK(over.status() == 414);
-    const Parsed query("GET " + target.substr(0, 60) + "?abcd HTTP/1.1\r\nHost: x\r\n\r\n",
-                       limits);
+    const Parsed query("GET " + target.substr(0, 60) + "?abcd HTTP/1.1\r\nHost: x\r\n\r\n", limits);
     CHECK(query.status() == 414);
 
     // Reported while the request line is still arriving.

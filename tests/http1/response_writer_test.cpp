@@ -34,8 +34,7 @@ TEST_CASE("http1::write_response_head writes status line, fields, Date and Conte
           "\r\n");
 }
 
-TEST_CASE("http1::write_response_head adds Connection: close when not keeping alive",
-          "[http1]") {
+TEST_CASE("http1::write_response_head adds Connection: close when not keeping alive", "[http1]") {
     CHECK(write(404, {}, 0, false, "") ==
           "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
 }
@@ -48,14 +47,12 @@ TEST_CASE("http1::write_response_head omits Content-Length where the status forb
     CHECK(write(199, {}, 0, true, "") == "HTTP/1.1 199 \r\n\r\n");
 }
 
-TEST_CASE("http1::write_response_head writes large lengths and unknown reason phrases",
-          "[http1]") {
+TEST_CASE("http1::write_response_head writes large lengths and unknown reason phrases", "[http1]") {
     CHECK(write(299, {}, 18446744073709551615ULL, true, "") ==
           "HTTP/1.1 299 \r\nContent-Length: 18446744073709551615\r\n\r\n");
 }
 
-TEST_CASE("http1::write_response_head returns 0 when the output is one byte too small",
-          "[http1]") {
+TEST_CASE("http1::write_response_head returns 0 when the output is one byte too small", "[http1]") {
     const std::array<Header, 1> fields = {{{"Server", "blitz"}}};
     const std::string full = write(503, Headers(fields), 1234, false);
     REQUIRE(!full.empty());

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <random>
 #include <string>
 #include <string_view>
@@ -36,6 +38,39 @@ struct Catch::StringMaker<MethodSet> {
         return out + "}";
     }
 };
+
+namespace {
+
+/// Heap allocations made by this process so far (see the replaced operator new below).
+std::size_t g_allocations = 0;
+
+}  // namespace
+
+void* operator new(std::size_t size) {
+    ++g_allocations;
+    if (void* p = std::malloc(size == 0 ? 1 : size)) {
+        return p;
+    }
+    throw std::bad_alloc();
+}
+
+namespace {
+
+// Out of line: GCC 12 otherwise misreads free() inside operator delete as a mismatched pair.
+[[gnu::noinline]] void release(void* p) noexcept {
+    std::free(p);
+}
+
+}  // namespace
+
+// The array forms of new and delete forward to these by default.
+void operator delete(void* p) noexcept {
+    release(p);
+}
+
+void operator delete(void* p, std::size_t) noexcept {
+    release(p);
+}
 
 namespace {
 
@@ -102,6 +137,62 @@ TEST_CASE("router::RouteTable matches prefixes byte by byte", "[router]") {
     CHECK(matched(*table, "", "/v1/x") == "v1");
     CHECK(matched(*table, "", "/v") == "");
     CHECK(matched(*table, "", "/V1") == "");
+}
+
+TEST_CASE("router::RouteTable matches prefixes that share and split long edges", "[router]") {
+    const std::string huge = "/" + std::string(70'000, 'x');
+    Router router;
+    router.route("/abcdef/").prefix().name("abcdef");
+    router.route("/abc").prefix().name("abc");
+    router.route("/abd").prefix().name("abd");
+    router.route("/abcdefgh").prefix().name("abcdefgh");
+    router.route(huge).prefix().name("huge");
+    router.route(huge + "y").prefix().name("huge-y");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/abcdef/1") == "abcdef");
+    CHECK(matched(*table, "", "/abcdefg") == "abc");
+    CHECK(matched(*table, "", "/abcdefgh/") == "abcdefgh");
+    CHECK(matched(*table, "", "/abd") == "abd");
+    CHECK(matched(*table, "", "/ab") == "");
+    CHECK(matched(*table, "", huge) == "huge");
+    CHECK(matched(*table, "", huge + "yz") == "huge-y");
+    CHECK(matched(*table, "", huge.substr(0, 69'999)) == "");
+}
+
+TEST_CASE("router::RouteTable finds children among many siblings", "[router]") {
+    auto usable = [](int c) { return c != '?' && c != '#'; };
+    Router router;
+    for (int c = 1; c < 256; ++c) {
+        if (usable(c)) {
+            router.route(std::string("/") + static_cast<char>(c)).prefix().name(std::to_string(c));
+        }
+    }
+    const auto table = freeze_ok(router);
+    for (int c = 1; c < 256; ++c) {
+        if (!usable(c)) {
+            continue;
+        }
+        INFO(c);
+        CHECK(matched(*table, "", std::string("/") + static_cast<char>(c) + "tail") ==
+              std::to_string(c));
+    }
+    CHECK(matched(*table, "", "/") == "");
+}
+
+TEST_CASE("router::RouteTable finds children by bytes above 0x7f", "[router]") {
+    Router router;
+    for (int c = 0xe0; c < 0xf4; ++c) {
+        router.route(std::string("/") + static_cast<char>(c)).prefix().name(std::to_string(c));
+    }
+    const auto table = freeze_ok(router);
+    for (int c = 0xe0; c < 0xf4; ++c) {
+        INFO(c);
+        CHECK(matched(*table, "", std::string("/") + static_cast<char>(c) + "x") ==
+              std::to_string(c));
+    }
+    CHECK(matched(*table, "", "/\xf4") == "");
+    CHECK(matched(*table, "", "/\xdf") == "");
+    CHECK(matched(*table, "", "/a") == "");
 }
 
 TEST_CASE("router::RouteTable breaks ties by config order", "[router]") {
@@ -444,6 +535,27 @@ TEST_CASE("router::Router::add keeps a route described in full", "[router]") {
     REQUIRE(m != nullptr);
     CHECK(m->name == "loaded");
     CHECK(m->max_body_bytes == 10);
+}
+
+TEST_CASE("router::RouteTable::match does not allocate", "[router]") {
+    Router router;
+    router.route(Method::Get, "/exact/path/that/is/long/enough/to/leave/small/strings")
+        .host("*.example.com");
+    router.route("/prefix/").prefix().host("api.example.com");
+    router.route(Method::Post, "/any");
+    const auto table = freeze_ok(router);
+    const std::string long_host = std::string(300, 'a') + ".example.com";
+    const std::size_t before = g_allocations;
+    std::size_t found = 0;
+    found += table->match("a.b.example.com:8080",
+                          "/exact/path/that/is/long/enough/to/leave/small/strings", Method::Head)
+                 .route != nullptr;
+    found += table->match("API.example.com", "/prefix/x/y", Method::Get).route != nullptr;
+    found += table->match(long_host, "/any", Method::Put).allowed.contains(Method::Post);
+    found += table->match("[::1]:80", "/nothing", Method::Get).route != nullptr;
+    const std::size_t after = g_allocations;
+    CHECK(found == 3);
+    CHECK(after == before);
 }
 
 TEST_CASE("router::RouteTable with no routes matches nothing", "[router]") {
