@@ -55,7 +55,8 @@ struct Route {
 struct RouteMatch {
     const Route* route = nullptr;
     /// When route is null but some route matched host and path for other methods, the
-    /// methods those routes allow (answer 405 with Allow); empty means 404.
+    /// methods those routes allow (answer 405 with Allow); empty means 404. HEAD is in the set
+    /// wherever GET is; Method::Other stands for extension methods, which Allow cannot name.
     MethodSet allowed;
 };
 
@@ -69,10 +70,11 @@ struct RouteMatch {
 ///
 /// A prefix is a plain byte prefix: "/v1" matches "/v1", "/v1/x" and "/v10". HEAD requests
 /// also match routes that allow GET (RFC 9110 §9.3.2); among routes with the same host and
-/// path, one that allows HEAD itself is preferred to one that only allows GET. A host is
-/// compared without its port and one trailing dot; a wildcard "*.example.com" matches
-/// "a.example.com" and "a.b.example.com", not "example.com"; hosts longer than 255 bytes match
-/// only routes for any host.
+/// path, one that allows HEAD itself is preferred to one that only allows GET. Method::Other
+/// in a route's methods matches every extension method. A host is compared without its port
+/// and one trailing dot; a wildcard "*.example.com" matches "a.example.com" and
+/// "a.b.example.com", not "example.com"; hosts longer than 255 bytes match only routes for
+/// any host.
 ///
 /// Thread: shared read-only by all reactors. Lifetime: shared_ptr; a reload swaps a new one in
 /// and exchanges in flight keep the old one alive.
@@ -103,7 +105,7 @@ public:
     RouteBuilder& filter(Args&&... args) {
         return filter(std::make_shared<F>(std::forward<Args>(args)...));
     }
-    /// Action: a fixed response.
+    /// Action: a fixed response (clears a handler set earlier: the last action set answers).
     RouteBuilder& respond(int status, std::string_view body = {},
                           std::string_view content_type = "text/plain; charset=utf-8");
     RouteBuilder& respond(DirectResponse r);

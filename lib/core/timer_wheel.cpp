@@ -93,10 +93,21 @@ std::int64_t TimerWheel::next_timeout_ms(std::uint64_t now_ms) const noexcept {
     if (count_ == 0) {
         return -1;
     }
-    for (std::size_t d = 0; d < kSlots; ++d) {
-        std::size_t slot = slot_of(current_tick_ + d);
-        if ((occupied_[slot / 64] >> (slot % 64)) & 1) {
-            std::uint64_t due = (current_tick_ + d + 1) * kTickMs;
+    // Scan the occupancy bitmap a word at a time, starting at the current tick's slot.
+    constexpr std::size_t kWords = kSlots / 64;
+    const std::size_t start = slot_of(current_tick_);
+    for (std::size_t i = 0; i <= kWords; ++i) {
+        const std::size_t word = (start / 64 + i) % kWords;
+        std::uint64_t bits = occupied_[word];
+        if (i == 0) {
+            bits &= ~std::uint64_t{0} << (start % 64);  // slots before `start` are a revolution away
+        } else if (i == kWords) {
+            bits &= (std::uint64_t{1} << (start % 64)) - 1;
+        }
+        if (bits != 0) {
+            const std::size_t slot = word * 64 + static_cast<std::size_t>(__builtin_ctzll(bits));
+            const std::size_t distance = (slot + kSlots - start) % kSlots;
+            const std::uint64_t due = (current_tick_ + distance + 1) * kTickMs;
             return due > now_ms ? static_cast<std::int64_t>(due - now_ms) : 0;
         }
     }
