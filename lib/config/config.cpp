@@ -17,8 +17,6 @@
 #include <utility>
 #include <vector>
 
-#include <arpa/inet.h>
-
 #include <simdjson.h>
 
 #include <blitz/filters.hpp>
@@ -26,7 +24,9 @@
 
 #include "config/json_text.hpp"
 #include "config/keys.hpp"
+#include "router/route_table.hpp"
 #include "http/uri.hpp"
+#include "net/address.hpp"
 
 namespace blitz {
 
@@ -198,79 +198,6 @@ bool is_field_value(std::string_view s) noexcept {
 bool is_framing_header(std::string_view name) noexcept {
     return iequals(name, "Content-Length") || iequals(name, "Transfer-Encoding") ||
            iequals(name, "Connection");
-}
-
-/// "1.2.3.4:port" or "[v6]:port", numeric only, port 0..65535 (what the listener binds).
-bool is_listen_address(std::string_view a) {
-    std::string host;
-    std::string_view port;
-    int family = AF_INET;
-    if (a.starts_with('[')) {
-        const std::size_t close = a.find(']');
-        if (close == std::string_view::npos || a.substr(close + 1, 1) != ":") {
-            return false;
-        }
-        host = a.substr(1, close - 1);
-        port = a.substr(close + 2);
-        family = AF_INET6;
-    } else {
-        const std::size_t colon = a.find(':');
-        if (colon == std::string_view::npos) {
-            return false;
-        }
-        host = a.substr(0, colon);
-        port = a.substr(colon + 1);
-    }
-    std::int64_t p = 0;
-    if (port.empty() || port.size() > 5 || port[0] == '-' || !parse_integer(port, p) || p > 65535) {
-        return false;
-    }
-    unsigned char buf[sizeof(in6_addr)];
-    // inet_pton() stops at a NUL, which a JSON "\u0000" escape can put inside the string.
-    return host.find('\0') == std::string::npos && inet_pton(family, host.c_str(), buf) == 1;
-}
-
-bool is_host_label_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-           c == '_';
-}
-
-/// What a route's "host" may be (the router's rules): a host name of dot-separated labels
-/// (RFC 1035 §2.3.4; '_' allowed, as service names use it), optionally "*." + such a name, or
-/// a bracketed IPv6 literal. No port: ports are not matched.
-bool is_route_host(std::string_view h) {
-    if (h.size() >= 4 && h.front() == '[' && h.back() == ']') {
-        const std::string inner(h.substr(1, h.size() - 2));
-        unsigned char buf[sizeof(in6_addr)];
-        return inner.find('\0') == std::string::npos &&
-               inet_pton(AF_INET6, inner.c_str(), buf) == 1;
-    }
-    if (h.starts_with("*.")) {
-        h.remove_prefix(2);
-    }
-    if (h.ends_with('.')) {
-        h.remove_suffix(1);  // an absolute name (RFC 1034 §3.1) names the same host
-    }
-    if (h.empty() || h.size() > 253) {
-        return false;
-    }
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t dot = std::min(h.find('.', start), h.size());
-        const std::string_view label = h.substr(start, dot - start);
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-            return false;
-        }
-        for (char c : label) {
-            if (!is_host_label_char(c)) {
-                return false;
-            }
-        }
-        if (dot == h.size()) {
-            return true;
-        }
-        start = dot + 1;
-    }
 }
 
 constexpr std::array<std::string_view, 9> kMethodTokens = {
@@ -825,7 +752,7 @@ const std::array<Field<ListenerState>, 7> kListenerFields = {{
          if (!w.text(n, kExpected, t)) {
              return false;
          }
-         if (!is_listen_address(t.value)) {
+         if (net::SocketAddress addr; !net::SocketAddress::parse(t.value, addr)) {
              return w.mismatch(n, kExpected, t);
          }
          l.options.address = std::move(t.value);
@@ -857,7 +784,7 @@ const std::array<Field<RouteState>, 4> kMatchFields = {{
          if (!w.text(n, kExpected, t)) {
              return false;
          }
-         if (!is_route_host(t.value)) {
+         if (t.value.empty() || !router::valid_route_host(t.value)) {
              return w.mismatch(n, kExpected, t);
          }
          rs.route.host = std::move(t.value);

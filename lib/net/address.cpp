@@ -31,11 +31,13 @@ bool SocketAddress::parse(std::string_view text, SocketAddress& out) noexcept {
     }
     unsigned p = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || p > 65535) {
+    if (port.empty() || port.size() > 5 || ec != std::errc{} || end != port.data() + port.size() ||
+        p > 65535) {
         return false;
     }
     char buf[INET6_ADDRSTRLEN + 1];
-    if (host.empty() || host.size() >= sizeof buf) {
+    // inet_pton() stops at a NUL, which a JSON "\u0000" escape can put inside the text.
+    if (host.empty() || host.size() >= sizeof buf || host.find('\0') != std::string_view::npos) {
         return false;
     }
     std::memcpy(buf, host.data(), host.size());

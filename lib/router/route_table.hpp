@@ -23,6 +23,12 @@ inline constexpr std::size_t kMaxHostBytes = 255;
 std::string_view normalise_host(std::string_view authority,
                                 std::span<char, kMaxHostBytes> buf) noexcept;
 
+/// Whether `host` may be a route's host: empty (any host), a host name of dot-separated labels
+/// (RFC 1035 §2.3.4; '_' allowed, as service names use it), "*." + such a name, or a bracketed
+/// IPv6 literal; one trailing dot allowed. No port: ports are not matched. The config loader
+/// checks with this too, so both accept exactly the same hosts.
+bool valid_route_host(std::string_view host) noexcept;
+
 /// Compiles routes into a table. The routes must already be valid (see Router::freeze):
 /// hosts lowercased without a trailing dot, `order` set to the route's index.
 ///

@@ -52,16 +52,6 @@ bool valid_ipv6_literal(std::string_view h) noexcept {
            });
 }
 
-bool valid_route_host(std::string_view h) noexcept {
-    if (h.empty() || valid_ipv6_literal(h)) {
-        return true;
-    }
-    if (h.starts_with("*.")) {
-        h.remove_prefix(2);
-    }
-    return valid_hostname(h);
-}
-
 /// Lowercases the host and drops one trailing dot, as normalise_host() does for requests.
 std::string canonical_host(std::string_view h) {
     if (h.ends_with('.')) {
@@ -99,10 +89,7 @@ std::optional<std::string> check(Route& r) {
         // so such a route could never match.
         return "path must not contain '?' or '#' (got \"" + r.path + "\")";
     }
-    // Checked before the trailing dot is dropped, so "example.com.." stays invalid.
-    const std::string_view host =
-        r.host.ends_with('.') ? std::string_view(r.host).substr(0, r.host.size() - 1) : r.host;
-    if (!r.host.empty() && !valid_route_host(host)) {
+    if (!router::valid_route_host(r.host)) {
         return "host \"" + r.host +
                "\" is not a hostname, \"*.\" + hostname or [IPv6] literal (ports are not "
                "matched)";
@@ -214,3 +201,24 @@ Result<std::shared_ptr<const RouteTable>, std::string> Router::freeze() const {
 }
 
 }  // namespace blitz
+
+namespace blitz::router {
+
+bool valid_route_host(std::string_view h) noexcept {
+    // One trailing dot is dropped first, so "example.com.." stays invalid.
+    if (h.ends_with('.')) {
+        h.remove_suffix(1);
+    }
+    if (h.empty()) {
+        return true;
+    }
+    if (valid_ipv6_literal(h)) {
+        return true;
+    }
+    if (h.starts_with("*.")) {
+        h.remove_prefix(2);
+    }
+    return valid_hostname(h);
+}
+
+}  // namespace blitz::router
