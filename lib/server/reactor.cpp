@@ -165,11 +165,8 @@ std::int64_t ReactorImpl::next_timeout_ms() noexcept {
     if (!rearm_.empty()) {
         return 1;  // buffers are short: give releases a moment, then retry
     }
-    {
-        std::lock_guard lock(tasks_mutex_);
-        if (!tasks_.empty()) {
-            return 0;
-        }
+    if (tasks_pending_.load(std::memory_order_acquire)) {
+        return 0;
     }
     std::int64_t t = timers_->next_timeout_ms(now_ms_);
     for (const TimedTask& task : timed_) {
@@ -369,6 +366,7 @@ void ReactorImpl::post(std::function<void()> task) {
         std::lock_guard lock(tasks_mutex_);
         tasks_.push_back(std::move(task));
     }
+    tasks_pending_.store(true, std::memory_order_release);
     if (t_current != this) {
         std::uint64_t one = 1;
         ssize_t w = ::write(wake_fd_, &one, sizeof one);
@@ -385,8 +383,13 @@ void ReactorImpl::post_after(std::chrono::milliseconds delay, std::function<void
 }
 
 void ReactorImpl::run_tasks() {
+    // The flag keeps the mutex off the loop's path while no task is queued.
+    if (!tasks_pending_.load(std::memory_order_acquire)) {
+        return;
+    }
     {
         std::lock_guard lock(tasks_mutex_);
+        tasks_pending_.store(false, std::memory_order_relaxed);
         if (tasks_.empty()) {
             return;
         }

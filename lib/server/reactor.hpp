@@ -142,6 +142,7 @@ private:
         std::function<void()> fn;
     };
     std::vector<TimedTask> timed_;  // few and config-time: a plain vector is enough
+    std::atomic<bool> tasks_pending_{false};
     std::atomic<bool> stop_requested_{false};
     bool stopping_ = false;
 
