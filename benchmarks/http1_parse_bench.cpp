@@ -1,4 +1,5 @@
-// Cost of parsing one HTTP/1.1 request head and of decoding a chunked body, per call.
+// Cost of parsing one HTTP/1.1 request head, of decoding a chunked body and of writing a
+// response head, per call.
 
 #include <array>
 #include <string>
@@ -30,6 +31,10 @@ constexpr std::string_view kBrowserRequest =
 
 constexpr std::string_view kMinimalRequest = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
+// What a load generator (h2load) sends: the request the server micro-benchmarks see most.
+constexpr std::string_view kLoadGeneratorRequest =
+    "GET / HTTP/1.1\r\nHost: 127.0.0.1:38469\r\nUser-Agent: h2load/1.52\r\nAccept: */*\r\n\r\n";
+
 // Neither target needs normalising, so the buffer is never rewritten and can be parsed again.
 void parse_loop(benchmark::State& state, std::string_view request) {
     std::string buf(request);
@@ -53,6 +58,11 @@ BENCHMARK(BM_parse_browser_request);
 
 void BM_parse_minimal_request(benchmark::State& state) { parse_loop(state, kMinimalRequest); }
 BENCHMARK(BM_parse_minimal_request);
+
+void BM_parse_load_generator_request(benchmark::State& state) {
+    parse_loop(state, kLoadGeneratorRequest);
+}
+BENCHMARK(BM_parse_load_generator_request);
 
 // The worst case of re-parsing from scratch: the head arrives in 64-byte reads.
 void BM_parse_browser_request_in_64_byte_reads(benchmark::State& state) {
@@ -109,6 +119,23 @@ void BM_decode_chunked_body(benchmark::State& state) {
     state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * wire.size()));
 }
 BENCHMARK(BM_decode_chunked_body);
+
+// The response head of a small handler answer: status line, one field, Date, Content-Length.
+void BM_write_response_head(benchmark::State& state) {
+    const std::array<blitz::Header, 1> fields = {{{"Content-Type", "text/plain"}}};
+    std::array<char, 512> out{};
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(fields.data());
+        const std::size_t n = blitz::http1::write_response_head(
+            out, 200, blitz::Headers(fields), 13, true, "Tue, 15 Nov 1994 08:12:31 GMT");
+        if (n == 0) {
+            state.SkipWithError("response head did not fit");
+            return;
+        }
+        benchmark::DoNotOptimize(out.data());
+    }
+}
+BENCHMARK(BM_write_response_head);
 
 }  // namespace
 

@@ -72,8 +72,11 @@ private:
 /// A request as the router and filters see it, whatever the wire protocol.
 ///
 /// `path` is normalised once by the codec (percent-decoded unreserved characters, dot-segments
-/// removed; see docs/architecture.md) and excludes the query; `raw_target` is what the client
-/// sent. `authority` is the Host header or the absolute-form authority, validated.
+/// removed; see docs/architecture.md) and excludes the query; `raw_target` is the
+/// request-target with that normalised path in place of the sent one (scheme, authority and
+/// query as sent), so it is what a proxy forwards and matches what the router saw; it equals
+/// the bytes the client sent only when normalisation changed nothing. `authority` is the Host
+/// header or the absolute-form authority, validated.
 struct Request {
     Method method = Method::Get;
     Version version = Version::Http11;

@@ -11,10 +11,13 @@ namespace blitz::http {
 /// are decoded, other escapes are kept with upper-case hex; "%2F" and "%5C" stay encoded (never
 /// become separators); "." and ".." segments are removed after decoding, so "%2E%2E" is one
 /// too (RFC 3986 §5.2.4, §6.2.2; ".." never climbs above "/"); empty segments ("//") are kept,
-/// since a backend may tell "//a" from "/a". Rejected: a byte outside RFC 3986 pchar and '/'
-/// (so a raw '\\', NUL, control, space, '#', '?' or non-ASCII byte), a malformed escape, and
-/// "%00". `path` excludes the query and starts with '/'. Normalising is idempotent. On -1 the
-/// bytes may be partly rewritten.
+/// since a backend may tell "//a" from "/a". Accepted bytes: RFC 3986 pchar and `/`, plus `|`
+/// `[` `]` `^` (browsers leave them unencoded, WHATWG URL) and `{` `}` backtick (other clients
+/// send them raw; nginx and Envoy accept all seven); those are kept as they are (never decoded,
+/// never separators).
+/// Rejected: any other byte (so a raw `\`, NUL, control, space, DEL, `"`, `<`, `>`, `#`, `?`
+/// or byte >= 0x80), a malformed escape, and "%00". `path` excludes the query and starts with
+/// `/`. Normalising is idempotent. On -1 the bytes may be partly rewritten.
 ///
 /// Thread: any. Lifetime: writes only inside `path`.
 long normalize_path(std::span<char> path) noexcept;

@@ -18,25 +18,26 @@ using detail::is_tchar;
 
 constexpr unsigned kMaxLeadingEmptyLines = 8;
 
-// Request-target bytes (RFC 9112 §3.2, RFC 3986 §3.3-§3.4). kTargetPlain: pchar without '%'
-// and '.', plus '/'; they need no attention during the scan. The others are noted for the
-// checks made once the whole target is known.
+// Request-target bytes (RFC 9112 §3.2, RFC 3986 §3.3-§3.4, widened to what browsers send; see
+// "Request-target characters" in parser.hpp). kTargetPlain: bytes valid anywhere in the target
+// that need no attention during the scan. The others are noted for the checks made once the
+// whole target is known; a byte of no class is 400 at once.
 constexpr std::uint8_t kTargetPlain = 1;
 constexpr std::uint8_t kTargetPercent = 2;
 constexpr std::uint8_t kTargetDot = 4;
 constexpr std::uint8_t kTargetQuestion = 8;
-constexpr std::uint8_t kTargetBracket = 16;  // only inside an IP-literal authority
+constexpr std::uint8_t kTargetQueryOnly = 16;  // '"', '<', '>', '\\': valid only in the query
 
 constexpr std::array<std::uint8_t, 256> kTargetClass = [] {
     std::array<std::uint8_t, 256> t{};
     for (unsigned char c : std::string_view("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                            "0123456789-_~!$&'()*+,;=:@/")) {
+                                            "0123456789-_~!$&'()*+,;=:@/|^[]{}`")) {
         t[c] = kTargetPlain;
     }
     t['%'] = kTargetPercent;
     t['.'] = kTargetDot;
     t['?'] = kTargetQuestion;
-    t['['] = t[']'] = kTargetBracket;
+    t['"'] = t['<'] = t['>'] = t['\\'] = kTargetQueryOnly;
     return t;
 }();
 
@@ -46,12 +47,42 @@ ParseResult error(int status, const char* reason) noexcept {
 
 // `lower` is a lower-case literal of letters, digits and '-'. OR-ing 0x20 maps only 'A'-'Z'
 // onto letters, and only control bytes onto digits or '-'; names and field values hold none.
+// Every field name meets one of these, so they compare 8 or 4 bytes at a time, the last word
+// overlapping the one before (all the literals have at least 4 bytes).
 bool name_is(std::string_view name, std::string_view lower) noexcept {
-    if (name.size() != lower.size()) {
+    const std::size_t n = lower.size();
+    if (name.size() != n) {
         return false;
     }
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        if ((name[i] | 0x20) != lower[i]) {
+    const char* const a = name.data();
+    const char* const b = lower.data();
+    const auto same8 = [a, b](std::size_t at) {
+        std::uint64_t x;
+        std::uint64_t y;
+        std::memcpy(&x, a + at, 8);
+        std::memcpy(&y, b + at, 8);
+        return (x | 0x2020202020202020) == y;
+    };
+    const auto same4 = [a, b](std::size_t at) {
+        std::uint32_t x;
+        std::uint32_t y;
+        std::memcpy(&x, a + at, 4);
+        std::memcpy(&y, b + at, 4);
+        return (x | 0x20202020) == y;
+    };
+    if (n >= 8) {
+        for (std::size_t i = 0; i + 8 < n; i += 8) {
+            if (!same8(i)) {
+                return false;
+            }
+        }
+        return same8(n - 8);
+    }
+    if (n >= 4) {
+        return same4(0) && same4(n - 4);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if ((a[i] | 0x20) != b[i]) {
             return false;
         }
     }
@@ -111,7 +142,7 @@ const char* skip_field_value(const char* p, const char* end) noexcept {
 
 const char* skip_tchar(const char* p, const char* end) noexcept {
 #if defined(__SSE2__)
-    const auto bad = [](__m128i v) {
+    const auto not_tchar = [](__m128i v) {
         // Not tchar (RFC 9110 §5.6.2): DQUOTE and "(),/:;<=>?@[\]{}", DEL, and below 0x21.
         __m128i b = _mm_or_si128(bytes_below_0x21(v), bytes_equal(v, '"'));
         b = _mm_or_si128(b, bytes_in(v, '(', ')'));
@@ -123,8 +154,21 @@ const char* skip_tchar(const char* p, const char* end) noexcept {
         b = _mm_or_si128(b, bytes_equal(v, '}'));
         return _mm_or_si128(b, bytes_equal(v, 0x7f));
     };
-    if (const char* hit = scan16(p, end, bad)) {
-        return hit;
+    while (end - p >= 16) {
+        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+        // Tokens are nearly always letters, digits and '-' up to the ':' or SP that ends them:
+        // when the first other byte is no tchar, it is the answer without the full test.
+        const int other = _mm_movemask_epi8(detail::alnum_dash_lanes(v)) ^ 0xffff;
+        if (other != 0) {
+            const char* const first = p + __builtin_ctz(static_cast<unsigned>(other));
+            if (!is_tchar(*first)) {
+                return first;
+            }
+            if (const int mask = _mm_movemask_epi8(not_tchar(v))) {
+                return p + __builtin_ctz(static_cast<unsigned>(mask));
+            }
+        }
+        p += 16;
     }
 #endif
     while (p != end && is_tchar(*p)) {
@@ -136,15 +180,13 @@ const char* skip_tchar(const char* p, const char* end) noexcept {
 const char* skip_target_plain(const char* p, const char* end) noexcept {
 #if defined(__SSE2__)
     const auto bad = [](__m128i v) {
-        // Not kTargetPlain: below 0x21, "\"#%.<>?`", "[\\]^", "{|}" and DEL.
+        // Not kTargetPlain: below 0x21, "\"#", '%', '.', '<', ">?", '\\' and DEL.
         __m128i b = _mm_or_si128(bytes_below_0x21(v), bytes_in(v, '"', '#'));
         b = _mm_or_si128(b, bytes_equal(v, '%'));
         b = _mm_or_si128(b, bytes_equal(v, '.'));
         b = _mm_or_si128(b, bytes_equal(v, '<'));
         b = _mm_or_si128(b, bytes_in(v, '>', '?'));
-        b = _mm_or_si128(b, bytes_in(v, '[', '^'));
-        b = _mm_or_si128(b, bytes_equal(v, '`'));
-        b = _mm_or_si128(b, bytes_in(v, '{', '}'));
+        b = _mm_or_si128(b, bytes_equal(v, '\\'));
         return _mm_or_si128(b, bytes_equal(v, 0x7f));
     };
     if (const char* hit = scan16(p, end, bad)) {
@@ -419,10 +461,6 @@ ParseResult finish_target(char* target, std::size_t target_len, std::uint8_t see
     }
     std::string_view path = t.substr(path_begin, path_end - path_begin);
     std::string_view query = path_end < t.size() ? t.substr(path_end + 1) : std::string_view{};
-    if ((seen & kTargetBracket) && (path.find_first_of("[]") != std::string_view::npos ||
-                                    query.find_first_of("[]") != std::string_view::npos)) {
-        return error(400, "invalid character in request-target");
-    }
     if ((seen & kTargetPercent) && !valid_escapes(query)) {
         return error(400, "invalid percent-encoding in query");
     }
@@ -430,7 +468,8 @@ ParseResult finish_target(char* target, std::size_t target_len, std::uint8_t see
     if (path.empty()) {
         // RFC 9112 §3.2.4: an absolute-form OPTIONS without a path asks about the server.
         path = out.method == Method::Options ? "*" : "/";
-    } else if (seen & (kTargetPercent | kTargetDot)) {
+    } else if (seen & (kTargetPercent | kTargetDot | kTargetQueryOnly)) {
+        // normalize_path also rejects the query-only bytes in the path.
         const long n = http::normalize_path({target + path_begin, path.size()});
         if (n < 0) {
             return error(400, "invalid path");

@@ -6,6 +6,10 @@
 #include <span>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <blitz/http.hpp>
 
 /// HTTP/1.1 request parsing (RFC 9112), sans-I/O: bytes in, views out. No allocation.
@@ -75,6 +79,16 @@ struct ParseResult {
 /// calls again from the start of the head when more bytes arrived (an Incomplete call never
 /// writes to `buf`). Up to 8 empty lines before the request line are skipped (RFC 9112 §2.2)
 /// and counted in `consumed`. `out` is meaningful only on Done.
+///
+/// Request-target characters (RFC 9112 §3.2, RFC 3986 §3.3-§3.4, widened to what clients send
+/// unencoded, as nginx and Envoy accept): the path holds pchar and `/` plus `|` `[` `]` `^`
+/// (browsers leave them unencoded, WHATWG URL) and `{` `}` backtick, as literal bytes (never
+/// decoded, never separators; see http::normalize_path); the query holds any visible ASCII byte
+/// (0x21-0x7E) but `#` (browsers send `{ } | ^ [ ] \` and backtick there raw). 400: controls,
+/// space, DEL and bytes >= 0x80 anywhere (clients percent-encode them), `#` anywhere, `"` `<`
+/// `>` and `\` in the path (a raw backslash because some backends treat it as a separator), and
+/// a malformed escape in path or query. An absolute-form authority follows
+/// http::valid_authority (brackets only around an IP-literal).
 ///
 /// On Done the path has been normalised in place (percent-decoding of unreserved characters,
 /// dot-segment removal; see RequestHead::raw_target for what this does to the sent bytes),
@@ -214,6 +228,24 @@ inline constexpr int hex_value(char c) noexcept {
     const char lower = static_cast<char>(c | 0x20);
     return (lower >= 'a' && lower <= 'f') ? lower - 'a' + 10 : -1;
 }
+
+#if defined(__SSE2__)
+/// 0xff in each lane of `v` that holds a letter, digit or '-'. Methods and field names are
+/// nearly always made of these alone, so the parser and the writer test this first (a dozen
+/// instructions for 16 bytes) and run the exact tchar check only on other bytes.
+inline __m128i alnum_dash_lanes(__m128i v) noexcept {
+    // x in lo..lo+len-1 (within 0x00..0x7f): adding 0x80 - lo moves that range to the bottom
+    // of the signed bytes, so one add and one compare test it.
+    const auto in_range = [](__m128i x, char lo, int len) {
+        const __m128i shifted = _mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo)));
+        return _mm_cmplt_epi8(shifted, _mm_set1_epi8(static_cast<char>(-128 + len)));
+    };
+    // OR-ing 0x20 maps exactly 'A'-'Z' and 'a'-'z' onto 'a'-'z'.
+    const __m128i letter = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+    return _mm_or_si128(_mm_or_si128(letter, in_range(v, '0', 10)),
+                        _mm_cmpeq_epi8(v, _mm_set1_epi8('-')));
+}
+#endif
 
 }  // namespace detail
 
