@@ -58,7 +58,8 @@ public:
     /// The listener's URL, e.g. "http://127.0.0.1:8080/".
     std::string url(std::size_t index = 0) const;
 
-    /// Starts the reactors on their own threads and returns.
+    /// Starts the reactors on their own threads and returns. SIGPIPE is ignored from then on
+    /// (the process-wide disposition), so a peer that went away is an error, not a signal.
     Result<void, std::string> start();
     /// Runs reactor 0 on the calling thread (the others on their own) until SIGTERM or SIGINT
     /// arrives (read through a signalfd; the signals are blocked in every thread), then

@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <blitz/reactor.hpp>
 #include <blitz/result.hpp>
@@ -67,7 +67,8 @@ struct BackendOptions {
 /// - recv is always multishot into pool buffers: `res > 0` with a buffer, `0` = EOF (ends it),
 ///   `-ENOBUFS` = pool exhausted (ends it; re-arm later), other `-errno` ends it.
 /// - send completes once with the bytes written (possibly fewer than asked: send the rest) or
-///   -errno. The msghdr and what it points to must stay valid until then.
+///   -errno. The iovecs and what they point to must stay valid until then. A closed peer gives
+///   -EPIPE, never SIGPIPE.
 /// - poll_in is multishot readiness for eventfd/signalfd-like descriptors.
 /// - cancel(fd) ends every operation on fd: each completes (with -ECANCELED or its last
 ///   result) without `more`. Completions never run inside the call that submitted them.
@@ -83,7 +84,7 @@ public:
     virtual blitz::Backend kind() const noexcept = 0;
     virtual void accept(int fd, std::uint64_t ud, bool multishot) = 0;
     virtual void recv(int fd, std::uint64_t ud) = 0;
-    virtual void send(int fd, const msghdr* msg, std::uint64_t ud) = 0;
+    virtual void send(int fd, const iovec* iov, unsigned count, std::uint64_t ud) = 0;
     virtual void poll_in(int fd, std::uint64_t ud) = 0;
     virtual void cancel(int fd) = 0;
     /// Ends the multishot recv submitted with `ud` on `fd` (it completes without `more`),

@@ -1,4 +1,5 @@
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -48,10 +49,11 @@ public:
         update(fd, st);
     }
 
-    void send(int fd, const msghdr* msg, std::uint64_t ud) override {
+    void send(int fd, const iovec* iov, unsigned count, std::uint64_t ud) override {
         FdState& st = state(fd);
         st.send_ud = ud;
-        st.send_msg = msg;
+        st.send_iov = iov;
+        st.send_count = count;
         // Attempted at the start of the next run(): completions never run inside submit calls.
         ready_sends_.push_back({fd, st.generation});
     }
@@ -73,7 +75,7 @@ public:
                 *ud = 0;
             }
         }
-        st.send_msg = nullptr;
+        st.send_iov = nullptr;
         if (st.registered != 0) {
             epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
             st.registered = 0;
@@ -131,7 +133,8 @@ private:
         std::uint64_t recv_ud = 0;
         std::uint64_t send_ud = 0;
         std::uint64_t poll_ud = 0;
-        const msghdr* send_msg = nullptr;
+        const iovec* send_iov = nullptr;
+        unsigned send_count = 0;
         std::uint32_t generation = 0;
         std::uint32_t registered = 0;  // event mask currently in epoll
         bool accept_multishot = false;
@@ -193,7 +196,10 @@ private:
 
     int try_send(int fd, CompletionHandler& handler) {
         FdState& st = fds_[static_cast<std::size_t>(fd)];
-        ssize_t w = ::sendmsg(fd, st.send_msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        msghdr msg{};
+        msg.msg_iov = const_cast<iovec*>(st.send_iov);
+        msg.msg_iovlen = st.send_count;
+        ssize_t w = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             if (!st.send_blocked) {
                 st.send_blocked = true;
@@ -203,7 +209,7 @@ private:
         }
         Completion c{st.send_ud, w < 0 ? -errno : static_cast<std::int32_t>(w), false, -1};
         st.send_ud = 0;
-        st.send_msg = nullptr;
+        st.send_iov = nullptr;
         if (st.send_blocked) {
             st.send_blocked = false;
             update(fd, st);

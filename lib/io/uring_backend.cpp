@@ -66,13 +66,13 @@ public:
         io_uring_sqe_set_data64(s, ud);
     }
 
-    void send(int fd, const msghdr* msg, std::uint64_t ud) override {
+    void send(int fd, const iovec* iov, unsigned count, std::uint64_t ud) override {
         io_uring_sqe* s = sqe();
-        if (msg->msg_iovlen == 1) {
-            io_uring_prep_send(s, fd, msg->msg_iov[0].iov_base, msg->msg_iov[0].iov_len,
-                               MSG_NOSIGNAL);
+        if (count == 1) {
+            io_uring_prep_send(s, fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL);
         } else {
-            io_uring_prep_sendmsg(s, fd, msg, MSG_NOSIGNAL);
+            // writev needs no msghdr kept alive by the caller; SIGPIPE is ignored by the server.
+            io_uring_prep_writev(s, fd, iov, count, 0);
         }
         io_uring_sqe_set_data64(s, ud);
     }

@@ -77,7 +77,7 @@ Connection::~Connection() {
 void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::uint32_t generation) {
     fd_ = fd;
     listener_ = &listener;
-    routes_ = listener.shared->routes;
+    routes_ = listener.shared->routes.get();
     slot_ = slot;
     generation_ = generation;
     state_ = State::Head;
@@ -768,11 +768,8 @@ void Connection::flush() {
     sent_ = 0;
     iov_.iov_base = sending_;
     iov_.iov_len = sending_len_;
-    msg_ = msghdr{};
-    msg_.msg_iov = &iov_;
-    msg_.msg_iovlen = 1;
     send_inflight_ = true;
-    reactor_.io().send(fd_, &msg_, io::pack(io::Op::Send, generation_, slot_));
+    reactor_.io().send(fd_, &iov_, 1, io::pack(io::Op::Send, generation_, slot_));
 }
 
 void Connection::on_send(const io::Completion& c) {
@@ -792,7 +789,7 @@ void Connection::on_send(const io::Completion& c) {
         iov_.iov_base = sending_ + sent_;
         iov_.iov_len = sending_len_ - sent_;
         send_inflight_ = true;
-        reactor_.io().send(fd_, &msg_, io::pack(io::Op::Send, generation_, slot_));
+        reactor_.io().send(fd_, &iov_, 1, io::pack(io::Op::Send, generation_, slot_));
         return;
     }
     sending_len_ = 0;
@@ -955,7 +952,7 @@ void Connection::maybe_recycle() noexcept {
         partial_ = nullptr;
         partial_cap_ = 0;
     }
-    routes_.reset();
+    routes_ = nullptr;
     reactor_.connection_closed(this);
 }
 

@@ -90,7 +90,7 @@ private:
 
     ReactorImpl& reactor_;
     ListenerSlot* listener_ = nullptr;
-    std::shared_ptr<const RouteTable> routes_;
+    const RouteTable* routes_ = nullptr;  // owned by the listener, which outlives connections
     int fd_ = -1;
     std::uint32_t slot_ = 0;
     std::uint32_t generation_ = 0;
@@ -112,10 +112,6 @@ private:
     char* partial_ = nullptr;
     std::uint32_t partial_len_ = 0;
     std::uint32_t partial_cap_ = 0;
-    // Input held while an exchange is paused or output backs up.
-    std::int32_t held_buffer_ = -1;
-    char* held_data_ = nullptr;
-    std::uint32_t held_len_ = 0;
 
     http1::BodyDecoder body_;
     Active* active_ = nullptr;
@@ -129,7 +125,6 @@ private:
     std::uint32_t sending_cap_ = 0;
     std::uint32_t sent_ = 0;
     iovec iov_{};
-    msghdr msg_{};
 
     friend class ReactorImpl;
 };

@@ -147,6 +147,14 @@ void ReactorImpl::run() {
         run_timed_tasks();
         run_tasks();
         if (!rearm_.empty()) {
+            // Receives that found the ring empty. A burst (many connections' data completing in
+            // one turn) is over by now and its buffers are back; only when connections still
+            // hold most buffers across turns does the pool grow. So memory follows connections
+            // that hold data, not the size of the largest burst.
+            io::BufferPool& pool = backend_->buffers();
+            if (pool.in_use() * 2 >= pool.total()) {
+                pool.grow();
+            }
             rearm_swap_.swap(rearm_);
             for (Connection* c : rearm_swap_) {
                 if (c->fd_ >= 0) {
@@ -308,8 +316,6 @@ void ReactorImpl::connection_closed(Connection* c) noexcept {
 }
 
 void ReactorImpl::rearm_recv_later(Connection* c) {
-    // The ring ran dry: add buffers if the pool may still grow, then re-arm after this turn.
-    backend_->buffers().grow();
     rearm_.push_back(c);
 }
 

@@ -102,6 +102,9 @@ public:
     // Starts reactors [first, workers) on threads and waits until each is initialised.
     Result<void, std::string> start_threads(unsigned first) {
         started_ = true;
+        // A peer that closed must give EPIPE, never kill the process (gathered writes have no
+        // MSG_NOSIGNAL).
+        std::signal(SIGPIPE, SIG_IGN);
         {
             std::lock_guard lock(reactors_mutex_);
             if (reactors_.empty()) {
@@ -172,7 +175,6 @@ public:
         // Blocked before any thread starts, so every reactor thread inherits the mask and the
         // signals are only ever read from the signalfd.
         pthread_sigmask(SIG_BLOCK, &set, nullptr);
-        std::signal(SIGPIPE, SIG_IGN);
         int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
         if (sfd < 0) {
             log(LogLevel::Error, "signalfd: %s", std::strerror(errno));
