@@ -31,7 +31,7 @@ TEST_CASE("examples/hello serves /healthz and its handler, then exits 0 on SIGTE
     auto r = parse_all_responses(hello.out);
     REQUIRE(r.size() == 1);
     CHECK(r[0].status == 200);
-    CHECK_FALSE(r[0].body.empty());
+    CHECK(r[0].body.rfind("Hello", 0) == 0);
 
     CommandResult missing = curl({"-i", s.url("/missing")});
     auto m = parse_all_responses(missing.out);

@@ -582,6 +582,14 @@ bool Client::send(std::string_view bytes) {
 
 void Client::shutdown_write() { ::shutdown(fd_, SHUT_WR); }
 
+void Client::reset() {
+    if (fd_ >= 0) {
+        linger l{1, 0};
+        ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    }
+    close();
+}
+
 void Client::close() {
     if (fd_ >= 0) {
         ::close(fd_);

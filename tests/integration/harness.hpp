@@ -183,6 +183,8 @@ public:
     void shutdown_write();
     /// Closes the connection now.
     void close();
+    /// Closes the connection with a reset (SO_LINGER 0), as a crashing client would.
+    void reset();
 
     /// Reads one response; nullopt when none completed before the deadline or the close.
     std::optional<Response> read_response(Millis timeout = Millis(3000), bool head_request = false);

@@ -304,3 +304,74 @@ TEST_CASE("blitzd reads a request that arrives one byte at a time", "[http1]") {
     CHECK(res->status == 200);
     CHECK(res->body == "stored");
 }
+
+TEST_CASE("blitzd keeps the connection open after a 404 or a 405", "[http1]") {
+    Blitzd d(ConfigSpec{});
+    Client c = d.connect();
+    REQUIRE(c.send(request("GET", "/nope")));
+    auto not_found = c.read_response();
+    REQUIRE(not_found);
+    CHECK(not_found->status == 404);
+    CHECK_FALSE(not_found->connection_has("close"));
+    REQUIRE(c.send(request("DELETE", "/hello")));
+    auto not_allowed = c.read_response();
+    REQUIRE(not_allowed);
+    CHECK(not_allowed->status == 405);
+    CHECK_FALSE(not_allowed->connection_has("close"));
+    REQUIRE(c.send(request("GET", "/hello")));
+    auto ok = c.read_response();
+    INFO("received: " << c.transcript());
+    REQUIRE(ok);
+    CHECK(ok->status == 200);
+}
+
+TEST_CASE("blitzd answers a client that half-closed after its request, then closes",
+          "[http1]") {
+    Blitzd d(ConfigSpec{});
+    Client c = d.connect();
+    REQUIRE(c.send(request("GET", "/hello")));
+    c.shutdown_write();
+    auto res = c.read_response();
+    INFO("received: " << c.transcript());
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(res->body == "Hello, World!");
+    CHECK(c.wait_closed(Millis(2000)));
+}
+
+TEST_CASE("blitzd answers a burst of 600 pipelined requests sent in one write", "[http1]") {
+    Blitzd d(ConfigSpec{});
+    Client c = d.connect();
+    std::string burst;
+    for (int i = 0; i < 600; ++i) {
+        burst += request("GET", i % 2 == 0 ? "/hello" : "/a/b", "X-Seq: " + std::to_string(i) +
+                                                                   "\r\n");
+    }
+    REQUIRE(c.send(burst));
+    int in_order = 0;
+    for (int i = 0; i < 600; ++i) {
+        auto res = c.read_response(Millis(5000));
+        INFO("response " << i);
+        REQUIRE(res);
+        if (res->status == 200 && res->body == (i % 2 == 0 ? "Hello, World!" : "a-b")) {
+            ++in_order;
+        }
+    }
+    CHECK(in_order == 600);
+    CHECK(c.quiet_for(Millis(100)));
+}
+
+TEST_CASE("blitzd ignores Expect: 100-continue from an HTTP/1.0 client", "[http1]") {
+    // RFC 9110 §10.1.1: a server MUST ignore a 100-continue expectation in an HTTP/1.0
+    // request (such a client cannot parse an interim response).
+    Blitzd d(ConfigSpec{});
+    Client c = d.connect();
+    REQUIRE(c.send("POST /upload HTTP/1.0\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"
+                   "hello"));
+    auto res = c.read_response();
+    INFO("received: " << c.transcript());
+    REQUIRE(res);
+    CHECK(res->status == 200);
+    CHECK(res->body == "stored");
+    CHECK(c.wait_closed(Millis(2000)));
+}

@@ -142,3 +142,31 @@ TEST_CASE("blitzd serves every listener of its config", "[listener]") {
         CHECK(res->status == 200);
     }
 }
+
+TEST_CASE("blitzd keeps serving after clients vanish mid-request", "[listener]") {
+    Blitzd d(ConfigSpec{});
+    const std::string partials[] = {
+        "GET /hel",
+        "GET /hello HTTP/1.1\r\nHost: localhost\r\n",
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 900\r\n\r\nabc",
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nab",
+        "POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n"
+        "Expect: 100-continue\r\n\r\n",
+    };
+    for (int round = 0; round < 10; ++round) {
+        for (const auto& partial : partials) {
+            Client c = d.connect();
+            REQUIRE(c.send(partial));
+            if (round % 2 == 0) {
+                c.reset();
+            } else {
+                c.close();
+            }
+        }
+        // A pipelined request whose answer is still being written when the client resets.
+        Client busy = d.connect();
+        REQUIRE(busy.send(request("GET", "/hello") + request("GET", "/hello")));
+        busy.reset();
+    }
+    serve_concurrently(d, 20);
+}

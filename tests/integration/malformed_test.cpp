@@ -163,3 +163,25 @@ TEST_CASE("blitzd serves the next connection normally after rejecting one", "[ht
     REQUIRE(reply.response);
     CHECK(reply.response->status == 200);
 }
+
+TEST_CASE("blitzd answers the requests before a malformed one in a pipeline, then 400",
+          "[http1][malformed]") {
+    Blitzd d(ConfigSpec{});
+    Client c = d.connect();
+    REQUIRE(c.send(request("GET", "/hello") + request("GET", "/a/b") +
+                   "GET /hello HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n" +
+                   request("GET", "/secret")));
+    auto first = c.read_response();
+    auto second = c.read_response();
+    auto third = c.read_response();
+    INFO("received: " << c.transcript());
+    REQUIRE(first);
+    REQUIRE(second);
+    REQUIRE(third);
+    CHECK(first->status == 200);
+    CHECK(second->body == "a-b");
+    CHECK(third->status == 400);
+    CHECK(c.wait_closed(Millis(2000)));
+    CHECK(c.pending().empty());
+    CHECK(c.transcript().find("SECRET") == std::string::npos);
+}
