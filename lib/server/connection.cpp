@@ -844,6 +844,10 @@ void Connection::arm_timer() {
         deadline = head_started_ms_ + static_cast<std::uint64_t>(limits.request_head_timeout.count());
     } else {
         deadline = last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count());
+        if (active_ == nullptr) {
+            // An idle connection past its maximum age is closed then, not at its idle timeout.
+            deadline = std::min(deadline, accepted_ms_ + static_cast<std::uint64_t>(limits.max_connection_age.count()));
+        }
     }
     reactor_.timers().arm(timer_, deadline);
 }
@@ -888,6 +892,12 @@ void Connection::timer_fired() {
             return;
         }
         arm_timer();
+        return;
+    }
+    const bool too_old =
+        now >= accepted_ms_ + static_cast<std::uint64_t>(limits.max_connection_age.count());
+    if (too_old && active_ == nullptr && state_ == State::Head && partial_len_ == 0 && !send_inflight_) {
+        close_now();  // idle and past its maximum age: no request is lost
         return;
     }
     if (now >= last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count())) {

@@ -314,3 +314,36 @@ TEST_CASE("blitzd closes after max_requests_per_connection with Connection: clos
         CHECK(c.pending().empty());
     }
 }
+
+TEST_CASE("blitzd ends a connection past max_connection_age_ms without losing a request",
+          "[limits][timeouts]") {
+    ConfigSpec spec;
+    spec.limits = R"({ "max_connection_age_ms": 400 })";
+    Blitzd d(spec);
+    SECTION("a request in progress at the age is answered, with Connection: close") {
+        Client c = d.connect();
+        REQUIRE(c.send(request("GET", "/hello")));
+        auto first = c.read_response();
+        REQUIRE(first);
+        CHECK_FALSE(first->connection_has("close"));
+        CHECK(c.quiet_for(Millis(200)));
+        REQUIRE(c.send("POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhe"));
+        CHECK(c.quiet_for(Millis(350)));  // past the age, the request is still being received
+        REQUIRE(c.send("llo"));
+        auto last = c.read_response();
+        INFO("received: " << c.transcript());
+        REQUIRE(last);
+        CHECK(last->status == 200);
+        CHECK(last->connection_has("close"));
+        CHECK(c.wait_closed(Millis(2000)));
+    }
+    SECTION("an idle connection is closed at its age, before the idle timeout") {
+        Client c = d.connect();
+        REQUIRE(c.send(request("GET", "/hello")));
+        REQUIRE(c.read_response());
+        auto start = Clock::now();
+        CHECK(c.wait_closed(Millis(3000)));
+        CHECK(since(start) < Millis(2000));
+        CHECK(c.pending().empty());
+    }
+}
