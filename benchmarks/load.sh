@@ -20,7 +20,7 @@
 #
 # Environment (defaults in brackets): DURATION [10] WARMUP [2] REPS [3] CONNS [64] DEPTH [16]
 # N1 [10000] N2 [50000] IDLE_CONNS [5000] SERVER_CPU [0] CLIENT_CPU [1] PORT [18080]
-# BLITZD [build-release/tools/blitzd/blitzd, built if missing] RESULTS [benchmarks/results/DATE].
+# BLITZD [build-release/tools/blitzd/blitzd, brought up to date] RESULTS [benchmarks/results/DATE].
 # --quick: DURATION=3 WARMUP=1 REPS=1 N1=2000 N2=6000 IDLE_CONNS=1000, for trying the script.
 #
 # Needs: nginx, wrk, valgrind, h2load (nghttp2-client), a C++ compiler, curl; as root
@@ -227,11 +227,17 @@ wrk_run() {
             return v
         }
         /^Requests\/sec:/ { rps = $2 }
+        # wrk prints 0.00us for percentiles it failed to compute (it happens when pipelining):
+        # recorded as "-" and left out of the medians.
         $1 == "50%" { p50 = us($2) }
         $1 == "99%" { p99 = us($2) }
         /Socket errors:/ { gsub(/,/, ""); errors += $4 + $6 + $8 + $10 }
         /Non-2xx or 3xx responses:/ { errors += $5 }
-        END { printf "%.0f %.0f %.0f %.2f %d\n", rps, p50, p99, ticks / hz * 1e6 / n, errors }
+        END {
+            p50 = p50 > 0 ? sprintf("%.0f", p50) : "-"
+            p99 = p99 > 0 ? sprintf("%.0f", p99) : "-"
+            printf "%.0f %s %s %.2f %d\n", rps, p50, p99, ticks / hz * 1e6 / n, errors
+        }
     ' "$out" >>"$RESULTS/$scenario.$name"
 }
 
@@ -308,10 +314,20 @@ memory() {
 }
 
 # --- report -----------------------------------------------------------------------------------
-# median FILE COLUMN
+# median FILE COLUMN: of the numeric values in COLUMN ("-" when there are none).
 median() {
-    awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{v[NR] = $1} END {
-        if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+    awk -v c="$2" '$c != "-" {print $c}' "$1" | sort -g | awk '{v[NR] = $1} END {
+        if (NR == 0) print "-"
+        else if (NR % 2) print v[(NR + 1) / 2]
+        else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# latency MICROSECONDS: "850us", "1.19ms", or "-".
+latency() {
+    awk -v v="$1" 'BEGIN {
+        if (v == "-") print "-"
+        else if (v < 1000) printf "%.0fus\n", v
+        else printf "%.2fms\n", v / 1000 }'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -332,11 +348,11 @@ report() {
             printf '  %-16s %10s %9s %9s %13s %7s\n' server req/s p50 p99 "CPU us/req" errors
             for name in $servers; do
                 rps=$(median "$RESULTS/$scenario.$name" 1)
-                p50=$(median "$RESULTS/$scenario.$name" 2)
-                p99=$(median "$RESULTS/$scenario.$name" 3)
+                p50=$(latency "$(median "$RESULTS/$scenario.$name" 2)")
+                p99=$(latency "$(median "$RESULTS/$scenario.$name" 3)")
                 cpu=$(median "$RESULTS/$scenario.$name" 4)
                 err=$(awk '{s += $5} END {print s}' "$RESULTS/$scenario.$name")
-                printf '  %-16s %10.0f %7.0fus %7.0fus %13.2f %7d\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$err"
+                printf '  %-16s %10.0f %9s %9s %13.2f %7d\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$err"
             done
         done
     fi
