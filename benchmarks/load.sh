@@ -101,7 +101,15 @@ log "results in $RESULTS"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 # --- process bookkeeping ----------------------------------------------------------------------
+# PIDs this script started and has not reaped yet (a reaped PID may belong to someone else).
 started=()
+forget() {
+    local p keep=()
+    for p in "${started[@]}"; do
+        [ "$p" = "$1" ] || keep+=("$p")
+    done
+    started=("${keep[@]}")
+}
 cleanup() {
     local p
     for p in "${started[@]}"; do
@@ -179,6 +187,7 @@ stop_server() {
         kill -KILL "$server_pid"
     fi
     wait "$server_pid" 2>/dev/null || true
+    forget "$server_pid"
     server_pid=""
 }
 
@@ -307,6 +316,7 @@ memory() {
         rss1=$(rss_kb "$server_pid")
         kill -TERM "$client"
         wait "$client" 2>/dev/null || true
+        forget "$client"
         stop_server
         echo "$rss0 $rss1" | awk -v n="$IDLE_CONNS" '{printf "%.0f %d %d\n", ($2 - $1) * 1024 / n, $1, $2}' \
             >"$RESULTS/mem.$name"

@@ -56,8 +56,9 @@ using BodyReader = std::function<void(std::span<const std::byte> chunk, bool end
 ///
 /// Thread: reactor-local: touch it only on the reactor that runs it (post to that reactor
 /// from other threads). Lifetime: from the end of the request head until the response was
-/// handed to the connection and on_log ran; a paused exchange stays alive until resumed or
-/// until its connection closes (then `aborted()` turns true and resume() does nothing).
+/// handed to the connection and on_log ran. A paused exchange stays alive until resume() is
+/// called, exactly once, even when its client went away meanwhile (then `aborted()` is true and
+/// resume() only releases it).
 class Exchange {
 public:
     Exchange(detail::ExchangeDriver& driver, Arena& arena) noexcept
