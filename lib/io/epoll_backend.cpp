@@ -97,9 +97,13 @@ public:
 
     int run(int timeout_ms, CompletionHandler& handler) override {
         int n = 0;
-        if (!cancelled_.empty() || !ready_sends_.empty()) {
+        // Work queued outside run() (timers, tasks) goes first; if handlers queued more, do
+        // not sleep on it.
+        if (has_queued()) {
             n += flush_queued(handler);
-            timeout_ms = n > 0 ? 0 : timeout_ms;
+            if (has_queued()) {
+                timeout_ms = 0;
+            }
         }
         int ready = epoll_wait(epfd_, events_.data(), static_cast<int>(events_.size()), timeout_ms);
         if (ready < 0) {
@@ -124,8 +128,15 @@ public:
         if (ready == static_cast<int>(events_.size()) && events_.size() < 4096) {
             events_.resize(events_.size() * 2);
         }
+        // Sends the handlers just queued (the responses of this turn) go out now, as io_uring
+        // submits them with its next enter: one epoll_wait per turn, not two.
+        if (has_queued()) {
+            n += flush_queued(handler);
+        }
         return n;
     }
+
+    bool has_queued() const noexcept { return !cancelled_.empty() || !ready_sends_.empty(); }
 
 private:
     struct FdState {
