@@ -664,7 +664,9 @@ void Connection::exchange_resume() {
         return;
     }
     advance();
-    if (active_ == nullptr && partial_len_ > 0 && !send_inflight_) {
+    if (active_ == nullptr && partial_len_ > 0 && !send_inflight_ && !in_process_) {
+        // Resumed from outside process() (a task): take up the input held back. From inside
+        // it (a body reader finishing), the running process() goes on by itself.
         process(partial_, partial_len_);
     }
     if (!recv_armed_ && !closing_ && state_ != State::Closed && partial_len_ < kMaxPendingInput) {
@@ -947,7 +949,8 @@ bool Connection::recyclable() const noexcept {
 }
 
 void Connection::maybe_recycle() noexcept {
-    if (!recyclable() || fd_ < 0) {
+    // Never from inside process(): its caller still uses this object and recycles it after.
+    if (!recyclable() || fd_ < 0 || in_process_) {
         return;
     }
     ::close(fd_);

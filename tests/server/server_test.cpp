@@ -344,3 +344,30 @@ TEST_CASE("Server::listen reports a bad address and a taken port", "[server]") {
     REQUIRE_FALSE(taken);
     CHECK(taken.error().find("cannot listen") != std::string::npos);
 }
+
+TEST_CASE("Server finishes a body read from a head split across receive buffers exactly once",
+          "[server]") {
+    blitz::Router router;
+    std::atomic<int> answered{0};
+    router.route(blitz::Method::Post, "/sum").handle([&answered](blitz::Exchange& ex) {
+        ex.read_body([&ex, &answered](std::span<const std::byte> chunk, bool end) {
+            if (end) {
+                ++answered;
+                ex.respond(200, "done " + std::to_string(chunk.size()));
+                ex.resume();  // from inside the body delivery
+            }
+        });
+        return blitz::Flow::Pause;
+    });
+    Running s(router);
+    Client c(s.port());
+    REQUIRE(c.send("POST /sum HTTP/1.1\r\nHost: t\r\nTransfer-En"));
+    std::this_thread::sleep_for(20ms);  // the head arrives in two pieces, not to wait for readiness
+    REQUIRE(c.send("coding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /sum HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto res = c.responses(2);
+    REQUIRE(res.size() == 2);
+    CHECK(body_of(res[0]).rfind("done", 0) == 0);
+    CHECK(res[1].rfind("HTTP/1.1 405", 0) == 0);
+    CHECK(c.responses(1).empty());  // nothing processed twice
+    CHECK(answered.load() == 1);
+}
