@@ -1,4 +1,5 @@
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <catch2/catch_test_macros.hpp>
@@ -16,7 +17,8 @@ struct Probe {
     TimerWheel* wheel = nullptr;
     std::uint64_t rearm_after = 0;
 
-    Probe() {
+    Probe(std::vector<std::uint64_t>& fired, std::uint64_t& clock, TimerWheel* w = nullptr)
+        : log(&fired), now(&clock), wheel(w) {
         timer.owner = this;
         timer.fire = [](TimerWheel::Timer* t) {
             auto* self = static_cast<Probe*>(t->owner);
@@ -35,9 +37,7 @@ TEST_CASE("TimerWheel fires a timer at or after its deadline, within one tick", 
     std::uint64_t now = 1000;
     TimerWheel wheel(now);
     std::vector<std::uint64_t> fired;
-    Probe p;
-    p.log = &fired;
-    p.now = &now;
+    Probe p(fired, now);
     wheel.arm(p.timer, now + 100);
     for (; now < 1300; ++now) {
         wheel.advance(now);
@@ -52,9 +52,7 @@ TEST_CASE("TimerWheel keeps timers beyond one revolution until they are due", "[
     std::uint64_t now = 0;
     TimerWheel wheel(now);
     std::vector<std::uint64_t> fired;
-    Probe p;
-    p.log = &fired;
-    p.now = &now;
+    Probe p(fired, now);
     const std::uint64_t far = TimerWheel::kTickMs * TimerWheel::kSlots * 3 + 5;
     wheel.arm(p.timer, far);
     for (now = 0; now <= far + 20; now += 3) {
@@ -68,10 +66,8 @@ TEST_CASE("TimerWheel cancel and re-arm move a timer", "[core]") {
     std::uint64_t now = 0;
     TimerWheel wheel(now);
     std::vector<std::uint64_t> fired;
-    Probe a;
-    Probe b;
-    a.log = b.log = &fired;
-    a.now = b.now = &now;
+    Probe a(fired, now);
+    Probe b(fired, now);
     wheel.arm(a.timer, 50);
     wheel.arm(b.timer, 60);
     wheel.cancel(a.timer);
@@ -91,10 +87,7 @@ TEST_CASE("TimerWheel lets a callback re-arm its own timer", "[core]") {
     std::uint64_t now = 0;
     TimerWheel wheel(now);
     std::vector<std::uint64_t> fired;
-    Probe p;
-    p.log = &fired;
-    p.now = &now;
-    p.wheel = &wheel;
+    Probe p(fired, now, &wheel);
     p.rearm_after = 30;
     wheel.arm(p.timer, 10);
     for (now = 0; now < 200; ++now) {
@@ -108,10 +101,8 @@ TEST_CASE("TimerWheel reports how long the loop may sleep", "[core]") {
     std::uint64_t now = 0;
     TimerWheel wheel(now);
     CHECK(wheel.next_timeout_ms(now) == -1);
-    Probe p;
     std::vector<std::uint64_t> fired;
-    p.log = &fired;
-    p.now = &now;
+    Probe p(fired, now);
     wheel.arm(p.timer, 200);
     const auto t = wheel.next_timeout_ms(now);
     CHECK(t > 0);
@@ -125,11 +116,10 @@ TEST_CASE("TimerWheel fires many timers after a long stall", "[core]") {
     std::uint64_t now = 0;
     TimerWheel wheel(now);
     std::vector<std::uint64_t> fired;
-    std::vector<Probe> probes(500);
-    for (std::size_t i = 0; i < probes.size(); ++i) {
-        probes[i].log = &fired;
-        probes[i].now = &now;
-        wheel.arm(probes[i].timer, 10 + i * 37);
+    std::vector<std::unique_ptr<Probe>> probes;
+    for (std::size_t i = 0; i < 500; ++i) {
+        probes.push_back(std::make_unique<Probe>(fired, now));
+        wheel.arm(probes.back()->timer, 10 + i * 37);
     }
     now = 10 + 500 * 37;
     wheel.advance(now);

@@ -19,7 +19,8 @@ using namespace blitz;
 namespace {
 
 struct Recorder final : io::CompletionHandler {
-    io::Backend* backend = nullptr;
+    explicit Recorder(io::Backend* b) : backend(b) {}
+    io::Backend* backend;
     std::vector<io::Completion> seen;
     std::string data;
     void on_completion(const io::Completion& c) override {
@@ -40,7 +41,8 @@ struct Recorder final : io::CompletionHandler {
     }
 };
 
-std::unique_ptr<io::Backend> make(blitz::Backend kind) {
+/// The backend under test, or a SKIP when this machine cannot run it.
+std::unique_ptr<io::Backend> make_or_skip(blitz::Backend kind) {
     io::BackendOptions o;
     o.kind = kind;
     o.recv_buffer_bytes = 4096;
@@ -49,7 +51,7 @@ std::unique_ptr<io::Backend> make(blitz::Backend kind) {
     std::string why;
     auto b = io::Backend::create(o, why);
     if (!b) {
-        return nullptr;
+        SKIP("backend " << backend_name(kind) << " unavailable here: " << b.error());
     }
     return std::move(*b);
 }
@@ -59,13 +61,9 @@ std::unique_ptr<io::Backend> make(blitz::Backend kind) {
 TEST_CASE("io::Backend delivers multishot recv, send, EOF and cancel the same way on both backends",
           "[io]") {
     auto kind = GENERATE(blitz::Backend::IoUring, blitz::Backend::Epoll);
-    auto backend = make(kind);
-    if (!backend) {
-        SKIP("backend " << backend_name(kind) << " unavailable here");
-    }
     CAPTURE(backend_name(kind));
-    Recorder r;
-    r.backend = backend.get();
+    auto backend = make_or_skip(kind);
+    Recorder r{backend.get()};
     int sv[2];
     REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
 
@@ -117,13 +115,9 @@ TEST_CASE("io::Backend delivers multishot recv, send, EOF and cancel the same wa
 
 TEST_CASE("io::Backend accepts connections and polls descriptors on both backends", "[io]") {
     auto kind = GENERATE(blitz::Backend::IoUring, blitz::Backend::Epoll);
-    auto backend = make(kind);
-    if (!backend) {
-        SKIP("backend " << backend_name(kind) << " unavailable here");
-    }
     CAPTURE(backend_name(kind));
-    Recorder r;
-    r.backend = backend.get();
+    auto backend = make_or_skip(kind);
+    Recorder r{backend.get()};
     net::SocketAddress addr;
     REQUIRE(net::SocketAddress::parse("127.0.0.1:0", addr));
     int lfd = net::listen_socket(addr, {});
