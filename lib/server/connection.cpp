@@ -48,7 +48,6 @@ struct Connection::Active {
     bool keep_alive = true;
     bool expect_continue = false;
     bool is_head = false;
-    bool has_body = false;
     bool body_done = true;
     bool body_started = false;
     bool wants_body = false;
@@ -85,7 +84,6 @@ void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::u
     send_inflight_ = false;
     close_after_send_ = false;
     closing_ = false;
-    graceful_stop_ = false;
     requests_ = 0;
     accepted_ms_ = reactor_.now_ms();
     last_activity_ms_ = accepted_ms_;
@@ -103,7 +101,8 @@ void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::u
 // Input
 
 void Connection::rearm_recv() {
-    if (recv_armed_ || closing_ || state_ == State::Closed) {
+    // Held-back input at the limit keeps reading stopped (back-pressure) until it is consumed.
+    if (recv_armed_ || closing_ || state_ == State::Closed || partial_len_ >= kMaxPendingInput) {
         return;
     }
     recv_armed_ = true;
@@ -131,9 +130,7 @@ void Connection::on_recv(const io::Completion& c) {
             process(data, len);
             reactor_.io().buffers().release(bid);
         }
-        if (!recv_armed_ && !closing_ && state_ != State::Closed && partial_len_ < kMaxPendingInput) {
-            rearm_recv();  // multishot ended on its own (e.g. CQ pressure)
-        }
+        rearm_recv();  // in case the multishot ended on its own (e.g. CQ pressure)
     } else if (c.res == 0 || (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)) {
         // Peer closed or the socket failed: nothing more can be answered.
         if (!closing_) {
@@ -302,7 +299,6 @@ void Connection::start_exchange(http1::RequestHead& head) {
     a.keep_alive = head.keep_alive;
     a.expect_continue = head.expect_continue;
     a.is_head = head.method == Method::Head;
-    a.has_body = req.has_body;
     a.body_done = !req.has_body;
 
     if (head.body == http1::BodyKind::Length) {
@@ -310,7 +306,7 @@ void Connection::start_exchange(http1::RequestHead& head) {
     } else if (head.body == http1::BodyKind::Chunked) {
         body_.reset_chunked();
     }
-    state_ = a.has_body ? State::Body : State::Head;
+    state_ = req.has_body ? State::Body : State::Head;
 
     RouteMatch m = routes_->match(http::authority_host(req.authority), req.path, req.method);
     if (m.route == nullptr) {
@@ -548,7 +544,7 @@ void Connection::finish_response() {
     const HttpLimits& limits = listener_->shared->options.limits;
     Response& r = a.ex.response();
     const std::uint64_t now = reactor_.now_ms();
-    bool keep = a.keep_alive && !close_after_send_ && !graceful_stop_ && !reactor_.stopping() &&
+    bool keep = a.keep_alive && !close_after_send_ && !reactor_.stopping() &&
                 (limits.max_requests_per_connection == 0 || requests_ < limits.max_requests_per_connection) &&
                 now - accepted_ms_ < static_cast<std::uint64_t>(limits.max_connection_age.count());
     if (!a.body_done) {
@@ -669,9 +665,7 @@ void Connection::exchange_resume() {
         // it (a body reader finishing), the running process() goes on by itself.
         process(partial_, partial_len_);
     }
-    if (!recv_armed_ && !closing_ && state_ != State::Closed && partial_len_ < kMaxPendingInput) {
-        rearm_recv();
-    }
+    rearm_recv();
     maybe_recycle();
 }
 
@@ -808,18 +802,10 @@ void Connection::on_send(const io::Completion& c) {
         maybe_recycle();
         return;
     }
-    if (graceful_stop_ && active_ == nullptr && partial_len_ == 0) {
-        close_now();
-        maybe_recycle();
-        return;
-    }
     if (partial_len_ > 0 && active_ == nullptr) {
         process(partial_, partial_len_);  // input held back while output was queued
     }
-    if (!recv_armed_ && !closing_ && state_ != State::Closed && state_ != State::Linger &&
-        partial_len_ < kMaxPendingInput) {
-        rearm_recv();
-    }
+    rearm_recv();
     maybe_recycle();
 }
 
@@ -930,18 +916,6 @@ void Connection::close_now() noexcept {
     if (recv_armed_ || send_inflight_) {
         reactor_.io().cancel(fd_);
     }
-}
-
-void Connection::shutdown_gracefully() noexcept {
-    graceful_stop_ = true;
-    if (active_ == nullptr && !send_inflight_ && partial_len_ == 0) {
-        close_now();
-        maybe_recycle();
-    }
-}
-
-bool Connection::idle() const noexcept {
-    return active_ == nullptr && !send_inflight_ && partial_len_ == 0 && state_ == State::Head;
 }
 
 bool Connection::recyclable() const noexcept {

@@ -35,9 +35,6 @@ public:
     void rearm_recv();
     /// Closes at once (server stop): cancels operations; in-flight exchanges are aborted.
     void close_now() noexcept;
-    bool idle() const noexcept;
-    /// Server stop: close when idle, else after the current response.
-    void shutdown_gracefully() noexcept;
 
     /// Bytes the reactor reserves per pooled exchange.
     static std::size_t active_bytes() noexcept;
@@ -99,7 +96,6 @@ private:
     bool send_inflight_ = false;
     bool close_after_send_ = false;
     bool closing_ = false;      // cancel issued; waiting for operations to finish
-    bool graceful_stop_ = false;
     bool in_process_ = false;
     std::uint32_t requests_ = 0;
     std::uint64_t accepted_ms_ = 0;
