@@ -8,13 +8,23 @@
 #endif
 
 #include "http/uri.hpp"
+#include "http1/wire.hpp"
 
 namespace blitz::http1 {
 
 namespace {
 
-using detail::is_field_value;
+using detail::for_each_element;
 using detail::is_tchar;
+using detail::name_is;
+using detail::parse_content_length;
+using detail::skip_tchar;
+#if defined(__SSE2__)
+using detail::bytes_below_0x21;
+using detail::bytes_equal;
+using detail::bytes_in;
+using detail::scan16;
+#endif
 
 constexpr unsigned kMaxLeadingEmptyLines = 8;
 
@@ -45,138 +55,8 @@ ParseResult error(int status, const char* reason) noexcept {
     return ParseResult{ParseStatus::Error, 0, status, reason};
 }
 
-// `lower` is a lower-case literal of letters, digits and '-'. OR-ing 0x20 maps only 'A'-'Z'
-// onto letters, and only control bytes onto digits or '-'; names and field values hold none.
-// Every field name meets one of these, so they compare 8 or 4 bytes at a time, the last word
-// overlapping the one before (all the literals have at least 4 bytes).
-bool name_is(std::string_view name, std::string_view lower) noexcept {
-    const std::size_t n = lower.size();
-    if (name.size() != n) {
-        return false;
-    }
-    const char* const a = name.data();
-    const char* const b = lower.data();
-    const auto same8 = [a, b](std::size_t at) {
-        std::uint64_t x;
-        std::uint64_t y;
-        std::memcpy(&x, a + at, 8);
-        std::memcpy(&y, b + at, 8);
-        return (x | 0x2020202020202020) == y;
-    };
-    const auto same4 = [a, b](std::size_t at) {
-        std::uint32_t x;
-        std::uint32_t y;
-        std::memcpy(&x, a + at, 4);
-        std::memcpy(&y, b + at, 4);
-        return (x | 0x20202020) == y;
-    };
-    if (n >= 8) {
-        for (std::size_t i = 0; i + 8 < n; i += 8) {
-            if (!same8(i)) {
-                return false;
-            }
-        }
-        return same8(n - 8);
-    }
-    if (n >= 4) {
-        return same4(0) && same4(n - 4);
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-        if ((a[i] | 0x20) != b[i]) {
-            return false;
-        }
-    }
-    return true;
-}
-
-constexpr bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
-
-// Scanners: each returns the first byte in [p, end) outside its class. Field values, names
-// and the target are nearly all of a head's bytes, so where SSE2 exists (every x86-64) they
-// test 16 bytes a step; besides fewer instructions, that avoids a mispredicted loop exit per
-// field. The byte loops finish the tails and serve other targets; both follow the tables
-// (a unit test checks every byte value in both paths).
-#if defined(__SSE2__)
-__m128i bytes_equal(__m128i v, char c) noexcept { return _mm_cmpeq_epi8(v, _mm_set1_epi8(c)); }
-
-// lo..hi must lie within 0x01..0x7e so that signed compares work.
-__m128i bytes_in(__m128i v, char lo, char hi) noexcept {
-    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
-                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
-}
-
-// Bytes below 0x21 taken as signed: controls, SP and everything from 0x80 up.
-__m128i bytes_below_0x21(__m128i v) noexcept { return _mm_cmplt_epi8(v, _mm_set1_epi8(0x21)); }
-
-template <class Bad>
-const char* scan16(const char*& p, const char* end, Bad bad) noexcept {
-    while (end - p >= 16) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        if (const int mask = _mm_movemask_epi8(bad(v))) {
-            return p + __builtin_ctz(static_cast<unsigned>(mask));
-        }
-        p += 16;
-    }
-    return nullptr;
-}
-#endif
-
-const char* skip_field_value(const char* p, const char* end) noexcept {
-#if defined(__SSE2__)
-    const auto bad = [](__m128i v) {
-        // Controls are 0x00-0x1f (signed 0..31; obs-text is negative) except HTAB, and DEL.
-        const __m128i control = bytes_in(v, 0x01, 0x1f);
-        return _mm_or_si128(
-            _mm_or_si128(_mm_andnot_si128(bytes_equal(v, '\t'), control), bytes_equal(v, 0x00)),
-            bytes_equal(v, 0x7f));
-    };
-    if (const char* hit = scan16(p, end, bad)) {
-        return hit;
-    }
-#endif
-    while (p != end && is_field_value(*p)) {
-        ++p;
-    }
-    return p;
-}
-
-const char* skip_tchar(const char* p, const char* end) noexcept {
-#if defined(__SSE2__)
-    const auto not_tchar = [](__m128i v) {
-        // Not tchar (RFC 9110 §5.6.2): DQUOTE and "(),/:;<=>?@[\]{}", DEL, and below 0x21.
-        __m128i b = _mm_or_si128(bytes_below_0x21(v), bytes_equal(v, '"'));
-        b = _mm_or_si128(b, bytes_in(v, '(', ')'));
-        b = _mm_or_si128(b, bytes_equal(v, ','));
-        b = _mm_or_si128(b, bytes_equal(v, '/'));
-        b = _mm_or_si128(b, bytes_in(v, ':', '@'));
-        b = _mm_or_si128(b, bytes_in(v, '[', ']'));
-        b = _mm_or_si128(b, bytes_equal(v, '{'));
-        b = _mm_or_si128(b, bytes_equal(v, '}'));
-        return _mm_or_si128(b, bytes_equal(v, 0x7f));
-    };
-    while (end - p >= 16) {
-        const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-        // Tokens are nearly always letters, digits and '-' up to the ':' or SP that ends them:
-        // when the first other byte is no tchar, it is the answer without the full test.
-        const int other = _mm_movemask_epi8(detail::alnum_dash_lanes(v)) ^ 0xffff;
-        if (other != 0) {
-            const char* const first = p + __builtin_ctz(static_cast<unsigned>(other));
-            if (!is_tchar(*first)) {
-                return first;
-            }
-            if (const int mask = _mm_movemask_epi8(not_tchar(v))) {
-                return p + __builtin_ctz(static_cast<unsigned>(mask));
-            }
-        }
-        p += 16;
-    }
-#endif
-    while (p != end && is_tchar(*p)) {
-        ++p;
-    }
-    return p;
-}
-
+// The target scanner; like the field scanners in wire.hpp it tests 16 bytes a step where SSE2
+// exists, and a unit test checks every byte value in both paths.
 const char* skip_target_plain(const char* p, const char* end) noexcept {
 #if defined(__SSE2__)
     const auto bad = [](__m128i v) {
@@ -197,63 +77,6 @@ const char* skip_target_plain(const char* p, const char* end) noexcept {
         ++p;
     }
     return p;
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && is_ows(s.front())) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && is_ows(s.back())) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
-// Calls f(element) for each comma-separated element of a field value (RFC 9110 §5.6.1),
-// OWS-trimmed, empty elements included. Stops early when f returns false.
-template <class F>
-bool for_each_element(std::string_view value, F&& f) noexcept {
-    for (;;) {
-        const std::size_t comma = value.find(',');
-        if (!f(trim_ows(value.substr(0, comma)))) {
-            return false;
-        }
-        if (comma == std::string_view::npos) {
-            return true;
-        }
-        value.remove_prefix(comma + 1);
-    }
-}
-
-// RFC 9112 §6.3 and RFC 9110 §8.6: Content-Length = 1*DIGIT; a list of identical values is
-// accepted as that value. Returns false on anything else, including values >= 2^63 (the
-// length must fit Request::content_length).
-bool parse_content_length(std::string_view value, std::uint64_t& out) noexcept {
-    bool have = false;
-    std::uint64_t first = 0;
-    return for_each_element(value, [&](std::string_view e) {
-        if (e.empty()) {
-            return false;
-        }
-        std::uint64_t n = 0;
-        for (char c : e) {
-            if (c < '0' || c > '9') {
-                return false;
-            }
-            const auto d = static_cast<std::uint64_t>(c - '0');
-            if (n > (static_cast<std::uint64_t>(INT64_MAX) - d) / 10) {
-                return false;
-            }
-            n = n * 10 + d;
-        }
-        if (have && n != first) {
-            return false;
-        }
-        have = true;
-        first = n;
-        out = n;
-        return true;
-    });
 }
 
 struct Framing {
@@ -590,73 +413,28 @@ ParseResult parse_request_head(std::span<char> buf, std::span<Header> header_sto
     out.version = p[7] == '0' ? Version::Http10 : Version::Http11;
     p += 10;
 
-    // field-line = field-name ":" OWS field-value OWS, each ended by CRLF (RFC 9112 §5).
+    // RFC 9112 §5.2: obs-fold is rejected in requests (and so is whitespace before the first
+    // field line, §2.2); the other field-line rules are in detail::parse_field_lines.
     const std::size_t max_fields =
         header_storage.size() < limits.max_headers ? header_storage.size() : limits.max_headers;
     std::size_t count = 0;
     Framing framing;
-    for (;;) {
-        if (p == end) {
-            return incomplete();
-        }
-        if (*p == '\r') {
-            if (end - p < 2) {
-                return incomplete();
-            }
-            if (p[1] != '\n') {
-                return error(400, "bare CR");
-            }
-            p += 2;
+    const detail::FieldLinesResult fields = detail::parse_field_lines(
+        p, end, header_storage, max_fields, count,
+        [&](std::string_view name, std::string_view value, const char*& reason) {
+            return note_field(name, value, out.version, framing, reason);
+        });
+    switch (fields.outcome) {
+        case detail::FieldLines::Done:
             break;
-        }
-        // RFC 9112 §5.2: obs-fold is rejected in requests (and so is whitespace before the
-        // first field line, §2.2).
-        if (is_ows(*p)) {
-            return error(400, "obs-fold or leading whitespace in field line");
-        }
-        const char* const name = p;
-        p = skip_tchar(p, end);
-        if (p == end) {
+        case detail::FieldLines::Incomplete:
             return incomplete();
-        }
-        // RFC 9112 §5.1: no whitespace between field name and colon.
-        if (*p != ':' || p == name) {
-            return error(400, "invalid field name");
-        }
-        const std::string_view field_name(name, static_cast<std::size_t>(p - name));
-        ++p;
-        while (p != end && is_ows(*p)) {
-            ++p;
-        }
-        const char* const value = p;
-        p = skip_field_value(p, end);
-        if (p == end) {
-            return incomplete();
-        }
-        // Anything but CR here is a control (NUL, bare LF, DEL...): RFC 9110 §5.5.
-        if (*p != '\r') {
-            return error(400, "invalid character in field value");
-        }
-        if (end - p < 2) {
-            return incomplete();
-        }
-        if (p[1] != '\n') {
-            return error(400, "bare CR");
-        }
-        const char* value_end = p;
-        while (value_end != value && is_ows(value_end[-1])) {
-            --value_end;
-        }
-        p += 2;
-        if (count == max_fields) {
-            return error(431, "too many header fields");
-        }
-        const std::string_view field_value(value, static_cast<std::size_t>(value_end - value));
-        header_storage[count++] = Header{field_name, field_value};
-        const char* reason = "";
-        if (const int status = note_field(field_name, field_value, out.version, framing, reason)) {
-            return error(status, reason);
-        }
+        case detail::FieldLines::Malformed:
+            return error(400, fields.reason);
+        case detail::FieldLines::TooMany:
+            return error(431, fields.reason);
+        case detail::FieldLines::Rejected:
+            return error(fields.status, fields.reason);
     }
 
     // RFC 9112 §3.2: an HTTP/1.1 request without Host is 400.
