@@ -2,18 +2,22 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cstdint>
-#include <cstring>
+#include <functional>
 #include <string>
 #include <utility>
 
+#include "router/compiled_route.hpp"
+#include "router/prefix_index.hpp"
 #include "router/string_map.hpp"
 
 namespace blitz::router {
 namespace {
 
 constexpr std::uint32_t kNone = ~std::uint32_t{0};
+
+/// Literal prefixes of regexes are computed up to this many bytes.
+constexpr int kMaxLiteralPrefix = 256;
 
 constexpr std::size_t index_of(Method m) noexcept {
     return static_cast<std::size_t>(m);
@@ -23,13 +27,45 @@ bool allows(MethodSet set, Method m) noexcept {
     return set.empty() || set.contains(m);
 }
 
-/// The routes that share one (host, path, exact-or-prefix) key, resolved per request method
-/// when the table is compiled. Usually one route answers every method allowed here, so a level
-/// is 12 bytes and points to a per-method row only when its routes split the methods.
+void merge(MethodSet& into, MethodSet from) noexcept {
+    for (std::size_t m = 0; m < kMethodCount; ++m) {
+        if (from.contains(static_cast<Method>(m))) {
+            into.add(static_cast<Method>(m));
+        }
+    }
+}
+
+/// The methods a route for `methods` answers, HEAD included wherever GET is (RFC 9110 §9.3.2).
+MethodSet answered(MethodSet methods) noexcept {
+    MethodSet set = methods.empty() ? MethodSet::all() : methods;
+    if (set.contains(Method::Get)) {
+        set.add(Method::Head);
+    }
+    return set;
+}
+
+/// The routes that share one (priority, host, path) key: an exact path, a prefix or a regex.
+///
+/// When none of them has header or query matchers, the route for each method is resolved when
+/// the table is compiled: usually one route answers every method allowed here, and `row` points
+/// to a per-method row only when the routes split the methods. Otherwise (`count` != 0) the
+/// members are tried at request time, in config order.
 struct Level {
     std::uint32_t route = kNone;  ///< the route for every allowed method, unless `row` is set
     std::uint32_t row = kNone;    ///< index into the per-method rows, or kNone
-    MethodSet allowed;            ///< methods with a route here
+    std::uint32_t first = 0;      ///< members_[first, first + count), in config order
+    std::uint32_t count = 0;      ///< 0 when resolved at compile time
+    MethodSet allowed;            ///< methods with a route here (compile-time levels)
+};
+
+/// A route of a level resolved at request time, with all a lookup reads of it, so that a
+/// lookup touches no Route object: its methods and its matchers, copied next to each other.
+struct Member {
+    std::uint32_t route = 0;
+    std::uint32_t first_matcher = 0;  ///< matchers_[first_matcher, + headers + queries)
+    std::uint32_t headers = 0;        ///< header matchers, then `queries` query matchers
+    std::uint32_t queries = 0;
+    MethodSet methods;
 };
 
 using MethodRow = std::array<std::uint32_t, kMethodCount>;
@@ -55,362 +91,359 @@ MethodRow resolve_methods(const std::vector<std::uint32_t>& members,
     return row;
 }
 
-void merge(MethodSet& into, MethodSet from) noexcept {
-    for (std::size_t m = 0; m < kMethodCount; ++m) {
-        if (from.contains(static_cast<Method>(m))) {
-            into.add(static_cast<Method>(m));
-        }
+/// The bytes every path `re` matches starts with (possibly fewer): the common prefix of the
+/// bounds RE2 computes for its matches, which holds for alternations, classes, case folding
+/// and repetitions alike. Empty when RE2 cannot tell (a leading ".*").
+std::string literal_prefix(const RE2& re) {
+    std::string min;
+    std::string max;
+    if (!re.PossibleMatchRange(&min, &max, kMaxLiteralPrefix)) {
+        return {};
     }
+    // Every match s has min <= s <= max, so s starts with what min and max share.
+    const auto end = std::mismatch(min.begin(), min.end(), max.begin(), max.end()).first;
+    min.erase(end, min.end());
+    return min;
 }
 
-/// A radix tree over path prefixes. Built from (prefix, level) pairs, then flattened so that
-/// each node's children are adjacent and edge labels share one string: a lookup walks at most
-/// one node per path byte and never allocates.
-///
-/// Thread: immutable once finish() returned; finish() must be called before lookups.
-/// Lifetime: part of its host bucket.
-class PrefixTree {
+/// A regex level, listed under its pattern's literal prefix.
+struct RegexEntry {
+    std::uint32_t order;  ///< of the level's first route: regexes are tried in config order
+    std::uint32_t level;
+    const RE2* regex;  ///< the routes' pattern (null only for a route freeze() did not compile)
+};
+
+/// The routes for one host key (an exact host, a wildcard suffix, or any host) in one tier.
+struct Bucket {
+    StringMap<std::uint32_t> exact;  ///< path -> level
+    PrefixIndex prefixes;            ///< prefix -> level
+    PrefixIndex regex_prefixes;      ///< literal prefix of regex patterns -> index in `regexes`
+    std::vector<std::vector<RegexEntry>> regexes;  ///< in config order
+};
+
+/// The routes of one priority.
+struct Tier {
+    std::vector<Bucket> buckets;
+    StringMap<std::uint32_t> exact_hosts;     ///< host -> bucket
+    StringMap<std::uint32_t> wildcard_hosts;  ///< suffix after "*." -> bucket
+    std::uint32_t any_host = kNone;
+};
+
+/// One request being looked up.
+struct Lookup {
+    std::string_view path;
+    Method method;
+    const Request* request;  ///< null: routes with header or query matchers never match
+};
+
+/// The compiled table: tiers by descending priority; in each, host buckets found by hash (the
+/// exact host, then wildcard suffixes label by label from the longest, then the any-host
+/// bucket); in each bucket the exact path by hash, then the prefixes longest first (see
+/// PrefixIndex), then the regexes whose literal prefix the path starts with, in config order.
+class CompiledRouteTable final : public RouteTable {
 public:
-    PrefixTree() { build_.emplace_back(); }
+    CompiledRouteTable(const CompiledRouteTable&) = delete;  // views into itself
+    CompiledRouteTable& operator=(const CompiledRouteTable&) = delete;
 
-    /// Marks `prefix` as ending at `level`. Each prefix is inserted once.
-    void insert(std::string_view prefix, std::uint32_t level) {
-        std::uint32_t n = 0;
-        while (!prefix.empty()) {
-            const auto byte = static_cast<unsigned char>(prefix.front());
-            std::uint32_t c = child(n, byte);
-            if (c == kNone) {
-                // Labels longer than a Node can describe become a chain of nodes.
-                const std::size_t length = std::min(prefix.size(), kMaxLabel);
-                c = static_cast<std::uint32_t>(build_.size());
-                build_.push_back(BuildNode{std::string(prefix.substr(0, length)), {}, kNone});
-                auto& kids = build_[n].children;
-                kids.insert(lower(kids, byte), {byte, c});
-                prefix.remove_prefix(length);
-                n = c;
-                continue;
-            }
-            const std::string& label = build_[c].label;
-            const std::size_t common = static_cast<std::size_t>(
-                std::mismatch(label.begin(), label.end(), prefix.begin(), prefix.end()).first -
-                label.begin());
-            if (common < label.size()) {
-                // The new prefix ends inside this edge or leaves it: split the edge.
-                const auto mid = static_cast<std::uint32_t>(build_.size());
-                BuildNode split{label.substr(0, common), {}, kNone};
-                split.children.emplace_back(static_cast<unsigned char>(label[common]), c);
-                build_[c].label.erase(0, common);
-                build_.push_back(std::move(split));
-                lower(build_[n].children, byte)->second = mid;
-                c = mid;
-            }
-            prefix.remove_prefix(common);
-            n = c;
+    explicit CompiledRouteTable(std::vector<Route> routes) : routes_(std::move(routes)) {
+        for (const Route& r : routes_) {
+            priorities_.push_back(r.priority);
+            host_routes_ = host_routes_ || !r.host.empty();
         }
-        build_[n].level = level;
+        std::sort(priorities_.begin(), priorities_.end(), std::greater<>());
+        priorities_.erase(std::unique(priorities_.begin(), priorities_.end()), priorities_.end());
+        tiers_.resize(priorities_.size());
+        patterns_.resize(tiers_.size());
+        for (std::size_t i = 0; i < routes_.size(); ++i) {
+            members_of_[level_for(static_cast<std::uint32_t>(i))].push_back(
+                static_cast<std::uint32_t>(i));
+        }
+        std::size_t text_bytes = 0;
+        for (const Route& r : routes_) {
+            for (const HeaderMatcher& h : r.headers) {
+                text_bytes += h.name.size() + h.value.size();
+            }
+            for (const QueryMatcher& h : r.query) {
+                text_bytes += h.name.size() + h.value.size();
+            }
+        }
+        matcher_text_.reserve(text_bytes);
+        levels_.reserve(members_of_.size());
+        for (const auto& m : members_of_) {
+            levels_.push_back(make_level(m));
+        }
+        for (Tier& tier : tiers_) {
+            for (Bucket& bucket : tier.buckets) {
+                bucket.prefixes.finish();
+                bucket.regex_prefixes.finish();
+            }
+        }
+        // Only needed while compiling.
+        members_of_ = {};
+        patterns_ = {};
+        priorities_ = {};
     }
 
-    /// Flattens the tree (breadth first, so siblings are adjacent) and links every node to its
-    /// nearest ancestor that ends a prefix.
-    void finish() {
-        nodes_.clear();
-        shorter_.clear();
-        first_bytes_.clear();
-        labels_.clear();
-        // Reserved up front so that `node` below stays valid while its children are appended.
-        nodes_.reserve(build_.size());
-        shorter_.reserve(build_.size());
-        first_bytes_.reserve(build_.size());
-        std::vector<std::uint32_t> order{0};
-        nodes_.push_back(Node{});
-        shorter_.push_back(kNone);
-        first_bytes_.push_back(0);
-        for (std::size_t pos = 0; pos < order.size(); ++pos) {
-            const BuildNode& b = build_[order[pos]];
-            Node& node = nodes_[pos];
-            node.level = b.level;
-            node.first_child = static_cast<std::uint32_t>(nodes_.size());
-            node.child_count = static_cast<std::uint16_t>(b.children.size());
-            const std::uint32_t shorter =
-                b.level != kNone ? static_cast<std::uint32_t>(pos) : shorter_[pos];
-            for (const auto& [byte, c] : b.children) {
-                order.push_back(c);
-                const std::string& label = build_[c].label;
-                Node kid;
-                kid.label_length = static_cast<std::uint16_t>(label.size());
-                if (label.size() <= kid.label.size()) {
-                    std::memcpy(kid.label.data(), label.data(), label.size());
-                } else {
-                    const auto offset = static_cast<std::uint32_t>(labels_.size());
-                    std::memcpy(kid.label.data(), &offset, sizeof offset);
-                    labels_ += label;
+    RouteMatch match(std::string_view host, std::string_view path,
+                     Method method) const noexcept override {
+        return lookup(host, Lookup{path, method, nullptr});
+    }
+
+    RouteMatch match(const Request& request) const noexcept override {
+        return lookup(request.authority, Lookup{request.path, request.method, &request});
+    }
+
+    std::size_t size() const noexcept override { return routes_.size(); }
+
+private:
+    RouteMatch lookup(std::string_view authority, const Lookup& q) const noexcept {
+        RouteMatch result;
+        std::array<char, kMaxHostBytes> buf;
+        std::string_view host;
+        // Tables with only any-host routes (the common small config) skip the host entirely.
+        if (host_routes_) {
+            host = normalise_host(authority, buf);
+        }
+        for (const Tier& tier : tiers_) {
+            if (search_tier(tier, host, q, result)) {
+                break;
+            }
+        }
+        return result;
+    }
+
+    /// Searches the exact-host bucket, then the wildcard buckets from the longest suffix, then
+    /// the any-host bucket.
+    bool search_tier(const Tier& tier, std::string_view h, const Lookup& q,
+                     RouteMatch& result) const noexcept {
+        if (!h.empty()) {
+            if (const std::uint32_t* b = tier.exact_hosts.find(h);
+                b != nullptr && search(tier.buckets[*b], q, result)) {
+                return true;
+            }
+            if (!tier.wildcard_hosts.empty()) {
+                // A wildcard needs at least one label before its suffix, so "*.example.com" is
+                // tried for "a.example.com" but not for "example.com" or ".example.com".
+                for (std::size_t dot = h.find('.', 1); dot != std::string_view::npos;
+                     dot = h.find('.', dot + 1)) {
+                    const std::uint32_t* b = tier.wildcard_hosts.find(h.substr(dot + 1));
+                    if (b != nullptr && search(tier.buckets[*b], q, result)) {
+                        return true;
+                    }
                 }
-                nodes_.push_back(kid);
-                shorter_.push_back(shorter);
-                first_bytes_.push_back(byte);
             }
         }
-        first_bytes_.insert(first_bytes_.end(), sizeof(std::uint64_t), 0);
-        build_.clear();
-        build_.shrink_to_fit();
+        return tier.any_host != kNone && search(tier.buckets[tier.any_host], q, result);
     }
 
-    /// Calls visit(level) for each prefix of `path` that ends a level, longest first, until
-    /// visit returns true. Returns whether it did.
-    template <class F>
-    bool visit_longest_first(std::string_view path, F&& visit) const noexcept {
-        const Node* nodes = nodes_.data();
-        const Node* node = nodes;
-        std::uint32_t best = node->level != kNone ? 0 : kNone;
-        const char* p = path.data();
-        const char* const end = p + path.size();
-        while (p != end) {
-            const std::uint32_t c = find_child(*node, static_cast<unsigned char>(*p));
-            if (c == kNone) {
-                break;
-            }
-            node = nodes + c;
-            if (static_cast<std::size_t>(end - p) < node->label_length ||
-                !same_tail(p, label_of(*node), node->label_length)) {
-                break;
-            }
-            p += node->label_length;
-            if (node->level != kNone) {
-                best = c;
-            }
+    static std::uint32_t bucket_for(Tier& tier, const std::string& host) {
+        std::uint32_t* slot = nullptr;
+        if (host.empty()) {
+            slot = &tier.any_host;
+        } else if (host.starts_with("*.")) {
+            slot = &tier.wildcard_hosts.try_emplace(std::string_view(host).substr(2), kNone);
+        } else {
+            slot = &tier.exact_hosts.try_emplace(host, kNone);
         }
-        for (std::uint32_t i = best; i != kNone; i = shorter_[i]) {
-            if (visit(nodes_[i].level)) {
+        if (*slot == kNone) {
+            *slot = static_cast<std::uint32_t>(tier.buckets.size());
+            tier.buckets.emplace_back();
+        }
+        return *slot;
+    }
+
+    /// The level route `i` belongs to in its tier and host bucket, made when new.
+    std::uint32_t level_for(std::uint32_t i) {
+        const Route& r = routes_[i];
+        const auto t = static_cast<std::size_t>(
+            std::lower_bound(priorities_.begin(), priorities_.end(), r.priority, std::greater<>()) -
+            priorities_.begin());
+        Tier& tier = tiers_[t];
+        const std::uint32_t b = bucket_for(tier, r.host);
+        Bucket& bucket = tier.buckets[b];
+        const auto next = static_cast<std::uint32_t>(members_of_.size());
+        std::uint32_t level = kNone;
+        if (!r.path_regex.empty()) {
+            patterns_[t].resize(tier.buckets.size());
+            level = patterns_[t][b].try_emplace(r.path_regex, next);
+            if (level == next) {
+                // A new pattern: listed under its literal prefix, in config order.
+                const RE2* re = r.compiled ? r.compiled->path_regex.get() : nullptr;
+                const auto lists = static_cast<std::uint32_t>(bucket.regexes.size());
+                const std::uint32_t list = bucket.regex_prefixes.value(
+                    bucket.regex_prefixes.insert(re != nullptr ? literal_prefix(*re) : "", lists));
+                if (list == lists) {
+                    bucket.regexes.emplace_back();
+                }
+                bucket.regexes[list].push_back({i, level, re});
+            }
+        } else if (r.prefix) {
+            level = bucket.prefixes.value(bucket.prefixes.insert(r.path, next));
+        } else {
+            level = bucket.exact.try_emplace(r.path, next);
+        }
+        if (level == next) {
+            members_of_.emplace_back();
+        }
+        return level;
+    }
+
+    /// Looks the path up in one bucket: the exact path, then prefixes longest first, then
+    /// regexes. Sets result.route (and clears result.allowed) on a match; otherwise adds the
+    /// methods that would have matched to result.allowed.
+    bool search(const Bucket& b, const Lookup& q, RouteMatch& result) const noexcept {
+        if (!b.exact.empty()) {
+            if (const std::uint32_t* level = b.exact.find(q.path);
+                level != nullptr && visit(levels_[*level], q, result)) {
                 return true;
             }
         }
-        return false;
-    }
-
-private:
-    using Children = std::vector<std::pair<unsigned char, std::uint32_t>>;
-
-    struct BuildNode {
-        std::string label;  ///< edge label from the parent
-        Children children;  ///< sorted by first byte
-        std::uint32_t level = kNone;
-    };
-
-    static constexpr std::size_t kMaxLabel = 0xffff;
-    /// Up to this many children, find_child() scans rather than bisects.
-    static constexpr std::size_t kScanChildren = 32;
-
-    /// 16 bytes, so that the nodes a walk visits in a large tree mostly stay in cache; short
-    /// edge labels are kept inline, so a walk through them reads no other memory.
-    struct Node {
-        std::uint32_t first_child = 0;
-        std::uint32_t level = kNone;  ///< the level this prefix ends, or kNone
-        std::uint16_t child_count = 0;
-        std::uint16_t label_length = 0;  ///< of the edge label from the parent
-        /// The label when it fits, else its offset in labels_ (in native byte order).
-        std::array<char, 4> label{};
-    };
-
-    /// The child of `node` whose label starts with `byte`, or kNone.
-    std::uint32_t find_child(const Node& node, unsigned char byte) const noexcept {
-        const unsigned char* first = first_bytes_.data() + node.first_child;
-        const std::size_t count = node.child_count;
-        if constexpr (std::endian::native == std::endian::little) {
-            if (count <= kScanChildren) {
-                // Eight first bytes per step: the lowest zero byte of (word ^ pattern) is the
-                // first match (the borrow trick can flag only bytes above a true zero). Reads
-                // past the last child stay inside first_bytes_'s padding.
-                constexpr std::uint64_t kOnes = 0x0101010101010101;
-                constexpr std::uint64_t kHighs = 0x8080808080808080;
-                const std::uint64_t pattern = kOnes * byte;
-                for (std::size_t i = 0; i < count; i += 8) {
-                    std::uint64_t word = 0;
-                    std::memcpy(&word, first + i, sizeof word);
-                    const std::uint64_t x = word ^ pattern;
-                    const std::uint64_t zero = (x - kOnes) & ~x & kHighs;
-                    if (zero != 0) {
-                        const std::size_t at =
-                            i + static_cast<std::size_t>(std::countr_zero(zero)) / 8;
-                        return at < count ? node.first_child + static_cast<std::uint32_t>(at)
-                                          : kNone;
-                    }
-                }
-                return kNone;
+        for (const PrefixIndex::Entry* e = b.prefixes.longest_prefix_of(q.path); e != nullptr;
+             e = b.prefixes.shorter(*e)) {
+            if (visit(levels_[e->value], q, result)) {
+                return true;
             }
         }
-        const unsigned char* last = first + count;
-        const unsigned char* it = std::lower_bound(first, last, byte);
-        return it != last && *it == byte ? static_cast<std::uint32_t>(it - first_bytes_.data())
-                                         : kNone;
+        return !b.regexes.empty() && search_regexes(b, q, result);
     }
 
-    /// Whether a[1..length) == b[1..length): the first byte matched in find_child().
-    static bool same_tail(const char* a, const char* b, std::size_t length) noexcept {
-        if (length > 8) {
-            return std::memcmp(a + 1, b + 1, length - 1) == 0;
+    /// Tries the regex levels whose literal prefix starts the path: those listed under the
+    /// longest such prefix and under each shorter one, merged into config order.
+    bool search_regexes(const Bucket& b, const Lookup& q, RouteMatch& result) const noexcept {
+        const PrefixIndex::Entry* top = b.regex_prefixes.longest_prefix_of(q.path);
+        std::uint32_t next_order = 0;  // the lowest order not tried yet
+        while (true) {
+            const RegexEntry* next = nullptr;
+            for (const PrefixIndex::Entry* e = top; e != nullptr;
+                 e = b.regex_prefixes.shorter(*e)) {
+                const std::vector<RegexEntry>& list = b.regexes[e->value];
+                const auto it = std::lower_bound(list.begin(), list.end(), next_order,
+                                                 [](const RegexEntry& entry, std::uint32_t order) {
+                                                     return entry.order < order;
+                                                 });
+                if (it != list.end() && (next == nullptr || it->order < next->order)) {
+                    next = &*it;
+                }
+            }
+            if (next == nullptr) {
+                return false;
+            }
+            next_order = next->order + 1;
+            if (next->regex != nullptr && full_match(*next->regex, q.path) &&
+                visit(levels_[next->level], q, result)) {
+                return true;
+            }
         }
-        for (std::size_t i = 1; i < length; ++i) {
-            if (a[i] != b[i]) {
+    }
+
+    /// Whether the route's header and query matchers hold for the lookup.
+    bool holds(const Member& m, const Lookup& q) const noexcept {
+        if (m.headers == 0 && m.queries == 0) {
+            return true;
+        }
+        if (q.request == nullptr) {
+            return false;
+        }
+        const MatcherView* matcher = matchers_.data() + m.first_matcher;
+        for (const MatcherView* end = matcher + m.headers; matcher != end; ++matcher) {
+            if (!header_holds(*matcher, q.request->headers)) {
+                return false;
+            }
+        }
+        for (const MatcherView* end = matcher + m.queries; matcher != end; ++matcher) {
+            if (!query_holds(*matcher, q.request->query)) {
                 return false;
             }
         }
         return true;
     }
 
-    const char* label_of(const Node& n) const noexcept {
-        if (n.label_length <= n.label.size()) {
-            return n.label.data();
-        }
-        std::uint32_t offset = 0;
-        std::memcpy(&offset, n.label.data(), sizeof offset);
-        return labels_.data() + offset;
-    }
-
-    static Children::iterator lower(Children& kids, unsigned char byte) {
-        return std::lower_bound(kids.begin(), kids.end(), byte,
-                                [](const auto& kid, unsigned char b) { return kid.first < b; });
-    }
-
-    std::uint32_t child(std::uint32_t n, unsigned char byte) {
-        auto& kids = build_[n].children;
-        auto it = lower(kids, byte);
-        return it != kids.end() && it->first == byte ? it->second : kNone;
-    }
-
-    std::vector<BuildNode> build_;
-    std::vector<Node> nodes_;
-    /// By node: its nearest proper ancestor with a level (read only when the longest matching
-    /// prefix has no route for the method, so kept out of Node).
-    std::vector<std::uint32_t> shorter_;
-    /// First label byte of each node, by index, then 8 bytes of padding for find_child().
-    std::vector<unsigned char> first_bytes_;
-    std::string labels_;
-};
-
-/// The routes for one host key (an exact host, a wildcard suffix, or any host).
-struct Bucket {
-    StringMap<std::uint32_t> exact;  ///< path -> level
-    PrefixTree prefixes;
-};
-
-/// The compiled table: host buckets found by hash (exact hosts, then wildcard suffixes label
-/// by label from the longest, then the any-host bucket); in each, the exact path by hash, then
-/// the prefixes along one radix-tree walk, longest first.
-class CompiledRouteTable final : public RouteTable {
-public:
-    explicit CompiledRouteTable(std::vector<Route> routes) : routes_(std::move(routes)) {
-        std::vector<std::vector<std::uint32_t>> members;
-        std::vector<StringMap<std::uint32_t>> prefix_keys;
-        for (std::size_t i = 0; i < routes_.size(); ++i) {
-            const Route& r = routes_[i];
-            const std::uint32_t b = bucket_for(r.host);
-            prefix_keys.resize(buckets_.size());
-            StringMap<std::uint32_t>& keys = r.prefix ? prefix_keys[b] : buckets_[b].exact;
-            std::uint32_t& level = keys.try_emplace(r.path, kNone);
-            if (level == kNone) {
-                level = static_cast<std::uint32_t>(members.size());
-                members.emplace_back();
+    /// Picks the route of `level` for the method, or adds the level's methods to
+    /// result.allowed.
+    bool visit(const Level& level, const Lookup& q, RouteMatch& result) const noexcept {
+        if (level.count == 0) {
+            if (level.allowed.contains(q.method)) {
+                const std::uint32_t r =
+                    level.row == kNone ? level.route : rows_[level.row][index_of(q.method)];
+                return pick(r, result);
             }
-            members[level].push_back(static_cast<std::uint32_t>(i));
-        }
-        levels_.reserve(members.size());
-        for (const auto& m : members) {
-            levels_.push_back(make_level(resolve_methods(m, routes_)));
-        }
-        for (std::size_t b = 0; b < buckets_.size(); ++b) {
-            PrefixTree& tree = buckets_[b].prefixes;
-            prefix_keys[b].for_each(
-                [&tree](std::string_view prefix, std::uint32_t level) { tree.insert(prefix, level); });
-            tree.finish();
-        }
-    }
-
-    RouteMatch match(std::string_view host, std::string_view path,
-                     Method method) const noexcept override {
-        RouteMatch result;
-        // Tables with only any-host routes (the common small config) skip the host entirely.
-        if (!exact_hosts_.empty() || !wildcard_hosts_.empty()) {
-            std::array<char, kMaxHostBytes> buf;
-            const std::string_view h = normalise_host(host, buf);
-            if (search_hosts(h, path, method, result)) {
-                return result;
-            }
-        }
-        if (any_host_ != kNone) {
-            search(any_host_, path, method, result);
-        }
-        return result;
-    }
-
-    std::size_t size() const noexcept override { return routes_.size(); }
-
-private:
-    /// Searches the exact-host bucket, then the wildcard buckets from the longest suffix.
-    bool search_hosts(std::string_view h, std::string_view path, Method method,
-                      RouteMatch& result) const noexcept {
-        if (h.empty()) {
+            merge(result.allowed, level.allowed);
             return false;
         }
-        if (const std::uint32_t* b = exact_hosts_.find(h);
-            b != nullptr && search(*b, path, method, result)) {
-            return true;
+        const Member* first = members_.data() + level.first;
+        const Member* const last = first + level.count;
+        for (const Member* m = first; m != last; ++m) {
+            if (allows(m->methods, q.method) && holds(*m, q)) {
+                return pick(m->route, result);
+            }
         }
-        if (wildcard_hosts_.empty()) {
-            return false;
+        // RFC 9110 §9.3.2: a GET route answers HEAD when no route here allows HEAD itself.
+        if (q.method == Method::Head) {
+            for (const Member* m = first; m != last; ++m) {
+                if (allows(m->methods, Method::Get) && holds(*m, q)) {
+                    return pick(m->route, result);
+                }
+            }
         }
-        // A wildcard needs at least one label before its suffix, so "*.example.com" is tried
-        // for "a.example.com" but not for "example.com" or ".example.com".
-        for (std::size_t dot = h.find('.', 1); dot != std::string_view::npos;
-             dot = h.find('.', dot + 1)) {
-            const std::uint32_t* b = wildcard_hosts_.find(h.substr(dot + 1));
-            if (b != nullptr && search(*b, path, method, result)) {
-                return true;
+        for (const Member* m = first; m != last; ++m) {
+            if (holds(*m, q)) {
+                merge(result.allowed, answered(m->methods));
             }
         }
         return false;
     }
 
-    std::uint32_t bucket_for(const std::string& host) {
-        std::uint32_t* slot = nullptr;
-        if (host.empty()) {
-            slot = &any_host_;
-        } else if (host.starts_with("*.")) {
-            slot = &wildcard_hosts_.try_emplace(std::string_view(host).substr(2), kNone);
-        } else {
-            slot = &exact_hosts_.try_emplace(host, kNone);
-        }
-        if (*slot == kNone) {
-            *slot = static_cast<std::uint32_t>(buckets_.size());
-            buckets_.emplace_back();
-        }
-        return *slot;
+    bool pick(std::uint32_t route, RouteMatch& result) const noexcept {
+        result.route = &routes_[route];
+        result.allowed = MethodSet();
+        return true;
     }
 
-    /// Looks `path` up in one bucket: the exact path, then prefixes longest first. Sets
-    /// result.route (and clears result.allowed) on a match; otherwise adds the methods that
-    /// would have matched to result.allowed.
-    bool search(std::uint32_t bucket, std::string_view path, Method method,
-                RouteMatch& result) const noexcept {
-        auto visit = [&](std::uint32_t level) {
-            const Level& l = levels_[level];
-            if (l.allowed.contains(method)) {
-                const std::uint32_t r = l.row == kNone ? l.route : rows_[l.row][index_of(method)];
-                result.route = &routes_[r];
-                result.allowed = MethodSet();
-                return true;
-            }
-            merge(result.allowed, l.allowed);
-            return false;
+    /// Copies route `i`'s methods and matchers (their strings into matcher_text_, which was
+    /// reserved for all of them, so the views stay valid).
+    Member make_member(std::uint32_t i) {
+        const Route& r = routes_[i];
+        Member m;
+        m.route = i;
+        m.methods = r.methods;
+        m.first_matcher = static_cast<std::uint32_t>(matchers_.size());
+        m.headers = static_cast<std::uint32_t>(r.headers.size());
+        m.queries = static_cast<std::uint32_t>(r.query.size());
+        auto text = [this](const std::string& s) {
+            const std::size_t at = matcher_text_.size();
+            matcher_text_ += s;
+            return std::string_view(matcher_text_).substr(at, s.size());
         };
-        const Bucket& b = buckets_[bucket];
-        if (const std::uint32_t* level = b.exact.find(path); level != nullptr && visit(*level)) {
-            return true;
+        auto regex = [&r](bool header, std::size_t k) -> const RE2* {
+            if (!r.compiled) {
+                return nullptr;
+            }
+            const auto& regexes = header ? r.compiled->header_regexes : r.compiled->query_regexes;
+            return k < regexes.size() ? regexes[k].get() : nullptr;
+        };
+        for (std::size_t k = 0; k < r.headers.size(); ++k) {
+            const HeaderMatcher& h = r.headers[k];
+            matchers_.push_back({h.kind, text(h.name), text(h.value), regex(true, k)});
         }
-        return b.prefixes.visit_longest_first(path, visit);
+        for (std::size_t k = 0; k < r.query.size(); ++k) {
+            const QueryMatcher& h = r.query[k];
+            matchers_.push_back({h.kind, text(h.name), text(h.value), regex(false, k)});
+        }
+        return m;
     }
 
-    Level make_level(const MethodRow& row) {
+    Level make_level(const std::vector<std::uint32_t>& members) {
         Level level;
+        if (std::any_of(members.begin(), members.end(),
+                        [this](std::uint32_t i) { return has_matchers(routes_[i]); })) {
+            level.first = static_cast<std::uint32_t>(members_.size());
+            level.count = static_cast<std::uint32_t>(members.size());
+            for (const std::uint32_t i : members) {
+                members_.push_back(make_member(i));
+            }
+            return level;
+        }
+        const MethodRow row = resolve_methods(members, routes_);
         bool mixed = false;
         for (std::size_t m = 0; m < kMethodCount; ++m) {
             if (row[m] == kNone) {
@@ -433,10 +466,16 @@ private:
     std::vector<Route> routes_;
     std::vector<Level> levels_;
     std::vector<MethodRow> rows_;
-    std::vector<Bucket> buckets_;
-    StringMap<std::uint32_t> exact_hosts_;     ///< host -> bucket
-    StringMap<std::uint32_t> wildcard_hosts_;  ///< suffix after "*." -> bucket
-    std::uint32_t any_host_ = kNone;
+    std::vector<Member> members_;
+    std::vector<MatcherView> matchers_;
+    std::string matcher_text_;  ///< the matchers' names and values (never reallocated)
+    // While compiling: the routes of each level (config order), the regex pattern -> level
+    // maps by tier and bucket, and the distinct priorities, highest first (by tier).
+    std::vector<std::vector<std::uint32_t>> members_of_;
+    std::vector<std::vector<StringMap<std::uint32_t>>> patterns_;
+    std::vector<std::int32_t> priorities_;
+    std::vector<Tier> tiers_;  ///< by descending priority
+    bool host_routes_ = false;
 };
 
 }  // namespace

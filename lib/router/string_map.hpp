@@ -6,9 +6,100 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace blitz::router {
+
+/// Hashes the prefixes of one string, shortest first, each in time proportional to the bytes
+/// added since the previous one: probing every candidate prefix of a request path costs one pass
+/// over the path. hash(n) equals hash_string(s.substr(0, n)), the hash StringMap stores.
+///
+/// Sixteen bytes per step, folded by one 64x64->128-bit multiply (its two halves xor-ed), so a
+/// 20-byte path costs three multiplies. Keys come from the config, so an attacker choosing
+/// request paths can only probe, never build, collision chains.
+///
+/// Thread: one caller. Lifetime: views the string it hashes.
+class PrefixHasher {
+public:
+    explicit PrefixHasher(std::string_view s) noexcept : s_(s) {}
+
+    /// The hash of the first `length` bytes (at most the string's size). Cheapest when lengths
+    /// do not decrease from call to call; a shorter length starts over.
+    std::uint32_t hash(std::size_t length) noexcept {
+        if (length < blocks_ * 16) {
+            blocks_ = 0;
+            state_ = 0;
+        }
+        for (; (blocks_ + 1) * 16 <= length; ++blocks_) {
+            const char* p = s_.data() + blocks_ * 16;
+            state_ = fold(load(p, 8) ^ state_ ^ kK0, load(p + 8, 8) ^ kK1);
+        }
+        std::uint64_t h = state_;
+        if (const std::size_t rest = length - blocks_ * 16; rest != 0) {
+            const char* p = s_.data() + blocks_ * 16;
+            const std::uint64_t a = load(p, rest < 8 ? rest : 8);
+            const std::uint64_t b = rest > 8 ? load(p + 8, rest - 8) : 0;
+            h = fold(a ^ h ^ kK0, b ^ kK1);
+        }
+        // The length goes in last, so "ab" and "ab\0" (same padded words) differ.
+        h = fold(h ^ kK2, length ^ kK3);
+        return static_cast<std::uint32_t>(h ^ (h >> 32));
+    }
+
+private:
+    static constexpr std::uint64_t kK0 = 0x9e3779b97f4a7c15;
+    static constexpr std::uint64_t kK1 = 0xc2b2ae3d27d4eb4f;
+    static constexpr std::uint64_t kK2 = 0x165667b19e3779f9;
+    static constexpr std::uint64_t kK3 = 0x27d4eb2f165667c5;
+
+    static std::uint64_t fold(std::uint64_t a, std::uint64_t b) noexcept {
+        __extension__ using U128 = unsigned __int128;
+        const U128 r = static_cast<U128>(a) * b;
+        return static_cast<std::uint64_t>(r) ^ static_cast<std::uint64_t>(r >> 64);
+    }
+
+    /// The `n` (1..8) bytes at `p` as a native word zero-padded like memcpy into 0 would
+    /// leave it, without a variable-length memcpy call.
+    std::uint64_t load(const char* p, std::size_t n) const noexcept {
+        std::uint64_t w = 0;
+        if (n == 8) {
+            std::memcpy(&w, p, 8);
+            return w;
+        }
+        if constexpr (std::endian::native == std::endian::little) {
+            if (p + 8 <= s_.data() + s_.size()) {
+                // Bytes past the prefix but inside the string are readable: mask them off.
+                std::memcpy(&w, p, 8);
+                return w & (~std::uint64_t{0} >> (64 - 8 * n));
+            }
+            if (n >= 4) {
+                // Two overlapping 4-byte loads place every byte where memcpy would.
+                std::uint32_t lo;
+                std::uint32_t hi;
+                std::memcpy(&lo, p, 4);
+                std::memcpy(&hi, p + n - 4, 4);
+                return lo | (std::uint64_t{hi} << (8 * (n - 4)));
+            }
+            const auto byte = [p](std::size_t i) {
+                return std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+            };
+            return byte(0) | byte(n / 2) | byte(n - 1);
+        }
+        std::memcpy(&w, p, n);
+        return w;
+    }
+
+    std::string_view s_;
+    std::size_t blocks_ = 0;  ///< whole 16-byte blocks folded into state_
+    std::uint64_t state_ = 0;
+};
+
+/// The hash StringMap keys by.
+inline std::uint32_t hash_string(std::string_view s) noexcept {
+    return PrefixHasher(s).hash(s.size());
+}
+
 
 /// An open-addressing hash map from strings to small values, looked up by string_view without
 /// allocating (the route table's lookups run on the request path).
@@ -28,7 +119,7 @@ public:
         if ((size_ + 1) * 4 > slots_.size() * 3) {
             grow();
         }
-        const std::uint32_t hash = hash_of(key);
+        const std::uint32_t hash = hash_string(key);
         std::size_t i = hash & mask_;
         while (slots_[i].offset != kEmpty) {
             if (equal(slots_[i], hash, key)) {
@@ -47,17 +138,33 @@ public:
     }
 
     /// The value for `key`, or nullptr.
-    const V* find(std::string_view key) const noexcept {
+    const V* find(std::string_view key) const noexcept { return find(key, hash_string(key)); }
+
+    V* find(std::string_view key) noexcept {
+        return const_cast<V*>(std::as_const(*this).find(key));
+    }
+
+    /// The value for `key` whose hash_string() the caller computed, or nullptr.
+    const V* find(std::string_view key, std::uint32_t hash) const noexcept {
+        return find_if(hash, key.size(), [key](const char* stored, const V&) {
+            return key.empty() || std::memcmp(stored, key.data(), key.size()) == 0;
+        });
+    }
+
+    /// The first value whose key has this hash and length and for which same(key bytes, value)
+    /// holds, or nullptr: for callers that know part of the key already matches.
+    template <class Same>
+    const V* find_if(std::uint32_t hash, std::size_t length, Same&& same) const noexcept {
         if (size_ == 0) {
             return nullptr;
         }
-        const std::uint32_t hash = hash_of(key);
         for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
             const Slot& slot = slots_[i];
             if (slot.offset == kEmpty) {
                 return nullptr;
             }
-            if (equal(slot, hash, key)) {
+            if (slot.hash == hash && slot.length == length &&
+                same(pool_.data() + slot.offset, slot.value)) {
                 return &slot.value;
             }
         }
@@ -86,35 +193,10 @@ private:
         V value{};
     };
 
-    /// Eight bytes per multiply, then MurmurHash3's 64-bit finaliser so the low bits used for
-    /// indexing depend on every input bit. Keys come from the config, so an attacker choosing
-    /// request paths can only probe, never build, collision chains.
-    static std::uint32_t hash_of(std::string_view key) noexcept {
-        constexpr std::uint64_t kMul = 0x9e3779b97f4a7c15;
-        std::uint64_t h = key.size() * kMul;
-        const char* p = key.data();
-        std::size_t n = key.size();
-        for (; n >= 8; p += 8, n -= 8) {
-            std::uint64_t w;
-            std::memcpy(&w, p, 8);
-            h = std::rotl(h ^ (w * kMul), 29) * kMul;
-        }
-        if (n != 0) {
-            std::uint64_t w = 0;
-            std::memcpy(&w, p, n);
-            h = std::rotl(h ^ (w * kMul), 29) * kMul;
-        }
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccd;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53;
-        h ^= h >> 33;
-        return static_cast<std::uint32_t>(h);
-    }
-
     bool equal(const Slot& slot, std::uint32_t hash, std::string_view key) const noexcept {
         return slot.hash == hash && slot.length == key.size() &&
-               std::memcmp(pool_.data() + slot.offset, key.data(), key.size()) == 0;
+               (key.empty() ||
+                std::memcmp(pool_.data() + slot.offset, key.data(), key.size()) == 0);
     }
 
     void grow() {

@@ -16,15 +16,25 @@
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <re2/re2.h>
+
+#include "helpers.hpp"
+#include "router/compiled_route.hpp"
 #include "router/route_table.hpp"
 
+using blitz::HeaderMatcher;
+using blitz::MatchKind;
 using blitz::Method;
 using blitz::MethodSet;
+using blitz::QueryMatcher;
 using blitz::Route;
 using blitz::Router;
 using blitz::RouteTable;
 using Catch::Matchers::ContainsSubstring;
 using Catch::Matchers::Equals;
+using router_test::freeze_error;
+using router_test::freeze_ok;
+using router_test::TestRequest;
 
 template <>
 struct Catch::StringMaker<MethodSet> {
@@ -73,19 +83,6 @@ void operator delete(void* p, std::size_t) noexcept {
 }
 
 namespace {
-
-std::shared_ptr<const RouteTable> freeze_ok(const Router& router) {
-    auto table = router.freeze();
-    INFO((table ? std::string() : table.error()));
-    REQUIRE(table);
-    return *table;
-}
-
-std::string freeze_error(const Router& router) {
-    auto table = router.freeze();
-    REQUIRE_FALSE(table);
-    return table.error();
-}
 
 /// The name of the route that matches, or "" for none.
 std::string matched(const RouteTable& table, std::string_view host, std::string_view path,
@@ -600,24 +597,34 @@ TEST_CASE("router::RouteTable stays correct with 10,000 routes", "[router]") {
 namespace {
 
 /// The documented precedence, evaluated route by route: the reference the compiled table must
-/// agree with.
+/// agree with. Without a request, routes with header or query matchers never match.
 blitz::RouteMatch reference_match(const std::vector<Route>& routes, std::string_view authority,
-                                  std::string_view path, Method method) {
+                                  std::string_view path, Method method,
+                                  const blitz::Request* request) {
     std::array<char, blitz::router::kMaxHostBytes> buf;
     const std::string_view host = blitz::router::normalise_host(authority, buf);
-    auto allows = [](const Route& r, Method m) { return r.methods.empty() || r.methods.contains(m); };
+    auto allows = [](const Route& r, Method m) {
+        return r.methods.empty() || r.methods.contains(m);
+    };
     struct Rank {
+        long priority = 0;
         long host = 0;
         long path = 0;
         int explicit_method = 0;
         bool operator>(const Rank& o) const {
-            return std::tie(host, path, explicit_method) > std::tie(o.host, o.path, o.explicit_method);
+            return std::tie(priority, host, path, explicit_method) >
+                   std::tie(o.priority, o.host, o.path, o.explicit_method);
         }
     };
     blitz::RouteMatch best;
     Rank best_rank;
     for (const Route& r : routes) {
+        if (blitz::router::has_matchers(r) &&
+            (request == nullptr || !blitz::router::matchers_hold(r, *request))) {
+            continue;
+        }
         Rank rank;
+        rank.priority = r.priority;
         if (r.host.empty()) {
             rank.host = 0;
         } else if (r.host.starts_with("*.")) {
@@ -631,7 +638,17 @@ blitz::RouteMatch reference_match(const std::vector<Route>& routes, std::string_
         } else {
             continue;
         }
-        if (!r.prefix && path == r.path) {
+        if (!r.path_regex.empty()) {
+            if (!RE2::FullMatch(re2::StringPiece(path.data(), path.size()), RE2(r.path_regex))) {
+                continue;
+            }
+            // Regexes rank below every prefix, in the config order of their first route with
+            // the same priority, host and pattern.
+            const auto first = std::find_if(routes.begin(), routes.end(), [&r](const Route& o) {
+                return o.priority == r.priority && o.host == r.host && o.path_regex == r.path_regex;
+            });
+            rank.path = -1 - static_cast<long>(first - routes.begin());
+        } else if (!r.prefix && path == r.path) {
             rank.path = 1'000'000;
         } else if (r.prefix && path.starts_with(r.path)) {
             rank.path = static_cast<long>(r.path.size());
@@ -674,6 +691,24 @@ TEST_CASE("router::RouteTable agrees with the documented precedence on random ro
         "z.y.b.a.com", "a.com.",   "[::1]:9",   "other.org", "X.B.A.COM."};
     const std::vector<Method> all_methods = {Method::Get,  Method::Head, Method::Post,
                                              Method::Put,  Method::Delete, Method::Other};
+    // Patterns whose literal prefixes nest, differ, fold case or are empty.
+    const std::vector<std::string> patterns = {"/a.*", "/(a|b)/.*", "/[ab]*b", "(?i)/A/.*",
+                                               ".*b",  "/a/b",      "/b(/.*)?", "/a|/b/a"};
+    const std::vector<HeaderMatcher> header_matchers = {
+        {"x", MatchKind::Exact, "1"},
+        {"X", MatchKind::Absent, ""},
+        {"y", MatchKind::Present, ""},
+        {"x", MatchKind::Prefix, "1"},
+    };
+    const std::vector<QueryMatcher> query_matchers = {
+        {"q", MatchKind::Exact, "a b"},
+        {"q", MatchKind::Absent, ""},
+        {"q", MatchKind::Prefix, "a"},
+    };
+    const std::vector<TestRequest::Fields> request_fields = {
+        {}, {{"X", "1"}}, {{"x", "12"}}, {{"y", ""}}, {{"x", "2"}, {"Y", "v"}}};
+    const std::vector<std::string> request_queries = {"", "q=a%20b", "q=a+b", "r=1&q=a%20b",
+                                                      "q"};
     std::mt19937 rng(20240601);
     auto pick = [&rng](std::size_t n) {
         return static_cast<std::size_t>(std::uniform_int_distribution<std::size_t>(0, n - 1)(rng));
@@ -686,13 +721,16 @@ TEST_CASE("router::RouteTable agrees with the documented precedence on random ro
         }
         return p;
     };
-    for (int round = 0; round < 300; ++round) {
+    for (int round = 0; round < 400; ++round) {
         Router router;
         const std::size_t count = 1 + pick(25);
         for (std::size_t i = 0; i < count; ++i) {
             auto b = router.route(random_path(4)).name("r" + std::to_string(i));
             b.host(route_hosts[pick(route_hosts.size())]);
-            if (pick(2) == 0) {
+            const std::size_t kind = pick(6);
+            if (kind == 0) {
+                b.path_regex(patterns[pick(patterns.size())]);
+            } else if (kind <= 2) {
                 b.prefix();
             }
             MethodSet ms;
@@ -703,6 +741,17 @@ TEST_CASE("router::RouteTable agrees with the documented precedence on random ro
                 }
             }
             b.methods(ms);
+            if (round >= 100) {
+                // The first rounds keep the original precedence-only sets.
+                const std::size_t p = pick(8);
+                b.priority(p == 0 ? 1 : p == 1 ? -1 : 0);
+                if (pick(4) == 0) {
+                    b.header(header_matchers[pick(header_matchers.size())]);
+                }
+                if (pick(6) == 0) {
+                    b.query(query_matchers[pick(query_matchers.size())]);
+                }
+            }
         }
         const auto table = freeze_ok(router);
         // The route hosts above are already in canonical (lowercase) form.
@@ -711,15 +760,493 @@ TEST_CASE("router::RouteTable agrees with the documented precedence on random ro
             const std::string host = request_hosts[pick(request_hosts.size())];
             const std::string path = random_path(6);
             const Method method = all_methods[pick(all_methods.size())];
-            const blitz::RouteMatch want = reference_match(frozen, host, path, method);
-            const blitz::RouteMatch got = table->match(host, path, method);
+            // Picked one by one: the order of evaluation of arguments is unspecified.
+            const std::string& query = request_queries[pick(request_queries.size())];
+            const TestRequest::Fields& fields = request_fields[pick(request_fields.size())];
+            const TestRequest request(host, path, query, fields, method);
             INFO("round " << round << " host " << host << " path " << path << " method "
-                          << static_cast<int>(method));
-            REQUIRE((got.route == nullptr) == (want.route == nullptr));
-            if (want.route != nullptr) {
-                CHECK(got.route->name == want.route->name);
+                          << static_cast<int>(method) << " query " << (*request).query);
+            for (const blitz::Request* with :
+                 {&*request, static_cast<const blitz::Request*>(nullptr)}) {
+                const blitz::RouteMatch want = reference_match(frozen, host, path, method, with);
+                const blitz::RouteMatch got =
+                    with != nullptr ? table->match(*with) : table->match(host, path, method);
+                INFO((with != nullptr ? "match(request)" : "match(host, path, method)"));
+                REQUIRE((got.route == nullptr) == (want.route == nullptr));
+                if (want.route != nullptr) {
+                    CHECK(got.route->name == want.route->name);
+                }
+                CHECK(got.allowed == want.allowed);
             }
-            CHECK(got.allowed == want.allowed);
         }
     }
+}
+
+TEST_CASE("router::RouteTable lets a higher priority win before host and path specificity",
+          "[router]") {
+    Router router;
+    router.route("/api/users").host("api.example.com").name("specific");
+    router.route("/api/").prefix().priority(-1).name("low");
+    router.route("/").prefix().name("root");
+    router.route("/maintenance/").prefix().priority(5).name("urgent");
+    router.route(Method::Post, "/").prefix().priority(10).name("post-all");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "api.example.com", "/api/users") == "specific");
+    // Priority 0 beats -1 whatever the prefix lengths.
+    CHECK(matched(*table, "other", "/api/x") == "root");
+    CHECK(matched(*table, "other", "/maintenance/x") == "urgent");
+    CHECK(matched(*table, "api.example.com", "/api/users", Method::Post) == "post-all");
+    CHECK(matched(*table, "api.example.com", "/api/users", Method::Delete) == "specific");
+}
+
+TEST_CASE("router::RouteTable collects allowed methods across priorities", "[router]") {
+    Router router;
+    router.route(Method::Post, "/x").priority(3).name("high");
+    router.route(Method::Put, "/x").priority(-3).name("low");
+    const auto table = freeze_ok(router);
+    const blitz::RouteMatch m = table->match("", "/x", Method::Get);
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed == methods({Method::Post, Method::Put}));
+    CHECK(matched(*table, "", "/x", Method::Put) == "low");
+}
+
+TEST_CASE("router::RouteTable tries a regex after exact and prefix routes of the same host",
+          "[router]") {
+    Router router;
+    router.route("/").path_regex("/users/[0-9]+").name("regex");
+    router.route("/users/").prefix().name("prefix");
+    router.route("/users/42").name("exact");
+    router.route("/").path_regex("/orders/[0-9]+").host("shop.example").name("host-regex");
+    router.route("/orders/").prefix().name("any-host-prefix");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/users/42") == "exact");
+    CHECK(matched(*table, "", "/users/7") == "prefix");
+    // The host decides before the kind of path.
+    CHECK(matched(*table, "shop.example", "/orders/9") == "host-regex");
+    CHECK(matched(*table, "shop.example", "/orders/x") == "any-host-prefix");
+
+    Router only_regex;
+    // `path` is not used by a regex route, so it is not checked either.
+    only_regex.add(Route{.name = "regex", .path = "", .path_regex = "/users/[0-9]+"});
+    const auto regex_table = freeze_ok(only_regex);
+    CHECK(matched(*regex_table, "", "/users/7") == "regex");
+    // Full match: neither a longer nor a shorter path.
+    CHECK(matched(*regex_table, "", "/users/7/x") == "");
+    CHECK(matched(*regex_table, "", "/users/") == "");
+    CHECK(matched(*regex_table, "", "/x/users/7") == "");
+}
+
+TEST_CASE("router::RouteTable tries regexes in config order, whatever their literal prefixes",
+          "[router]") {
+    Router router;
+    router.route("/").path_regex(".*\\.png").name("any-png");
+    router.route("/").path_regex("/img/.*").name("img");
+    router.route("/").path_regex("/img/[a-z]+\\.png").name("img-png");
+    router.route("/").path_regex("/img/thumbs/.*").name("thumbs");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/img/a.png") == "any-png");
+    CHECK(matched(*table, "", "/img/a.jpg") == "img");
+    CHECK(matched(*table, "", "/img/thumbs/a.jpg") == "img");
+    CHECK(matched(*table, "", "/x.png") == "any-png");
+    CHECK(matched(*table, "", "/x.jpg") == "");
+}
+
+TEST_CASE("router::RouteTable finds regexes through alternations, case folding and anchors",
+          "[router]") {
+    Router router;
+    router.route("/").path_regex("/alpha/.*|/beta").name("alt");
+    router.route("/").path_regex("(?i)/API/v[0-9]").name("fold");
+    router.route("/").path_regex("^/anchored/[a-z]+$").name("anchored");
+    router.route("/").path_regex("/opt(ional)?/x").name("optional");
+    router.route("/").path_regex("/dot.css").name("dot");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/alpha/1") == "alt");
+    CHECK(matched(*table, "", "/beta") == "alt");
+    CHECK(matched(*table, "", "/betax") == "");
+    CHECK(matched(*table, "", "/api/v1") == "fold");
+    CHECK(matched(*table, "", "/Api/V2") == "fold");
+    CHECK(matched(*table, "", "/anchored/abc") == "anchored");
+    CHECK(matched(*table, "", "/opt/x") == "optional");
+    CHECK(matched(*table, "", "/optional/x") == "optional");
+    CHECK(matched(*table, "", "/dotxcss") == "dot");
+    CHECK(matched(*table, "", "/dot.css") == "dot");
+}
+
+TEST_CASE("router::RouteTable prefers a HEAD regex route to a GET one with the same pattern",
+          "[router]") {
+    Router router;
+    router.route(Method::Get, "/").path_regex("/r/.*").name("get");
+    router.route(Method::Head, "/").path_regex("/r/.*").name("head");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/r/1", Method::Head) == "head");
+    CHECK(matched(*table, "", "/r/1", Method::Get) == "get");
+    const blitz::RouteMatch m = table->match("", "/r/1", Method::Post);
+    CHECK(m.allowed == methods({Method::Get, Method::Head}));
+}
+
+TEST_CASE("router::RouteTable passes over routes whose header matchers fail", "[router]") {
+    Router router;
+    router.route("/api/users").header({"x-canary", MatchKind::Exact, "1"}).name("canary");
+    router.route("/api/").prefix().name("prefix");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, TestRequest("", "/api/users", "", {{"X-Canary", "1"}})) == "canary");
+    CHECK(matched(*table, TestRequest("", "/api/users", "", {{"X-Canary", "0"}})) == "prefix");
+    CHECK(matched(*table, TestRequest("", "/api/users")) == "prefix");
+
+    Router same_path;
+    same_path.route("/api/users").header({"x-canary", MatchKind::Exact, "1"}).name("canary");
+    same_path.route("/api/users").name("stable");
+    same_path.route("/api/").prefix().name("prefix");
+    const auto table2 = freeze_ok(same_path);
+    CHECK(matched(*table2, TestRequest("", "/api/users", "", {{"x-canary", "1"}})) == "canary");
+    CHECK(matched(*table2, TestRequest("", "/api/users")) == "stable");
+}
+
+TEST_CASE("router::RouteTable passes over routes whose query matchers fail", "[router]") {
+    Router router;
+    router.route("/search").prefix().query({"debug", MatchKind::Present, ""}).priority(1).name(
+        "debug");
+    router.route("/search").query({"q", MatchKind::Exact, "blitz gateway"}).name("exact-q");
+    router.route("/").prefix().name("root");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, TestRequest("", "/search", "debug&q=x")) == "debug");
+    CHECK(matched(*table, TestRequest("", "/search/more", "debug=1")) == "debug");
+    CHECK(matched(*table, TestRequest("", "/search", "q=blitz%20gateway")) == "exact-q");
+    CHECK(matched(*table, TestRequest("", "/search", "q=blitz+gateway")) == "root");
+    CHECK(matched(*table, TestRequest("", "/search")) == "root");
+}
+
+TEST_CASE("router::RouteTable passes over a regex route whose matchers fail", "[router]") {
+    Router router;
+    router.route("/").path_regex("/v[0-9]+/.*").header({"x-beta", MatchKind::Present, ""}).name(
+        "beta");
+    router.route("/").path_regex("/v1/.*").name("v1");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, TestRequest("", "/v1/a", "", {{"x-beta", ""}})) == "beta");
+    CHECK(matched(*table, TestRequest("", "/v1/a")) == "v1");
+    CHECK(matched(*table, TestRequest("", "/v2/a")) == "");
+}
+
+TEST_CASE("router::RouteTable counts only routes whose matchers hold in the allowed methods",
+          "[router]") {
+    Router router;
+    router.route(Method::Post, "/items").header({"x-admin", MatchKind::Present, ""}).name("admin");
+    router.route(Method::Get, "/items").name("list");
+    router.route(Method::Delete, "/only-admin").header({"x-admin", MatchKind::Present, ""});
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, TestRequest("", "/items", "", {}, Method::Get)) == "list");
+
+    blitz::RouteMatch m = table->match(*TestRequest("", "/items", "", {}, Method::Put));
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed == methods({Method::Get, Method::Head}));
+
+    m = table->match(*TestRequest("", "/items", "", {{"X-Admin", "yes"}}, Method::Put));
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed == methods({Method::Get, Method::Head, Method::Post}));
+
+    // Only a route whose matchers fail has the path: 404, not 405.
+    m = table->match(*TestRequest("", "/only-admin", "", {}, Method::Get));
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed.empty());
+    m = table->match(*TestRequest("", "/only-admin", "", {{"x-admin", ""}}, Method::Get));
+    CHECK(m.allowed == methods({Method::Delete}));
+}
+
+TEST_CASE("router::RouteTable answers HEAD through a GET route whose matchers hold",
+          "[router]") {
+    Router router;
+    router.route(Method::Get, "/x").header({"y", MatchKind::Present, ""}).name("get-y");
+    router.route(Method::Head, "/x").header({"z", MatchKind::Present, ""}).name("head-z");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, TestRequest("", "/x", "", {{"y", ""}}, Method::Head)) == "get-y");
+    CHECK(matched(*table, TestRequest("", "/x", "", {{"y", ""}, {"z", ""}}, Method::Head)) ==
+          "head-z");
+    CHECK(matched(*table, TestRequest("", "/x", "", {}, Method::Head)) == "");
+}
+
+TEST_CASE("router::RouteTable::match without a request never matches routes with matchers",
+          "[router]") {
+    Router router;
+    router.route("/a").header({"cookie", MatchKind::Absent, ""}).name("no-cookie");
+    router.route("/a").query({"q", MatchKind::Absent, ""}).name("no-query");
+    router.route(Method::Put, "/a").name("put");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/a") == "");
+    CHECK(table->match("", "/a", Method::Get).allowed == methods({Method::Put}));
+    CHECK(matched(*table, TestRequest("", "/a")) == "no-cookie");
+    CHECK(matched(*table, TestRequest("", "/a", "", {{"Cookie", "c"}})) == "no-query");
+}
+
+TEST_CASE("router::RouteTable::match(Request) takes the host from the authority", "[router]") {
+    Router router;
+    router.route("/").prefix().host("*.example.com").name("wild");
+    router.route("/").prefix().name("any");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, TestRequest("A.Example.COM:8443", "/x")) == "wild");
+    CHECK(matched(*table, TestRequest("example.com", "/x")) == "any");
+    CHECK(matched(*table, TestRequest("", "/x")) == "any");
+}
+
+TEST_CASE("router::RouteTable::match(Request) does not allocate for exact, prefix and matchers",
+          "[router]") {
+    Router router;
+    router.route(Method::Get, "/exact/path/that/is/long/enough/to/leave/small/strings")
+        .host("*.example.com")
+        .header({"x-tenant", MatchKind::Exact, "acme"});
+    router.route("/prefix/").prefix().host("api.example.com").query({"v", MatchKind::Prefix, "2"});
+    router.route("/prefix/").prefix().query({"id", MatchKind::Exact, "a b"});
+    router.route(Method::Post, "/any").header({"authorization", MatchKind::Absent, ""});
+    const auto table = freeze_ok(router);
+    const TestRequest exact("a.b.example.com:8080",
+                            "/exact/path/that/is/long/enough/to/leave/small/strings", "",
+                            {{"accept", "*/*"}, {"X-Tenant", "acme"}}, Method::Head);
+    const TestRequest prefix("API.example.com", "/prefix/x/y", "a=1&v=2.1");
+    const TestRequest fallthrough("api.example.com", "/prefix/x", "v=1&id=a%20b");
+    const TestRequest put("h", "/any", "", {}, Method::Put);
+    const std::size_t before = g_allocations;
+    std::size_t found = 0;
+    found += table->match(*exact).route != nullptr;
+    found += table->match(*prefix).route != nullptr;
+    found += table->match(*fallthrough).route != nullptr;
+    found += table->match(*put).allowed.contains(Method::Post);
+    const std::size_t after = g_allocations;
+    CHECK(found == 4);
+    CHECK(after == before);
+}
+
+TEST_CASE("router::Router::freeze rejects invalid regexes and matchers, naming the route",
+          "[router]") {
+    SECTION("a path regex RE2 cannot compile") {
+        Router router;
+        router.route("/").path_regex("/users/(").name("bad");
+        CHECK_THAT(freeze_error(router),
+                   ContainsSubstring("route \"bad\" (#0): path_regex \"/users/(\" is invalid: "
+                                     "missing )"));
+    }
+    SECTION("a regex route that is also a prefix route") {
+        Router router;
+        router.route("/").prefix().path_regex("/x").name("both");
+        CHECK_THAT(freeze_error(router),
+                   Equals("route \"both\" (#0): a path_regex route cannot also be a prefix route"));
+    }
+    SECTION("a header name that is not a token") {
+        Router router;
+        router.route("/").header({"x env", MatchKind::Exact, "1"}).name("h");
+        CHECK_THAT(freeze_error(router),
+                   Equals("route \"h\" (#0): header matcher #0 (\"x env\"): name is not a token"));
+    }
+    SECTION("a header regex RE2 cannot compile") {
+        Router router;
+        router.route("/").header({"a", MatchKind::Present, ""}).header(
+            {"x", MatchKind::Regex, "a**"});
+        CHECK_THAT(freeze_error(router),
+                   ContainsSubstring("route #0: header matcher #1 (\"x\"): regex \"a**\" is "
+                                     "invalid: bad repetition operator"));
+    }
+    SECTION("a Present matcher with a value") {
+        Router router;
+        router.route("/").header({"x", MatchKind::Present, "1"});
+        CHECK_THAT(freeze_error(router),
+                   Equals("route #0: header matcher #0 (\"x\"): Present and Absent matchers take "
+                          "no value"));
+    }
+    SECTION("a query matcher without a name") {
+        Router router;
+        router.route("/").query({"", MatchKind::Exact, "1"});
+        CHECK_THAT(freeze_error(router),
+                   Equals("route #0: query matcher #0 (\"\"): name is empty"));
+    }
+    SECTION("a query regex RE2 cannot compile") {
+        Router router;
+        router.route("/").query({"q", MatchKind::Regex, "[z-a]"});
+        CHECK_THAT(freeze_error(router),
+                   ContainsSubstring("route #0: query matcher #0 (\"q\"): regex \"[z-a]\" is "
+                                     "invalid: invalid character class range: z-a"));
+    }
+}
+
+namespace {
+
+std::shared_ptr<blitz::Upstream> fake_upstream() {
+    return std::make_shared<blitz::Upstream>(nullptr);
+}
+
+std::string freeze_error_of(Route r) {
+    Router router;
+    router.add(std::move(r)).name("r");
+    return freeze_error(router);
+}
+
+}  // namespace
+
+TEST_CASE("router::Router::freeze rejects more than one action", "[router]") {
+    Route handler_and_proxy;
+    handler_and_proxy.handler = [](blitz::Exchange&) { return blitz::Flow::Respond; };
+    handler_and_proxy.proxy.upstream = fake_upstream();
+    const std::string message =
+        "route \"r\" (#0): more than one action: a handler, a proxy upstream and a redirect "
+        "exclude each other";
+    CHECK_THAT(freeze_error_of(handler_and_proxy), Equals(message));
+
+    Route proxy_and_redirect;
+    proxy_and_redirect.proxy.upstream = fake_upstream();
+    proxy_and_redirect.redirect = blitz::Redirect{};
+    CHECK_THAT(freeze_error_of(proxy_and_redirect), Equals(message));
+}
+
+TEST_CASE("router::Router::freeze checks redirects", "[router]") {
+    auto with = [](blitz::Redirect d, bool prefix = false) {
+        Route r;
+        r.prefix = prefix;
+        r.redirect = std::move(d);
+        return freeze_error_of(std::move(r));
+    };
+    for (const int status : {300, 304, 305, 200, 399}) {
+        INFO(status);
+        CHECK_THAT(with({.status = status}),
+                   Equals("route \"r\" (#0): redirect status " + std::to_string(status) +
+                          " is not one of 301, 302, 303, 307, 308"));
+    }
+    CHECK_THAT(with({.scheme = "ht tp"}), ContainsSubstring("redirect scheme \"ht tp\" is not a "
+                                                            "URI scheme"));
+    CHECK_THAT(with({.host = "a.com\r\nX: y"}), ContainsSubstring("redirect host"));
+    CHECK_THAT(with({.path = "relative"}), ContainsSubstring("redirect path \"relative\" is not an "
+                                                             "absolute path"));
+    CHECK_THAT(with({.path = "/a?b"}), ContainsSubstring("is not an absolute path"));
+    CHECK_THAT(with({.prefix_rewrite = "/new/"}),
+               Equals("route \"r\" (#0): redirect prefix_rewrite needs a prefix route"));
+    CHECK_THAT(with({.path = "/a", .prefix_rewrite = "/b"}, true),
+               ContainsSubstring("redirect sets both path and prefix_rewrite"));
+    CHECK_THAT(with({.prefix_rewrite = "x"}, true), ContainsSubstring("redirect prefix_rewrite "
+                                                                      "\"x\" is not an absolute"));
+
+    for (const int status : {301, 302, 303, 307, 308}) {
+        Router ok;
+        ok.route("/").prefix().redirect(
+            {.status = status, .scheme = "https", .host = "[::1]:8443", .prefix_rewrite = "/n/"});
+        CHECK(ok.freeze());
+    }
+}
+
+TEST_CASE("router::Router::freeze checks proxy rewrites", "[router]") {
+    auto with = [](blitz::ProxyAction p, bool prefix = false, bool upstream = true) {
+        Route r;
+        r.prefix = prefix;
+        r.proxy = std::move(p);
+        if (upstream) {
+            r.proxy.upstream = fake_upstream();
+        }
+        return freeze_error_of(std::move(r));
+    };
+    CHECK_THAT(with({.prefix_rewrite = "/v2/"}),
+               Equals("route \"r\" (#0): proxy prefix_rewrite needs a prefix route"));
+    CHECK_THAT(with({.prefix_rewrite = "/v2/", .regex_rewrite = "/(.*)"}, true),
+               Equals("route \"r\" (#0): proxy sets both prefix_rewrite and regex_rewrite"));
+    CHECK_THAT(with({.regex_rewrite = "/(.*"}),
+               ContainsSubstring("proxy regex_rewrite \"/(.*\" is invalid: missing )"));
+    CHECK_THAT(with({.regex_rewrite = "/(.*)", .regex_substitution = "/\\2"}),
+               ContainsSubstring("proxy regex_substitution \"/\\2\": "));
+    CHECK_THAT(with({.regex_substitution = "/x"}),
+               ContainsSubstring("proxy regex_substitution needs a regex_rewrite"));
+    CHECK_THAT(with({.regex_rewrite = "/(.*)", .regex_substitution = "/\\1?x"}),
+               ContainsSubstring("is not path bytes"));
+    CHECK_THAT(with({.host_rewrite = "bad host"}),
+               ContainsSubstring("proxy host_rewrite \"bad host\" is not a host[:port]"));
+    CHECK_THAT(with({.prefix_rewrite = "/x"}, true, false),
+               ContainsSubstring("proxy rewrites are set but proxy.upstream is not"));
+
+    Router ok;
+    ok.route("/api/").prefix().proxy(blitz::ProxyAction{
+        .upstream = fake_upstream(), .prefix_rewrite = "/", .host_rewrite = "b:81"});
+    ok.route("/")
+        .path_regex("/s/([^/]+)(/.*)")
+        .proxy(blitz::ProxyAction{.upstream = fake_upstream(),
+                                  .regex_rewrite = "/s/([^/]+)(/.*)",
+                                  .regex_substitution = "\\2/\\1"});
+    CHECK(ok.freeze());
+}
+
+TEST_CASE("router::Router::freeze checks header edits", "[router]") {
+    auto with = [](blitz::filters::HeaderEdits request, blitz::filters::HeaderEdits response = {}) {
+        Route r;
+        r.request_headers = std::move(request);
+        r.response_headers = std::move(response);
+        return freeze_error_of(std::move(r));
+    };
+    CHECK_THAT(
+        with({.add = {{"bad name", "v"}}}),
+        Equals("route \"r\" (#0): request_headers: header name \"bad name\" is not a token"));
+    CHECK_THAT(with({.set = {{"x", "a\r\nb"}}}),
+               ContainsSubstring("request_headers: the value of \"x\" is not a field value"));
+    CHECK_THAT(with({}, {.remove = {"Content-Length"}}),
+               ContainsSubstring("response_headers: \"Content-Length\" frames the message"));
+    CHECK_THAT(with({.set = {{"Transfer-Encoding", "chunked"}}}), ContainsSubstring("frames"));
+}
+
+TEST_CASE("router::Router::freeze puts one Headers filter first for header edits", "[router]") {
+    auto user_filter = std::make_shared<blitz::Filter>();
+    Router router;
+    router.route("/edits").name("edits").filter(user_filter).spec().request_headers.set = {
+        {"x-from", "blitz"}};
+    router.route("/plain").name("plain").filter(user_filter);
+    const auto table = freeze_ok(router);
+    const Route* edits = table->match("", "/edits", Method::Get).route;
+    const Route* plain = table->match("", "/plain", Method::Get).route;
+    REQUIRE(edits != nullptr);
+    REQUIRE(plain != nullptr);
+    REQUIRE(edits->filters.size() == 2);
+    CHECK(dynamic_cast<const blitz::filters::Headers*>(edits->filters[0].get()) != nullptr);
+    CHECK(edits->filters[1] == user_filter);
+    CHECK(plain->filters.size() == 1);
+    CHECK(edits->compiled != nullptr);
+    CHECK(plain->compiled != nullptr);
+
+    // A route read back from a table and frozen again still gets the edits once.
+    Router again;
+    again.add(*edits);
+    Route cleared = *edits;
+    cleared.name = "cleared";
+    cleared.path = "/cleared";
+    cleared.request_headers = {};
+    again.add(cleared);
+    const auto table2 = freeze_ok(again);
+    const Route* edits2 = table2->match("", "/edits", Method::Get).route;
+    REQUIRE(edits2 != nullptr);
+    REQUIRE(edits2->filters.size() == 2);
+    CHECK(edits2->filters[0] != edits->filters[0]);
+    CHECK(edits2->filters[1] == user_filter);
+    const Route* cleared2 = table2->match("", "/cleared", Method::Get).route;
+    REQUIRE(cleared2 != nullptr);
+    REQUIRE(cleared2->filters.size() == 1);
+    CHECK(cleared2->filters[0] == user_filter);
+}
+
+TEST_CASE("router::RouteBuilder action setters replace the action set before", "[router]") {
+    auto handler = [](blitz::Exchange&) { return blitz::Flow::Respond; };
+    Router router;
+    blitz::RouteBuilder b = router.route("/").handle(handler);
+    // Stays valid: no route is added below.
+    Route& r = b.spec();
+    CHECK(r.handler);
+    b.proxy(fake_upstream());
+    CHECK_FALSE(r.handler);
+    CHECK(r.proxy.upstream);
+    b.redirect({.status = 301});
+    CHECK_FALSE(r.proxy.upstream);
+    CHECK(r.redirect);
+    b.proxy(blitz::ProxyAction{.upstream = fake_upstream(), .host_rewrite = "h"});
+    CHECK_FALSE(r.redirect);
+    CHECK(r.proxy.host_rewrite == "h");
+    b.handle(handler);
+    CHECK_FALSE(r.proxy.upstream);
+    b.redirect({});
+    b.respond(204);
+    CHECK_FALSE(r.redirect);
+    CHECK(r.direct.status == 204);
+    b.priority(-7).path_regex("/r").header({"a", MatchKind::Present, ""}).query(
+        {"q", MatchKind::Absent, ""});
+    CHECK(r.priority == -7);
+    CHECK(r.path_regex == "/r");
+    CHECK(r.headers.size() == 1);
+    CHECK(r.query.size() == 1);
 }

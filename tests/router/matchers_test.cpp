@@ -1,0 +1,148 @@
+#include <string>
+#include <vector>
+
+#include <catch2/catch_test_macros.hpp>
+
+#include <blitz/router.hpp>
+
+#include "router/compiled_route.hpp"
+#include "helpers.hpp"
+
+using blitz::HeaderMatcher;
+using blitz::MatchKind;
+using blitz::QueryMatcher;
+using blitz::Route;
+using blitz::Router;
+using router_test::TestRequest;
+
+namespace {
+
+/// A table of one route with these matchers (compiled by freeze()), asked through
+/// RouteTable::match(const Request&).
+class MatcherRoute {
+public:
+   explicit MatcherRoute(std::vector<HeaderMatcher> headers, std::vector<QueryMatcher> query = {}) {
+       Route r;
+       r.name = "m";
+       r.headers = std::move(headers);
+       r.query = std::move(query);
+       router_.add(r);
+       table_ = router_test::freeze_ok(router_);
+   }
+
+    /// Whether every matcher holds.
+    bool operator()(const TestRequest& request) const {
+        const blitz::RouteMatch m = table_->match(*request);
+        return m.route != nullptr && m.route->name == "m";
+    }
+
+private:
+    Router router_;
+    std::shared_ptr<const blitz::RouteTable> table_;
+};
+
+}  // namespace
+
+TEST_CASE("router::matchers_hold compares header names without case and any field may match",
+          "[router]") {
+    MatcherRoute exact({{"X-Env", MatchKind::Exact, "canary"}});
+    CHECK(exact(TestRequest("", "/", "", {{"x-env", "canary"}})));
+    CHECK(exact(TestRequest("", "/", "", {{"X-ENV", "stable"}, {"x-Env", "canary"}})));
+    CHECK_FALSE(exact(TestRequest("", "/", "", {{"x-env", "Canary"}})));
+    CHECK_FALSE(exact(TestRequest("", "/", "", {{"x-env", "canary, stable"}})));
+    CHECK_FALSE(exact(TestRequest("", "/", "", {{"x-other", "canary"}})));
+    CHECK_FALSE(exact(TestRequest("", "/")));
+}
+
+TEST_CASE("router::matchers_hold supports every header match kind", "[router]") {
+    MatcherRoute prefix({{"accept", MatchKind::Prefix, "application/"}});
+    CHECK(prefix(TestRequest("", "/", "", {{"Accept", "application/json"}})));
+    CHECK(prefix(TestRequest("", "/", "", {{"Accept", "application/"}})));
+    CHECK_FALSE(prefix(TestRequest("", "/", "", {{"Accept", "text/html"}})));
+
+    MatcherRoute regex({{"x-version", MatchKind::Regex, "v[0-9]+"}});
+    CHECK(regex(TestRequest("", "/", "", {{"x-version", "v12"}})));
+    // The whole value must match, not a part of it.
+    CHECK_FALSE(regex(TestRequest("", "/", "", {{"x-version", "v12-beta"}})));
+    CHECK_FALSE(regex(TestRequest("", "/", "", {{"x-version", "av1"}})));
+    CHECK(regex(TestRequest("", "/", "", {{"x-version", "beta"}, {"x-version", "v2"}})));
+
+    MatcherRoute present({{"authorization", MatchKind::Present, ""}});
+    CHECK(present(TestRequest("", "/", "", {{"Authorization", ""}})));
+    CHECK_FALSE(present(TestRequest("", "/")));
+
+    MatcherRoute absent({{"cookie", MatchKind::Absent, ""}});
+    CHECK(absent(TestRequest("", "/", "", {{"x", "y"}})));
+    CHECK_FALSE(absent(TestRequest("", "/", "", {{"x", "y"}, {"Cookie", "a=b"}})));
+}
+
+TEST_CASE("router::matchers_hold needs every matcher of a route to hold", "[router]") {
+    MatcherRoute both({{"a", MatchKind::Present, ""}, {"b", MatchKind::Absent, ""}},
+                      {{"q", MatchKind::Exact, "1"}});
+    CHECK(both(TestRequest("", "/", "q=1", {{"a", ""}})));
+    CHECK_FALSE(both(TestRequest("", "/", "q=1", {{"a", ""}, {"b", ""}})));
+    CHECK_FALSE(both(TestRequest("", "/", "q=2", {{"a", ""}})));
+    CHECK_FALSE(both(TestRequest("", "/", "q=1")));
+}
+
+TEST_CASE("router::matchers_hold splits the query on '&' and decodes names and values",
+          "[router]") {
+    MatcherRoute exact({}, {{"user name", MatchKind::Exact, "a b/c"}});
+    CHECK(exact(TestRequest("", "/", "user%20name=a%20b%2Fc")));
+    CHECK(exact(TestRequest("", "/", "x=1&user%20name=a%20b%2fc&y")));
+    CHECK(exact(TestRequest("", "/", "user%20name=zzz&user%20name=a%20b%2Fc")));
+    // '+' stays '+' (RFC 3986 gives it no meaning in a query).
+    CHECK_FALSE(exact(TestRequest("", "/", "user+name=a+b%2Fc")));
+    CHECK_FALSE(exact(TestRequest("", "/", "user%20name=a%20b%2Fcd")));
+    CHECK_FALSE(exact(TestRequest("", "/", "user%20name=a%20b%2")));
+    CHECK_FALSE(exact(TestRequest("", "/", "")));
+
+    MatcherRoute empty({}, {{"flag", MatchKind::Exact, ""}});
+    CHECK(empty(TestRequest("", "/", "flag")));
+    CHECK(empty(TestRequest("", "/", "flag=")));
+    CHECK(empty(TestRequest("", "/", "&&flag&")));
+    CHECK_FALSE(empty(TestRequest("", "/", "flag=1")));
+    CHECK_FALSE(empty(TestRequest("", "/", "flagx")));
+}
+
+TEST_CASE("router::matchers_hold keeps malformed escapes in the query literal", "[router]") {
+    MatcherRoute literal({}, {{"a", MatchKind::Exact, "%zz%4"}});
+    CHECK(literal(TestRequest("", "/", "a=%zz%4")));
+    MatcherRoute percent({}, {{"a", MatchKind::Exact, "%"}});
+    CHECK(percent(TestRequest("", "/", "a=%25")));
+    CHECK(percent(TestRequest("", "/", "a=%")));
+}
+
+TEST_CASE("router::matchers_hold supports every query match kind", "[router]") {
+    MatcherRoute prefix({}, {{"path", MatchKind::Prefix, "/a b"}});
+    CHECK(prefix(TestRequest("", "/", "path=%2Fa%20b%2Fc")));
+    CHECK(prefix(TestRequest("", "/", "path=/a%20b")));
+    CHECK_FALSE(prefix(TestRequest("", "/", "path=/a%20")));
+    CHECK_FALSE(prefix(TestRequest("", "/", "path=/a+b")));
+
+    MatcherRoute regex({}, {{"id", MatchKind::Regex, "[0-9]+ x"}});
+    CHECK(regex(TestRequest("", "/", "id=42%20x")));
+    CHECK(regex(TestRequest("", "/", "id=a&id=7%20x")));
+    CHECK_FALSE(regex(TestRequest("", "/", "id=42x")));
+    CHECK_FALSE(regex(TestRequest("", "/", "id=42%20xy")));
+
+    MatcherRoute present({}, {{"debug", MatchKind::Present, ""}});
+    CHECK(present(TestRequest("", "/", "a=1&debug")));
+    CHECK(present(TestRequest("", "/", "de%62ug=0")));
+    CHECK_FALSE(present(TestRequest("", "/", "debugger=1")));
+
+    MatcherRoute absent({}, {{"debug", MatchKind::Absent, ""}});
+    CHECK(absent(TestRequest("", "/", "a=1")));
+    CHECK(absent(TestRequest("", "/", "")));
+    CHECK_FALSE(absent(TestRequest("", "/", "a=1&debug=")));
+}
+
+TEST_CASE("router::matchers_hold fails a query regex whose decoded value exceeds the buffer",
+          "[router]") {
+    MatcherRoute regex({}, {{"v", MatchKind::Regex, "x*"}});
+    const std::size_t limit = blitz::router::kMaxDecodedQueryValue;
+    // Without escapes the raw value is matched in place, whatever its length.
+    CHECK(regex(TestRequest("", "/", "v=" + std::string(limit * 2, 'x'))));
+    CHECK(regex(TestRequest("", "/", "v=%78" + std::string(limit - 1, 'x'))));
+    CHECK_FALSE(regex(TestRequest("", "/", "v=%78" + std::string(limit, 'x'))));
+}
