@@ -13,4 +13,5 @@
 #include <blitz/result.hpp>
 #include <blitz/router.hpp>
 #include <blitz/server.hpp>
+#include <blitz/upstream.hpp>
 #include <blitz/version.hpp>
