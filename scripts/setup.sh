@@ -13,8 +13,8 @@ export DEBIAN_FRONTEND=noninteractive
 main_packages=(
     ca-certificates build-essential pkgconf ninja-build cmake git
     clang lld libclang-rt-14-dev
-    liburing-dev libsimdjson-dev libbenchmark-dev
-    curl nginx-light wrk valgrind nghttp2-client procps iproute2
+    liburing-dev libsimdjson-dev libbenchmark-dev libre2-dev libc-ares-dev
+    curl nginx-light haproxy wrk valgrind nghttp2-client procps iproute2
 )
 backports_packages=(meson libcatch2-dev)
 

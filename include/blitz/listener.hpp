@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace blitz {
 
@@ -36,6 +37,10 @@ struct ListenerOptions {
     bool tcp_nodelay = true;
     /// With `[::]`, accept IPv4 too (IPV6_V6ONLY off).
     bool ipv6_dual_stack = true;
+    /// Peers (addresses or CIDR blocks: "10.0.0.0/8", "::1") whose X-Forwarded-For,
+    /// X-Forwarded-Proto and X-Forwarded-Host are kept and extended when proxying; from anyone
+    /// else those headers are replaced, so clients cannot forge them.
+    std::vector<std::string> trusted_proxies;
     HttpLimits limits;
 };
 

@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <blitz/reactor.hpp>
@@ -16,7 +17,7 @@
 namespace blitz::io {
 
 /// What an operation is; packed into the top byte of user_data.
-enum class Op : std::uint8_t { None = 0, Accept, Recv, Send, Poll };
+enum class Op : std::uint8_t { None = 0, Accept, Recv, Send, Poll, Connect, UpRecv, UpSend };
 
 /// user_data = op (8 bits) | generation (24 bits) | slot (32 bits). A completion whose
 /// generation no longer matches its slot's owner is stale and dropped (its buffer recycled).
@@ -69,6 +70,8 @@ struct BackendOptions {
 /// - send completes once with the bytes written (possibly fewer than asked: send the rest) or
 ///   -errno. The iovecs and what they point to must stay valid until then. A closed peer gives
 ///   -EPIPE, never SIGPIPE.
+/// - connect completes once with 0 or -errno for a non-blocking socket; `addr` must stay valid
+///   until it completes.
 /// - poll_in is multishot readiness for eventfd/signalfd-like descriptors.
 /// - cancel(fd) ends every operation on fd: each completes (with -ECANCELED or its last
 ///   result) without `more`. Completions never run inside the call that submitted them.
@@ -86,6 +89,7 @@ public:
     virtual void recv(int fd, std::uint64_t ud) = 0;
     virtual void send(int fd, const iovec* iov, unsigned count, std::uint64_t ud) = 0;
     virtual void poll_in(int fd, std::uint64_t ud) = 0;
+    virtual void connect(int fd, const sockaddr* addr, socklen_t len, std::uint64_t ud) = 0;
     virtual void cancel(int fd) = 0;
     /// Ends the multishot recv submitted with `ud` on `fd` (it completes without `more`),
     /// leaving other operations on fd alone: how a connection stops reading under back-pressure.

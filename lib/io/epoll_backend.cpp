@@ -64,14 +64,28 @@ public:
         update(fd, st);
     }
 
+    void connect(int fd, const sockaddr* addr, socklen_t len, std::uint64_t ud) override {
+        FdState& st = state(fd);
+        if (::connect(fd, addr, len) == 0) {
+            immediate_.push_back(Completion{ud, 0, false, -1});
+            return;
+        }
+        if (errno != EINPROGRESS) {
+            immediate_.push_back(Completion{ud, -errno, false, -1});
+            return;
+        }
+        st.connect_ud = ud;
+        update(fd, st);
+    }
+
     void cancel(int fd) override {
         if (fd < 0 || static_cast<std::size_t>(fd) >= fds_.size()) {
             return;
         }
         FdState& st = fds_[static_cast<std::size_t>(fd)];
-        for (std::uint64_t* ud : {&st.accept_ud, &st.recv_ud, &st.send_ud, &st.poll_ud}) {
+        for (std::uint64_t* ud : {&st.accept_ud, &st.recv_ud, &st.send_ud, &st.poll_ud, &st.connect_ud}) {
             if (*ud != 0) {
-                cancelled_.push_back(Completion{*ud, -ECANCELED, false, -1});
+                immediate_.push_back(Completion{*ud, -ECANCELED, false, -1});
                 *ud = 0;
             }
         }
@@ -89,7 +103,7 @@ public:
         }
         FdState& st = fds_[static_cast<std::size_t>(fd)];
         if (st.recv_ud == ud && ud != 0) {
-            cancelled_.push_back(Completion{ud, -ECANCELED, false, -1});
+            immediate_.push_back(Completion{ud, -ECANCELED, false, -1});
             st.recv_ud = 0;
             update(fd, st);
         }
@@ -120,6 +134,9 @@ public:
                 n += on_readable(fd, gen, handler);
             }
             FdState& st = fds_[static_cast<std::size_t>(fd)];
+            if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && st.generation == gen && st.connect_ud != 0) {
+                n += finish_connect(fd, handler);
+            }
             if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && st.generation == gen && st.send_ud != 0 &&
                 st.send_blocked) {
                 n += try_send(fd, handler);
@@ -136,7 +153,7 @@ public:
         return n;
     }
 
-    bool has_queued() const noexcept { return !cancelled_.empty() || !ready_sends_.empty(); }
+    bool has_queued() const noexcept { return !immediate_.empty() || !ready_sends_.empty(); }
 
 private:
     struct FdState {
@@ -144,6 +161,7 @@ private:
         std::uint64_t recv_ud = 0;
         std::uint64_t send_ud = 0;
         std::uint64_t poll_ud = 0;
+        std::uint64_t connect_ud = 0;
         const iovec* send_iov = nullptr;
         unsigned send_count = 0;
         std::uint32_t generation = 0;
@@ -168,7 +186,7 @@ private:
         if (st.accept_ud != 0 || st.recv_ud != 0 || st.poll_ud != 0) {
             want |= EPOLLIN;
         }
-        if (st.send_ud != 0 && st.send_blocked) {
+        if ((st.send_ud != 0 && st.send_blocked) || st.connect_ud != 0) {
             want |= EPOLLOUT;
         }
         if (want == st.registered) {
@@ -188,12 +206,12 @@ private:
     int flush_queued(CompletionHandler& handler) {
         int n = 0;
         // Swap out first: handlers queue new sends and cancellations while we deliver.
-        pending_cancelled_.swap(cancelled_);
-        for (const Completion& c : pending_cancelled_) {
+        pending_immediate_.swap(immediate_);
+        for (const Completion& c : pending_immediate_) {
             handler.on_completion(c);
             ++n;
         }
-        pending_cancelled_.clear();
+        pending_immediate_.clear();
         pending_sends_.swap(ready_sends_);
         for (const QueuedSend& q : pending_sends_) {
             FdState& st = fds_[static_cast<std::size_t>(q.fd)];
@@ -225,6 +243,20 @@ private:
             st.send_blocked = false;
             update(fd, st);
         }
+        handler.on_completion(c);
+        return 1;
+    }
+
+    int finish_connect(int fd, CompletionHandler& handler) {
+        FdState& st = fds_[static_cast<std::size_t>(fd)];
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            err = errno;
+        }
+        Completion c{st.connect_ud, -err, false, -1};
+        st.connect_ud = 0;
+        update(fd, st);
         handler.on_completion(c);
         return 1;
     }
@@ -291,8 +323,8 @@ private:
     int epfd_ = -1;
     std::vector<FdState> fds_;
     std::vector<epoll_event> events_;
-    std::vector<Completion> cancelled_;
-    std::vector<Completion> pending_cancelled_;
+    std::vector<Completion> immediate_;
+    std::vector<Completion> pending_immediate_;
     std::vector<QueuedSend> ready_sends_;
     std::vector<QueuedSend> pending_sends_;
 };

@@ -83,6 +83,12 @@ public:
         io_uring_sqe_set_data64(s, ud);
     }
 
+    void connect(int fd, const sockaddr* addr, socklen_t len, std::uint64_t ud) override {
+        io_uring_sqe* s = sqe();
+        io_uring_prep_connect(s, fd, addr, len);
+        io_uring_sqe_set_data64(s, ud);
+    }
+
     void cancel(int fd) override {
         io_uring_sqe* s = sqe();
         io_uring_prep_cancel_fd(s, fd, IORING_ASYNC_CANCEL_ALL);

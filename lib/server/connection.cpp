@@ -1,5 +1,6 @@
 #include "server/connection.hpp"
 
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,7 +16,11 @@
 #include <blitz/log.hpp>
 
 #include "http/uri.hpp"
+#include "router/rewrite.hpp"
+#include "server/proxy.hpp"
 #include "server/reactor.hpp"
+#include "server/send_queue.hpp"
+#include "server/connection_active.hpp"
 
 namespace blitz::server {
 
@@ -34,33 +39,6 @@ bool status_has_body(int status) noexcept {
 }
 
 }  // namespace
-
-/// The exchange in progress on a connection, with its arena. Constructed per request in
-/// memory the reactor recycles.
-struct Connection::Active {
-    Active(detail::ExchangeDriver& driver, detail::BlockPool& pool) noexcept
-        : arena(&pool), ex(driver, arena) {}
-
-    Arena arena;
-    Exchange ex;
-    Phase phase = Phase::RequestHeaders;
-    std::uint16_t filter_index = 0;
-    bool keep_alive = true;
-    bool expect_continue = false;
-    bool is_head = false;
-    bool body_done = true;
-    bool body_started = false;
-    bool wants_body = false;
-    bool continue_sent = false;
-    bool paused = false;
-    bool in_advance = false;
-    bool resume_requested = false;
-    bool detached = false;
-    bool aborted = false;
-    std::uint64_t body_limit = 0;
-    std::uint64_t body_seen = 0;
-    std::string_view client_address;
-};
 
 std::size_t Connection::active_bytes() noexcept { return sizeof(Active); }
 
@@ -102,7 +80,7 @@ void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::u
 
 void Connection::rearm_recv() {
     // Held-back input at the limit keeps reading stopped (back-pressure) until it is consumed.
-    if (recv_armed_ || closing_ || state_ == State::Closed || partial_len_ >= kMaxPendingInput) {
+    if (recv_armed_ || closing_ || state_ == State::Closed || partial_len_ >= kMaxPendingInput || input_blocked_) {
         return;
     }
     recv_armed_ = true;
@@ -127,8 +105,11 @@ void Connection::on_recv(const io::Completion& c) {
             process(partial_, partial_len_);
         } else {
             last_activity_ms_ = reactor_.now_ms();
+            reactor_.own_buffer(bid);
+            current_bid_ = bid;
             process(data, len);
-            reactor_.io().buffers().release(bid);
+            current_bid_ = -1;
+            reactor_.put_buffer(bid);
         }
         rearm_recv();  // in case the multishot ended on its own (e.g. CQ pressure)
     } else if (c.res == 0 || (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)) {
@@ -138,6 +119,8 @@ void Connection::on_recv(const io::Completion& c) {
         }
     } else if (c.res == -ENOBUFS) {
         reactor_.rearm_recv_later(this);
+    } else if (c.res == -ECANCELED && !closing_) {
+        rearm_recv();  // reading was stopped for back-pressure, which may be over already
     }
     maybe_recycle();
 }
@@ -168,10 +151,24 @@ void Connection::stash_partial_head(const char* p, std::size_t n) {
 // partial_.
 void Connection::process(char* data, std::size_t len) {
     const bool from_partial = data == partial_;
+    if (from_partial) {
+        current_bid_ = -1;  // these bytes are copies: forwarding them copies again
+    }
     char* p = data;
     char* end = data + len;
     in_process_ = true;
-    while (p < end && !closing_ && (state_ == State::Head || state_ == State::Body || state_ == State::Drain)) {
+    while (p < end && !closing_ && !input_blocked_ &&
+           (state_ == State::Head || state_ == State::Body || state_ == State::Drain || state_ == State::Tunnel)) {
+        if (state_ == State::Tunnel) {
+            active_->proxy->tunnel_data(p, static_cast<std::size_t>(end - p), from_partial ? -1 : current_bid_);
+            p = end;
+            break;
+        }
+        if (state_ == State::Body && active_ != nullptr && active_->ex.route() != nullptr &&
+            active_->ex.route()->proxy.upstream && active_->proxy == nullptr &&
+            active_->phase < Phase::AwaitResponse) {
+            break;  // a proxied body waits (held back) until its upstream request starts
+        }
         if (state_ == State::Head) {
             if (active_ != nullptr || out_len_ >= kMaxPendingOutput) {
                 break;  // responses go out in order: the next request waits
@@ -240,7 +237,7 @@ bool Connection::process_head(char*& p, char* end) {
 }
 
 void Connection::process_body(char*& p, char* end) {
-    while (p < end && (state_ == State::Body || state_ == State::Drain) && !closing_) {
+    while (p < end && (state_ == State::Body || state_ == State::Drain) && !closing_ && !input_blocked_) {
         auto step = body_.decode({p, static_cast<std::size_t>(end - p)});
         p += step.consumed;
         if (step.error_status != 0) {
@@ -262,7 +259,16 @@ void Connection::process_body(char*& p, char* end) {
                 return;
             }
         } else {
-            deliver_body(step.data, step.done);
+            if (active_ != nullptr && active_->proxy != nullptr) {
+                const char* raw = p - step.consumed;
+                ProxyState* proxy = active_->proxy;
+                deliver_body(step.data, step.done);
+                if (active_ != nullptr && active_->proxy == proxy && state_ == State::Body) {
+                    proxy->request_body(raw, step.consumed, current_bid_, step.done);
+                }
+            } else {
+                deliver_body(step.data, step.done);
+            }
             if (step.done && state_ == State::Body) {
                 state_ = State::Head;
             }
@@ -308,7 +314,7 @@ void Connection::start_exchange(http1::RequestHead& head) {
     }
     state_ = req.has_body ? State::Body : State::Head;
 
-    RouteMatch m = routes_->match(http::authority_host(req.authority), req.path, req.method);
+    RouteMatch m = routes_->match(req);
     if (m.route == nullptr) {
         if (m.allowed.empty()) {
             local_error(404, "no route", false);
@@ -334,8 +340,12 @@ void Connection::start_exchange(http1::RequestHead& head) {
         return;
     }
     a.ex.set_route(m.route);
-    const std::uint64_t limit =
-        m.route->max_body_bytes != 0 ? m.route->max_body_bytes : listener_->shared->options.limits.max_body_bytes;
+    // A route's own limit applies; without one, a locally answered route takes the listener's,
+    // and a proxied one streams without a limit (uploads are the upstream's to judge).
+    std::uint64_t limit = m.route->max_body_bytes;
+    if (limit == 0) {
+        limit = m.route->proxy.upstream ? ~std::uint64_t{0} : listener_->shared->options.limits.max_body_bytes;
+    }
     a.body_limit = limit;
     if (head.body == http1::BodyKind::Length && head.content_length > limit) {
         // RFC 9110 §15.5.14: refuse before reading; the unread body makes the connection unusable.
@@ -376,7 +386,7 @@ void Connection::advance() {
             case Phase::AwaitBody:
                 // A configured response answers a complete request: its body is read (and
                 // checked against the route's limit) first. Handlers decide for themselves.
-                if (!route->handler && !a->body_done) {
+                if (!route->handler && !route->proxy.upstream && !a->body_done) {
                     a->wants_body = true;
                     break;
                 }
@@ -384,6 +394,12 @@ void Connection::advance() {
                 continue;
             case Phase::Action: {
                 a->phase = Phase::AwaitResponse;
+                if (!route->handler && route->proxy.upstream) {
+                    void* mem = a->arena.allocate(sizeof(ProxyState), alignof(ProxyState));
+                    a->proxy = new (mem) ProxyState(*this, a->ex, route->proxy, reactor_);
+                    a->proxy->start();
+                    continue;  // waits in AwaitResponse, or answers an error at once
+                }
                 if (route->handler) {
                     Flow f = route->handler(a->ex);
                     if (f == Flow::Pause && !a->resume_requested) {
@@ -394,6 +410,10 @@ void Connection::advance() {
                         a->ex.respond_static(500, "{\"error\":\"handler produced no response\"}\n",
                                              "application/json");
                     }
+                } else if (route->redirect) {
+                    Response& r = a->ex.response();
+                    r.set_status(route->redirect->status);
+                    r.add_header("Location", router::redirect_location(*route, a->ex.request(), a->arena));
                 } else {
                     const DirectResponse& d = route->direct;
                     Response& r = a->ex.response();
@@ -411,6 +431,9 @@ void Connection::advance() {
                 continue;
             }
             case Phase::AwaitResponse:
+                if (a->proxy != nullptr) {
+                    break;  // the upstream answers through proxy_head()
+                }
                 if (a->ex.response().status() == 0) {
                     a->paused = true;
                     break;
@@ -432,6 +455,7 @@ void Connection::advance() {
                 continue;
             }
             case Phase::Done:
+            case Phase::Streaming:
                 break;
         }
         if (a->paused && a->resume_requested) {
@@ -541,22 +565,8 @@ void Connection::local_error(int status, const char* reason, bool close, std::st
 
 void Connection::finish_response() {
     Active& a = *active_;
-    const HttpLimits& limits = listener_->shared->options.limits;
     Response& r = a.ex.response();
-    const std::uint64_t now = reactor_.now_ms();
-    bool keep = a.keep_alive && !close_after_send_ && !reactor_.stopping() &&
-                (limits.max_requests_per_connection == 0 || requests_ < limits.max_requests_per_connection) &&
-                now - accepted_ms_ < static_cast<std::uint64_t>(limits.max_connection_age.count());
-    if (!a.body_done) {
-        // The body is still on the wire. If the client waits for 100-continue it may never send
-        // it; if it is longer than we are willing to drain, reading on is not worth it.
-        const std::int64_t length = a.ex.request().content_length;
-        const bool known_large =
-            length >= 0 && static_cast<std::uint64_t>(length) - a.body_seen > limits.max_drain_bytes;
-        if ((a.expect_continue && !a.body_started) || known_large) {
-            keep = false;
-        }
-    }
+    bool keep = keep_alive_allowed();
     if (keep && a.ex.request().version == Version::Http10) {
         r.add_header("Connection", "keep-alive");
     }
@@ -588,6 +598,14 @@ void Connection::finish_response() {
         std::memcpy(out_ + out_len_, body.data(), body.size());
         out_len_ += static_cast<std::uint32_t>(body.size());
     }
+    complete_exchange(keep);
+}
+
+// Ends the exchange once its response is queued: on_log, then the connection goes on (or
+// drains the unread body, or closes after the send).
+void Connection::complete_exchange(bool keep) {
+    Active& a = *active_;
+    const HttpLimits& limits = listener_->shared->options.limits;
     if (const Route* route = a.ex.route()) {
         for (const auto& f : route->filters) {
             f->on_log(a.ex);
@@ -610,9 +628,37 @@ void Connection::finish_response() {
     }
 }
 
+bool Connection::keep_alive_allowed() const noexcept {
+    const Active& a = *active_;
+    const HttpLimits& limits = listener_->shared->options.limits;
+    const std::uint64_t now = reactor_.now_ms();
+    bool keep = a.keep_alive && !close_after_send_ && !reactor_.stopping() &&
+                (limits.max_requests_per_connection == 0 || requests_ < limits.max_requests_per_connection) &&
+                now - accepted_ms_ < static_cast<std::uint64_t>(limits.max_connection_age.count());
+    if (!a.body_done) {
+        // The body is still on the wire. If the client waits for 100-continue it may never send
+        // it; if it is longer than we are willing to drain, reading on is not worth it.
+        const std::int64_t length = a.ex.request().content_length;
+        const bool known_large =
+            length >= 0 && static_cast<std::uint64_t>(length) - a.body_seen > limits.max_drain_bytes;
+        if ((a.expect_continue && !a.body_started) || known_large) {
+            keep = false;
+        }
+    }
+    return keep;
+}
+
 void Connection::end_exchange() noexcept {
     if (active_ == nullptr) {
         return;
+    }
+    if (active_->proxy != nullptr) {
+        active_->proxy->~ProxyState();
+        active_->proxy = nullptr;
+        if (input_blocked_) {
+            input_blocked_ = false;
+            rearm_recv();
+        }
     }
     active_->~Active();
     reactor_.give_active_memory(active_);
@@ -660,10 +706,10 @@ void Connection::exchange_resume() {
         return;
     }
     advance();
-    if (active_ == nullptr && partial_len_ > 0 && !send_inflight_ && !in_process_) {
-        // Resumed from outside process() (a task): take up the input held back. From inside
-        // it (a body reader finishing), the running process() goes on by itself.
-        process(partial_, partial_len_);
+    if ((active_ == nullptr || active_->proxy != nullptr) && !send_inflight_) {
+        // Resumed from outside process() (a task): take up the input held back (the next
+        // request, or a proxied body). From inside it, the running process() goes on by itself.
+        resume_input();
     }
     rearm_recv();
     maybe_recycle();
@@ -687,16 +733,10 @@ std::string_view Connection::exchange_client_address() noexcept {
     if (a == nullptr) {
         return {};
     }
-    if (a->client_address.empty()) {
-        sockaddr_storage ss{};
-        socklen_t len = sizeof ss;
-        if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) == 0) {
-            net::SocketAddress addr;
-            addr.storage = ss;
-            addr.length = len;
-            char buf[64];
-            std::size_t n = addr.format_ip(buf, sizeof buf);
-            a->client_address = a->arena.copy({buf, n});
+    if (a->client_address.empty() && fetch_peer()) {
+        char buf[64];
+        if (inet_ntop(peer_family_, peer_, buf, sizeof buf) != nullptr) {
+            a->client_address = a->arena.copy(buf);
         }
     }
     return a->client_address;
@@ -754,7 +794,27 @@ void release_out(ReactorImpl& reactor, char*& buf, std::uint32_t& cap) noexcept 
 }  // namespace
 
 void Connection::flush() {
-    if (send_inflight_ || closing_ || out_len_ == 0) {
+    if (send_inflight_ || closing_) {
+        return;
+    }
+    if (queue_ != nullptr) {
+        // Streaming: what was written into out_ goes behind the queued spans, in order.
+        if (out_len_ > 0) {
+            queue_->push_block(out_, out_len_, out_cap_);
+            out_ = nullptr;
+            out_len_ = 0;
+            out_cap_ = 0;
+        }
+        const unsigned n = queue_->prepare();
+        if (n == 0) {
+            return;
+        }
+        send_inflight_ = true;
+        queue_send_ = true;
+        reactor_.io().send(fd_, queue_->iov(), n, io::pack(io::Op::Send, generation_, slot_));
+        return;
+    }
+    if (out_len_ == 0) {
         return;
     }
     std::swap(out_, sending_);
@@ -780,6 +840,29 @@ void Connection::on_send(const io::Completion& c) {
         return;
     }
     last_activity_ms_ = reactor_.now_ms();
+    if (queue_send_) {
+        queue_send_ = false;
+        queue_->consume(static_cast<std::uint32_t>(c.res));
+        if (active_ != nullptr && active_->proxy != nullptr) {
+            active_->proxy->downstream_drained();
+        }
+        if (!queue_->empty() || out_len_ > 0) {
+            flush();
+            return;
+        }
+        if (active_ == nullptr || active_->proxy == nullptr) {
+            reactor_.give_queue(queue_);
+            queue_ = nullptr;
+        }
+        if (close_after_send_) {
+            begin_linger();
+            maybe_recycle();
+            return;
+        }
+        resume_input();
+        maybe_recycle();
+        return;
+    }
     sent_ += static_cast<std::uint32_t>(c.res);
     if (sent_ < sending_len_) {
         iov_.iov_base = sending_ + sent_;
@@ -868,8 +951,8 @@ void Connection::timer_fired() {
         }
         return;
     }
-    if (active_ != nullptr && active_->paused && !send_inflight_) {
-        arm_timer();  // a paused exchange is its handler's to finish
+    if (active_ != nullptr && ((active_->paused && !send_inflight_) || active_->proxy != nullptr)) {
+        arm_timer();  // a paused exchange is its handler's to finish; a proxied one has its own timers
         return;
     }
     if (head_started_ms_ != 0 && active_ == nullptr) {
@@ -913,6 +996,10 @@ void Connection::close_now() noexcept {
             end_exchange();
         }
     }
+    if (queue_ != nullptr && !send_inflight_) {
+        reactor_.give_queue(queue_);
+        queue_ = nullptr;
+    }
     if (recv_armed_ || send_inflight_) {
         reactor_.io().cancel(fd_);
     }
@@ -931,6 +1018,13 @@ void Connection::maybe_recycle() noexcept {
     fd_ = -1;
     release_out(reactor_, out_, out_cap_);
     release_out(reactor_, sending_, sending_cap_);
+    if (queue_ != nullptr) {
+        reactor_.give_queue(queue_);
+        queue_ = nullptr;
+    }
+    queue_send_ = false;
+    input_blocked_ = false;
+    peer_family_ = 0;
     out_len_ = 0;
     sending_len_ = 0;
     partial_len_ = 0;

@@ -10,12 +10,15 @@
 
 #include "core/timer_wheel.hpp"
 #include "http1/parser.hpp"
+#include "http1/proxy.hpp"
 #include "io/backend.hpp"
 #include "http/exchange_driver.hpp"
 
 namespace blitz::server {
 
 class ReactorImpl;
+class ProxyState;
+class SendQueue;
 struct ListenerSlot;
 
 /// One downstream HTTP/1.1 connection: feeds received buffers to the codec, runs each
@@ -44,9 +47,10 @@ public:
     bool recyclable() const noexcept;
 
 private:
-    enum class State : std::uint8_t { Head, Body, Drain, Linger, Closed };
+    enum class State : std::uint8_t { Head, Body, Drain, Tunnel, Linger, Closed };
     enum class Phase : std::uint8_t {
-        RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders, Done
+        RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders, Done,
+        Streaming  // a proxied response is being forwarded
     };
 
     struct Active;  // the exchange in progress (pooled by the reactor)
@@ -78,6 +82,26 @@ private:
     void timer_fired();
     void maybe_recycle() noexcept;
 
+    // Proxying (called by ProxyState).
+    friend class ProxyState;
+    bool peer_trusted() noexcept;
+    bool fetch_peer() noexcept;
+    void proxy_error(int status, const char* reason, const char* cause);
+    /// Runs the response filters and writes the head; returns whether body bytes are forwarded
+    /// with their chunked framing (else as plain data).
+    bool proxy_head(const http1::ResponseHead& head, bool upgrade);
+    void proxy_body(const char* data, std::uint32_t len, std::int32_t bid);
+    void proxy_continue();
+    void proxy_tunnel();
+    /// The response ended (`clean`) or was cut (the connection then closes).
+    void proxy_done(bool clean);
+    void proxy_block_input();
+    void proxy_unblock_input();
+    std::uint64_t output_backlog() const noexcept;
+    void complete_exchange(bool keep);
+    bool keep_alive_allowed() const noexcept;
+    void resume_input();
+
     // ExchangeDriver
     void exchange_resume() override;
     void exchange_read_body() override;
@@ -97,6 +121,11 @@ private:
     bool close_after_send_ = false;
     bool closing_ = false;      // cancel issued; waiting for operations to finish
     bool in_process_ = false;
+    bool input_blocked_ = false;  // a proxied request body waits for its upstream
+    bool queue_send_ = false;     // the send in flight is from queue_
+    std::uint8_t peer_family_ = 0;  // AF_INET/AF_INET6 once the peer address was fetched
+    std::uint8_t peer_[16] = {};
+    std::int32_t current_bid_ = -1;  // receive buffer being processed, -1 for partial_
     std::uint32_t requests_ = 0;
     std::uint64_t accepted_ms_ = 0;
     std::uint64_t last_activity_ms_ = 0;
@@ -121,6 +150,7 @@ private:
     std::uint32_t sending_cap_ = 0;
     std::uint32_t sent_ = 0;
     iovec iov_{};
+    SendQueue* queue_ = nullptr;  // streamed output (proxied bodies), made on demand
 
     friend class ReactorImpl;
 };

@@ -13,6 +13,8 @@
 #include <blitz/log.hpp>
 
 #include "server/connection.hpp"
+#include "server/send_queue.hpp"
+#include "server/upstream_conn.hpp"
 
 namespace blitz {
 
@@ -43,6 +45,11 @@ ReactorImpl::~ReactorImpl() {
             c->fd_ = -1;
         }
     }
+    for (UpstreamConn* u : up_slots_) {
+        if (u != nullptr && u->fd() >= 0) {
+            ::close(u->fd());
+        }
+    }
     // The backend goes first: nothing may complete into memory freed below.
     backend_.reset();
     for (Connection* c : slots_) {
@@ -56,6 +63,16 @@ ReactorImpl::~ReactorImpl() {
     for (Connection* c : free_connections_) {
         delete c;
     }
+    for (UpstreamConn* u : up_slots_) {
+        delete u;
+    }
+    for (UpstreamConn* u : up_free_) {
+        delete u;
+    }
+    for (SendQueue* q : queues_free_) {
+        delete q;
+    }
+    proxy_.reset();
     for (void* p : active_free_) {
         ::operator delete(p);
     }
@@ -78,6 +95,8 @@ Result<void, std::string> ReactorImpl::init(const io::BackendOptions& options,
         return fail(backend.error());
     }
     backend_ = std::move(*backend);
+    buffer_refs_.assign(options.max_recv_buffers, 0);
+    proxy_ = std::make_unique<ProxyContext>(*this);
     update_clock();
     timers_ = std::make_unique<detail::TimerWheel>(now_ms_);
 
@@ -146,7 +165,7 @@ void ReactorImpl::run() {
         timers_->advance(now_ms_);
         run_timed_tasks();
         run_tasks();
-        if (!rearm_.empty()) {
+        if (!rearm_.empty() || !up_rearm_.empty()) {
             // Receives that found the ring empty. A burst (many connections' data completing in
             // one turn) is over by now and its buffers are back; only when connections still
             // hold most buffers across turns does the pool grow. So memory follows connections
@@ -162,6 +181,11 @@ void ReactorImpl::run() {
                 }
             }
             rearm_swap_.clear();
+            up_rearm_swap_.swap(up_rearm_);
+            for (UpstreamConn* c : up_rearm_swap_) {
+                c->rearm();
+            }
+            up_rearm_swap_.clear();
         }
     }
 }
@@ -170,7 +194,7 @@ std::int64_t ReactorImpl::next_timeout_ms() noexcept {
     if (stopping_) {
         return 10;
     }
-    if (!rearm_.empty()) {
+    if (!rearm_.empty() || !up_rearm_.empty()) {
         return 1;  // buffers are short: give releases a moment, then retry
     }
     if (tasks_pending_.load(std::memory_order_acquire)) {
@@ -221,6 +245,25 @@ void ReactorImpl::on_completion(const io::Completion& c) {
                 conn->on_recv(c);
             } else {
                 conn->on_send(c);
+            }
+            return;
+        }
+        case io::Op::Connect:
+        case io::Op::UpRecv:
+        case io::Op::UpSend: {
+            UpstreamConn* up = slot < up_slots_.size() ? up_slots_[slot] : nullptr;
+            if (up == nullptr || up_generations_[slot] != io::generation_of(c.user_data)) {
+                if (c.buffer >= 0) {
+                    backend_->buffers().release(static_cast<std::uint16_t>(c.buffer));
+                }
+                return;
+            }
+            if (op == io::Op::Connect) {
+                up->on_connect(c);
+            } else if (op == io::Op::UpRecv) {
+                up->on_recv(c);
+            } else {
+                up->on_send(c);
             }
             return;
         }
@@ -317,6 +360,64 @@ void ReactorImpl::connection_closed(Connection* c) noexcept {
 
 void ReactorImpl::rearm_recv_later(Connection* c) {
     rearm_.push_back(c);
+}
+
+void ReactorImpl::put_buffer(std::uint16_t bid) noexcept {
+    if (--buffer_refs_[bid] == 0 && backend_ != nullptr) {
+        backend_->buffers().release(bid);
+    }
+}
+
+UpstreamConn* ReactorImpl::allocate_upstream(std::uint32_t& slot, std::uint32_t& generation) {
+    UpstreamConn* c;
+    if (!up_free_.empty()) {
+        c = up_free_.back();
+        up_free_.pop_back();
+    } else {
+        c = new UpstreamConn(*this);
+    }
+    if (!up_free_slots_.empty()) {
+        slot = up_free_slots_.back();
+        up_free_slots_.pop_back();
+    } else {
+        slot = static_cast<std::uint32_t>(up_slots_.size());
+        up_slots_.push_back(nullptr);
+        up_generations_.push_back(0);
+    }
+    generation = up_generations_[slot] = (up_generations_[slot] + 1) & 0xFFFFFFu;
+    up_slots_[slot] = c;
+    return c;
+}
+
+void ReactorImpl::upstream_closed(UpstreamConn* c) noexcept {
+    const std::uint32_t slot = c->slot();
+    up_slots_[slot] = nullptr;
+    up_generations_[slot] = (up_generations_[slot] + 1) & 0xFFFFFFu;
+    up_free_slots_.push_back(slot);
+    up_free_.push_back(c);
+}
+
+void ReactorImpl::rearm_upstream_later(UpstreamConn* c) {
+    up_rearm_.push_back(c);
+}
+
+SendQueue* ReactorImpl::take_queue() {
+    if (!queues_free_.empty()) {
+        SendQueue* q = queues_free_.back();
+        queues_free_.pop_back();
+        return q;
+    }
+    return new SendQueue(*this);
+}
+
+void ReactorImpl::give_queue(SendQueue* q) noexcept {
+    q->release_all();
+    q->set_retain(false);
+    if (queues_free_.size() >= 256) {
+        delete q;
+        return;
+    }
+    queues_free_.push_back(q);
 }
 
 std::span<Header> ReactorImpl::header_scratch(std::size_t n) {
@@ -471,6 +572,7 @@ void ReactorImpl::begin_stop() {
             c->maybe_recycle();
         }
     }
+    proxy_->close_idle();
 }
 
 }  // namespace blitz::server

@@ -18,10 +18,14 @@
 #include "core/timer_wheel.hpp"
 #include "io/backend.hpp"
 #include "net/address.hpp"
+#include "net/cidr.hpp"
 
 namespace blitz::server {
 
 class Connection;
+class UpstreamConn;
+class ProxyContext;
+class SendQueue;
 
 /// A listener as every reactor shares it: options, routes, and one socket per reactor.
 ///
@@ -32,6 +36,7 @@ struct ListenerShared {
     std::vector<int> fds;  // [reactor index]
     net::SocketAddress bound;
     std::string url;
+    net::CidrSet trusted_proxies;
 };
 
 /// What a reactor needs from the server that owns it.
@@ -43,6 +48,12 @@ public:
 
 protected:
     ~ReactorOwner() = default;
+};
+
+/// Counters of one reactor (summed over reactors when reported).
+struct ReactorStats {
+    std::uint64_t retries = 0;                 ///< proxied requests sent again
+    std::uint64_t keepalive_race_retries = 0;  ///< of which: a reused connection closed under us
 };
 
 /// Per-reactor state of one listener.
@@ -93,6 +104,22 @@ public:
     void give_active_memory(void* p) noexcept;
     void rearm_recv_later(Connection* c);
     void connection_closed(Connection* c) noexcept;
+
+    // Receive buffers shared by several owners (a forwarded body span waiting to be sent):
+    // own_buffer() gives the receiver the first reference, hold_buffer() adds one, and the
+    // buffer goes back to the pool when put_buffer() drops the last.
+    void own_buffer(std::uint16_t bid) noexcept { buffer_refs_[bid] = 1; }
+    void hold_buffer(std::uint16_t bid) noexcept { ++buffer_refs_[bid]; }
+    void put_buffer(std::uint16_t bid) noexcept;
+
+    // Proxying.
+    ProxyContext& proxy() noexcept { return *proxy_; }
+    ReactorStats& stats() noexcept { return stats_; }
+    UpstreamConn* allocate_upstream(std::uint32_t& slot, std::uint32_t& generation);
+    void upstream_closed(UpstreamConn* c) noexcept;
+    void rearm_upstream_later(UpstreamConn* c);
+    SendQueue* take_queue();
+    void give_queue(SendQueue* q) noexcept;
     bool stopping() const noexcept { return stopping_; }
 
 private:
@@ -125,6 +152,16 @@ private:
     std::size_t live_connections_ = 0;
     std::vector<Connection*> rearm_;
     std::vector<Connection*> rearm_swap_;
+    std::vector<std::uint16_t> buffer_refs_;
+    std::unique_ptr<ProxyContext> proxy_;
+    ReactorStats stats_;
+    std::vector<UpstreamConn*> up_slots_;
+    std::vector<std::uint32_t> up_generations_;
+    std::vector<std::uint32_t> up_free_slots_;
+    std::vector<UpstreamConn*> up_free_;
+    std::vector<UpstreamConn*> up_rearm_;
+    std::vector<UpstreamConn*> up_rearm_swap_;
+    std::vector<SendQueue*> queues_free_;
     std::vector<char*> out_blocks_;
     std::vector<void*> active_free_;
     std::vector<Header> scratch_;

@@ -5,6 +5,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include "net/socket.hpp"
 #include "server/reactor.hpp"
+#include "upstream/cluster.hpp"
 
 namespace blitz::detail {
 
@@ -64,6 +66,11 @@ public:
                         "\" (expected 127.0.0.1:8080 or [::1]:8080)");
         }
         auto shared = std::make_unique<server::ListenerShared>();
+        for (const std::string& cidr : options.trusted_proxies) {
+            if (auto r = shared->trusted_proxies.add(cidr); !r) {
+                return fail("listener \"" + options.name + "\": trusted_proxies: " + r.error());
+            }
+        }
         net::ListenSocketOptions so{.backlog = options.backlog, .reuse_port = true,
                                     .ipv6_only = !options.ipv6_dual_stack};
         for (unsigned i = 0; i < workers_; ++i) {
@@ -90,6 +97,14 @@ public:
         shared->url = "http://" + addr.to_string() + "/";
         shared->options = std::move(options);
         shared->routes = std::move(*table);
+        for (const Route& route : router.routes()) {
+            if (route.proxy.upstream) {
+                const auto& cluster = route.proxy.upstream->cluster();
+                if (std::find(clusters_.begin(), clusters_.end(), cluster) == clusters_.end()) {
+                    clusters_.push_back(cluster);
+                }
+            }
+        }
         listeners_.push_back(std::move(shared));
         return {};
     }
@@ -101,6 +116,16 @@ public:
 
     // Starts reactors [first, workers) on threads and waits until each is initialised.
     Result<void, std::string> start_threads(unsigned first) {
+        if (!started_) {
+            // Upstreams: limits are shared out between reactors; names are resolved and health
+            // checks run on the services thread, never on a reactor.
+            for (const auto& c : clusters_) {
+                c->set_reactor_count(workers_);
+            }
+            if (auto r = services_.start(clusters_, std::chrono::milliseconds(5'000)); !r) {
+                return fail(r.error());
+            }
+        }
         started_ = true;
         // A peer that closed must give EPIPE, never kill the process (gathered writes have no
         // MSG_NOSIGNAL).
@@ -229,6 +254,7 @@ public:
             }
         }
         threads_.clear();
+        services_.stop();
     }
 
     blitz::Backend backend() const noexcept { return backend_; }
@@ -280,6 +306,8 @@ private:
     ServerOptions options_;
     unsigned workers_ = 1;
     std::vector<std::unique_ptr<server::ListenerShared>> listeners_;
+    std::vector<std::shared_ptr<upstream::Cluster>> clusters_;
+    upstream::Services services_;
     std::mutex reactors_mutex_;
     std::vector<server::ReactorImpl*> reactors_;
     std::vector<std::thread> threads_;

@@ -1,0 +1,727 @@
+#include "server/proxy.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include <blitz/log.hpp>
+
+#include "router/rewrite.hpp"
+#include "server/connection.hpp"
+#include "server/reactor.hpp"
+
+namespace blitz::server {
+
+namespace {
+
+// Request bytes queued for an upstream beyond this stop reading from the client.
+constexpr std::uint64_t kMaxRequestBacklog = 64 * 1024;
+// Response bytes queued for the client beyond this stop reading from the upstream.
+constexpr std::uint64_t kMaxResponseBacklog = 64 * 1024;
+// A request body is kept for a retry while it is at most this large.
+constexpr std::uint64_t kMaxRetainBytes = 64 * 1024;
+constexpr std::size_t kMaxResponseHeadBytes = 64 * 1024;
+
+bool idempotent(Method m) noexcept {
+    // RFC 9110 §9.2.2.
+    switch (m) {
+        case Method::Get:
+        case Method::Head:
+        case Method::Put:
+        case Method::Delete:
+        case Method::Options:
+        case Method::Trace:
+            return true;
+        default:
+            return false;
+    }
+}
+
+std::uint64_t jitter(std::uint64_t max) noexcept {
+    thread_local std::minstd_rand rng{std::random_device{}()};
+    return max == 0 ? 0 : rng() % (max + 1);
+}
+
+}  // namespace
+
+ProxyState::ProxyState(Connection& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor)
+    : conn_(conn), ex_(ex), action_(action), reactor_(reactor), request_(reactor) {
+    retry_timer_.fire = &ProxyState::on_retry_timer;
+    retry_timer_.owner = this;
+}
+
+ProxyState::~ProxyState() {
+    abort();
+    std::free(partial_);
+}
+
+void ProxyState::abort() noexcept {
+    reactor_.timers().cancel(retry_timer_);
+    if (up_ != nullptr) {
+        UpstreamConn* c = up_;
+        detach(false);
+        c->close();
+    }
+    if (cluster_ != nullptr) {
+        if (counted_request_) {
+            --cluster_->requests;
+            counted_request_ = false;
+        }
+        if (counted_retry_) {
+            --cluster_->retries;
+            counted_retry_ = false;
+        }
+    }
+    request_.release_all();
+}
+
+bool ProxyState::replayable() const noexcept {
+    const Request& req = ex_.request();
+    if (!(idempotent(req.method) || action_.retry.non_idempotent ||
+          req.headers.has("Idempotency-Key"))) {
+        return false;
+    }
+    // The body must still be whole in the queue to be sent again.
+    return !req.has_body || (body_done_ && request_.retaining());
+}
+
+void ProxyState::start() {
+    started_ = true;
+    started_ms_ = reactor_.now_ms();
+    const Request& req = ex_.request();
+    body_done_ = !req.has_body;
+    upgrade_ = !http1::requested_upgrade(req.headers, req.version).empty();
+    cluster_ = &reactor_.proxy().cluster(action_.upstream->cluster());
+    if (!cluster_->can_start_request()) {
+        give_up(503, "upstream request limit reached", "overflow");
+        return;
+    }
+    ++cluster_->requests;
+    counted_request_ = true;
+    if (!build_head()) {
+        give_up(500, "request cannot be forwarded", "invalid_request");
+        return;
+    }
+    request_.push_static(request_head_.data(), static_cast<std::uint32_t>(request_head_.size()));
+    request_.set_retain(action_.retry.max_retries > 0 && !upgrade_);
+    attempt();
+}
+
+bool ProxyState::build_head() {
+    const Request& req = ex_.request();
+    Arena& arena = ex_.arena();
+    std::string_view path = router::rewrite_path(*ex_.route(), req.path, arena);
+    std::string_view target = path;
+    if (!req.query.empty()) {
+        char* t = static_cast<char*>(arena.allocate(path.size() + 1 + req.query.size(), 1));
+        std::memcpy(t, path.data(), path.size());
+        t[path.size()] = '?';
+        std::memcpy(t + path.size() + 1, req.query.data(), req.query.size());
+        target = {t, path.size() + 1 + req.query.size()};
+    }
+    if (req.method == Method::Options && req.path == "*") {
+        target = "*";
+    }
+    Header extra[4];
+    std::size_t n_extra = 0;
+    if (action_.forwarded_headers) {
+        const bool trusted = conn_.peer_trusted();
+        const std::string_view client = ex_.client_address();
+        std::string_view xff = trusted ? req.headers.get("X-Forwarded-For") : std::string_view{};
+        if (!xff.empty()) {
+            char* joined = static_cast<char*>(arena.allocate(xff.size() + 2 + client.size(), 1));
+            std::memcpy(joined, xff.data(), xff.size());
+            std::memcpy(joined + xff.size(), ", ", 2);
+            std::memcpy(joined + xff.size() + 2, client.data(), client.size());
+            xff = {joined, xff.size() + 2 + client.size()};
+        } else {
+            xff = client;
+        }
+        extra[n_extra++] = Header{"X-Forwarded-For", xff};
+        std::string_view proto = trusted ? req.headers.get("X-Forwarded-Proto") : std::string_view{};
+        extra[n_extra++] = Header{"X-Forwarded-Proto", proto.empty() ? req.scheme : proto};
+        std::string_view fhost = trusted ? req.headers.get("X-Forwarded-Host") : std::string_view{};
+        if (fhost.empty()) {
+            fhost = req.authority;
+        }
+        if (!fhost.empty()) {
+            extra[n_extra++] = Header{"X-Forwarded-Host", fhost};
+        }
+    }
+    if (action_.via) {
+        extra[n_extra++] = Header{"Via", req.version == Version::Http10 ? "1.0 blitz" : "1.1 blitz"};
+    }
+    static constexpr std::string_view kForwarded[] = {"X-Forwarded-For", "X-Forwarded-Proto",
+                                                      "X-Forwarded-Host"};
+    http1::UpstreamRequest r;
+    r.method = req.method_name;
+    r.target = target;
+    r.host = action_.host_rewrite.empty() ? req.authority : std::string_view(action_.host_rewrite);
+    r.headers = req.headers;
+    if (action_.forwarded_headers) {
+        r.drop = kForwarded;  // replaced by `extra` (extended when the peer is trusted)
+    }
+    r.extra = Headers({extra, n_extra});
+    if (!req.has_body) {
+        r.body = http1::BodyKind::None;
+    } else if (req.content_length >= 0) {
+        r.body = http1::BodyKind::Length;
+        r.content_length = static_cast<std::uint64_t>(req.content_length);
+    } else {
+        r.body = http1::BodyKind::Chunked;
+    }
+    r.upgrade = http1::requested_upgrade(req.headers, req.version);
+    r.te_trailers = http1::accepts_trailers(req.headers);
+    std::size_t need = 256 + target.size() + r.host.size();
+    for (const Header& h : req.headers) {
+        need += h.name.size() + h.value.size() + 4;
+    }
+    for (std::size_t i = 0; i < n_extra; ++i) {
+        need += extra[i].name.size() + extra[i].value.size() + 4;
+    }
+    char* dst = static_cast<char*>(arena.allocate(need, 1));
+    const std::size_t len = http1::write_request_head({dst, need}, r);
+    request_head_ = {dst, len};
+    return len != 0;
+}
+
+void ProxyState::attempt() {
+    got_bytes_ = false;
+    try_started_ms_ = reactor_.now_ms();
+    PickContext ctx;
+    ctx.exchange = &ex_;
+    ctx.attempt = attempt_;
+    const UpstreamOptions& opts = cluster_->cluster().options();
+    if (opts.balance == Balance::RingHash || opts.balance == Balance::Maglev) {
+        ctx.has_hash = upstream::request_hash(opts.hash, ex_, ctx.hash);
+    }
+    endpoint_ = cluster_->pick(ctx, {tried_, tried_count_}, reactor_.now_ms());
+    if (endpoint_ < 0) {
+        give_up(503, "no healthy upstream", "no_healthy_upstream");
+        return;
+    }
+    if (tried_count_ < std::size(tried_)) {
+        tried_[tried_count_++] = endpoint_;
+    }
+    pool_ = &reactor_.proxy().pool(*cluster_, endpoint_);
+    UpstreamConn* c = fresh_only_ ? nullptr : reactor_.proxy().take_idle(*pool_);
+    fresh_only_ = false;
+    if (c == nullptr) {
+        const std::uint32_t per_endpoint = opts.pool.max_connections_per_endpoint;
+        if (!cluster_->can_open_connection() || (per_endpoint != 0 && pool_->open >= per_endpoint)) {
+            give_up(503, "upstream connection limit reached", "overflow");
+            return;
+        }
+        int error = 0;
+        c = reactor_.proxy().connect(*pool_, error);
+        if (c == nullptr) {
+            log(LogLevel::Warn, "upstream \"%s\": socket: %s", opts.name.c_str(), std::strerror(error));
+            failed(Cause::ConnectFailure);
+            return;
+        }
+    }
+    attach(c);
+    if (c->connected()) {
+        c->send_from(&request_);
+    }
+}
+
+void ProxyState::attach(UpstreamConn* c) {
+    up_ = c;
+    c->set_owner(this);
+    c->count_request();
+    ++cluster_->endpoints()[static_cast<std::size_t>(endpoint_)].active_requests;
+    arm_deadline();
+}
+
+void ProxyState::detach(bool reusable) noexcept {
+    UpstreamConn* c = up_;
+    up_ = nullptr;
+    if (c == nullptr) {
+        return;
+    }
+    if (cluster_ != nullptr && endpoint_ >= 0) {
+        auto eps = cluster_->endpoints();
+        // The set may have changed since the pick: count by pool, which is stable.
+        for (auto& e : eps) {
+            if (e.pool == c->pool() && e.active_requests > 0) {
+                --e.active_requests;
+                break;
+            }
+        }
+    }
+    c->cancel_timer();
+    c->set_owner(nullptr);
+    if (reusable) {
+        c->release_to_pool();
+    } else {
+        c->close();
+    }
+}
+
+// One timer per upstream connection carries the earliest of: connect timeout, per-try timeout
+// (until the response head), idle timeout (once streaming), and the total timeout.
+void ProxyState::arm_deadline() {
+    if (up_ == nullptr) {
+        return;
+    }
+    const std::uint64_t now = reactor_.now_ms();
+    std::uint64_t deadline = ~std::uint64_t{0};
+    const auto ms = [](std::chrono::milliseconds d) { return static_cast<std::uint64_t>(d.count()); };
+    if (up_->state() == UpstreamConn::State::Connecting) {
+        deadline = try_started_ms_ + ms(cluster_->cluster().options().pool.connect_timeout);
+    }
+    if (!head_sent_ && action_.per_try_timeout.count() > 0) {
+        deadline = std::min(deadline, try_started_ms_ + ms(action_.per_try_timeout));
+    }
+    if (action_.idle_timeout.count() > 0) {
+        deadline = std::min(deadline, std::max(last_io_ms_, try_started_ms_) + ms(action_.idle_timeout));
+    }
+    if (action_.timeout.count() > 0) {
+        deadline = std::min(deadline, started_ms_ + ms(action_.timeout));
+    }
+    if (deadline != ~std::uint64_t{0}) {
+        up_->arm_timer(std::max(deadline, now));
+    }
+}
+
+void ProxyState::upstream_connected(UpstreamConn& c, int error) {
+    if (error != 0) {
+        failed(Cause::ConnectFailure);
+        return;
+    }
+    arm_deadline();
+    c.send_from(&request_);
+}
+
+void ProxyState::upstream_drained(UpstreamConn& /*c*/) {
+    if (body_done_) {
+        request_sent_ = true;
+    }
+    if (input_blocked_ && request_.unwritten() < kMaxRequestBacklog / 2) {
+        input_blocked_ = false;
+        conn_.proxy_unblock_input();
+    }
+}
+
+void ProxyState::request_body(const char* raw, std::size_t len, std::int32_t bid, bool end) {
+    if (done_ || len == 0) {
+        body_done_ = body_done_ || end;
+        return;
+    }
+    if (bid >= 0) {
+        request_.push_buffer(raw, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
+    } else {
+        request_.push_copy(raw, static_cast<std::uint32_t>(len));
+    }
+    if (end) {
+        body_done_ = true;
+    }
+    if (request_.retaining() && request_.bytes() > kMaxRetainBytes) {
+        request_.set_retain(false);  // too large to keep for a retry
+    }
+    if (up_ != nullptr && up_->connected()) {
+        up_->send_from(&request_);
+    }
+    if (!body_done_ && request_.unwritten() >= kMaxRequestBacklog && !input_blocked_) {
+        input_blocked_ = true;
+        conn_.proxy_block_input();
+    }
+}
+
+void ProxyState::tunnel_data(const char* data, std::size_t len, std::int32_t bid) {
+    if (bid >= 0) {
+        request_.push_buffer(data, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
+    } else {
+        request_.push_copy(data, static_cast<std::uint32_t>(len));
+    }
+    if (up_ != nullptr) {
+        up_->send_from(&request_);
+    }
+    if (request_.unwritten() >= kMaxRequestBacklog && !input_blocked_) {
+        input_blocked_ = true;
+        conn_.proxy_block_input();
+    }
+}
+
+void ProxyState::upstream_data(UpstreamConn& /*c*/, char* data, std::size_t len, std::uint16_t bid) {
+    last_io_ms_ = reactor_.now_ms();
+    got_bytes_ = true;
+    if (tunnel_) {
+        conn_.proxy_body(data, static_cast<std::uint32_t>(len), bid);
+        check_backpressure();
+        return;
+    }
+    parse(data, len, bid);
+}
+
+void ProxyState::parse(char* data, std::size_t len, std::int32_t bid) {
+    char* p = data;
+    char* end = data + len;
+    while (!head_sent_ && !done_) {
+        char* base = p;
+        std::size_t avail = static_cast<std::size_t>(end - p);
+        if (partial_len_ > 0) {
+            // Gather the rest of a split head (rare: heads are small).
+            if (partial_len_ + avail > partial_cap_) {
+                const std::size_t cap = std::min<std::size_t>(kMaxResponseHeadBytes + 16 * 1024,
+                                                              std::max<std::size_t>(partial_cap_ * 2, partial_len_ + avail));
+                if (partial_len_ + avail > cap) {
+                    failed(Cause::Status, 502);
+                    return;
+                }
+                auto* grown = static_cast<char*>(std::realloc(partial_, cap));
+                if (grown == nullptr) {
+                    failed(Cause::Status, 502);
+                    return;
+                }
+                partial_ = grown;
+                partial_cap_ = static_cast<std::uint32_t>(cap);
+            }
+            std::memcpy(partial_ + partial_len_, p, avail);
+            partial_len_ += static_cast<std::uint32_t>(avail);
+            p = end;
+            base = partial_;
+            avail = partial_len_;
+            bid = -1;
+        }
+        http1::ResponseHead head;
+        auto storage = reactor_.header_scratch(100);
+        http1::ResponseLimits limits;
+        auto r = http1::parse_response_head({base, avail}, storage, limits, ex_.request().method, head);
+        if (r.status == http1::ParseStatus::Incomplete) {
+            if (base != partial_) {
+                // Keep what arrived for the next buffer.
+                partial_len_ = 0;
+                if (avail > partial_cap_) {
+                    auto* grown = static_cast<char*>(std::realloc(partial_, std::max<std::size_t>(avail, 4096)));
+                    if (grown == nullptr) {
+                        failed(Cause::Status, 502);
+                        return;
+                    }
+                    partial_ = grown;
+                    partial_cap_ = static_cast<std::uint32_t>(std::max<std::size_t>(avail, 4096));
+                }
+                std::memcpy(partial_, base, avail);
+                partial_len_ = static_cast<std::uint32_t>(avail);
+            }
+            return;
+        }
+        if (r.status == http1::ParseStatus::Error) {
+            log(LogLevel::Warn, "upstream \"%s\": endpoint %s: bad response: %s",
+                cluster_->cluster().options().name.c_str(), pool_->endpoint.text.c_str(), r.reason);
+            failed(Cause::Status, 502);
+            return;
+        }
+        char* after = base + r.consumed;
+        char* after_end = base + avail;
+        if (head.interim()) {
+            // Interim responses: 100 Continue goes to a client that asked for it.
+            if (head.status == 100 && ex_.request().headers.has("Expect") &&
+                ex_.request().version == Version::Http11) {
+                conn_.proxy_continue();
+            }
+            if (base == partial_) {
+                std::memmove(partial_, after, static_cast<std::size_t>(after_end - after));
+                partial_len_ = static_cast<std::uint32_t>(after_end - after);
+                p = end;
+            } else {
+                p = after;
+            }
+            if (p == end && partial_len_ == 0) {
+                return;
+            }
+            continue;
+        }
+        if (!on_head(head)) {
+            return;
+        }
+        if (base == partial_) {
+            // The body's first bytes came in the gathered copy: forward them as a copy.
+            forward_body(after, after_end, -1);
+            partial_len_ = 0;
+            return;
+        }
+        p = after;
+    }
+    if (!done_ && p < end) {
+        forward_body(p, end, bid);
+    }
+}
+
+// The response head is complete. Decides on retrying a 5xx, then hands the head to the client.
+bool ProxyState::on_head(const http1::ResponseHead& head) {
+    const int status = head.status;
+    if (status >= 500 && may_retry(Cause::Status, status)) {
+        failed(Cause::Status, status);
+        return false;
+    }
+    cluster_->cluster().report(pool_->endpoint,
+                               status >= 500 ? upstream::Outcome::Status5xx : upstream::Outcome::Success,
+                               reactor_.now_ms());
+    request_.set_retain(false);
+    head_ = head;
+    if (status == 101) {
+        if (!upgrade_) {
+            failed(Cause::Status, 502);
+            return false;
+        }
+        tunnel_ = true;
+    }
+    head_sent_ = true;
+    passthrough_ = conn_.proxy_head(head, tunnel_);
+    if (head.body == http1::Framing::Length) {
+        body_.reset_length(head.content_length);
+    } else if (head.body == http1::Framing::Chunked) {
+        body_.reset_chunked();
+    }
+    arm_deadline();
+    if (tunnel_) {
+        conn_.proxy_tunnel();
+        return true;
+    }
+    if (head.body == http1::Framing::None ||
+        (head.body == http1::Framing::Length && head.content_length == 0)) {
+        finish();
+        return false;
+    }
+    return true;
+}
+
+void ProxyState::forward_body(char* p, char* end, std::int32_t bid) {
+    if (tunnel_) {
+        conn_.proxy_body(p, static_cast<std::uint32_t>(end - p), bid);
+        check_backpressure();
+        return;
+    }
+    if (head_.body == http1::Framing::UntilClose) {
+        conn_.proxy_body(p, static_cast<std::uint32_t>(end - p), bid);
+        check_backpressure();
+        return;
+    }
+    while (p < end && !done_) {
+        auto step = body_.decode({p, static_cast<std::size_t>(end - p)});
+        if (step.error_status != 0) {
+            log(LogLevel::Warn, "upstream \"%s\": endpoint %s: bad response body: %s",
+                cluster_->cluster().options().name.c_str(), pool_->endpoint.text.c_str(), step.reason);
+            detach(false);
+            done_ = true;
+            conn_.proxy_done(false);
+            return;
+        }
+        if (passthrough_) {
+            conn_.proxy_body(p, static_cast<std::uint32_t>(step.consumed), bid);
+        } else if (!step.data.empty()) {
+            conn_.proxy_body(step.data.data(), static_cast<std::uint32_t>(step.data.size()), bid);
+        }
+        p += step.consumed;
+        if (step.done) {
+            finish();
+            return;
+        }
+        if (step.consumed == 0) {
+            break;
+        }
+    }
+    check_backpressure();
+}
+
+void ProxyState::check_backpressure() {
+    if (up_ != nullptr && conn_.output_backlog() >= kMaxResponseBacklog) {
+        up_->pause_recv();
+    }
+}
+
+void ProxyState::downstream_drained() {
+    if (up_ != nullptr && conn_.output_backlog() < kMaxResponseBacklog / 2) {
+        up_->resume_recv();
+    }
+}
+
+void ProxyState::finish() {
+    done_ = true;
+    // Reusable when the exchange ended cleanly on both sides: the response was framed, the
+    // whole request went out, and the server did not ask to close.
+    const bool reusable = head_.keep_alive && head_.body != http1::Framing::UntilClose && body_done_ &&
+                          request_.empty() && !tunnel_;
+    detach(reusable);
+    conn_.proxy_done(true);
+}
+
+void ProxyState::upstream_closed(UpstreamConn& c, int error) {
+    if (tunnel_) {
+        detach(false);
+        done_ = true;
+        conn_.proxy_done(false);
+        return;
+    }
+    if (head_sent_) {
+        if (head_.body == http1::Framing::UntilClose && error == 0) {
+            finish();
+            return;
+        }
+        // Cut mid-body: the client must see a truncated message, never a complete one.
+        cluster_->cluster().report(pool_->endpoint, upstream::Outcome::Reset, reactor_.now_ms());
+        detach(false);
+        done_ = true;
+        conn_.proxy_done(false);
+        return;
+    }
+    if (!got_bytes_ && c.reused() && !race_retried_ && replayable()) {
+        // RFC 9112 §9.3.1: a reused connection closed by the server just as we sent. The
+        // request is sent again once on a new connection; the endpoint is not blamed.
+        race_retried_ = true;
+        fresh_only_ = true;
+        ++reactor_.stats().keepalive_race_retries;
+        detach(false);
+        request_.rewind();
+        --tried_count_;
+        attempt();
+        return;
+    }
+    failed(Cause::Reset);
+}
+
+void ProxyState::upstream_timer(UpstreamConn& c) {
+    const std::uint64_t now = reactor_.now_ms();
+    const auto ms = [](std::chrono::milliseconds d) { return static_cast<std::uint64_t>(d.count()); };
+    if (action_.timeout.count() > 0 && now >= started_ms_ + ms(action_.timeout)) {
+        if (head_sent_) {
+            detach(false);
+            done_ = true;
+            conn_.proxy_done(false);
+        } else {
+            cluster_->cluster().report(pool_->endpoint, upstream::Outcome::Timeout, now);
+            give_up(504, "upstream request timeout", "request_timeout");
+        }
+        return;
+    }
+    if (c.state() == UpstreamConn::State::Connecting) {
+        failed(Cause::ConnectTimeout);
+        return;
+    }
+    if (!head_sent_ && action_.per_try_timeout.count() > 0 && now >= try_started_ms_ + ms(action_.per_try_timeout)) {
+        failed(Cause::Timeout);
+        return;
+    }
+    if (action_.idle_timeout.count() > 0 && now >= std::max(last_io_ms_, try_started_ms_) + ms(action_.idle_timeout)) {
+        if (head_sent_) {
+            detach(false);
+            done_ = true;
+            conn_.proxy_done(false);
+        } else {
+            failed(Cause::Timeout);
+        }
+        return;
+    }
+    arm_deadline();
+}
+
+bool ProxyState::may_retry(Cause cause, int status) const noexcept {
+    const RetryPolicy& p = action_.retry;
+    if (attempt_ >= p.max_retries || upgrade_ || !cluster_->can_retry()) {
+        return false;
+    }
+    switch (cause) {
+        case Cause::ConnectFailure:
+        case Cause::ConnectTimeout:
+            // Nothing reached the upstream: any method may go elsewhere, if its body is whole.
+            return p.on_connect_failure && (!ex_.request().has_body || (body_done_ && request_.retaining()));
+        case Cause::Reset:
+            return p.on_reset && replayable();
+        case Cause::Timeout:
+            return p.on_per_try_timeout && replayable();
+        case Cause::Status:
+            return std::find(p.on_statuses.begin(), p.on_statuses.end(), status) != p.on_statuses.end() &&
+                   replayable();
+    }
+    return false;
+}
+
+void ProxyState::failed(Cause cause, int status) {
+    const std::uint64_t now = reactor_.now_ms();
+    upstream::Outcome outcome = upstream::Outcome::Reset;
+    switch (cause) {
+        case Cause::ConnectFailure:
+        case Cause::ConnectTimeout:
+            outcome = upstream::Outcome::ConnectFailure;
+            break;
+        case Cause::Reset:
+            outcome = upstream::Outcome::Reset;
+            break;
+        case Cause::Timeout:
+            outcome = upstream::Outcome::Timeout;
+            break;
+        case Cause::Status:
+            outcome = status >= 500 && status != 502 ? upstream::Outcome::Status5xx : upstream::Outcome::Reset;
+            break;
+    }
+    if (pool_ != nullptr) {
+        cluster_->cluster().report(pool_->endpoint, outcome, now);
+    }
+    const bool retry = may_retry(cause, status);
+    detach(false);
+    partial_len_ = 0;
+    if (retry) {
+        schedule_retry();
+        return;
+    }
+    switch (cause) {
+        case Cause::ConnectFailure:
+            give_up(502, "upstream connect failed", "connect_failed");
+            break;
+        case Cause::ConnectTimeout:
+            give_up(504, "upstream connect timeout", "connect_timeout");
+            break;
+        case Cause::Reset:
+            give_up(502, "upstream closed before responding", "upstream_reset");
+            break;
+        case Cause::Timeout:
+            give_up(504, "upstream timeout", "upstream_timeout");
+            break;
+        case Cause::Status:
+            if (status >= 500 && status != 502 && got_bytes_ && head_.status == 0) {
+                give_up(502, "bad upstream response", "bad_response");
+            } else if (status >= 500) {
+                give_up(502, "upstream failed", "upstream_5xx");
+            } else {
+                give_up(502, "bad upstream response", "bad_response");
+            }
+            break;
+    }
+}
+
+void ProxyState::schedule_retry() {
+    ++attempt_;
+    if (!counted_retry_) {
+        ++cluster_->retries;
+        counted_retry_ = true;
+    }
+    ++reactor_.stats().retries;
+    request_.rewind();
+    // Jittered exponential back-off (full jitter), so retries from many requests spread out.
+    const auto base = static_cast<std::uint64_t>(action_.retry.backoff_base.count());
+    const auto cap = static_cast<std::uint64_t>(action_.retry.backoff_max.count());
+    const std::uint64_t ceiling = std::min(cap, base << std::min<std::uint32_t>(attempt_ - 1, 16));
+    reactor_.timers().arm(retry_timer_, reactor_.now_ms() + jitter(ceiling));
+}
+
+void ProxyState::on_retry_timer(detail::TimerWheel::Timer* t) {
+    auto* self = static_cast<ProxyState*>(t->owner);
+    if (self->action_.timeout.count() > 0 &&
+        self->reactor_.now_ms() >= self->started_ms_ + static_cast<std::uint64_t>(self->action_.timeout.count())) {
+        self->give_up(504, "upstream request timeout", "request_timeout");
+        return;
+    }
+    self->attempt();
+}
+
+void ProxyState::give_up(int status, const char* reason, const char* cause) {
+    done_ = true;
+    detach(false);
+    log(LogLevel::Debug, "upstream \"%s\": %d %s", action_.upstream->name().c_str(), status, reason);
+    conn_.proxy_error(status, reason, cause);
+}
+
+}  // namespace blitz::server

@@ -1,0 +1,113 @@
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <blitz/exchange.hpp>
+#include <blitz/router.hpp>
+
+#include "core/timer_wheel.hpp"
+#include "http1/parser.hpp"
+#include "http1/proxy.hpp"
+#include "server/send_queue.hpp"
+#include "server/upstream_conn.hpp"
+
+namespace blitz::server {
+
+class Connection;
+
+/// One proxied exchange: picks endpoints, sends the request over pooled connections, retries
+/// what may be retried, and streams the response back through its downstream Connection.
+///
+/// Thread: the reactor's. Lifetime: in the exchange's arena, destroyed with the exchange.
+class ProxyState final : public UpstreamOwner {
+public:
+    ProxyState(Connection& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor);
+    ~ProxyState();
+    ProxyState(const ProxyState&) = delete;
+    ProxyState& operator=(const ProxyState&) = delete;
+
+    /// Builds the upstream request head and sends the first attempt.
+    void start();
+    /// Request body bytes as received: `raw` (framing included) is forwarded, `bid` is the
+    /// receive buffer holding it or -1 (then it is copied).
+    void request_body(const char* raw, std::size_t len, std::int32_t bid, bool end);
+    /// Tunnel bytes from the client after a 101.
+    void tunnel_data(const char* data, std::size_t len, std::int32_t bid);
+    /// The client's output queue drained below the back-pressure mark.
+    void downstream_drained();
+    /// The client went away: drop the upstream connection.
+    void abort() noexcept;
+    /// Whether the request body is still being forwarded (reading it is up to the proxy).
+    bool wants_body() const noexcept { return started_ && !body_done_; }
+    bool input_blocked() const noexcept { return input_blocked_; }
+    bool response_started() const noexcept { return head_sent_; }
+
+    // UpstreamOwner
+    void upstream_connected(UpstreamConn& c, int error) override;
+    void upstream_data(UpstreamConn& c, char* data, std::size_t len, std::uint16_t bid) override;
+    void upstream_closed(UpstreamConn& c, int error) override;
+    void upstream_drained(UpstreamConn& c) override;
+    void upstream_timer(UpstreamConn& c) override;
+
+private:
+    enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, Reset, Timeout, Status };
+
+    bool build_head();
+    void attempt();
+    void attach(UpstreamConn* c);
+    void detach(bool reusable) noexcept;
+    void arm_deadline();
+    void failed(Cause cause, int status = 0);
+    bool may_retry(Cause cause, int status) const noexcept;
+    void schedule_retry();
+    static void on_retry_timer(detail::TimerWheel::Timer* t);
+    void give_up(int status, const char* reason, const char* cause);
+    void parse(char* data, std::size_t len, std::int32_t bid);
+    bool on_head(const http1::ResponseHead& head);
+    void forward_body(char* p, char* end, std::int32_t bid);
+    void finish();
+    void check_backpressure();
+    bool replayable() const noexcept;
+
+    Connection& conn_;
+    Exchange& ex_;
+    const ProxyAction& action_;
+    ReactorImpl& reactor_;
+    upstream::LocalCluster* cluster_ = nullptr;
+    UpstreamConn* up_ = nullptr;
+    EndpointPool* pool_ = nullptr;
+    int endpoint_ = -1;
+    int tried_[8] = {};
+    std::uint8_t tried_count_ = 0;
+    std::uint32_t attempt_ = 0;
+    bool started_ = false;
+    bool counted_request_ = false;
+    bool counted_retry_ = false;
+    bool body_done_ = true;
+    bool request_sent_ = false;
+    bool input_blocked_ = false;
+    bool got_bytes_ = false;     // a response byte arrived on this attempt
+    bool head_sent_ = false;     // the response head went to the client
+    bool race_retried_ = false;  // the keep-alive race retry was used
+    bool fresh_only_ = false;    // next attempt on a new connection
+    bool tunnel_ = false;
+    bool done_ = false;
+    bool passthrough_ = false;   // response body bytes forwarded with their framing
+    bool upgrade_ = false;       // the request asks for a protocol upgrade
+    std::uint64_t started_ms_ = 0;
+    std::uint64_t try_started_ms_ = 0;
+    std::uint64_t last_io_ms_ = 0;
+    http1::ResponseHead head_{};
+    http1::BodyDecoder body_;
+    std::string_view request_head_;
+    SendQueue request_;
+    // A response head split over receive buffers is gathered here.
+    char* partial_ = nullptr;
+    std::uint32_t partial_len_ = 0;
+    std::uint32_t partial_cap_ = 0;
+    detail::TimerWheel::Timer retry_timer_;
+};
+
+}  // namespace blitz::server

@@ -1,0 +1,213 @@
+#include "server/send_queue.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
+#include "server/reactor.hpp"
+
+namespace blitz::server {
+
+void SendQueue::push(Segment s) {
+    if (s.len == 0) {
+        return;
+    }
+    if (count_ > 0 && s.kind == Kind::Buffer) {
+        Segment& t = segs_[(head_ + count_ - 1) % kMaxSegments];
+        if (t.kind == Kind::Buffer && t.bid == s.bid && t.data + t.len == s.data) {
+            t.len += s.len;  // the next bytes of the same buffer (chunked framing passed through)
+            bytes_ += s.len;
+            return;
+        }
+    }
+    if (count_ == kMaxSegments && retain_) {
+        set_retain(false);  // keeping bytes for a retry is best effort; the caller sees retaining()
+    }
+    if (count_ == kMaxSegments) {
+        // Table full (many small receives): copy onto the tail instead. The tail is past what a
+        // send in flight covers (kMaxIov segments from the first unwritten one, which is the
+        // first kept one when not retaining), so it may be grown or replaced.
+        char* dst = tail_space(s.len);
+        std::memcpy(dst, s.data, s.len);
+        segs_[(head_ + count_ - 1) % kMaxSegments].len += s.len;
+        bytes_ += s.len;
+        return;
+    }
+    if (s.kind == Kind::Buffer) {
+        reactor_->hold_buffer(s.bid);
+    }
+    segs_[(head_ + count_) % kMaxSegments] = s;
+    ++count_;
+    bytes_ += s.len;
+    tail_cap_ = 0;
+}
+
+// Room for `need` more bytes at the end of the last segment, growing or adding one. The caller
+// writes there and adds `need` to that segment's length.
+char* SendQueue::tail_space(std::uint32_t need) {
+    if (count_ == kMaxSegments && retain_) {
+        set_retain(false);
+    }
+    if (count_ > 0) {
+        Segment& t = segs_[(head_ + count_ - 1) % kMaxSegments];
+        // Appending behind a segment being sent is safe: the send covers its old length.
+        const bool writable = t.kind == Kind::Block || t.kind == Kind::Heap;
+        if (writable && t.len + need <= tail_cap_) {
+            return const_cast<char*>(t.data) + t.len;
+        }
+        if (count_ == kMaxSegments) {
+            // Grow the tail into a heap segment big enough (rare: pathological input).
+            const std::uint32_t cap = std::max<std::uint32_t>(t.len + need, tail_cap_ * 2);
+            auto* grown = static_cast<char*>(std::malloc(cap));
+            if (grown == nullptr) {
+                throw std::bad_alloc();
+            }
+            std::memcpy(grown, t.data, t.len);
+            release(t);
+            t.data = grown;
+            t.kind = Kind::Heap;
+            tail_cap_ = cap;
+            return grown + t.len;
+        }
+    }
+    char* block;
+    std::uint32_t cap;
+    Kind kind;
+    if (need <= ReactorImpl::kOutBlockBytes) {
+        block = reactor_->take_out_block();
+        cap = ReactorImpl::kOutBlockBytes;
+        kind = Kind::Block;
+    } else {
+        block = static_cast<char*>(std::malloc(need));
+        if (block == nullptr) {
+            throw std::bad_alloc();
+        }
+        cap = need;
+        kind = Kind::Heap;
+    }
+    segs_[(head_ + count_) % kMaxSegments] = Segment{block, 0, 0, kind};
+    ++count_;
+    tail_cap_ = cap;
+    return block;
+}
+
+void SendQueue::push_buffer(const char* data, std::uint32_t len, std::uint16_t bid) {
+    push(Segment{data, len, bid, Kind::Buffer});
+}
+
+void SendQueue::push_copy(const char* data, std::uint32_t len) {
+    if (len == 0) {
+        return;
+    }
+    char* dst = tail_space(len);
+    std::memcpy(dst, data, len);
+    segs_[(head_ + count_ - 1) % kMaxSegments].len += len;
+    bytes_ += len;
+}
+
+void SendQueue::push_static(const char* data, std::uint32_t len) {
+    push(Segment{data, len, 0, Kind::Static});
+}
+
+void SendQueue::push_block(char* block, std::uint32_t len, std::uint32_t cap) {
+    const Kind kind = cap == ReactorImpl::kOutBlockBytes ? Kind::Block : Kind::Heap;
+    if (count_ == kMaxSegments || len == 0) {
+        push_copy(block, len);
+        release(Segment{block, len, 0, kind});
+        return;
+    }
+    push(Segment{block, len, 0, kind});
+    tail_cap_ = cap;
+}
+
+unsigned SendQueue::prepare() noexcept {
+    iovec* iov = iov_;
+    unsigned n = 0;
+    std::uint32_t offset = offset_;
+    for (unsigned i = cursor_; i < count_ && n < kMaxIov; ++i) {
+        const Segment& s = segs_[(head_ + i) % kMaxSegments];
+        iov[n].iov_base = const_cast<char*>(s.data + offset);
+        iov[n].iov_len = s.len - offset;
+        offset = 0;
+        ++n;
+    }
+    return n;
+}
+
+void SendQueue::consume(std::uint32_t n) noexcept {
+    written_ += n;
+    while (n > 0 && cursor_ < count_) {
+        const Segment& s = segs_[(head_ + cursor_) % kMaxSegments];
+        const std::uint32_t left = s.len - offset_;
+        if (n < left) {
+            offset_ += n;
+            return;
+        }
+        n -= left;
+        offset_ = 0;
+        ++cursor_;
+    }
+    if (!retain_) {
+        drop_written();
+    }
+}
+
+void SendQueue::drop_written() noexcept {
+    while (cursor_ > 0) {
+        const Segment& s = segs_[head_];
+        bytes_ -= s.len;
+        written_ -= s.len;
+        release(s);
+        head_ = (head_ + 1) % kMaxSegments;
+        --count_;
+        --cursor_;
+    }
+    if (count_ == 0) {
+        tail_cap_ = 0;
+    }
+}
+
+void SendQueue::set_retain(bool on) noexcept {
+    retain_ = on;
+    if (!on) {
+        drop_written();
+    }
+}
+
+void SendQueue::rewind() noexcept {
+    cursor_ = 0;
+    offset_ = 0;
+    written_ = 0;
+}
+
+void SendQueue::release(const Segment& s) noexcept {
+    switch (s.kind) {
+        case Kind::Static:
+            break;
+        case Kind::Buffer:
+            reactor_->put_buffer(s.bid);
+            break;
+        case Kind::Block:
+            reactor_->give_out_block(const_cast<char*>(s.data));
+            break;
+        case Kind::Heap:
+            std::free(const_cast<char*>(s.data));
+            break;
+    }
+}
+
+void SendQueue::release_all() noexcept {
+    while (count_ > 0) {
+        release(segs_[head_]);
+        head_ = (head_ + 1) % kMaxSegments;
+        --count_;
+    }
+    head_ = 0;
+    cursor_ = 0;
+    offset_ = 0;
+    bytes_ = 0;
+    written_ = 0;
+    tail_cap_ = 0;
+}
+
+}  // namespace blitz::server

@@ -1,0 +1,340 @@
+#include "server/upstream_conn.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "server/reactor.hpp"
+
+namespace blitz::server {
+
+UpstreamConn::UpstreamConn(ReactorImpl& reactor) noexcept : reactor_(reactor) {
+    timer_.fire = &UpstreamConn::on_timer;
+    timer_.owner = this;
+}
+
+bool UpstreamConn::open(EndpointPool& pool, std::uint32_t slot, std::uint32_t generation, int& error) {
+    const net::SocketAddress& addr = pool.endpoint.address;
+    fd_ = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) {
+        error = errno;
+        return false;
+    }
+    const int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    pool_ = &pool;
+    slot_ = slot;
+    generation_ = generation;
+    requests_ = 0;
+    inflight_ = 1;
+    state_ = State::Connecting;
+    recv_armed_ = false;
+    recv_paused_ = false;
+    send_inflight_ = false;
+    owner_ = nullptr;
+    queue_ = nullptr;
+    ++pool.open;
+    reactor_.io().connect(fd_, addr.get(), addr.length, io::pack(io::Op::Connect, generation_, slot_));
+    return true;
+}
+
+void UpstreamConn::on_connect(const io::Completion& c) {
+    --inflight_;
+    if (state_ == State::Closing) {
+        maybe_recycle();
+        return;
+    }
+    if (c.res < 0) {
+        if (owner_ != nullptr) {
+            owner_->upstream_connected(*this, c.res);
+        } else {
+            close();
+        }
+        return;
+    }
+    state_ = State::Busy;
+    arm_recv();
+    if (owner_ != nullptr) {
+        owner_->upstream_connected(*this, 0);
+    } else {
+        release_to_pool();  // the exchange that wanted it went away meanwhile: keep it
+    }
+}
+
+void UpstreamConn::arm_recv() {
+    if (recv_armed_ || recv_paused_ || !connected()) {
+        return;
+    }
+    recv_armed_ = true;
+    ++inflight_;
+    reactor_.io().recv(fd_, io::pack(io::Op::UpRecv, generation_, slot_));
+}
+
+void UpstreamConn::pause_recv() {
+    if (recv_paused_) {
+        return;
+    }
+    recv_paused_ = true;
+    if (recv_armed_) {
+        reactor_.io().cancel_recv(fd_, io::pack(io::Op::UpRecv, generation_, slot_));
+    }
+}
+
+void UpstreamConn::resume_recv() {
+    if (!recv_paused_) {
+        return;
+    }
+    recv_paused_ = false;
+    arm_recv();
+}
+
+void UpstreamConn::on_recv(const io::Completion& c) {
+    if (!c.more) {
+        recv_armed_ = false;
+        --inflight_;
+    }
+    if (c.res > 0) {
+        const auto bid = static_cast<std::uint16_t>(c.buffer);
+        if (state_ == State::Busy && owner_ != nullptr) {
+            reactor_.own_buffer(bid);
+            owner_->upstream_data(*this, reactor_.io().buffers().data(bid), static_cast<std::size_t>(c.res), bid);
+            reactor_.put_buffer(bid);
+        } else {
+            // Bytes on an idle connection (a late or unsolicited response): never reuse it.
+            reactor_.io().buffers().release(bid);
+            close();
+        }
+    } else if (c.res == -ENOBUFS) {
+        if (state_ == State::Busy || state_ == State::Idle) {
+            reactor_.rearm_upstream_later(this);
+        }
+    } else if (c.res == -ECANCELED) {
+        // Only pausing cancels a receive (closing aside): re-arm if the pause is already over.
+        if (state_ != State::Closing && !recv_paused_) {
+            arm_recv();
+        }
+    } else {
+        // EOF or an error. An idle connection closed by the server just leaves the pool.
+        if (state_ == State::Busy && owner_ != nullptr) {
+            owner_->upstream_closed(*this, c.res);
+        } else {
+            close();
+        }
+    }
+    if (state_ != State::Closing && !recv_armed_ && c.res > 0) {
+        arm_recv();  // the multishot ended on its own
+    }
+    maybe_recycle();
+}
+
+void UpstreamConn::send_from(SendQueue* queue) {
+    queue_ = queue;
+    if (state_ == State::Busy && !send_inflight_ && queue_ != nullptr && !queue_->empty()) {
+        start_send();
+    }
+}
+
+void UpstreamConn::start_send() {
+    const unsigned n = queue_->prepare();
+    if (n == 0) {
+        return;
+    }
+    send_inflight_ = true;
+    ++inflight_;
+    reactor_.io().send(fd_, queue_->iov(), n, io::pack(io::Op::UpSend, generation_, slot_));
+}
+
+void UpstreamConn::on_send(const io::Completion& c) {
+    --inflight_;
+    send_inflight_ = false;
+    if (state_ == State::Closing) {
+        maybe_recycle();
+        return;
+    }
+    if (c.res < 0) {
+        if (owner_ != nullptr) {
+            owner_->upstream_closed(*this, c.res);
+        } else {
+            close();
+        }
+        maybe_recycle();
+        return;
+    }
+    if (queue_ == nullptr) {
+        return;
+    }
+    queue_->consume(static_cast<std::uint32_t>(c.res));
+    if (!queue_->empty()) {
+        start_send();
+    } else if (owner_ != nullptr) {
+        owner_->upstream_drained(*this);
+    }
+    maybe_recycle();
+}
+
+void UpstreamConn::arm_timer(std::uint64_t deadline_ms) { reactor_.timers().arm(timer_, deadline_ms); }
+
+void UpstreamConn::cancel_timer() noexcept { reactor_.timers().cancel(timer_); }
+
+void UpstreamConn::on_timer(detail::TimerWheel::Timer* t) {
+    auto* self = static_cast<UpstreamConn*>(t->owner);
+    if (self->state_ == State::Idle) {
+        self->close();  // idle longer than the pool keeps connections
+    } else if (self->owner_ != nullptr) {
+        self->owner_->upstream_timer(*self);
+    } else if (self->state_ != State::Closing) {
+        self->close();
+    }
+    self->maybe_recycle();
+}
+
+void UpstreamConn::release_to_pool() {
+    owner_ = nullptr;
+    queue_ = nullptr;
+    cancel_timer();
+    EndpointPool& pool = *pool_;
+    const PoolOptions& opts = pool.cluster->cluster().options().pool;
+    if (pool.orphaned || recv_paused_ || send_inflight_ || reactor_.stopping() ||
+        pool.idle.size() >= opts.max_idle_per_endpoint) {
+        close();
+        return;
+    }
+    state_ = State::Idle;
+    pool.idle.push_back(this);
+    arm_timer(reactor_.now_ms() + static_cast<std::uint64_t>(opts.idle_timeout.count()));
+    arm_recv();
+}
+
+void UpstreamConn::take_from_pool() noexcept {
+    cancel_timer();
+    state_ = State::Busy;
+}
+
+void UpstreamConn::close() noexcept {
+    if (state_ == State::Free || state_ == State::Closing) {
+        return;
+    }
+    if (state_ == State::Idle) {
+        auto& idle = pool_->idle;
+        idle.erase(std::remove(idle.begin(), idle.end(), this), idle.end());
+    }
+    state_ = State::Closing;
+    owner_ = nullptr;
+    queue_ = nullptr;
+    cancel_timer();
+    if (inflight_ > 0) {
+        reactor_.io().cancel(fd_);
+    }
+    maybe_recycle();
+}
+
+void UpstreamConn::maybe_recycle() noexcept {
+    if (state_ != State::Closing || inflight_ != 0) {
+        return;
+    }
+    ::close(fd_);
+    fd_ = -1;
+    state_ = State::Free;
+    EndpointPool* pool = pool_;
+    pool_ = nullptr;
+    reactor_.upstream_closed(this);
+    reactor_.proxy().connection_closed(*pool);
+}
+
+// ---------------------------------------------------------------------------------------------
+// ProxyContext
+
+ProxyContext::~ProxyContext() {
+    for (auto& [cluster, local] : clusters_) {
+        for (upstream::LocalEndpoint& e : local->endpoints()) {
+            delete static_cast<EndpointPool*>(e.pool);
+            e.pool = nullptr;
+        }
+    }
+}
+
+upstream::LocalCluster& ProxyContext::cluster(const std::shared_ptr<upstream::Cluster>& c) {
+    auto it = clusters_.find(c.get());
+    if (it == clusters_.end()) {
+        it = clusters_.emplace(c.get(), std::make_unique<upstream::LocalCluster>(c, &ProxyContext::drop_pool, this)).first;
+    }
+    return *it->second;
+}
+
+EndpointPool& ProxyContext::pool(upstream::LocalCluster& cluster, int index) {
+    upstream::LocalEndpoint& e = cluster.endpoints()[static_cast<std::size_t>(index)];
+    if (e.pool == nullptr) {
+        auto* p = new EndpointPool;
+        p->endpoint = *e.endpoint;
+        p->cluster = &cluster;
+        e.pool = p;
+    }
+    return *static_cast<EndpointPool*>(e.pool);
+}
+
+UpstreamConn* ProxyContext::take_idle(EndpointPool& pool) {
+    while (!pool.idle.empty()) {
+        UpstreamConn* c = pool.idle.back();
+        pool.idle.pop_back();
+        if (c->state() == UpstreamConn::State::Idle) {
+            c->take_from_pool();
+            return c;
+        }
+    }
+    return nullptr;
+}
+
+UpstreamConn* ProxyContext::connect(EndpointPool& pool, int& error) {
+    std::uint32_t slot = 0;
+    std::uint32_t generation = 0;
+    UpstreamConn* c = reactor_.allocate_upstream(slot, generation);
+    if (!c->open(pool, slot, generation, error)) {
+        reactor_.upstream_closed(c);
+        return nullptr;
+    }
+    ++pool.cluster->connections;
+    return c;
+}
+
+void ProxyContext::connection_closed(EndpointPool& pool) noexcept {
+    --pool.open;
+    if (pool.cluster != nullptr && pool.cluster->connections > 0) {
+        --pool.cluster->connections;
+    }
+    if (pool.orphaned && pool.open == 0) {
+        delete &pool;
+    }
+}
+
+void ProxyContext::drop_pool(void* /*context*/, void* p) {
+    auto* pool = static_cast<EndpointPool*>(p);
+    pool->orphaned = true;
+    if (pool->open == 0) {
+        delete pool;
+        return;
+    }
+    // Busy connections finish their exchange and close then; the last one frees the pool, so
+    // it is not touched after the loop.
+    std::vector<UpstreamConn*> idle;
+    idle.swap(pool->idle);
+    for (UpstreamConn* c : idle) {
+        c->close();
+    }
+}
+
+void ProxyContext::close_idle() noexcept {
+    for (auto& [cluster, local] : clusters_) {
+        for (upstream::LocalEndpoint& e : local->endpoints()) {
+            auto* pool = static_cast<EndpointPool*>(e.pool);
+            while (pool != nullptr && !pool->idle.empty()) {
+                pool->idle.back()->close();
+            }
+        }
+    }
+}
+
+}  // namespace blitz::server

@@ -1,0 +1,157 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include <sys/uio.h>
+
+#include "core/timer_wheel.hpp"
+#include "io/backend.hpp"
+#include "server/send_queue.hpp"
+#include "upstream/cluster.hpp"
+
+namespace blitz::server {
+
+class ReactorImpl;
+class UpstreamConn;
+struct EndpointPool;
+
+/// What an upstream connection reports to the exchange using it.
+///
+/// Thread: the reactor's. Lifetime: the owner detaches (UpstreamConn::set_owner(nullptr))
+/// before it goes.
+class UpstreamOwner {
+public:
+    /// The connect finished: `error` is 0 or -errno.
+    virtual void upstream_connected(UpstreamConn& c, int error) = 0;
+    /// Bytes arrived in receive buffer `bid` (reference-counted: hold it to keep the bytes).
+    virtual void upstream_data(UpstreamConn& c, char* data, std::size_t len, std::uint16_t bid) = 0;
+    /// The peer closed (`error` 0) or the socket failed (-errno).
+    virtual void upstream_closed(UpstreamConn& c, int error) = 0;
+    /// Everything queued was written.
+    virtual void upstream_drained(UpstreamConn& c) = 0;
+    /// The connection's timer fired (see UpstreamConn::arm_timer).
+    virtual void upstream_timer(UpstreamConn& c) = 0;
+
+protected:
+    ~UpstreamOwner() = default;
+};
+
+/// One TCP connection to an upstream endpoint: connect, multishot receive, and sends from its
+/// owner's SendQueue. Idle in its pool it keeps receiving, so a close by the server is seen at
+/// once (the pending-EOF check) and the connection is never handed out.
+///
+/// Thread: its reactor's. Lifetime: pooled by the reactor; close() cancels its operations and
+/// it is recycled when none is in flight.
+class UpstreamConn {
+public:
+    enum class State : std::uint8_t { Free, Connecting, Busy, Idle, Closing };
+
+    explicit UpstreamConn(ReactorImpl& reactor) noexcept;
+
+    /// Opens a non-blocking socket to the pool's endpoint and starts connecting. False (with
+    /// `error` = errno) when no socket could be made.
+    bool open(EndpointPool& pool, std::uint32_t slot, std::uint32_t generation, int& error);
+    void set_owner(UpstreamOwner* owner) noexcept { owner_ = owner; }
+    UpstreamOwner* owner() const noexcept { return owner_; }
+
+    /// Sends what is unwritten in `queue` (which must stay alive until drained or detached).
+    void send_from(SendQueue* queue);
+    /// Re-arms receiving after the buffer pool ran dry.
+    void rearm() { arm_recv(); }
+    /// Stops / resumes receiving (back-pressure from a slow client).
+    void pause_recv();
+    void resume_recv();
+    /// Whether the connection was used for a request before (a keep-alive reuse).
+    bool reused() const noexcept { return requests_ > 1; }
+    std::uint32_t requests() const noexcept { return requests_; }
+    void count_request() noexcept { ++requests_; }
+
+    void arm_timer(std::uint64_t deadline_ms);
+    void cancel_timer() noexcept;
+
+    /// Out of the pool's idle list, for a new request.
+    void take_from_pool() noexcept;
+    /// Back to the pool (idle, receiving) if the pool wants it, else closed.
+    void release_to_pool();
+    /// Closes (cancels operations); recycled when they have finished.
+    void close() noexcept;
+
+    State state() const noexcept { return state_; }
+    bool connected() const noexcept { return state_ == State::Busy || state_ == State::Idle; }
+    EndpointPool* pool() const noexcept { return pool_; }
+
+    void on_connect(const io::Completion& c);
+    void on_recv(const io::Completion& c);
+    void on_send(const io::Completion& c);
+
+    std::uint32_t slot() const noexcept { return slot_; }
+    std::uint32_t generation() const noexcept { return generation_; }
+    int fd() const noexcept { return fd_; }
+    bool recyclable() const noexcept { return state_ == State::Closing && inflight_ == 0; }
+
+private:
+    void start_send();
+    void arm_recv();
+    static void on_timer(detail::TimerWheel::Timer* t);
+    void maybe_recycle() noexcept;
+
+    ReactorImpl& reactor_;
+    EndpointPool* pool_ = nullptr;
+    UpstreamOwner* owner_ = nullptr;
+    SendQueue* queue_ = nullptr;
+    int fd_ = -1;
+    std::uint32_t slot_ = 0;
+    std::uint32_t generation_ = 0;
+    std::uint32_t requests_ = 0;
+    std::uint32_t inflight_ = 0;  // operations the backend still owes a completion for
+    State state_ = State::Free;
+    bool recv_armed_ = false;
+    bool recv_paused_ = false;
+    bool send_inflight_ = false;
+    std::uint64_t idle_since_ms_ = 0;
+    detail::TimerWheel::Timer timer_;
+};
+
+/// One reactor's connections to one endpoint.
+///
+/// Thread: the reactor's. Lifetime: made on the first request to the endpoint; freed when the
+/// endpoint left its set and its last connection closed.
+struct EndpointPool {
+    upstream::Endpoint endpoint;   // a stable copy: the set it came from may be replaced
+    upstream::LocalCluster* cluster = nullptr;
+    std::vector<UpstreamConn*> idle;  // most recently used last
+    std::uint32_t open = 0;           // connections open (busy, idle, connecting)
+    bool orphaned = false;            // the endpoint left the set
+};
+
+/// Per-reactor proxy state: each upstream's local view, pools and balancer.
+///
+/// Thread: the reactor's. Lifetime: owned by the reactor.
+class ProxyContext {
+public:
+    explicit ProxyContext(ReactorImpl& reactor) noexcept : reactor_(reactor) {}
+    ~ProxyContext();
+
+    upstream::LocalCluster& cluster(const std::shared_ptr<upstream::Cluster>& c);
+    /// The pool of endpoint `index` of `cluster` (made on first use).
+    EndpointPool& pool(upstream::LocalCluster& cluster, int index);
+    /// An idle connection from `pool`, or nullptr.
+    UpstreamConn* take_idle(EndpointPool& pool);
+    /// A new connection to `pool`'s endpoint (connecting), or nullptr with `error` set.
+    UpstreamConn* connect(EndpointPool& pool, int& error);
+    /// Called by a connection that closed for good.
+    void connection_closed(EndpointPool& pool) noexcept;
+    /// Closes every idle connection (stopping).
+    void close_idle() noexcept;
+
+private:
+    static void drop_pool(void* context, void* pool);
+
+    ReactorImpl& reactor_;
+    std::unordered_map<const upstream::Cluster*, std::unique_ptr<upstream::LocalCluster>> clusters_;
+};
+
+}  // namespace blitz::server
