@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -9,6 +10,7 @@
 #include <blitz/result.hpp>
 #include <blitz/router.hpp>
 #include <blitz/server.hpp>
+#include <blitz/upstream.hpp>
 
 namespace blitz {
 
@@ -28,13 +30,17 @@ struct Config {
     ServerOptions server;
     std::vector<ListenerOptions> listeners;
     Router router;
+    /// Every upstream of "upstreams", in document order, made with Upstream::make(); proxy
+    /// routes in `router` share them.
+    std::vector<std::shared_ptr<Upstream>> upstreams;
     LogLevel log_level = LogLevel::Info;
 };
 
 /// Parses a JSON configuration. Every string value may use `${VAR}` and `${VAR:-default}`
 /// (environment); a numeric or boolean key also accepts a string that is exactly one such
 /// expression. The whole document is validated before anything is returned.
-Result<Config, ConfigError> parse_config(std::string_view json, std::string_view source = "<config>");
+Result<Config, ConfigError> parse_config(std::string_view json,
+                                         std::string_view source = "<config>");
 /// Reads `path` and parses it with parse_config().
 Result<Config, ConfigError> load_config(const std::string& path);
 

@@ -11,8 +11,6 @@
 /// Text-level JSON helpers for the config loader: a strict RFC 8259 syntax check that says
 /// where a document breaks (simdjson's On-Demand API is lazy and reports no positions for
 /// malformed input), line/column positions, and JSON paths.
-///
-/// Header-only because lib/config/meson.build compiles config.cpp alone.
 namespace blitz::config {
 
 /// A 1-based line and column; the column counts code points, so it matches what editors show.

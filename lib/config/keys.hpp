@@ -8,23 +8,43 @@ namespace blitz::config {
 /// The objects of the configuration schema that have a fixed set of keys (header maps such as
 /// `respond.headers` take any header name and are not listed).
 enum class ObjectKind {
-    Root,         ///< the document
-    Log,          ///< "log"
-    Buffers,      ///< "buffers"
-    Limits,       ///< "limits", top-level and per listener
-    Listener,     ///< an element of "listeners"
-    Route,        ///< an element of "routes"
-    Match,        ///< "routes[].match"
-    Respond,      ///< "routes[].respond"
-    Filter,       ///< an element of "routes[].filters"
-    HeaderEdits,  ///< "filters[].request" and "filters[].response"
+    Root,            ///< the document
+    Log,             ///< "log"
+    Buffers,         ///< "buffers"
+    Limits,          ///< "limits", top-level and per listener
+    Listener,        ///< an element of "listeners"
+    Upstream,        ///< an element of "upstreams"
+    Endpoint,        ///< an object element of "upstreams[].endpoints"
+    Hash,            ///< "upstreams[].hash"
+    Pool,            ///< "upstreams[].pool"
+    HealthCheck,     ///< "upstreams[].health_check"
+    Outlier,         ///< "upstreams[].outlier_detection"
+    CircuitBreaker,  ///< "upstreams[].circuit_breaker"
+    RetryBudget,     ///< "upstreams[].retry_budget"
+    Dns,             ///< "upstreams[].dns"
+    Route,           ///< an element of "routes"
+    Match,           ///< "routes[].match"
+    Matcher,         ///< an element of "routes[].match.headers" and "routes[].match.query"
+    Respond,         ///< "routes[].respond"
+    Proxy,           ///< "routes[].proxy"
+    Retry,           ///< "routes[].proxy.retry"
+    RegexRewrite,    ///< "routes[].proxy.regex_rewrite"
+    Redirect,        ///< "routes[].redirect"
+    Filter,          ///< an element of "routes[].filters"
+    HeaderEdits,     ///< "filters[].request", "filters[].response", "routes[].request_headers",
+                     ///< "routes[].response_headers"
 };
 
 /// Every ObjectKind, for tests that walk them all.
 inline constexpr ObjectKind kObjectKinds[] = {
-    ObjectKind::Root,     ObjectKind::Log,         ObjectKind::Buffers, ObjectKind::Limits,
-    ObjectKind::Listener, ObjectKind::Route,       ObjectKind::Match,   ObjectKind::Respond,
-    ObjectKind::Filter,   ObjectKind::HeaderEdits,
+    ObjectKind::Root,        ObjectKind::Log,      ObjectKind::Buffers,
+    ObjectKind::Limits,      ObjectKind::Listener, ObjectKind::Upstream,
+    ObjectKind::Endpoint,    ObjectKind::Hash,     ObjectKind::Pool,
+    ObjectKind::HealthCheck, ObjectKind::Outlier,  ObjectKind::CircuitBreaker,
+    ObjectKind::RetryBudget, ObjectKind::Dns,      ObjectKind::Route,
+    ObjectKind::Match,       ObjectKind::Matcher,  ObjectKind::Respond,
+    ObjectKind::Proxy,       ObjectKind::Retry,    ObjectKind::RegexRewrite,
+    ObjectKind::Redirect,    ObjectKind::Filter,   ObjectKind::HeaderEdits,
 };
 
 /// The keys parse_config() accepts in an object of `kind`, in documentation order. They come

@@ -4,88 +4,31 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <simdjson.h>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <blitz/filters.hpp>
 
-#include "config/keys.hpp"
+#include "helpers.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 using Catch::Matchers::StartsWith;
 
-constexpr std::string_view kListener = R"("listeners": [{"address": "127.0.0.1:8080"}])";
-
-blitz::Config parse_ok(std::string_view json) {
-    auto r = blitz::parse_config(json, "test.json");
-    if (!r) {
-        FAIL(r.error().to_string());
-    }
-    return std::move(r).value();
-}
-
-struct Expected {
-    std::string path;
-    int line;
-    int column;
-    std::string message;
-};
-
-void require_error(std::string_view json, const Expected& e) {
-    INFO(json);
-    auto r = blitz::parse_config(json, "test.json");
-    REQUIRE_FALSE(r.has_value());
-    const blitz::ConfigError& err = r.error();
-    CHECK(err.source == "test.json");
-    CHECK(err.message == e.message);
-    CHECK(err.path == e.path);
-    CHECK(err.line == e.line);
-    CHECK(err.column == e.column);
-}
-
-blitz::ConfigError error_of(std::string_view json) {
-    auto r = blitz::parse_config(json, "test.json");
-    REQUIRE_FALSE(r.has_value());
-    return r.error();
-}
-
-/// A document with the standard listener and `routes` (the text of the routes array).
-std::string with_routes(std::string_view routes) {
-    return "{" + std::string(kListener) + ", \"routes\": [" + std::string(routes) + "]}";
-}
-
-/// A document with the standard listener, no routes, and `extra` (top-level members).
-std::string with_top(std::string_view extra) {
-    return "{" + std::string(kListener) + ", \"routes\": [], " + std::string(extra) + "}";
-}
-
-/// Sets an environment variable for the scope of a test.
-class ScopedEnv {
- public:
-    ScopedEnv(const char* name, const char* value) : name_(name) {
-        if (value != nullptr) {
-            ::setenv(name, value, 1);
-        } else {
-            ::unsetenv(name);
-        }
-    }
-    ~ScopedEnv() { ::unsetenv(name_); }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-    const char* name_;
-};
+using blitz::config::test::error_of;
+using blitz::config::test::Expected;
+using blitz::config::test::kListener;
+using blitz::config::test::parse_ok;
+using blitz::config::test::require_error;
+using blitz::config::test::ScopedEnv;
+using blitz::config::test::with_routes;
+using blitz::config::test::with_top;
 
 constexpr std::string_view kComplete = R"({
   "$schema": "../docs/config.schema.json",
@@ -318,15 +261,16 @@ TEST_CASE("config::parse_config rejects an unknown key and lists the allowed one
                   {"$.listeners[0].adress", 1, 46,
                    "unknown key \"adress\"; allowed keys: name, address, backlog, max_connections, "
                    "tcp_nodelay, "
-                   "ipv6_dual_stack, limits"});
+                   "ipv6_dual_stack, trusted_proxies, limits"});
     require_error(with_top(R"("wrkers": 2)"), {"$.wrkers", 1, 62,
                                                "unknown key \"wrkers\"; allowed keys: $schema, "
                                                "workers, pin_cpus, backend, log, buffers, limits, "
-                                               "listeners, routes"});
+                                               "listeners, upstreams, routes"});
     require_error(
         with_routes(R"({"match": {"path": "/", "header": "x"}, "respond": {"status": 200}})"),
         {"$.routes[0].match.header", 1, 83,
-         "unknown key \"header\"; allowed keys: host, path, path_prefix, methods"});
+         "unknown key \"header\"; allowed keys: host, path, path_prefix, path_regex, methods, "
+         "headers, query"});
     require_error(
         with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "X-Header": "x"}})"),
         {"$.routes[0].respond[\"X-Header\"]", 1, 111,
@@ -344,11 +288,14 @@ TEST_CASE("config::parse_config names a missing required key at its object", "[c
     require_error(with_routes(R"({"respond": {"status": 200}})"),
                   {"$.routes[0]", 1, 59, "missing required key \"match\""});
     require_error(with_routes(R"({"match": {"path": "/"}})"),
-                  {"$.routes[0]", 1, 59, "missing required key \"respond\""});
+                  {"$.routes[0]", 1, 59,
+                   "missing required key \"respond\", \"upstream\", \"proxy\" or \"redirect\" "
+                   "(the route's action)"});
     require_error(with_routes(R"({"match": {"path": "/"}, "respond": {"body": "x"}})"),
                   {"$.routes[0].respond", 1, 95, "missing required key \"status\""});
     require_error(with_routes(R"({"match": {"methods": ["GET"]}, "respond": {"status": 200}})"),
-                  {"$.routes[0].match", 1, 69, "missing required key \"path\" or \"path_prefix\""});
+                  {"$.routes[0].match", 1, 69,
+                   "missing required key \"path\", \"path_prefix\" or \"path_regex\""});
     require_error(
         with_routes(
             R"({"match": {"path": "/"}, "respond": {"status": 200}, "filters": [{"request": {}}]})"),
@@ -382,6 +329,34 @@ TEST_CASE("config::parse_config validates listener addresses", "[config]") {
                   .listeners[0]
                   .address == good);
     }
+}
+
+TEST_CASE("config::parse_config validates a listener's trusted proxies", "[config]") {
+    const auto listener = [](std::string_view proxies) {
+        return R"({"listeners": [{"address": "127.0.0.1:1", "trusted_proxies": )" +
+               std::string(proxies) + R"(}], "routes": []})";
+    };
+    const blitz::Config c =
+        parse_ok(listener(R"(["10.0.0.0/8", "192.0.2.7", "::1", "2001:db8::/32"])"));
+    CHECK(c.listeners[0].trusted_proxies ==
+          std::vector<std::string>{"10.0.0.0/8", "192.0.2.7", "::1", "2001:db8::/32"});
+    CHECK(parse_ok(listener("[]")).listeners[0].trusted_proxies.empty());
+    const std::string expected =
+        "expected an IPv4 or IPv6 address with an optional prefix length (\"10.0.0.0/8\", "
+        "\"192.0.2.7\", \"2001:db8::/32\", \"::1\"), found ";
+    require_error(listener(R"(["10.0.0.0/8", "10.0.0.0/33"])"),
+                  {"$.listeners[0].trusted_proxies[1]", 1, 77, expected + "\"10.0.0.0/33\""});
+    require_error(listener(R"(["[::1]"])"),
+                  {"$.listeners[0].trusted_proxies[0]", 1, 63, expected + "\"[::1]\""});
+    require_error(listener(R"(["localhost"])"),
+                  {"$.listeners[0].trusted_proxies[0]", 1, 63, expected + "\"localhost\""});
+    require_error(listener(R"(["10.1.2.3/8"])"),
+                  {"$.listeners[0].trusted_proxies[0]", 1, 63,
+                   "expected a CIDR block without host bits, found \"10.1.2.3/8\" (write "
+                   "\"10.0.0.0/8\")"});
+    require_error(listener(R"("10.0.0.0/8")"),
+                  {"$.listeners[0].trusted_proxies", 1, 62,
+                   "expected an array of addresses and CIDR blocks, found \"10.0.0.0/8\""});
 }
 
 TEST_CASE("config::parse_config rejects duplicate listener names", "[config]") {
@@ -561,7 +536,7 @@ TEST_CASE("config::parse_config validates route hosts and paths", "[config]") {
         with_routes(
             R"({"match": {"path": "/a", "path_prefix": "/b"}, "respond": {"status": 200}})"),
         {"$.routes[0].match.path_prefix", 1, 99,
-         "use either \"path\" or \"path_prefix\", not both"});
+         "use only one of \"path\", \"path_prefix\" and \"path_regex\" (found \"path\" already)"});
 }
 
 TEST_CASE("config::parse_config rejects duplicate keys", "[config]") {
@@ -707,7 +682,7 @@ TEST_CASE("config::parse_config counts columns in code points and skips a byte o
                   {"$.bad", 1, 20,
                    "unknown key \"bad\"; allowed keys: $schema, workers, pin_cpus, backend, log, "
                    "buffers, limits, "
-                   "listeners, routes"});
+                   "listeners, upstreams, routes"});
     // CRLF line ends.
     require_error("{\r\n  \"workers\": 0,\r\n  \"x\": 1\r\n}",
                   {"$.workers", 2, 14, "expected \"auto\" or an integer from 1 to 1024, found 0"});
@@ -895,6 +870,33 @@ TEST_CASE("config::load_config loads every example config", "[config]") {
     CHECK(count >= 2);
 }
 
+TEST_CASE("config::load_config loads the proxy example with its upstreams", "[config]") {
+    ScopedEnv port("BLITZ_PORT", nullptr);
+    auto r = blitz::load_config(BLITZ_SOURCE_DIR "/config/examples/proxy.json");
+    if (!r) {
+        FAIL(r.error().to_string());
+    }
+    const blitz::Config& c = *r;
+    REQUIRE(c.upstreams.size() == 2);
+    CHECK(c.upstreams[0]->options().name == "api");
+    CHECK(c.upstreams[1]->options().balance == blitz::Balance::Maglev);
+    CHECK(c.listeners[0].trusted_proxies.size() == 2);
+    auto table = c.router.freeze();
+    REQUIRE(table.has_value());
+    const auto find = [&](std::string_view path) {
+        return (*table)->match("example.com", path, blitz::Method::Get).route;
+    };
+    REQUIRE(find("/api/v1/users") != nullptr);
+    CHECK(find("/api/v1/users")->proxy.upstream == c.upstreams[0]);
+    // The priority puts the regex route above the longer prefix route.
+    REQUIRE(find("/api/v1/admin/x") != nullptr);
+    CHECK(find("/api/v1/admin/x")->name == "admin-blocked");
+    REQUIRE(find("/docs/v1/intro") != nullptr);
+    CHECK(find("/docs/v1/intro")->redirect.has_value());
+    REQUIRE(find("/login") != nullptr);
+    CHECK(find("/login")->proxy.upstream == c.upstreams[1]);
+}
+
 TEST_CASE("config::parse_config accepts the full example in docs/config.md", "[config]") {
     std::FILE* f = std::fopen(BLITZ_SOURCE_DIR "/docs/config.md", "rb");
     REQUIRE(f != nullptr);
@@ -915,133 +917,6 @@ TEST_CASE("config::parse_config accepts the full example in docs/config.md", "[c
     const blitz::Config c = parse_ok(std::string_view(doc).substr(start + 8, end - start - 8));
     CHECK(c.listeners.size() == 2);
     CHECK(c.listeners[0].address == "[::]:8080");
-    CHECK(c.router.routes().size() == 3);
-}
-
-namespace {
-
-/// Collects, for every schema object with "properties", its JSON pointer and property names.
-void collect_properties(simdjson::dom::element node, const std::string& pointer,
-                        std::map<std::string, std::set<std::string>>& out) {
-    if (node.is_array()) {
-        std::size_t i = 0;
-        for (simdjson::dom::element child : node.get_array()) {
-            collect_properties(child, pointer + "/" + std::to_string(i++), out);
-        }
-        return;
-    }
-    if (!node.is_object()) {
-        return;
-    }
-    simdjson::dom::object obj = node.get_object();
-    if (simdjson::dom::object props; obj["properties"].get(props) == simdjson::SUCCESS) {
-        std::set<std::string>& names = out[pointer];
-        for (auto field : props) {
-            names.insert(std::string(field.key));
-        }
-        // Every schema object that lists its keys allows no others.
-        bool additional = true;
-        INFO(pointer);
-        REQUIRE(obj["additionalProperties"].get(additional) == simdjson::SUCCESS);
-        CHECK_FALSE(additional);
-    }
-    for (auto field : obj) {
-        collect_properties(field.value, pointer + "/" + std::string(field.key), out);
-    }
-}
-
-}  // namespace
-
-TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the same keys",
-          "[config]") {
-    using blitz::config::ObjectKind;
-    simdjson::dom::parser parser;
-    simdjson::dom::element schema;
-    REQUIRE(parser.load(BLITZ_SOURCE_DIR "/docs/config.schema.json").get(schema) ==
-            simdjson::SUCCESS);
-    std::map<std::string, std::set<std::string>> in_schema;
-    collect_properties(schema, "", in_schema);
-
-    const std::map<std::string, ObjectKind> where = {
-        {"", ObjectKind::Root},
-        {"/properties/log", ObjectKind::Log},
-        {"/properties/buffers", ObjectKind::Buffers},
-        {"/$defs/limits", ObjectKind::Limits},
-        {"/$defs/listener", ObjectKind::Listener},
-        {"/$defs/route", ObjectKind::Route},
-        {"/$defs/match", ObjectKind::Match},
-        {"/$defs/respond", ObjectKind::Respond},
-        {"/$defs/headersFilter", ObjectKind::Filter},
-        {"/$defs/headerEdits", ObjectKind::HeaderEdits},
-    };
-    // Every object kind the parser knows is somewhere in the schema, and nothing else is.
-    REQUIRE(where.size() == std::size(blitz::config::kObjectKinds));
-    std::set<std::string> schema_objects;
-    for (const auto& [pointer, names] : in_schema) {
-        schema_objects.insert(pointer);
-    }
-    std::set<std::string> mapped;
-    for (const auto& [pointer, kind] : where) {
-        mapped.insert(pointer);
-    }
-    CHECK(schema_objects == mapped);
-
-    for (const auto& [pointer, kind] : where) {
-        INFO("schema object " << (pointer.empty() ? "(root)" : pointer));
-        const std::vector<std::string_view> keys = blitz::config::accepted_keys(kind);
-        const std::set<std::string> parser_keys(keys.begin(), keys.end());
-        CHECK(parser_keys.size() == keys.size());
-        CHECK(in_schema[pointer] == parser_keys);
-    }
-}
-
-TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[config]") {
-    // Each listed key, given a value no key accepts (an array of an empty array), must fail as a
-    // type error at that key, never as an unknown key.
-    using blitz::config::ObjectKind;
-    const std::string bad = "[[]]";
-    const std::string route_head = R"({"match": {"path": "/"}, "respond": {"status": 200})";
-    const auto snippet = [&](ObjectKind kind,
-                             const std::string& member) -> std::pair<std::string, std::string> {
-        switch (kind) {
-            case ObjectKind::Root:
-                return {"{" + member + "}", "$"};
-            case ObjectKind::Log:
-                return {with_top("\"log\": {" + member + "}"), "$.log"};
-            case ObjectKind::Buffers:
-                return {with_top("\"buffers\": {" + member + "}"), "$.buffers"};
-            case ObjectKind::Limits:
-                return {with_top("\"limits\": {" + member + "}"), "$.limits"};
-            case ObjectKind::Listener:
-                return {"{\"listeners\": [{" + member + "}], \"routes\": []}", "$.listeners[0]"};
-            case ObjectKind::Route:
-                return {with_routes("{" + member + "}"), "$.routes[0]"};
-            case ObjectKind::Match:
-                return {with_routes("{\"match\": {" + member + "}}"), "$.routes[0].match"};
-            case ObjectKind::Respond:
-                return {with_routes("{\"respond\": {" + member + "}}"), "$.routes[0].respond"};
-            case ObjectKind::Filter:
-                return {with_routes(route_head + ", \"filters\": [{" + member + "}]}"),
-                        "$.routes[0].filters[0]"};
-            case ObjectKind::HeaderEdits:
-                return {
-                    with_routes(route_head + ", \"filters\": [{\"request\": {" + member + "}}]}"),
-                    "$.routes[0].filters[0].request"};
-        }
-        return {};
-    };
-    for (ObjectKind kind : blitz::config::kObjectKinds) {
-        for (std::string_view key : blitz::config::accepted_keys(kind)) {
-            const auto [json, prefix] = snippet(kind, "\"" + std::string(key) + "\": " + bad);
-            INFO(json);
-            const blitz::ConfigError e = error_of(json);
-            // "$.log.level", or "$[\"$schema\"]" for a key that is not an identifier.
-            CHECK_THAT(e.path, StartsWith(prefix + "." + std::string(key)) ||
-                                   StartsWith(prefix + "[\"" + std::string(key) + "\"]"));
-            CHECK_THAT(e.message, StartsWith("expected "));
-        }
-        const auto [json, prefix] = snippet(kind, R"("no_such_key": 1)");
-        INFO(json);
-        CHECK_THAT(error_of(json).message, StartsWith("unknown key \"no_such_key\""));
-    }
+    CHECK(c.upstreams.size() == 2);
+    CHECK(c.router.routes().size() == 6);
 }

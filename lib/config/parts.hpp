@@ -1,0 +1,62 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <blitz/router.hpp>
+#include <blitz/upstream.hpp>
+
+#include "config/keys.hpp"
+#include "config/walker.hpp"
+
+/// The sections of the document that have a file of their own: routes (routes.cpp) and
+/// upstreams (upstreams.cpp). config.cpp reads the rest and calls these.
+namespace blitz::config {
+
+/// A route's reference to an upstream by name. Upstreams may come after the routes in the
+/// document, so names are resolved once the whole document is read.
+struct UpstreamRef {
+    std::size_t route = 0;  ///< index in the Router
+    std::string name;
+    Place at;  ///< the name's value
+};
+
+/// The routes read so far.
+struct RouteSet {
+    Router router;
+    std::vector<std::size_t> offsets;  ///< of each route object, for errors from freeze()
+    std::vector<UpstreamRef> upstream_refs;
+};
+
+/// The upstreams read so far.
+struct UpstreamSet {
+    std::vector<std::shared_ptr<Upstream>> upstreams;
+    std::vector<std::string> names;  ///< each upstream's name, in the same order
+};
+
+/// Reads `routes[index]` into `routes`.
+bool read_route(Walker& w, Node& n, std::size_t index, RouteSet& routes);
+
+/// Reads an element of "upstreams", makes it with Upstream::make() and adds it to `upstreams`;
+/// an error from make() is reported at the element.
+bool read_upstream(Walker& w, Node& n, UpstreamSet& upstreams);
+
+/// Points each proxy route at the upstream it names; an unknown name is an error at the name.
+bool resolve_upstreams(Walker& w, RouteSet& routes, const UpstreamSet& upstreams);
+
+/// Compiles the routes with Router::freeze(). Its errors name a route by index ("route "api"
+/// (#3): ..."); they are reported at that route object, else at the routes array (`at`).
+bool freeze_routes(Walker& w, const RouteSet& routes, const Place& at);
+
+/// The keys of the route-side objects (Route, Match, Matcher, Respond, Proxy, Retry,
+/// RegexRewrite, Redirect, Filter, HeaderEdits); empty for other kinds.
+std::vector<std::string_view> route_keys(ObjectKind kind);
+
+/// The keys of the upstream-side objects (Upstream, Endpoint, Hash, Pool, HealthCheck,
+/// Outlier, CircuitBreaker, RetryBudget, Dns); empty for other kinds.
+std::vector<std::string_view> upstream_keys(ObjectKind kind);
+
+}  // namespace blitz::config
