@@ -115,18 +115,17 @@ private:
     int fd_ = -1;
     std::uint32_t slot_ = 0;
     std::uint32_t generation_ = 0;
+    std::uint32_t requests_ = 0;
     State state_ = State::Closed;
     bool recv_armed_ = false;
     bool send_inflight_ = false;
     bool close_after_send_ = false;
     bool closing_ = false;      // cancel issued; waiting for operations to finish
     bool in_process_ = false;
-    bool input_blocked_ = false;  // a proxied request body waits for its upstream
-    bool queue_send_ = false;     // the send in flight is from queue_
-    std::uint8_t peer_family_ = 0;  // AF_INET/AF_INET6 once the peer address was fetched
+    bool input_blocked_ : 1 = false;  // a proxied request body waits for its upstream
+    bool queue_send_ : 1 = false;     // the send in flight is from queue_
+    std::uint8_t peer_family_ = 0;    // AF_INET/AF_INET6 once the peer address was fetched
     std::uint8_t peer_[16] = {};
-    std::int32_t current_bid_ = -1;  // receive buffer being processed, -1 for partial_
-    std::uint32_t requests_ = 0;
     std::uint64_t accepted_ms_ = 0;
     std::uint64_t last_activity_ms_ = 0;
     std::uint64_t head_started_ms_ = 0;
@@ -149,6 +148,7 @@ private:
     std::uint32_t sending_len_ = 0;
     std::uint32_t sending_cap_ = 0;
     std::uint32_t sent_ = 0;
+    std::int32_t current_bid_ = -1;  // receive buffer being processed, -1 for partial_
     iovec iov_{};
     SendQueue* queue_ = nullptr;  // streamed output (proxied bodies), made on demand
 

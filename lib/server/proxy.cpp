@@ -496,6 +496,7 @@ void ProxyState::forward_body(char* p, char* end, std::int32_t bid) {
         return;
     }
     if (head_.body == http1::Framing::UntilClose) {
+        body_filters({p, static_cast<std::size_t>(end - p)}, false);
         conn_.proxy_body(p, static_cast<std::uint32_t>(end - p), bid);
         check_backpressure();
         return;
@@ -509,6 +510,9 @@ void ProxyState::forward_body(char* p, char* end, std::int32_t bid) {
             done_ = true;
             conn_.proxy_done(false);
             return;
+        }
+        if (!step.data.empty() || step.done) {
+            body_filters(step.data, step.done);
         }
         if (passthrough_) {
             conn_.proxy_body(p, static_cast<std::uint32_t>(step.consumed), bid);
@@ -525,6 +529,15 @@ void ProxyState::forward_body(char* p, char* end, std::int32_t bid) {
         }
     }
     check_backpressure();
+}
+
+// Response filters observe the body as it streams past (reverse order, like the head); the
+// bytes themselves are forwarded untouched, so their Flow is not acted on.
+void ProxyState::body_filters(std::span<const char> data, bool end) {
+    const auto& filters = ex_.route()->filters;
+    for (std::size_t i = filters.size(); i > 0; --i) {
+        (void)filters[i - 1]->on_response_body(ex_, std::as_bytes(data), end);
+    }
 }
 
 void ProxyState::check_backpressure() {
@@ -558,6 +571,7 @@ void ProxyState::upstream_closed(UpstreamConn& c, int error) {
     }
     if (head_sent_) {
         if (head_.body == http1::Framing::UntilClose && error == 0) {
+            body_filters({}, true);
             finish();
             return;
         }

@@ -69,6 +69,7 @@ private:
     void forward_body(char* p, char* end, std::int32_t bid);
     void finish();
     void check_backpressure();
+    void body_filters(std::span<const char> data, bool end);
     bool replayable() const noexcept;
 
     Connection& conn_;
