@@ -56,8 +56,36 @@ ProxyState::~ProxyState() {
     std::free(partial_);
 }
 
+void ProxyState::stop_waiting() noexcept {
+    if (!waiting_) {
+        return;
+    }
+    waiting_ = false;
+    --cluster_->pending;
+    auto& w = pool_->waiters;
+    w.erase(std::remove(w.begin(), w.end(), static_cast<UpstreamOwner*>(this)), w.end());
+}
+
+void ProxyState::upstream_available(UpstreamConn* c) {
+    // Already out of the pool's waiters (the pool removed us).
+    waiting_ = false;
+    --cluster_->pending;
+    reactor_.timers().cancel(retry_timer_);
+    if (c == nullptr) {
+        // Connect (or pick again) from the timer, outside the pool's own bookkeeping.
+        reactor_.timers().arm(retry_timer_, reactor_.now_ms());
+        return;
+    }
+    if (tried_count_ < std::size(tried_)) {
+        tried_[tried_count_++] = endpoint_;
+    }
+    attach(c);
+    c->send_from(&request_);
+}
+
 void ProxyState::abort() noexcept {
     reactor_.timers().cancel(retry_timer_);
+    stop_waiting();
     if (up_ != nullptr) {
         UpstreamConn* c = up_;
         detach(false);
@@ -210,7 +238,17 @@ void ProxyState::attempt() {
     if (c == nullptr) {
         const std::uint32_t per_endpoint = opts.pool.max_connections_per_endpoint;
         if (!cluster_->can_open_connection() || (per_endpoint != 0 && pool_->open >= per_endpoint)) {
-            give_up(503, "upstream connection limit reached", "overflow");
+            if (!cluster_->can_queue()) {
+                give_up(503, "upstream connection limit reached", "overflow");
+                return;
+            }
+            // Wait for a pooled connection or a free slot, at most the connect timeout.
+            --tried_count_;
+            waiting_ = true;
+            ++cluster_->pending;
+            pool_->waiters.push_back(this);
+            reactor_.timers().arm(retry_timer_,
+                                  reactor_.now_ms() + static_cast<std::uint64_t>(opts.pool.connect_timeout.count()));
             return;
         }
         int error = 0;
@@ -231,7 +269,10 @@ void ProxyState::attach(UpstreamConn* c) {
     up_ = c;
     c->set_owner(this);
     c->count_request();
-    ++cluster_->endpoints()[static_cast<std::size_t>(endpoint_)].active_requests;
+    auto endpoints = cluster_->endpoints();
+    if (static_cast<std::size_t>(endpoint_) < endpoints.size()) {
+        ++endpoints[static_cast<std::size_t>(endpoint_)].active_requests;
+    }
     arm_deadline();
 }
 
@@ -723,6 +764,11 @@ void ProxyState::schedule_retry() {
 
 void ProxyState::on_retry_timer(detail::TimerWheel::Timer* t) {
     auto* self = static_cast<ProxyState*>(t->owner);
+    if (self->waiting_) {
+        self->stop_waiting();
+        self->give_up(503, "no upstream connection became free in time", "pending_timeout");
+        return;
+    }
     if (self->action_.timeout.count() > 0 &&
         self->reactor_.now_ms() >= self->started_ms_ + static_cast<std::uint64_t>(self->action_.timeout.count())) {
         self->give_up(504, "upstream request timeout", "request_timeout");

@@ -50,6 +50,7 @@ public:
     void upstream_closed(UpstreamConn& c, int error) override;
     void upstream_drained(UpstreamConn& c) override;
     void upstream_timer(UpstreamConn& c) override;
+    void upstream_available(UpstreamConn* c) override;
 
 private:
     enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, Reset, Timeout, Status };
@@ -71,6 +72,7 @@ private:
     void check_backpressure();
     void body_filters(std::span<const char> data, bool end);
     bool replayable() const noexcept;
+    void stop_waiting() noexcept;
 
     Connection& conn_;
     Exchange& ex_;
@@ -94,6 +96,7 @@ private:
     bool race_retried_ = false;  // the keep-alive race retry was used
     bool fresh_only_ = false;    // next attempt on a new connection
     bool tunnel_ = false;
+    bool waiting_ = false;       // in pool_->waiters for a connection
     bool done_ = false;
     bool passthrough_ = false;   // response body bytes forwarded with their framing
     bool upgrade_ = false;       // the request asks for a protocol upgrade

@@ -198,6 +198,13 @@ void UpstreamConn::release_to_pool() {
     cancel_timer();
     EndpointPool& pool = *pool_;
     const PoolOptions& opts = pool.cluster->cluster().options().pool;
+    if (!pool.waiters.empty() && !pool.orphaned && !recv_paused_ && !send_inflight_ && !reactor_.stopping()) {
+        // A request waits for a connection: hand this one over instead of pooling it.
+        UpstreamOwner* next = pool.waiters.front();
+        pool.waiters.erase(pool.waiters.begin());
+        next->upstream_available(this);
+        return;
+    }
     if (pool.orphaned || recv_paused_ || send_inflight_ || reactor_.stopping() ||
         pool.idle.size() >= opts.max_idle_per_endpoint) {
         close();
@@ -305,6 +312,12 @@ void ProxyContext::connection_closed(EndpointPool& pool) noexcept {
     if (pool.cluster != nullptr && pool.cluster->connections > 0) {
         --pool.cluster->connections;
     }
+    if (!pool.waiters.empty() && !reactor_.stopping()) {
+        // A connection slot came free: the oldest waiting request may connect.
+        UpstreamOwner* next = pool.waiters.front();
+        pool.waiters.erase(pool.waiters.begin());
+        next->upstream_available(nullptr);
+    }
     if (pool.orphaned && pool.open == 0) {
         delete &pool;
     }
@@ -313,6 +326,12 @@ void ProxyContext::connection_closed(EndpointPool& pool) noexcept {
 void ProxyContext::drop_pool(void* /*context*/, void* p) {
     auto* pool = static_cast<EndpointPool*>(p);
     pool->orphaned = true;
+    // Requests waiting on an endpoint that left pick again.
+    std::vector<UpstreamOwner*> waiters;
+    waiters.swap(pool->waiters);
+    for (UpstreamOwner* w : waiters) {
+        w->upstream_available(nullptr);
+    }
     if (pool->open == 0) {
         delete pool;
         return;

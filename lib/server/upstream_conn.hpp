@@ -34,6 +34,9 @@ public:
     virtual void upstream_drained(UpstreamConn& c) = 0;
     /// The connection's timer fired (see UpstreamConn::arm_timer).
     virtual void upstream_timer(UpstreamConn& c) = 0;
+    /// For an owner waiting in EndpointPool::waiters: `c` is a pooled connection handed over
+    /// (now Busy), or nullptr when a connection slot came free (connect one, or pick again).
+    virtual void upstream_available(UpstreamConn* c) = 0;
 
 protected:
     ~UpstreamOwner() = default;
@@ -123,6 +126,9 @@ struct EndpointPool {
     upstream::Endpoint endpoint;   // a stable copy: the set it came from may be replaced
     upstream::LocalCluster* cluster = nullptr;
     std::vector<UpstreamConn*> idle;  // most recently used last
+    /// Requests waiting for a connection at the connection limit, oldest first (bounded by the
+    /// circuit breaker's max_pending_requests).
+    std::vector<UpstreamOwner*> waiters;
     std::uint32_t open = 0;           // connections open (busy, idle, connecting)
     bool orphaned = false;            // the endpoint left the set
 };
