@@ -12,7 +12,7 @@ struct HttpLimits {
     std::uint32_t max_request_head_bytes = 16 * 1024;  ///< request line + headers (431 beyond)
     std::uint32_t max_headers = 100;                    ///< header fields (431 beyond)
     std::uint32_t max_path_bytes = 8 * 1024;            ///< request target (414 beyond)
-    std::uint64_t max_body_bytes = 1024 * 1024;         ///< default per-route body limit (413)
+    std::uint64_t max_body_bytes = 1024 * 1024;         ///< default body limit of local routes (413)
     std::uint32_t max_requests_per_connection = 1000;   ///< then Connection: close; 0 = no limit
     /// An unread request body after a local response is read and dropped up to this many
     /// bytes; beyond it the connection is closed (never reused mid-body).

@@ -144,7 +144,8 @@ struct Route {
     std::vector<std::shared_ptr<Filter>> filters;
     filters::HeaderEdits request_headers;
     filters::HeaderEdits response_headers;
-    /// Largest request body accepted on this route, in bytes (413 beyond); 0 = the listener's.
+    /// Largest request body accepted on this route, in bytes (413 beyond); 0 = the listener's
+    /// limit for a locally answered route, no limit for a proxied one (bodies stream through).
     std::uint64_t max_body_bytes = 0;
     DirectResponse direct;
     Handler handler;  ///< when set, answers instead of `direct`
