@@ -1,36 +1,60 @@
 #!/usr/bin/env bash
-# Load benchmark: blitzd (io_uring and epoll backends) against Debian's nginx, measured the way
-# README.md (Benchmarks) describes: same machine, same run, interleaved, medians, ratios.
+# Load benchmark: blitzd (io_uring and epoll backends) against Debian's nginx and HAProxy,
+# measured the way README.md (Benchmarks) describes: same machine, same run, interleaved,
+# medians, ratios.
 #
-#   benchmarks/load.sh [--quick] [--no-blitzd] [--servers "nginx blitzd-epoll ..."]
-#                      [--parts "throughput instructions memory"]
+#   benchmarks/load.sh [--quick] [--no-blitzd] [--servers "nginx haproxy blitzd-epoll ..."]
+#                      [--scenarios "s1 s2"] [--parts "throughput instructions memory"]
 #
-# Every server answers GET / with a 13-byte "Hello, World!" (text/plain, 200), runs one worker
-# pinned to CPU $SERVER_CPU, and is loaded from CPU $CLIENT_CPU, all on loopback.
-#   throughput    s1: wrk, $CONNS keep-alive connections; s1p: the same pipelined $DEPTH deep.
-#                 $WARMUP s warm-up, $DURATION s measured, $REPS repetitions with the server
+# Every server runs one worker (one thread) pinned to CPU $SERVER_CPU and is loaded from CPU
+# $CLIENT_CPU, all on loopback, with $CONNS keep-alive connections.
+#   s1  the server itself answers GET / with a 13-byte "Hello, World!" (text/plain, 200); s1p is
+#       s1 pipelined $DEPTH deep. Servers: nginx, blitzd-io_uring, blitzd-epoll.
+#   s2  the server is a reverse proxy: GET /api/hello goes to an upstream nginx (one worker,
+#       pinned to CPU $CLIENT_CPU beside the load generator, benchmarks/nginx.conf.in: the same
+#       13 bytes) over pooled keep-alive upstream connections. Servers: blitzd-io_uring,
+#       blitzd-epoll (route prefix /api/, no X-Forwarded-*/Via, which the others do not add
+#       either), haproxy (benchmarks/haproxy.cfg.in) and nginx (benchmarks/nginx_proxy.conf.in).
+# Parts:
+#   throughput    wrk, $WARMUP s warm-up, $DURATION s measured, $REPS repetitions with the server
 #                 order rotated each time; medians of requests/s, p50, p99, and server CPU per
 #                 request (utime+stime of the server process, all threads, from /proc/PID/stat
-#                 over the measured run, divided by the requests wrk completed).
+#                 over the measured run, divided by the requests wrk completed; for s2 the
+#                 proxy's alone). s2 also records the upstream connections open at the end of
+#                 each run and how many of them were opened during it (0 when the pool works),
+#                 and then, for every proxy, the latency at half of blitzd's peak: see below.
 #   instructions  the server under callgrind answers exactly $N1, then (new process) $N2
 #                 requests (h2load --h1); instructions/request = (Ir2 - Ir1) / (N2 - N1).
 #                 User space only: read it together with CPU per request.
-#   memory        $IDLE_CONNS keep-alive connections, one request each, left idle: the server's
-#                 VmRSS growth divided by their number (kernel socket memory is not in RSS).
+#   memory        (s1 servers) $IDLE_CONNS keep-alive connections, one request each, left idle:
+#                 the server's VmRSS growth divided by their number (kernel socket memory is not
+#                 in RSS).
+#
+# s2 latency at half peak: wrk only runs closed-loop, so the offered rate is fixed with h2load
+# instead: --rps spreads RATE = half the median s2 requests/s of blitzd-io_uring (else of the
+# first blitzd, else of the fastest proxy; or $RATE) over the $CONNS connections, which are
+# opened 1 ms apart (-r1 --rate-period=1ms) so their request timers are not in step. Each client
+# sends its due requests one after another on its connection, so a request that waits behind a
+# slow one is timed from when it was sent, not from when it was due (coordinated omission):
+# the p99 is a lower bound once a proxy falls behind, which the achieved rate then shows.
+# p50/p99/max come from h2load's per-request log. Same warm-up, duration and repetitions.
 #
 # Environment (defaults in brackets): DURATION [10] WARMUP [2] REPS [3] CONNS [64] DEPTH [16]
 # N1 [10000] N2 [50000] IDLE_CONNS [5000] SERVER_CPU [0] CLIENT_CPU [1] PORT [18080]
-# BLITZD [build-release/tools/blitzd/blitzd, brought up to date] RESULTS [benchmarks/results/DATE].
+# UPSTREAM_PORT [PORT+1] RATE [see above] RESULTS [benchmarks/results/DATE]
+# BLITZD [build-release/tools/blitzd/blitzd, brought up to date].
 # --quick: DURATION=3 WARMUP=1 REPS=1 N1=2000 N2=6000 IDLE_CONNS=1000, for trying the script.
 #
-# Needs: nginx, wrk, valgrind, h2load (nghttp2-client), a C++ compiler, curl; as root
-# scripts/setup.sh installs them (this script runs it when root). Kills only what it started.
+# Needs: nginx, wrk, valgrind, h2load (nghttp2-client), a C++ compiler, curl, and haproxy when
+# it is among the servers; as root scripts/setup.sh installs them (this script runs it when
+# root). Kills only what it started.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 
-servers="blitzd-io_uring blitzd-epoll nginx"
+servers="blitzd-io_uring blitzd-epoll nginx haproxy"
+scenarios="s1 s2"
 parts="throughput instructions memory"
 while [ "$#" -gt 0 ]; do
     case $1 in
@@ -38,8 +62,9 @@ while [ "$#" -gt 0 ]; do
         : "${DURATION:=3}" "${WARMUP:=1}" "${REPS:=1}" "${N1:=2000}" "${N2:=6000}"
         : "${IDLE_CONNS:=1000}"
         ;;
-    --no-blitzd) servers="nginx" ;;
+    --no-blitzd) servers="nginx haproxy" ;;
     --servers) servers=$2; shift ;;
+    --scenarios) scenarios=$2; shift ;;
     --parts) parts=$2; shift ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "load.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -67,19 +92,42 @@ die() {
 
 for s in $servers; do
     case $s in
-    nginx | blitzd-io_uring | blitzd-epoll) ;;
-    *) die "unknown server '$s' (nginx, blitzd-io_uring, blitzd-epoll)" ;;
+    nginx | haproxy | blitzd-io_uring | blitzd-epoll) ;;
+    *) die "unknown server '$s' (nginx, haproxy, blitzd-io_uring, blitzd-epoll)" ;;
     esac
 done
+for s in $scenarios; do
+    case $s in
+    s1 | s2) ;;
+    *) die "unknown scenario '$s' (s1, which includes s1p, and s2)" ;;
+    esac
+done
+has() { [[ " $1 " == *" $2 "* ]]; }
+
+# The servers of each scenario, in --servers order: HAProxy has no s1 configuration here.
+s1_servers=""
+s2_servers=""
+for s in $servers; do
+    if has "$scenarios" s1 && [ "$s" != haproxy ]; then
+        s1_servers+="${s1_servers:+ }$s"
+    fi
+    if has "$scenarios" s2; then
+        s2_servers+="${s2_servers:+ }$s"
+    fi
+done
+[ -n "$s1_servers$s2_servers" ] || die "no server runs any of the scenarios '$scenarios'"
 
 # --- tools ------------------------------------------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
     "$root/scripts/setup.sh"
 fi
-for tool in nginx wrk valgrind h2load curl taskset c++; do
+tools="nginx wrk valgrind h2load curl taskset ss c++"
+has "$s2_servers" haproxy && tools+=" haproxy"
+for tool in $tools; do
     command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup.sh as root)"
 done
 nginx=$(command -v nginx)
+haproxy=$(command -v haproxy || true)
 
 if [[ " $servers " == *" blitzd-"* ]]; then
     if [ -z "${BLITZD:-}" ]; then
@@ -119,14 +167,34 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-while ss -Htln "sport = :$PORT" | grep -q .; do
+port_busy() { ss -Htln "sport = :$1" | grep -q .; }
+while port_busy "$PORT"; do
     PORT=$((PORT + 1))
 done
-url=http://127.0.0.1:$PORT/
+UPSTREAM_PORT=${UPSTREAM_PORT:-$((PORT + 1))}
+while port_busy "$UPSTREAM_PORT" || [ "$UPSTREAM_PORT" = "$PORT" ]; do
+    UPSTREAM_PORT=$((UPSTREAM_PORT + 1))
+done
+# url SCENARIO: what the load generators request.
+url() {
+    case $1 in
+    s1) echo "http://127.0.0.1:$PORT/" ;;
+    s2) echo "http://127.0.0.1:$PORT/api/hello" ;;
+    esac
+}
 
 c++ -std=c++20 -O2 -Wall -Wextra -o "$RESULTS/idle_conns" "$here/idle_conns.cpp"
 
 sed -e "s|@WORKDIR@|$RESULTS|g" -e "s|@PORT@|$PORT|g" "$here/nginx.conf.in" >"$RESULTS/nginx.conf"
+# s2: the upstream is the s1 nginx in a directory of its own (it runs beside the proxy nginx);
+# the proxies' configurations.
+mkdir -p "$RESULTS/upstream"
+sed -e "s|@WORKDIR@|$RESULTS/upstream|g" -e "s|@PORT@|$UPSTREAM_PORT|g" "$here/nginx.conf.in" \
+    >"$RESULTS/upstream/nginx.conf"
+sed -e "s|@WORKDIR@|$RESULTS|g" -e "s|@PORT@|$PORT|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" \
+    "$here/nginx_proxy.conf.in" >"$RESULTS/nginx_proxy.conf"
+sed -e "s|@PORT@|$PORT|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" "$here/haproxy.cfg.in" \
+    >"$RESULTS/haproxy.cfg"
 for backend in io_uring epoll; do
     cat >"$RESULTS/blitzd-$backend.json" <<JSON
 {
@@ -144,77 +212,150 @@ for backend in io_uring epoll; do
   ]
 }
 JSON
+    # The pool keeps as many idle upstream connections as nginx's "keepalive 64"; the forwarding
+    # headers are off because HAProxy and nginx, as configured, add none.
+    cat >"$RESULTS/blitzd-$backend-proxy.json" <<JSON
+{
+  "workers": 1,
+  "backend": "$backend",
+  "log": { "level": "info" },
+  "limits": { "max_requests_per_connection": 0, "max_connection_age_ms": 86400000 },
+  "listeners": [{ "name": "bench", "address": "127.0.0.1:$PORT" }],
+  "upstreams": [
+    {
+      "name": "nginx",
+      "endpoints": ["127.0.0.1:$UPSTREAM_PORT"],
+      "pool": { "max_idle_per_endpoint": 64 }
+    }
+  ],
+  "routes": [
+    {
+      "name": "api",
+      "match": { "path_prefix": "/api/" },
+      "proxy": { "upstream": "nginx", "forwarded_headers": false, "via": false }
+    }
+  ]
+}
+JSON
 done
 
-# server_cmd NAME: the command line that runs server NAME in the foreground.
+# server_cmd SCENARIO NAME: the command line that runs server NAME for SCENARIO (s1 or s2) in
+# the foreground.
 server_cmd() {
-    case $1 in
-    nginx) echo "$nginx -p $RESULTS -e $RESULTS/nginx-error.log -c $RESULTS/nginx.conf" ;;
-    blitzd-*) echo "$BLITZD --config $RESULTS/$1.json" ;;
+    case $1.$2 in
+    s1.nginx) echo "$nginx -p $RESULTS -e $RESULTS/nginx-error.log -c $RESULTS/nginx.conf" ;;
+    s1.blitzd-*) echo "$BLITZD --config $RESULTS/$2.json" ;;
+    s2.nginx) echo "$nginx -p $RESULTS -e $RESULTS/nginx-proxy-error.log -c $RESULTS/nginx_proxy.conf" ;;
+    s2.haproxy) echo "$haproxy -f $RESULTS/haproxy.cfg -db" ;;
+    s2.blitzd-*) echo "$BLITZD --config $RESULTS/$2-proxy.json" ;;
     esac
 }
 
-# start_server NAME [WRAPPER...]: starts it pinned to SERVER_CPU, sets $server_pid, waits until
-# it answers. The PID is the server's own (taskset and valgrind exec it).
-server_pid=""
-start_server() {
-    local name=$1 i
-    shift
-    # shellcheck disable=SC2046
-    taskset -c "$SERVER_CPU" "$@" $(server_cmd "$name") >"$RESULTS/$name.log" 2>&1 &
-    server_pid=$!
-    started+=("$server_pid")
+# label SCENARIO NAME: the name of the server's log and response files.
+label() {
+    case $1 in
+    s1) echo "$2" ;;
+    s2) echo "$2-proxy" ;;
+    esac
+}
+
+# wait_answer PID LOG URL: waits until URL answers (any status), while PID lives.
+wait_answer() {
+    local pid=$1 logfile=$2 target=$3 i
     for i in $(seq 600); do
-        if curl -s -o /dev/null --max-time 1 "$url"; then
+        if curl -s -o /dev/null --max-time 1 "$target"; then
             return 0
         fi
-        kill -0 "$server_pid" 2>/dev/null || break
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    tail -n 20 "$RESULTS/$name.log" >&2
-    die "$name did not start"
+    tail -n 20 "$logfile" >&2
+    return 1
+}
+
+# start_server SCENARIO NAME [WRAPPER...]: starts NAME set up for SCENARIO, pinned to
+# SERVER_CPU, sets $server_pid, waits until it answers. The PID is the server's own (taskset
+# and valgrind exec it).
+server_pid=""
+start_server() {
+    local scenario=$1 name=$2 logfile
+    shift 2
+    logfile=$RESULTS/$(label "$scenario" "$name").log
+    # shellcheck disable=SC2046
+    taskset -c "$SERVER_CPU" "$@" $(server_cmd "$scenario" "$name") >"$logfile" 2>&1 &
+    server_pid=$!
+    started+=("$server_pid")
+    wait_answer "$server_pid" "$logfile" "$(url "$scenario")" || die "$name did not start"
+}
+
+# stop_pid PID: SIGTERM (the way every server here stops cleanly, which callgrind needs to write
+# its output), SIGKILL after 60 s; reaps it.
+stop_pid() {
+    local pid=$1 i
+    kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 600); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "process $pid ignored SIGTERM for 60 s; killing it"
+        kill -KILL "$pid"
+    fi
+    wait "$pid" 2>/dev/null || true
+    forget "$pid"
 }
 
 stop_server() {
-    local i
-    kill -TERM "$server_pid" 2>/dev/null || true
-    for i in $(seq 600); do
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$server_pid" 2>/dev/null; then
-        log "server $server_pid ignored SIGTERM for 60 s; killing it"
-        kill -KILL "$server_pid"
-    fi
-    wait "$server_pid" 2>/dev/null || true
-    forget "$server_pid"
+    stop_pid "$server_pid"
     server_pid=""
 }
+
+# The s2 upstream: nginx, one worker, on CLIENT_CPU (the proxy has SERVER_CPU to itself).
+upstream_pid=""
+start_upstream() {
+    taskset -c "$CLIENT_CPU" "$nginx" -p "$RESULTS/upstream" -e "$RESULTS/upstream/error.log" \
+        -c "$RESULTS/upstream/nginx.conf" >"$RESULTS/upstream/nginx.log" 2>&1 &
+    upstream_pid=$!
+    started+=("$upstream_pid")
+    wait_answer "$upstream_pid" "$RESULTS/upstream/nginx.log" \
+        "http://127.0.0.1:$UPSTREAM_PORT/" || die "the upstream nginx did not start"
+}
+stop_upstream() {
+    stop_pid "$upstream_pid"
+    upstream_pid=""
+}
+
+# upstream_peers: the client ends (proxy side) of the upstream's established connections.
+upstream_peers() { ss -Htn state established "sport = :$UPSTREAM_PORT" | awk '{print $NF}' | sort; }
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 clk_tck=$(getconf CLK_TCK)
 
-# Checks the server's answer once and records it, so the comparison is visibly like for like.
+# check_response SCENARIO NAME: checks the server's answer once and records it, so the
+# comparison is visibly like for like.
 check_response() {
-    local name=$1 body
-    curl -s -D "$RESULTS/$name.response" -o "$RESULTS/$name.body" "$url"
-    body=$(cat "$RESULTS/$name.body")
-    [ "$body" = "Hello, World!" ] || die "$name answered '$body'"
-    grep -qi '^content-type: text/plain' "$RESULTS/$name.response" ||
-        die "$name: no text/plain Content-Type"
+    local scenario=$1 name=$2 body file
+    file=$RESULTS/$(label "$scenario" "$name")
+    curl -s -D "$file.response" -o "$file.body" "$(url "$scenario")"
+    body=$(cat "$file.body")
+    [ "$body" = "Hello, World!" ] || die "$name ($scenario) answered '$body'"
+    grep -qi '^content-type: text/plain' "$file.response" ||
+        die "$name ($scenario): no text/plain Content-Type"
     if [[ $name == blitzd-* ]]; then
         local backend=${name#blitzd-}
-        grep -q "backend $backend" "$RESULTS/$name.log" ||
-            die "$name does not run the $backend backend: $(grep -m1 backend "$RESULTS/$name.log")"
+        grep -q "backend $backend" "$file.log" ||
+            die "$name does not run the $backend backend: $(grep -m1 backend "$file.log")"
     fi
 }
 
 # --- throughput -------------------------------------------------------------------------------
 # wrk_run NAME SCENARIO REP: warm-up, then the measured run; appends
-# "rps p50_us p99_us cpu_us_per_req errors" to $RESULTS/SCENARIO.NAME.
+# "rps p50_us p99_us cpu_us_per_req errors" to $RESULTS/SCENARIO.NAME, and for s2
+# " upstream_connections new_upstream_connections" to that line.
 wrk_run() {
-    local name=$1 scenario=$2 rep=$3 out args t0 t1 requests
+    local name=$1 scenario=$2 rep=$3 out args t0 t1 requests url peers0
+    url=$(url "${scenario%p}")
     args=(-t1 -c"$CONNS" --latency)
     if [ "$scenario" = s1p ]; then
         args+=(-s "$here/pipeline.lua")
@@ -223,11 +364,14 @@ wrk_run() {
     [ "$scenario" = s1p ] && tail_args=(-- "$DEPTH")
     taskset -c "$CLIENT_CPU" wrk "${args[@]}" -d"${WARMUP}s" "$url" "${tail_args[@]}" >/dev/null
     out=$RESULTS/wrk.$scenario.$name.$rep.txt
+    [ "$scenario" = s2 ] && peers0=$(upstream_peers)
     t0=$(cpu_ticks "$server_pid")
     taskset -c "$CLIENT_CPU" wrk "${args[@]}" -d"${DURATION}s" "$url" "${tail_args[@]}" >"$out"
     t1=$(cpu_ticks "$server_pid")
     requests=$(awk '/requests in/ {print $1}' "$out")
-    [ -n "$requests" ] && [ "$requests" -gt 0 ] || die "wrk reported no requests ($out)"
+    if [ -z "$requests" ] || [ "$requests" -le 0 ]; then
+        die "wrk reported no requests ($out)"
+    fi
     awk -v ticks=$((t1 - t0)) -v hz="$clk_tck" -v n="$requests" '
         function us(v) {
             if (v ~ /us$/) return v + 0
@@ -245,61 +389,173 @@ wrk_run() {
         END {
             p50 = p50 > 0 ? sprintf("%.0f", p50) : "-"
             p99 = p99 > 0 ? sprintf("%.0f", p99) : "-"
-            printf "%.0f %s %s %.2f %d\n", rps, p50, p99, ticks / hz * 1e6 / n, errors
+            printf "%.0f %s %s %.2f %d", rps, p50, p99, ticks / hz * 1e6 / n, errors
         }
     ' "$out" >>"$RESULTS/$scenario.$name"
+    if [ "$scenario" = s2 ]; then
+        # Connections the proxy opened during the measured run: the established ones now that
+        # were not there before it (a proxy without working keep-alive shows about all of them).
+        local peers1
+        peers1=$(upstream_peers)
+        printf ' %d %d' "$(grep -c . <<<"$peers1")" \
+            "$(comm -13 <(echo "$peers0") <(echo "$peers1") | grep -c .)" >>"$RESULTS/$scenario.$name"
+    fi
+    echo >>"$RESULTS/$scenario.$name"
 }
 
-throughput() {
-    local order=($servers) rep i name
-    for rep in $(seq "$REPS"); do
-        for i in "${!order[@]}"; do
-            name=${order[$(((i + rep - 1) % ${#order[@]}))]}
-            log "throughput: rep $rep/$REPS, $name"
-            start_server "$name"
-            check_response "$name"
-            wrk_run "$name" s1 "$rep"
-            wrk_run "$name" s1p "$rep"
-            stop_server
-        done
+# h2load_rate_run NAME REP RATE: warm-up with wrk, then h2load offering RATE requests/s over
+# $CONNS connections for $DURATION s; appends "offered achieved p50_us p99_us max_us errors" to
+# $RESULTS/lat.s2.NAME.
+h2load_rate_run() {
+    local name=$1 rep=$2 rate=$3 url out reqlog per_client
+    url=$(url s2)
+    out=$RESULTS/h2load.lat.s2.$name.$rep.txt
+    reqlog=$RESULTS/h2load.lat.s2.$name.$rep.log
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+    per_client=$(awk -v r="$rate" -v c="$CONNS" 'BEGIN {printf "%.3f", r / c}')
+    taskset -c "$CLIENT_CPU" h2load --h1 -t1 -c"$CONNS" -r1 --rate-period=1ms \
+        --rps="$per_client" -n$((rate * DURATION)) --log-file="$reqlog" "$url" >"$out"
+    # The log's columns: start (us since the epoch), status, duration (us).
+    sort -t$'\t' -k3,3n "$reqlog" | awk -F'\t' -v offered="$rate" -v out="$out" '
+        { d[NR] = $3; if ($2 < 200 || $2 > 399) errors++ }
+        END {
+            while ((getline line < out) > 0)
+                if (line ~ /^finished in/) { split(line, f, " "); achieved = f[4] + 0 }
+            if (NR == 0) { print offered, achieved, "- - -", 0; exit }
+            printf "%d %.0f %d %d %d %d\n", offered, achieved, d[int((NR - 1) * 0.50) + 1],
+                d[int((NR - 1) * 0.99) + 1], d[NR], errors
+        }' >>"$RESULTS/lat.s2.$name"
+    grep -q '^requests: .* 0 failed, 0 errored, 0 timeout' "$out" ||
+        log "$name at $rate req/s: $(grep '^requests:' "$out")"
+}
+
+# rotated LIST REP: LIST (words) rotated left by REP-1, so every server goes first in turn.
+rotated() {
+    local order rep=$2 i
+    read -ra order <<<"$1"
+    for i in "${!order[@]}"; do
+        echo "${order[$(((i + rep - 1) % ${#order[@]}))]}"
     done
 }
 
+# half_peak_rate: half the median s2 requests/s of the proxy the latency target is about.
+half_peak_rate() {
+    local name best="" best_rps=0 rps
+    for name in blitzd-io_uring $s2_servers; do
+        [ -f "$RESULTS/s2.$name" ] || continue
+        if [[ $name == blitzd-* ]]; then
+            best=$name
+            break
+        fi
+    done
+    if [ -z "$best" ]; then
+        for name in $s2_servers; do
+            rps=$(median "$RESULTS/s2.$name" 1)
+            if awk -v a="$rps" -v b="$best_rps" 'BEGIN {exit !(a > b)}'; then
+                best=$name
+                best_rps=$rps
+            fi
+        done
+    fi
+    echo "$best" >"$RESULTS/lat.s2.reference"
+    median "$RESULTS/s2.$best" 1 | awk '{printf "%d\n", $1 / 2}'
+}
+
+throughput() {
+    local rep name rate
+    if [ -n "$s1_servers" ]; then
+        for rep in $(seq "$REPS"); do
+            for name in $(rotated "$s1_servers" "$rep"); do
+                log "throughput s1/s1p: rep $rep/$REPS, $name"
+                start_server s1 "$name"
+                check_response s1 "$name"
+                wrk_run "$name" s1 "$rep"
+                wrk_run "$name" s1p "$rep"
+                stop_server
+            done
+        done
+    fi
+    if [ -n "$s2_servers" ]; then
+        start_upstream
+        for rep in $(seq "$REPS"); do
+            for name in $(rotated "$s2_servers" "$rep"); do
+                log "throughput s2: rep $rep/$REPS, $name"
+                start_server s2 "$name"
+                check_response s2 "$name"
+                wrk_run "$name" s2 "$rep"
+                stop_server
+            done
+        done
+        rate=${RATE:-$(half_peak_rate)}
+        [ "$rate" -gt 0 ] || die "no s2 rate to offer (got '$rate')"
+        echo "$rate" >"$RESULTS/lat.s2.rate"
+        for rep in $(seq "$REPS"); do
+            for name in $(rotated "$s2_servers" "$rep"); do
+                log "latency s2 at $rate req/s: rep $rep/$REPS, $name"
+                start_server s2 "$name"
+                h2load_rate_run "$name" "$rep" "$rate"
+                stop_server
+            done
+        done
+        stop_upstream
+    fi
+}
+
 # --- instructions per request -----------------------------------------------------------------
-# callgrind_ir NAME N: runs NAME under callgrind for exactly N requests; writes the total
-# instruction count to $RESULTS/ir.NAME.N.
+# callgrind_ir SCENARIO NAME N: runs NAME under callgrind for exactly N requests; writes the
+# total instruction count to $RESULTS/ir.ID.N (ID: NAME for s1, s2.NAME for s2).
 callgrind_ir() {
-    local name=$1 n=$2 out summary
-    out=$RESULTS/callgrind.$name.$n.out
-    start_server "$name" valgrind --tool=callgrind --callgrind-out-file="$out"
-    summary=$(taskset -c "$CLIENT_CPU" h2load --h1 -t1 -c"$CONNS" -n"$n" "$url" |
+    local scenario=$1 name=$2 n=$3 id out summary
+    id=$name
+    [ "$scenario" = s2 ] && id=s2.$name
+    out=$RESULTS/callgrind.$id.$n.out
+    # HAProxy and nginx exit on SIGTERM at once (a hard stop), blitzd after closing its
+    # connections; callgrind writes its output at the exit either way.
+    start_server "$scenario" "$name" valgrind --tool=callgrind --callgrind-out-file="$out"
+    summary=$(taskset -c "$CLIENT_CPU" h2load --h1 -t1 -c"$CONNS" -n"$n" "$(url "$scenario")" |
         grep '^requests:' || true)
-    echo "$summary" >"$RESULTS/h2load.$name.$n.txt"
+    echo "$summary" >"$RESULTS/h2load.$id.$n.txt"
     stop_server
     [[ $summary == *" $n succeeded, 0 failed"* ]] || die "$name under callgrind: ${summary:-h2load failed}"
-    awk '/^summary:/ {print $2}' "$out" >"$RESULTS/ir.$name.$n"
-    [ -s "$RESULTS/ir.$name.$n" ] || die "no summary line in $out"
+    [ -f "$out" ] || die "callgrind wrote no $out"
+    awk '/^summary:/ {print $2}' "$out" >"$RESULTS/ir.$id.$n"
+    [ -s "$RESULTS/ir.$id.$n" ] || die "no summary line in $out"
+}
+
+# ir_per_request ID: (Ir(N2) - Ir(N1)) / (N2 - N1) into $RESULTS/ir.ID.
+ir_per_request() {
+    paste -d' ' "$RESULTS/ir.$1.$N1" "$RESULTS/ir.$1.$N2" |
+        awk -v a="$N1" -v b="$N2" '{printf "%.0f\n", ($2 - $1) / (b - a)}' >"$RESULTS/ir.$1"
 }
 
 instructions() {
     local name
-    for name in $servers; do
-        log "instructions: $name under callgrind, $N1 then $N2 requests"
-        callgrind_ir "$name" "$N1"
-        callgrind_ir "$name" "$N2"
-        paste -d' ' "$RESULTS/ir.$name.$N1" "$RESULTS/ir.$name.$N2" |
-            awk -v a="$N1" -v b="$N2" '{printf "%.0f\n", ($2 - $1) / (b - a)}' >"$RESULTS/ir.$name"
+    for name in $s1_servers; do
+        log "instructions s1: $name under callgrind, $N1 then $N2 requests"
+        callgrind_ir s1 "$name" "$N1"
+        callgrind_ir s1 "$name" "$N2"
+        ir_per_request "$name"
     done
+    if [ -n "$s2_servers" ]; then
+        start_upstream
+        for name in $s2_servers; do
+            log "instructions s2: $name under callgrind, $N1 then $N2 proxied requests"
+            callgrind_ir s2 "$name" "$N1"
+            callgrind_ir s2 "$name" "$N2"
+            ir_per_request "s2.$name"
+        done
+        stop_upstream
+    fi
 }
 
 # --- memory per idle connection ---------------------------------------------------------------
 memory() {
     local name rss0 rss1 client i
-    for name in $servers; do
+    for name in $s1_servers; do
         log "memory: $name, $IDLE_CONNS idle connections"
-        start_server "$name"
+        start_server s1 "$name"
         # A short load first, so lazily built per-worker state is not counted per connection.
-        taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "$url" >/dev/null
+        taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "$(url s1)" >/dev/null
         sleep 0.5
         rss0=$(rss_kb "$server_pid")
         taskset -c "$CLIENT_CPU" "$RESULTS/idle_conns" 127.0.0.1 "$PORT" "$IDLE_CONNS" \
@@ -340,14 +596,33 @@ latency() {
         else printf "%.2fms\n", v / 1000 }'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 
-report() {
-    local scenario name rps p50 p99 cpu err ir mem
-    echo "Blitz load benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs"
-    echo "server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU, $CONNS connections, loopback"
-    echo "nginx: $("$nginx" -v 2>&1 | sed 's/.*: //'); blitzd: ${BLITZD:-not run}"
-    if [[ " $parts " == *" throughput "* ]]; then
+# ratio_cell A B: "1.23x" (A/B), or "-" when either is missing.
+ratio_cell() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        if (a == "-" || b == "-" || a == "" || b == "" || b + 0 <= 0) print "-"
+        else printf "%.2fx\n", a / b }'
+}
+
+# verdict VALUE OP LIMIT: "met" or "missed" (OP: >=, <= or <; a trailing "x" on VALUE is
+# ignored); "-" when VALUE is missing.
+verdict() {
+    awk -v v="${1%x}" -v op="$2" -v l="$3" 'BEGIN {
+        if (v == "-" || v == "") { print "-"; exit }
+        if (op == ">=") ok = v + 0 >= l
+        else if (op == "<=") ok = v + 0 <= l
+        else ok = v + 0 < l
+        print ok ? "met" : "missed" }'
+}
+
+# ir_of ID: the instructions per request of $RESULTS/ir.ID, or "-".
+ir_of() {
+    if [ -s "$RESULTS/ir.$1" ]; then cat "$RESULTS/ir.$1"; else echo -; fi
+}
+
+report_s1() {
+    local scenario name rps p50 p99 cpu err mem rss0 rss1
+    if has "$parts" throughput; then
         for scenario in s1 s1p; do
             echo
             if [ "$scenario" = s1 ]; then
@@ -356,7 +631,7 @@ report() {
                 echo "s1p: pipelined, depth $DEPTH, ${DURATION} s measured after ${WARMUP} s warm-up, median of $REPS"
             fi
             printf '  %-16s %10s %9s %9s %13s %7s\n' server req/s p50 p99 "CPU us/req" errors
-            for name in $servers; do
+            for name in $s1_servers; do
                 rps=$(median "$RESULTS/$scenario.$name" 1)
                 p50=$(latency "$(median "$RESULTS/$scenario.$name" 2)")
                 p99=$(latency "$(median "$RESULTS/$scenario.$name" 3)")
@@ -366,50 +641,130 @@ report() {
             done
         done
     fi
-    if [[ " $parts " == *" instructions "* ]]; then
+    if has "$parts" instructions; then
         echo
-        echo "instructions per request (callgrind, ($N2 - $N1) requests)"
-        for name in $servers; do
-            printf '  %-16s %10s\n' "$name" "$(cat "$RESULTS/ir.$name")"
+        echo "s1: instructions per request (callgrind, ($N2 - $N1) requests)"
+        for name in $s1_servers; do
+            printf '  %-16s %10s\n' "$name" "$(ir_of "$name")"
         done
     fi
-    if [[ " $parts " == *" memory "* ]]; then
+    if has "$parts" memory; then
         echo
         echo "memory per idle keep-alive connection ($IDLE_CONNS connections, VmRSS growth)"
-        for name in $servers; do
+        for name in $s1_servers; do
             read -r mem rss0 rss1 <"$RESULTS/mem.$name"
             printf '  %-16s %8s B   (RSS %s -> %s kB)\n' "$name" "$mem" "$rss0" "$rss1"
         done
     fi
-    if [[ " $servers " == *" nginx "* ]] && [[ " $servers " == *" blitzd-"* ]]; then
+    if has "$s1_servers" nginx && [[ " $s1_servers " == *" blitzd-"* ]]; then
         echo
-        echo "blitzd / nginx (req/s: higher is better; CPU, instructions, memory: lower is better)"
+        echo "s1: blitzd / nginx (req/s: higher is better; CPU, instructions, memory: lower is better)"
         printf '  %-16s %9s %11s %9s %11s %11s %9s\n' server "s1 req/s" "s1 CPU/req" \
             "s1p req/s" "s1p CPU/req" "instr/req" "idle mem"
-        for name in $servers; do
+        for name in $s1_servers; do
             [ "$name" = nginx ] && continue
             local cells=()
-            if [[ " $parts " == *" throughput "* ]]; then
+            if has "$parts" throughput; then
                 for scenario in s1 s1p; do
-                    cells+=("$(ratio "$(median "$RESULTS/$scenario.$name" 1)" "$(median "$RESULTS/$scenario.nginx" 1)")")
-                    cells+=("$(ratio "$(median "$RESULTS/$scenario.$name" 4)" "$(median "$RESULTS/$scenario.nginx" 4)")")
+                    cells+=("$(ratio_cell "$(median "$RESULTS/$scenario.$name" 1)" "$(median "$RESULTS/$scenario.nginx" 1)")")
+                    cells+=("$(ratio_cell "$(median "$RESULTS/$scenario.$name" 4)" "$(median "$RESULTS/$scenario.nginx" 4)")")
                 done
             else
                 cells+=(- - - -)
             fi
-            if [[ " $parts " == *" instructions "* ]]; then
-                cells+=("$(ratio "$(cat "$RESULTS/ir.$name")" "$(cat "$RESULTS/ir.nginx")")")
-            else
-                cells+=(-)
-            fi
-            if [[ " $parts " == *" memory "* ]]; then
-                cells+=("$(ratio "$(cut -d' ' -f1 "$RESULTS/mem.$name")" "$(cut -d' ' -f1 "$RESULTS/mem.nginx")")")
+            cells+=("$(ratio_cell "$(ir_of "$name")" "$(ir_of nginx)")")
+            if has "$parts" memory; then
+                cells+=("$(ratio_cell "$(cut -d' ' -f1 "$RESULTS/mem.$name")" "$(cut -d' ' -f1 "$RESULTS/mem.nginx")")")
             else
                 cells+=(-)
             fi
             printf '  %-16s %9s %11s %9s %11s %11s %9s\n' "$name" "${cells[@]}"
         done
     fi
+}
+
+report_s2() {
+    local name rps p50 p99 cpu err conns new rate reference cells other
+    local -A rps_of cpu_of p99half_of
+    echo
+    echo "s2: GET /api/hello reverse-proxied to nginx (1 worker, CPU $CLIENT_CPU, upstream keep-alive)"
+    if has "$parts" throughput; then
+        echo "    wrk, ${DURATION} s measured after ${WARMUP} s warm-up, median of $REPS; CPU: the proxy's;"
+        echo "    upstream conns: open at the end of a run (median) / opened during a run (most)"
+        printf '  %-16s %10s %9s %9s %13s %7s %15s\n' proxy req/s p50 p99 "CPU us/req" errors \
+            "upstream conns"
+        for name in $s2_servers; do
+            rps=$(median "$RESULTS/s2.$name" 1)
+            p50=$(latency "$(median "$RESULTS/s2.$name" 2)")
+            p99=$(latency "$(median "$RESULTS/s2.$name" 3)")
+            cpu=$(median "$RESULTS/s2.$name" 4)
+            err=$(awk '{s += $5} END {print s}' "$RESULTS/s2.$name")
+            conns=$(median "$RESULTS/s2.$name" 6)
+            new=$(awk 'BEGIN {m = 0} $7 > m {m = $7} END {print m}' "$RESULTS/s2.$name")
+            rps_of[$name]=$rps
+            cpu_of[$name]=$cpu
+            printf '  %-16s %10.0f %9s %9s %13.2f %7d %15s\n' "$name" "$rps" "$p50" "$p99" "$cpu" \
+                "$err" "$conns / $new"
+        done
+        rate=$(cat "$RESULTS/lat.s2.rate")
+        reference=$(cat "$RESULTS/lat.s2.reference" 2>/dev/null || echo "RATE")
+        [ -n "${RATE:-}" ] && reference="RATE"
+        echo
+        echo "s2 latency at $rate req/s offered (half of $reference's peak), h2load --h1 --rps,"
+        echo "    $CONNS connections, ${DURATION} s after ${WARMUP} s warm-up, median of $REPS"
+        printf '  %-16s %10s %9s %9s %9s %7s\n' proxy "req/s done" p50 p99 max errors
+        for name in $s2_servers; do
+            p99=$(median "$RESULTS/lat.s2.$name" 4)
+            p99half_of[$name]=$p99
+            printf '  %-16s %10.0f %9s %9s %9s %7d\n' "$name" "$(median "$RESULTS/lat.s2.$name" 2)" \
+                "$(latency "$(median "$RESULTS/lat.s2.$name" 3)")" "$(latency "$p99")" \
+                "$(latency "$(median "$RESULTS/lat.s2.$name" 5)")" \
+                "$(awk '{s += $6} END {print s}' "$RESULTS/lat.s2.$name")"
+        done
+    fi
+    if has "$parts" instructions; then
+        echo
+        echo "s2: instructions per proxied request (callgrind, ($N2 - $N1) requests; the proxy only)"
+        for name in $s2_servers; do
+            printf '  %-16s %10s\n' "$name" "$(ir_of "s2.$name")"
+        done
+    fi
+    [[ " $s2_servers " == *" blitzd-"* ]] || return 0
+    for other in haproxy nginx; do
+        has "$s2_servers" "$other" || continue
+        echo
+        echo "s2: blitzd / $other (req/s: higher is better; CPU, instructions: lower is better)"
+        printf '  %-16s %9s %9s %10s\n' proxy req/s "CPU/req" "instr/req"
+        for name in $s2_servers; do
+            [[ $name == blitzd-* ]] || continue
+            cells=(- -)
+            if has "$parts" throughput; then
+                cells=("$(ratio_cell "${rps_of[$name]}" "${rps_of[$other]}")"
+                    "$(ratio_cell "${cpu_of[$name]}" "${cpu_of[$other]}")")
+            fi
+            cells+=("$(ratio_cell "$(ir_of "s2.$name")" "$(ir_of "s2.$other")")")
+            printf '  %-16s %9s %9s %10s\n' "$name" "${cells[@]}"
+            if [ "$other" = haproxy ]; then
+                local p99ms="-"
+                [ -n "${p99half_of[$name]:-}" ] && p99ms=$(awk -v v="${p99half_of[$name]}" 'BEGIN {
+                    if (v == "-") print "-"; else printf "%.3f\n", v / 1000 }')
+                printf '  %-16s targets: req/s >= 1.30x %s, CPU/req <= 0.70x %s, instr/req <= 0.60x %s, p99 at half peak < 1 ms %s\n' \
+                    "" "$(verdict "${cells[0]}" '>=' 1.30)" "$(verdict "${cells[1]}" '<=' 0.70)" \
+                    "$(verdict "${cells[2]}" '<=' 0.60)" "$(verdict "$p99ms" '<' 1)"
+            fi
+        done
+    done
+}
+
+report() {
+    echo "Blitz load benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs"
+    echo "server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU, $CONNS connections, loopback"
+    echo "nginx: $("$nginx" -v 2>&1 | sed 's/.*: //'); blitzd: ${BLITZD:-not run}"
+    if has "$s2_servers" haproxy; then
+        echo "haproxy: $("$haproxy" -v | head -n 1)"
+    fi
+    [ -z "$s1_servers" ] || report_s1
+    [ -z "$s2_servers" ] || report_s2
 }
 
 for part in $parts; do

@@ -77,15 +77,23 @@ bool Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
     Response& r = a.ex.response();
     const Headers upstream_fields(head.headers);
     r.set_status(head.status);
+    const Route* route = a.ex.route();
+    // The fields view the upstream's receive buffer, which outlives this call only when no
+    // filter may read them later (on_log): with filters they are copied into the arena.
+    const bool copy = !route->filters.empty();
     for (const Header& h : upstream_fields) {
         if (!http1::is_hop_by_hop(h.name, upstream_fields)) {
-            r.add_header(h.name, h.value);
+            if (copy) {
+                r.add_header(a.arena.copy(h.name), a.arena.copy(h.value));
+            } else {
+                r.add_header(h.name, h.value);
+            }
         }
     }
     if (upgrade) {
-        r.add_header("Upgrade", upstream_fields.get("Upgrade"));
+        const std::string_view protocol = upstream_fields.get("Upgrade");
+        r.add_header("Upgrade", copy ? a.arena.copy(protocol) : protocol);
     }
-    const Route* route = a.ex.route();
     for (std::size_t i = route->filters.size(); i > 0; --i) {
         // Response filters of a streamed response run synchronously: the upstream's bytes are
         // not held back for them (Pause counts as Continue here; see docs/architecture.md).
@@ -162,7 +170,11 @@ void Connection::proxy_continue() {
 
 void Connection::proxy_tunnel() {
     state_ = State::Tunnel;
-    partial_len_ = 0;
+    if (partial_len_ > 0) {
+        // Bytes the client sent behind its upgrade request belong to the new protocol.
+        active_->proxy->tunnel_data(partial_, partial_len_, -1);
+        partial_len_ = 0;
+    }
     rearm_recv();
 }
 

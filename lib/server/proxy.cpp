@@ -351,6 +351,7 @@ void ProxyState::request_body(const char* raw, std::size_t len, std::int32_t bid
         body_done_ = body_done_ || end;
         return;
     }
+    last_io_ms_ = reactor_.now_ms();
     if (bid >= 0) {
         request_.push_buffer(raw, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
     } else {
@@ -372,6 +373,7 @@ void ProxyState::request_body(const char* raw, std::size_t len, std::int32_t bid
 }
 
 void ProxyState::tunnel_data(const char* data, std::size_t len, std::int32_t bid) {
+    last_io_ms_ = reactor_.now_ms();
     if (bid >= 0) {
         request_.push_buffer(data, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
     } else {

@@ -1,6 +1,7 @@
 #include "harness.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -270,6 +271,13 @@ bool Process::wait_for_stderr(const std::function<bool(const std::string&)>& pre
     std::unique_lock lock(mutex_);
     cv_.wait_for(lock, timeout, [&] { return pred(err_) || done_; });
     return pred(err_);
+}
+
+bool Process::wait_for_stdout(const std::function<bool(const std::string&)>& pred,
+                              Millis timeout) {
+    std::unique_lock lock(mutex_);
+    cv_.wait_for(lock, timeout, [&] { return pred(out_) || done_; });
+    return pred(out_);
 }
 
 ExitStatus Process::wait(Millis timeout) {
@@ -655,6 +663,30 @@ bool Client::quiet_for(Millis window) {
     return !fill(static_cast<int>(window.count()));
 }
 
+bool Client::read_until(std::string_view needle, Millis timeout) {
+    Deadline deadline(timeout);
+    while (buf_.find(needle) == std::string::npos) {
+        if (eof_ || (!fill(deadline.remaining_ms()) && deadline.expired())) {
+            return buf_.find(needle) != std::string::npos;
+        }
+    }
+    return true;
+}
+
+std::optional<std::string> Client::read_exact(std::size_t n, Millis timeout) {
+    Deadline deadline(timeout);
+    while (buf_.size() < n) {
+        if (eof_ || (!fill(deadline.remaining_ms()) && deadline.expired())) {
+            if (buf_.size() < n) {
+                return std::nullopt;
+            }
+        }
+    }
+    std::string out = buf_.substr(0, n);
+    buf_.erase(0, n);
+    return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Configs and servers
 
@@ -826,6 +858,508 @@ std::string request(std::string_view method, std::string_view target,
     r += "\r\n";
     r += body;
     return r;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Proxy tests: origin servers
+
+std::string backend_exe_path() {
+    // BLITZ_TEST_BACKEND_BIN is the name tests/backend/README.md gives.
+    return env_or("BLITZ_BACKEND_EXE", env_or("BLITZ_TEST_BACKEND_BIN", ""));
+}
+
+std::string nginx_path() {
+    std::string path = env_or("NGINX", "/usr/sbin/nginx");
+    return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
+}
+
+std::uint16_t free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        throw std::runtime_error("socket failed: " + std::string(std::strerror(errno)));
+    }
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
+        ::close(fd);
+        throw std::runtime_error("cannot bind port 0: " + std::string(std::strerror(errno)));
+    }
+    ::close(fd);
+    return ntohs(sa.sin_port);
+}
+
+long proc_status_kib(pid_t pid, std::string_view field) {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.size() > field.size() && line.compare(0, field.size(), field) == 0 &&
+            line[field.size()] == ':') {
+            return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
+        }
+    }
+    return -1;
+}
+
+const Json* Json::get(std::string_view key) const {
+    for (const auto& [k, v] : object) {
+        if (k == key) {
+            return &v;
+        }
+    }
+    return nullptr;
+}
+
+namespace {
+
+/// A recursive-descent reader for one JSON document.
+class JsonReader {
+public:
+    explicit JsonReader(std::string_view text) : s_(text) {}
+
+    std::optional<Json> document() {
+        Json v;
+        if (!value(v, 0)) {
+            return std::nullopt;
+        }
+        skip_ws();
+        return pos_ == s_.size() ? std::optional<Json>(std::move(v)) : std::nullopt;
+    }
+
+private:
+    void skip_ws() {
+        while (pos_ < s_.size() &&
+               (s_[pos_] == ' ' || s_[pos_] == '\t' || s_[pos_] == '\n' || s_[pos_] == '\r')) {
+            ++pos_;
+        }
+    }
+
+    bool literal(std::string_view word) {
+        if (s_.substr(pos_, word.size()) != word) {
+            return false;
+        }
+        pos_ += word.size();
+        return true;
+    }
+
+    bool value(Json& v, int depth) {
+        if (depth > 64) {
+            return false;
+        }
+        skip_ws();
+        if (pos_ >= s_.size()) {
+            return false;
+        }
+        char c = s_[pos_];
+        if (c == '{') {
+            v.kind = Json::Kind::Object;
+            ++pos_;
+            skip_ws();
+            if (pos_ < s_.size() && s_[pos_] == '}') {
+                ++pos_;
+                return true;
+            }
+            for (;;) {
+                skip_ws();
+                std::string key;
+                if (!string(key)) {
+                    return false;
+                }
+                skip_ws();
+                if (pos_ >= s_.size() || s_[pos_++] != ':') {
+                    return false;
+                }
+                Json member;
+                if (!value(member, depth + 1)) {
+                    return false;
+                }
+                v.object.emplace_back(std::move(key), std::move(member));
+                skip_ws();
+                if (pos_ < s_.size() && s_[pos_] == ',') {
+                    ++pos_;
+                    continue;
+                }
+                return pos_ < s_.size() && s_[pos_++] == '}';
+            }
+        }
+        if (c == '[') {
+            v.kind = Json::Kind::Array;
+            ++pos_;
+            skip_ws();
+            if (pos_ < s_.size() && s_[pos_] == ']') {
+                ++pos_;
+                return true;
+            }
+            for (;;) {
+                Json element;
+                if (!value(element, depth + 1)) {
+                    return false;
+                }
+                v.array.push_back(std::move(element));
+                skip_ws();
+                if (pos_ < s_.size() && s_[pos_] == ',') {
+                    ++pos_;
+                    continue;
+                }
+                return pos_ < s_.size() && s_[pos_++] == ']';
+            }
+        }
+        if (c == '"') {
+            v.kind = Json::Kind::String;
+            return string(v.string);
+        }
+        if (literal("true")) {
+            v.kind = Json::Kind::Bool;
+            v.boolean = true;
+            return true;
+        }
+        if (literal("false")) {
+            v.kind = Json::Kind::Bool;
+            return true;
+        }
+        if (literal("null")) {
+            return true;
+        }
+        return number(v);
+    }
+
+    bool number(Json& v) {
+        std::size_t start = pos_;
+        if (pos_ < s_.size() && s_[pos_] == '-') {
+            ++pos_;
+        }
+        std::size_t digits = pos_;
+        while (pos_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) != 0 ||
+                                     s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E' ||
+                                     s_[pos_] == '+' || s_[pos_] == '-')) {
+            ++pos_;
+        }
+        if (pos_ == digits) {
+            return false;
+        }
+        std::string text(s_.substr(start, pos_ - start));
+        char* end = nullptr;
+        v.kind = Json::Kind::Number;
+        v.number = std::strtod(text.c_str(), &end);
+        return end == text.c_str() + text.size();
+    }
+
+    static int hex(char c) {
+        return (c >= '0' && c <= '9')   ? c - '0'
+               : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+               : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                        : -1;
+    }
+
+    bool hex4(unsigned& out) {
+        if (pos_ + 4 > s_.size()) {
+            return false;
+        }
+        out = 0;
+        for (int i = 0; i < 4; ++i) {
+            int d = hex(s_[pos_++]);
+            if (d < 0) {
+                return false;
+            }
+            out = out * 16 + static_cast<unsigned>(d);
+        }
+        return true;
+    }
+
+    static void append_utf8(std::string& out, unsigned cp) {
+        if (cp < 0x80) {
+            out += static_cast<char>(cp);
+        } else if (cp < 0x800) {
+            out += static_cast<char>(0xC0 | (cp >> 6));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            out += static_cast<char>(0xE0 | (cp >> 12));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        } else {
+            out += static_cast<char>(0xF0 | (cp >> 18));
+            out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+            out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            out += static_cast<char>(0x80 | (cp & 0x3F));
+        }
+    }
+
+    bool string(std::string& out) {
+        if (pos_ >= s_.size() || s_[pos_] != '"') {
+            return false;
+        }
+        ++pos_;
+        while (pos_ < s_.size()) {
+            char c = s_[pos_++];
+            if (c == '"') {
+                return true;
+            }
+            if (static_cast<unsigned char>(c) < 0x20) {
+                return false;
+            }
+            if (c != '\\') {
+                out += c;
+                continue;
+            }
+            if (pos_ >= s_.size()) {
+                return false;
+            }
+            char e = s_[pos_++];
+            switch (e) {
+                case '"': out += '"'; break;
+                case '\\': out += '\\'; break;
+                case '/': out += '/'; break;
+                case 'b': out += '\b'; break;
+                case 'f': out += '\f'; break;
+                case 'n': out += '\n'; break;
+                case 'r': out += '\r'; break;
+                case 't': out += '\t'; break;
+                case 'u': {
+                    unsigned cp = 0;
+                    if (!hex4(cp)) {
+                        return false;
+                    }
+                    if (cp >= 0xD800 && cp < 0xDC00 && s_.substr(pos_, 2) == "\\u") {
+                        pos_ += 2;
+                        unsigned low = 0;
+                        if (!hex4(low) || low < 0xDC00 || low >= 0xE000) {
+                            return false;
+                        }
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
+                    }
+                    // The backend writes raw bytes as \u00XX: keep them as those bytes.
+                    if (cp < 0x100) {
+                        out += static_cast<char>(cp);
+                    } else {
+                        append_utf8(out, cp);
+                    }
+                    break;
+                }
+                default:
+                    return false;
+            }
+        }
+        return false;
+    }
+
+    std::string_view s_;
+    std::size_t pos_ = 0;
+};
+
+std::vector<std::pair<std::string, std::string>> json_pairs(const Json* list) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (list == nullptr) {
+        return out;
+    }
+    for (const Json& pair : list->array) {
+        if (pair.array.size() == 2) {
+            out.emplace_back(pair.array[0].string, pair.array[1].string);
+        }
+    }
+    return out;
+}
+
+std::string json_text(const Json& obj, std::string_view key) {
+    const Json* v = obj.get(key);
+    return v != nullptr ? v->string : std::string();
+}
+
+std::uint64_t json_count(const Json& obj, std::string_view key) {
+    const Json* v = obj.get(key);
+    return v != nullptr && v->kind == Json::Kind::Number ? static_cast<std::uint64_t>(v->number)
+                                                          : 0;
+}
+
+/// Whether something accepts TCP connections on 127.0.0.1:`port`.
+bool accepts_connections(std::uint16_t port) {
+    Client c("127.0.0.1", port);
+    return c.connected();
+}
+
+}  // namespace
+
+std::optional<Json> parse_json(std::string_view text) { return JsonReader(text).document(); }
+
+std::optional<std::string> LoggedRequest::header(std::string_view name) const {
+    for (const auto& [n, v] : headers) {
+        if (iequal(n, name)) {
+            return v;
+        }
+    }
+    return std::nullopt;
+}
+
+std::size_t LoggedRequest::header_count(std::string_view name) const {
+    return static_cast<std::size_t>(std::count_if(
+        headers.begin(), headers.end(), [&](const auto& h) { return iequal(h.first, name); }));
+}
+
+Backend::Backend(std::string name, std::vector<std::string> extra_args, std::uint16_t port)
+    : name_(std::move(name)), dir_(std::make_unique<TempDir>()) {
+    const std::string exe = backend_exe_path();
+    if (exe.empty()) {
+        throw std::runtime_error("BLITZ_BACKEND_EXE is not set: it must name blitz_test_backend");
+    }
+    log_path_ = dir_->path() + "/requests.log";
+    std::vector<std::string> argv = {exe,     "--listen", "127.0.0.1:" + std::to_string(port),
+                                     "--name", name_,     "--log",
+                                     log_path_};
+    argv.insert(argv.end(), extra_args.begin(), extra_args.end());
+    process_ = std::make_unique<Process>(argv);
+    static constexpr std::string_view kMarker = "listening on ";
+    auto announced = [](const std::string& out) {
+        auto at = out.find(kMarker);
+        return at != std::string::npos && out.find('\n', at) != std::string::npos;
+    };
+    if (!process_->wait_for_stdout(announced, kStartTimeout)) {
+        ExitStatus st = process_->stop(SIGKILL, kStopTimeout);
+        throw std::runtime_error("blitz_test_backend did not announce its port (" +
+                                 st.describe() + "); stderr:\n" + process_->err());
+    }
+    std::string out = process_->out();
+    port_ = static_cast<std::uint16_t>(
+        std::stoul(out.substr(out.find(kMarker) + kMarker.size())));
+}
+
+Backend::~Backend() {
+    if (paused_) {
+        resume();
+    }
+    process_->stop(SIGTERM, kStopTimeout);
+}
+
+std::string Backend::address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+std::string Backend::url(std::string_view path) const {
+    return "http://" + address() + std::string(path);
+}
+
+std::vector<LoggedRequest> Backend::requests() const {
+    std::ifstream f(log_path_, std::ios::binary);
+    std::vector<LoggedRequest> all;
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.empty()) {
+            continue;
+        }
+        LoggedRequest r;
+        r.line = line;
+        std::optional<Json> doc = parse_json(line);
+        if (!doc || doc->kind != Json::Kind::Object) {
+            r.error = "unreadable log line";
+            all.push_back(std::move(r));
+            continue;
+        }
+        r.error = json_text(*doc, "error");
+        r.method = json_text(*doc, "method");
+        r.target = json_text(*doc, "target");
+        r.version = json_text(*doc, "version");
+        r.headers = json_pairs(doc->get("headers"));
+        r.trailers = json_pairs(doc->get("trailers"));
+        r.body_bytes = json_count(*doc, "body_bytes");
+        r.conn = json_count(*doc, "conn");
+        r.seq = json_count(*doc, "seq");
+        all.push_back(std::move(r));
+    }
+    return all;
+}
+
+bool Backend::wait_for_requests(std::size_t n, Millis timeout) const {
+    // The log is a file: there is no descriptor to poll, so it is re-read on a short period.
+    Deadline deadline(timeout);
+    for (;;) {
+        if (requests().size() >= n) {
+            return true;
+        }
+        if (deadline.expired()) {
+            return false;
+        }
+        std::this_thread::sleep_for(Millis(5));
+    }
+}
+
+void Backend::kill() { process_->stop(SIGKILL, kStopTimeout); }
+
+void Backend::pause() {
+    process_->signal(SIGSTOP);
+    paused_ = true;
+}
+
+void Backend::resume() {
+    process_->signal(SIGCONT);
+    paused_ = false;
+}
+
+Nginx::Nginx(std::string_view locations) : dir_(std::make_unique<TempDir>()) {
+    const std::string exe = nginx_path();
+    if (exe.empty()) {
+        throw std::runtime_error("nginx is not installed");
+    }
+    const std::string& d = dir_->path();
+    // Another process may take the port between free_port() and nginx's bind: then nginx
+    // exits, and a new port is tried.
+    for (int tries = 0; tries < 5; ++tries) {
+        port_ = free_port();
+        std::string conf = "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+                           "error_log stderr;\npid " + d + "/nginx.pid;\n"
+                           "events { worker_connections 256; }\n"
+                           "http {\n  access_log off;\n"
+                           "  client_body_temp_path " + d + "/body;\n"
+                           "  proxy_temp_path " + d + "/proxy;\n"
+                           "  fastcgi_temp_path " + d + "/fastcgi;\n"
+                           "  uwsgi_temp_path " + d + "/uwsgi;\n"
+                           "  scgi_temp_path " + d + "/scgi;\n"
+                           "  server {\n    listen 127.0.0.1:" + std::to_string(port_) + ";\n" +
+                           std::string(locations) + "\n  }\n}\n";
+        std::string file = dir_->write("nginx.conf", conf);
+        process_ = std::make_unique<Process>(
+            std::vector<std::string>{exe, "-p", d, "-c", file, "-e", "stderr"});
+        Deadline deadline(kStartTimeout);
+        while (process_->running() && !deadline.expired()) {
+            if (accepts_connections(port_)) {
+                return;
+            }
+            // nginx announces nothing when it is ready: poll its port.
+            std::this_thread::sleep_for(Millis(10));
+        }
+        process_->stop(SIGKILL, kStopTimeout);
+    }
+    throw std::runtime_error("nginx did not start; stderr:\n" + process_->err());
+}
+
+Nginx::~Nginx() { process_->stop(SIGQUIT, kStopTimeout); }
+
+std::string Nginx::address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+std::string ProxyConfig::render() const {
+    return "{\n  \"workers\": " + std::to_string(workers) + ",\n  \"limits\": " + limits +
+           ",\n  \"listeners\": " + listeners + ",\n  \"upstreams\": " + upstreams +
+           ",\n  \"routes\": " + routes + "\n}\n";
+}
+
+std::optional<Response> Session::exchange(const std::string& raw, Millis timeout,
+                                          bool head_request) {
+    if (!client_ || client_->peer_closed()) {
+        client_.emplace(server_.connect());
+    }
+    std::optional<Response> res;
+    if (client_->connected() && client_->send(raw)) {
+        res = client_->read_response(timeout, head_request);
+    }
+    if (!res || res->connection_has("close") || !client_->pending().empty()) {
+        client_.reset();
+    }
+    return res;
+}
+
+std::string endpoint_list(const std::vector<const Backend*>& backends) {
+    std::string out = "[";
+    for (const Backend* b : backends) {
+        out += (out.size() > 1 ? ", \"" : "\"") + b->address() + "\"";
+    }
+    return out + "]";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -96,6 +96,8 @@ public:
     /// Waits until `pred(stderr so far)` holds, the child exits, or the deadline passes;
     /// returns whether `pred` held.
     bool wait_for_stderr(const std::function<bool(const std::string&)>& pred, Millis timeout);
+    /// The same for stdout.
+    bool wait_for_stdout(const std::function<bool(const std::string&)>& pred, Millis timeout);
     /// Waits until the child exited and its output was read, or the deadline passed.
     ExitStatus wait(Millis timeout);
     /// Sends `sig` (through the pidfd, so never to a recycled pid) and waits for the exit.
@@ -192,6 +194,11 @@ public:
     bool wait_closed(Millis timeout = Millis(3000));
     /// True when nothing at all (no byte, no close) arrives within `window`.
     bool quiet_for(Millis window);
+    /// Reads until the unconsumed bytes contain `needle` (true), or the deadline or the close.
+    bool read_until(std::string_view needle, Millis timeout = Millis(3000));
+    /// Takes exactly `n` bytes off the front of the unconsumed bytes, reading as needed;
+    /// nullopt when they did not arrive before the deadline or the close.
+    std::optional<std::string> read_exact(std::size_t n, Millis timeout = Millis(3000));
 
     bool peer_closed() const { return eof_; }
     /// Bytes received and not yet consumed by read_response().
@@ -296,5 +303,149 @@ Reply send_one(const Server& server, std::string_view raw, bool head_request = f
 /// A request head with `Host` and the given extra header lines ("Name: value\r\n" each).
 std::string request(std::string_view method, std::string_view target,
                     std::string_view extra_headers = "", std::string_view body = "");
+
+// ---------------------------------------------------------------------------------------------
+// Proxy tests: origin servers behind blitzd (the project's test backend and Debian's nginx).
+
+/// Path of the project's test backend, tests/backend (env BLITZ_BACKEND_EXE), empty when unset.
+std::string backend_exe_path();
+
+/// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed), for servers
+/// that cannot bind port 0 themselves and for addresses that must refuse connections.
+std::uint16_t free_port();
+
+/// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"); -1 when it cannot be read.
+long proc_status_kib(pid_t pid, std::string_view field);
+
+/// A JSON value: enough to read the test backend's request log and proxy error bodies.
+struct Json {
+    enum class Kind { Null, Bool, Number, String, Array, Object };
+    Kind kind = Kind::Null;
+    bool boolean = false;
+    double number = 0;
+    std::string string;
+    std::vector<Json> array;
+    std::vector<std::pair<std::string, Json>> object;  ///< document order
+
+    /// The member `key` of an object; nullptr when absent or not an object.
+    const Json* get(std::string_view key) const;
+};
+
+/// Parses one JSON document (RFC 8259; \u escapes above 0x7f are kept as UTF-8); nullopt when
+/// `text` is not exactly one valid value (surrounding whitespace allowed).
+std::optional<Json> parse_json(std::string_view text);
+
+/// One line of the test backend's request log (see tests/backend/README.md).
+struct LoggedRequest {
+    std::string error;  ///< set for requests the backend refused
+    std::string method;
+    std::string target;
+    std::string version;
+    std::vector<std::pair<std::string, std::string>> headers;  ///< as received, in order
+    std::vector<std::pair<std::string, std::string>> trailers;
+    std::uint64_t body_bytes = 0;
+    std::uint64_t conn = 0;  ///< accepted connection, from 1
+    std::uint64_t seq = 0;   ///< request on that connection, from 1
+    std::string line;        ///< the raw log line, for failure messages
+
+    /// The first field with this name (ASCII case-insensitive).
+    std::optional<std::string> header(std::string_view name) const;
+    std::size_t header_count(std::string_view name) const;
+};
+
+/// The test backend (tests/backend) on 127.0.0.1, logging every request it receives to a file
+/// of its own.
+///
+/// Lifetime: the destructor resumes a paused backend and stops it with SIGTERM.
+class Backend {
+public:
+    /// Starts `--name name` on `port` (0: any free port) with `extra_args`, and waits for its
+    /// "listening on PORT" line; throws std::runtime_error when it does not come.
+    explicit Backend(std::string name, std::vector<std::string> extra_args = {},
+                     std::uint16_t port = 0);
+    ~Backend();
+    Backend(const Backend&) = delete;
+    Backend& operator=(const Backend&) = delete;
+
+    const std::string& name() const { return name_; }
+    std::uint16_t port() const { return port_; }
+    /// "127.0.0.1:PORT", as an upstream endpoint.
+    std::string address() const;
+    /// A URL on the backend itself, bypassing blitzd.
+    std::string url(std::string_view path) const;
+    /// Every request logged so far, in log order.
+    std::vector<LoggedRequest> requests() const;
+    /// Waits until at least `n` requests are logged (true) or the deadline passes.
+    bool wait_for_requests(std::size_t n, Millis timeout = Millis(3000)) const;
+    /// Kills the backend with SIGKILL, as a crash would, and reaps it.
+    void kill();
+    /// Stops (SIGSTOP) and resumes (SIGCONT) the backend: a stopped backend's kernel still
+    /// accepts connections and requests, but nothing answers.
+    void pause();
+    void resume();
+    Process& process() { return *process_; }
+
+private:
+    std::string name_;
+    std::unique_ptr<TempDir> dir_;
+    std::string log_path_;
+    std::unique_ptr<Process> process_;
+    std::uint16_t port_ = 0;
+    bool paused_ = false;
+};
+
+/// Debian's nginx (/usr/sbin/nginx, or env NGINX) on 127.0.0.1, one worker in the foreground,
+/// serving `locations` (nginx `location` blocks).
+///
+/// Lifetime: the destructor stops it.
+class Nginx {
+public:
+    /// Throws std::runtime_error when nginx does not accept connections within the deadline.
+    explicit Nginx(std::string_view locations);
+    ~Nginx();
+    Nginx(const Nginx&) = delete;
+    Nginx& operator=(const Nginx&) = delete;
+
+    std::uint16_t port() const { return port_; }
+    std::string address() const;
+    const TempDir& dir() const { return *dir_; }
+
+private:
+    std::unique_ptr<TempDir> dir_;
+    std::unique_ptr<Process> process_;
+    std::uint16_t port_ = 0;
+};
+
+/// Path of nginx (env NGINX, else /usr/sbin/nginx); empty when it is not executable.
+std::string nginx_path();
+
+/// A blitzd config document for proxy tests; pass render() to Blitzd, which adds "backend".
+struct ProxyConfig {
+    unsigned workers = 1;
+    std::string limits = "{}";
+    std::string listeners = R"([{"name": "main", "address": "127.0.0.1:0"}])";
+    std::string upstreams = "[]";  ///< the "upstreams" array
+    std::string routes = "[]";     ///< the "routes" array
+
+    std::string render() const;
+};
+
+/// A JSON array of the backends' addresses, for an upstream's "endpoints".
+std::string endpoint_list(const std::vector<const Backend*>& backends);
+
+/// A keep-alive client of one server that sends one request at a time, and reconnects after
+/// the server closed the connection (or said it would). Nothing is ever sent twice.
+class Session {
+public:
+    explicit Session(const Server& server) : server_(server) {}
+    /// Sends `raw` and reads its response; nullopt (and a new connection next time) when no
+    /// complete response arrived before the deadline or the close.
+    std::optional<Response> exchange(const std::string& raw, Millis timeout = Millis(5000),
+                                     bool head_request = false);
+
+private:
+    const Server& server_;
+    std::optional<Client> client_;
+};
 
 }  // namespace blitz::itest
