@@ -7,7 +7,9 @@
 #                      [--scenarios "s1 s2"] [--parts "throughput instructions memory"]
 #
 # Every server runs one worker (one thread) pinned to CPU $SERVER_CPU and is loaded from CPU
-# $CLIENT_CPU, all on loopback, with $CONNS keep-alive connections.
+# $CLIENT_CPU, all on loopback, with $CONNS keep-alive connections. --scenarios picks s1 (which
+# brings s1p and the memory part) and/or s2; --servers lists any of the four servers below, each
+# taking part in the scenarios it has a configuration for.
 #   s1  the server itself answers GET / with a 13-byte "Hello, World!" (text/plain, 200); s1p is
 #       s1 pipelined $DEPTH deep. Servers: nginx, blitzd-io_uring, blitzd-epoll.
 #   s2  the server is a reverse proxy: GET /api/hello goes to an upstream nginx (one worker,
@@ -20,9 +22,10 @@
 #                 order rotated each time; medians of requests/s, p50, p99, and server CPU per
 #                 request (utime+stime of the server process, all threads, from /proc/PID/stat
 #                 over the measured run, divided by the requests wrk completed; for s2 the
-#                 proxy's alone). s2 also records the upstream connections open at the end of
-#                 each run and how many of them were opened during it (0 when the pool works),
-#                 and then, for every proxy, the latency at half of blitzd's peak: see below.
+#                 proxy's alone). s2 also samples the upstream's connections every 0.5 s: the
+#                 most open at once, and how many were opened after the first sample (0 when
+#                 the pool keeps them); then, for every proxy, the latency at half of blitzd's
+#                 peak: see below.
 #   instructions  the server under callgrind answers exactly $N1, then (new process) $N2
 #                 requests (h2load --h1); instructions/request = (Ir2 - Ir1) / (N2 - N1).
 #                 User space only: read it together with CPU per request.
@@ -280,7 +283,8 @@ server_pid=""
 start_server() {
     local scenario=$1 name=$2 logfile
     shift 2
-    logfile=$RESULTS/$(label "$scenario" "$name").log
+    # Under a wrapper (valgrind) the log is named after it, so the plain run's log stays.
+    logfile=$RESULTS/$(label "$scenario" "$name")${1:+.$(basename "$1")}.log
     # shellcheck disable=SC2046
     taskset -c "$SERVER_CPU" "$@" $(server_cmd "$scenario" "$name") >"$logfile" 2>&1 &
     server_pid=$!
@@ -325,8 +329,31 @@ stop_upstream() {
     upstream_pid=""
 }
 
-# upstream_peers: the client ends (proxy side) of the upstream's established connections.
-upstream_peers() { ss -Htn state established "sport = :$UPSTREAM_PORT" | awk '{print $NF}' | sort; }
+# sample_upstream: every 0.5 s, "SAMPLE PEER" for each established upstream connection (PEER:
+# the proxy's end), until killed.
+sample_upstream() {
+    local i=0
+    while :; do
+        ss -Htn state established "sport = :$UPSTREAM_PORT" | awk -v i="$i" '{print i, $NF}'
+        i=$((i + 1))
+        sleep 0.5
+    done
+}
+
+# upstream_use FILE: "most_open new" from sample_upstream's FILE. The first sample, 0.5 s into
+# the run, is the baseline (the proxies close upstream connections whose client went away
+# mid-request, as wrk's do when a run ends, so the pool refills as a run starts); new: the
+# connections seen later that it did not have, 0 when keep-alive works.
+upstream_use() {
+    awk '
+        { count[$1]++ }
+        $1 == 1 { base[$2] = 1 }
+        $1 > 1 && !($2 in base) && !($2 in seen) { seen[$2] = 1; new++ }
+        END {
+            for (i in count) if (i >= 1 && count[i] > most) most = count[i]
+            printf "%d %d", most, new
+        }' "$1"
+}
 
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
@@ -352,9 +379,9 @@ check_response() {
 # --- throughput -------------------------------------------------------------------------------
 # wrk_run NAME SCENARIO REP: warm-up, then the measured run; appends
 # "rps p50_us p99_us cpu_us_per_req errors" to $RESULTS/SCENARIO.NAME, and for s2
-# " upstream_connections new_upstream_connections" to that line.
+# " most_upstream_connections new_upstream_connections" (see upstream_use) to that line.
 wrk_run() {
-    local name=$1 scenario=$2 rep=$3 out args t0 t1 requests url peers0
+    local name=$1 scenario=$2 rep=$3 out args t0 t1 requests url sampler=""
     url=$(url "${scenario%p}")
     args=(-t1 -c"$CONNS" --latency)
     if [ "$scenario" = s1p ]; then
@@ -364,10 +391,19 @@ wrk_run() {
     [ "$scenario" = s1p ] && tail_args=(-- "$DEPTH")
     taskset -c "$CLIENT_CPU" wrk "${args[@]}" -d"${WARMUP}s" "$url" "${tail_args[@]}" >/dev/null
     out=$RESULTS/wrk.$scenario.$name.$rep.txt
-    [ "$scenario" = s2 ] && peers0=$(upstream_peers)
+    if [ "$scenario" = s2 ]; then
+        sample_upstream >"$RESULTS/upstream.$name.$rep.txt" &
+        sampler=$!
+        started+=("$sampler")
+    fi
     t0=$(cpu_ticks "$server_pid")
     taskset -c "$CLIENT_CPU" wrk "${args[@]}" -d"${DURATION}s" "$url" "${tail_args[@]}" >"$out"
     t1=$(cpu_ticks "$server_pid")
+    if [ -n "$sampler" ]; then
+        kill -TERM "$sampler"
+        wait "$sampler" 2>/dev/null || true
+        forget "$sampler"
+    fi
     requests=$(awk '/requests in/ {print $1}' "$out")
     if [ -z "$requests" ] || [ "$requests" -le 0 ]; then
         die "wrk reported no requests ($out)"
@@ -393,12 +429,7 @@ wrk_run() {
         }
     ' "$out" >>"$RESULTS/$scenario.$name"
     if [ "$scenario" = s2 ]; then
-        # Connections the proxy opened during the measured run: the established ones now that
-        # were not there before it (a proxy without working keep-alive shows about all of them).
-        local peers1
-        peers1=$(upstream_peers)
-        printf ' %d %d' "$(grep -c . <<<"$peers1")" \
-            "$(comm -13 <(echo "$peers0") <(echo "$peers1") | grep -c .)" >>"$RESULTS/$scenario.$name"
+        printf ' %s' "$(upstream_use "$RESULTS/upstream.$name.$rep.txt")" >>"$RESULTS/$scenario.$name"
     fi
     echo >>"$RESULTS/$scenario.$name"
 }
@@ -442,7 +473,7 @@ rotated() {
 half_peak_rate() {
     local name best="" best_rps=0 rps
     for name in blitzd-io_uring $s2_servers; do
-        [ -f "$RESULTS/s2.$name" ] || continue
+        has "$s2_servers" "$name" || continue
         if [[ $name == blitzd-* ]]; then
             best=$name
             break
@@ -690,7 +721,8 @@ report_s2() {
     echo "s2: GET /api/hello reverse-proxied to nginx (1 worker, CPU $CLIENT_CPU, upstream keep-alive)"
     if has "$parts" throughput; then
         echo "    wrk, ${DURATION} s measured after ${WARMUP} s warm-up, median of $REPS; CPU: the proxy's;"
-        echo "    upstream conns: open at the end of a run (median) / opened during a run (most)"
+        echo "    upstream conns: most open at once (median) / opened after the first 0.5 s of a run"
+        echo "    (most; 0 when the pool keeps them), sampled every 0.5 s"
         printf '  %-16s %10s %9s %9s %13s %7s %15s\n' proxy req/s p50 p99 "CPU us/req" errors \
             "upstream conns"
         for name in $s2_servers; do
@@ -699,7 +731,7 @@ report_s2() {
             p99=$(latency "$(median "$RESULTS/s2.$name" 3)")
             cpu=$(median "$RESULTS/s2.$name" 4)
             err=$(awk '{s += $5} END {print s}' "$RESULTS/s2.$name")
-            conns=$(median "$RESULTS/s2.$name" 6)
+            conns=$(median "$RESULTS/s2.$name" 6 | awk '{printf "%.0f", $1}')
             new=$(awk 'BEGIN {m = 0} $7 > m {m = $7} END {print m}' "$RESULTS/s2.$name")
             rps_of[$name]=$rps
             cpu_of[$name]=$cpu
@@ -748,7 +780,7 @@ report_s2() {
                 local p99ms="-"
                 [ -n "${p99half_of[$name]:-}" ] && p99ms=$(awk -v v="${p99half_of[$name]}" 'BEGIN {
                     if (v == "-") print "-"; else printf "%.3f\n", v / 1000 }')
-                printf '  %-16s targets: req/s >= 1.30x %s, CPU/req <= 0.70x %s, instr/req <= 0.60x %s, p99 at half peak < 1 ms %s\n' \
+                printf '  %16s targets: req/s >= 1.30x %s, CPU <= 0.70x %s, instr <= 0.60x %s, p99 at half peak < 1 ms %s\n' \
                     "" "$(verdict "${cells[0]}" '>=' 1.30)" "$(verdict "${cells[1]}" '<=' 0.70)" \
                     "$(verdict "${cells[2]}" '<=' 0.60)" "$(verdict "$p99ms" '<' 1)"
             fi
