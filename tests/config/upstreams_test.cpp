@@ -112,8 +112,8 @@ TEST_CASE("config::parse_config reads every key of an upstream", "[config]") {
 }
 
 TEST_CASE("config::parse_config gives an upstream the documented defaults", "[config]") {
-    const blitz::UpstreamOptions& o =
-        options_of(parse_ok(upstream(R"("name": "u", "endpoints": ["127.0.0.1:9001"])")));
+    const blitz::Config c = parse_ok(upstream(R"("name": "u", "endpoints": ["127.0.0.1:9001"])"));
+    const blitz::UpstreamOptions& o = options_of(c);
     const blitz::UpstreamOptions d;
     CHECK(o.balance == Balance::RoundRobin);
     CHECK(o.hash.source == blitz::HashPolicy::Source::ClientIp);

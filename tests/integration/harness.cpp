@@ -873,7 +873,7 @@ std::string nginx_path() {
     return ::access(path.c_str(), X_OK) == 0 ? path : std::string();
 }
 
-std::uint16_t free_port() {
+std::uint16_t free_loopback_port() {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         throw std::runtime_error("socket failed: " + std::string(std::strerror(errno)));
@@ -1298,10 +1298,10 @@ Nginx::Nginx(std::string_view locations) : dir_(std::make_unique<TempDir>()) {
         throw std::runtime_error("nginx is not installed");
     }
     const std::string& d = dir_->path();
-    // Another process may take the port between free_port() and nginx's bind: then nginx
+    // Another process may take the port between free_loopback_port() and nginx's bind: then nginx
     // exits, and a new port is tried.
     for (int tries = 0; tries < 5; ++tries) {
-        port_ = free_port();
+        port_ = free_loopback_port();
         std::string conf = "daemon off;\nmaster_process off;\nworker_processes 1;\n"
                            "error_log stderr;\npid " + d + "/nginx.pid;\n"
                            "events { worker_connections 256; }\n"

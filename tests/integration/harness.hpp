@@ -312,7 +312,7 @@ std::string backend_exe_path();
 
 /// A port on 127.0.0.1 that was free a moment ago (bound to port 0, then closed), for servers
 /// that cannot bind port 0 themselves and for addresses that must refuse connections.
-std::uint16_t free_port();
+std::uint16_t free_loopback_port();
 
 /// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"); -1 when it cannot be read.
 long proc_status_kib(pid_t pid, std::string_view field);
