@@ -188,6 +188,9 @@ void Connection::proxy_done(bool clean) {
         close_after_send_ = true;
     }
     complete_exchange(keep);
+    if (close_after_send_ && !send_inflight_ && output_backlog() == 0 && !closing_) {
+        begin_linger();  // nothing left to send: the client sees the close now
+    }
     resume_input();
     maybe_recycle();
 }

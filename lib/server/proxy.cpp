@@ -110,8 +110,8 @@ bool ProxyState::replayable() const noexcept {
           req.headers.has("Idempotency-Key"))) {
         return false;
     }
-    // The body must still be whole in the queue to be sent again.
-    return !req.has_body || (body_done_ && request_.retaining());
+    // The head and any body must still be whole in the queue to be sent again.
+    return request_.retaining() && (!req.has_body || body_done_);
 }
 
 void ProxyState::start() {
@@ -132,7 +132,8 @@ void ProxyState::start() {
         return;
     }
     request_.push_static(request_head_.data(), static_cast<std::uint32_t>(request_head_.size()));
-    request_.set_retain(action_.retry.max_retries > 0 && !upgrade_);
+    // Kept for a retry or the keep-alive race (the head always, a body while it is small).
+    request_.set_retain(!upgrade_);
     attempt();
 }
 
@@ -156,15 +157,30 @@ bool ProxyState::build_head() {
     if (action_.forwarded_headers) {
         const bool trusted = conn_.peer_trusted();
         const std::string_view client = ex_.client_address();
-        std::string_view xff = trusted ? req.headers.get("X-Forwarded-For") : std::string_view{};
-        if (!xff.empty()) {
-            char* joined = static_cast<char*>(arena.allocate(xff.size() + 2 + client.size(), 1));
-            std::memcpy(joined, xff.data(), xff.size());
-            std::memcpy(joined + xff.size(), ", ", 2);
-            std::memcpy(joined + xff.size() + 2, client.data(), client.size());
-            xff = {joined, xff.size() + 2 + client.size()};
-        } else {
-            xff = client;
+        std::string_view xff = client;
+        if (trusted) {
+            // A trusted peer's list is kept and extended; its field lines form one list
+            // (RFC 9110 §5.3).
+            std::size_t len = client.size();
+            for (const Header& h : req.headers) {
+                if (iequals(h.name, "X-Forwarded-For")) {
+                    len += h.value.size() + 2;
+                }
+            }
+            if (len > client.size()) {
+                char* joined = static_cast<char*>(arena.allocate(len, 1));
+                std::size_t n = 0;
+                for (const Header& h : req.headers) {
+                    if (iequals(h.name, "X-Forwarded-For")) {
+                        std::memcpy(joined + n, h.value.data(), h.value.size());
+                        n += h.value.size();
+                        std::memcpy(joined + n, ", ", 2);
+                        n += 2;
+                    }
+                }
+                std::memcpy(joined + n, client.data(), client.size());
+                xff = {joined, len};
+            }
         }
         extra[n_extra++] = Header{"X-Forwarded-For", xff};
         std::string_view proto = trusted ? req.headers.get("X-Forwarded-Proto") : std::string_view{};
@@ -684,7 +700,7 @@ bool ProxyState::may_retry(Cause cause, int status) const noexcept {
         case Cause::ConnectFailure:
         case Cause::ConnectTimeout:
             // Nothing reached the upstream: any method may go elsewhere, if its body is whole.
-            return p.on_connect_failure && (!ex_.request().has_body || (body_done_ && request_.retaining()));
+            return p.on_connect_failure && request_.retaining() && (!ex_.request().has_body || body_done_);
         case Cause::Reset:
             return p.on_reset && replayable();
         case Cause::Timeout:

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <stdexcept>
 
 #include <arpa/inet.h>
@@ -864,8 +865,7 @@ std::string request(std::string_view method, std::string_view target,
 // Proxy tests: origin servers
 
 std::string backend_exe_path() {
-    // BLITZ_TEST_BACKEND_BIN is the name tests/backend/README.md gives.
-    return env_or("BLITZ_BACKEND_EXE", env_or("BLITZ_TEST_BACKEND_BIN", ""));
+    return env_or("BLITZ_BACKEND_EXE", "");
 }
 
 std::string nginx_path() {
@@ -891,6 +891,15 @@ std::uint16_t free_loopback_port() {
     return ntohs(sa.sin_port);
 }
 
+std::string random_bytes(std::size_t n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::string s(n, '\0');
+    for (auto& c : s) {
+        c = static_cast<char>(rng() & 0xff);
+    }
+    return s;
+}
+
 long proc_status_kib(pid_t pid, std::string_view field) {
     std::ifstream f("/proc/" + std::to_string(pid) + "/status");
     std::string line;
@@ -904,9 +913,12 @@ long proc_status_kib(pid_t pid, std::string_view field) {
 }
 
 const Json* Json::get(std::string_view key) const {
-    for (const auto& [k, v] : object) {
-        if (k == key) {
-            return &v;
+    if (kind != Kind::Object) {
+        return nullptr;
+    }
+    for (std::size_t i = 0; i < keys.size() && i < array.size(); ++i) {
+        if (keys[i] == key) {
+            return &array[i];
         }
     }
     return nullptr;
@@ -975,7 +987,8 @@ private:
                 if (!value(member, depth + 1)) {
                     return false;
                 }
-                v.object.emplace_back(std::move(key), std::move(member));
+                v.keys.push_back(std::move(key));
+                v.array.push_back(std::move(member));
                 skip_ws();
                 if (pos_ < s_.size() && s_[pos_] == ',') {
                     ++pos_;
@@ -1153,8 +1166,11 @@ std::vector<std::pair<std::string, std::string>> json_pairs(const Json* list) {
     if (list == nullptr) {
         return out;
     }
+    if (list->kind != Json::Kind::Array) {
+        return out;
+    }
     for (const Json& pair : list->array) {
-        if (pair.array.size() == 2) {
+        if (pair.kind == Json::Kind::Array && pair.array.size() == 2) {
             out.emplace_back(pair.array[0].string, pair.array[1].string);
         }
     }

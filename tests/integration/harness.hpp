@@ -314,6 +314,9 @@ std::string backend_exe_path();
 /// that cannot bind port 0 themselves and for addresses that must refuse connections.
 std::uint16_t free_loopback_port();
 
+/// `n` pseudo-random bytes, the same for the same seed.
+std::string random_bytes(std::size_t n, std::uint32_t seed);
+
 /// A field of /proc/PID/status in KiB ("VmRSS", "VmHWM"); -1 when it cannot be read.
 long proc_status_kib(pid_t pid, std::string_view field);
 
@@ -324,8 +327,10 @@ struct Json {
     bool boolean = false;
     double number = 0;
     std::string string;
+    /// The elements of an array, or the member values of an object (document order).
     std::vector<Json> array;
-    std::vector<std::pair<std::string, Json>> object;  ///< document order
+    /// For an object: keys[i] is the name of array[i].
+    std::vector<std::string> keys;
 
     /// The member `key` of an object; nullptr when absent or not an object.
     const Json* get(std::string_view key) const;
