@@ -8,66 +8,59 @@
 
 namespace blitz::server {
 
+SendQueue::~SendQueue() {
+    release_all();
+    if (segs_ != inline_) {
+        delete[] segs_;
+    }
+}
+
+void SendQueue::grow() {
+    auto* bigger = new Segment[cap_ * 2];
+    for (unsigned i = 0; i < count_; ++i) {
+        bigger[i] = at(i);
+    }
+    if (segs_ != inline_) {
+        delete[] segs_;
+    }
+    segs_ = bigger;
+    cap_ *= 2;
+    head_ = 0;
+}
+
 void SendQueue::push(Segment s) {
     if (s.len == 0) {
         return;
     }
     if (count_ > 0 && s.kind == Kind::Buffer) {
-        Segment& t = segs_[(head_ + count_ - 1) % kMaxSegments];
+        Segment& t = at(count_ - 1);
         if (t.kind == Kind::Buffer && t.bid == s.bid && t.data + t.len == s.data) {
             t.len += s.len;  // the next bytes of the same buffer (chunked framing passed through)
             bytes_ += s.len;
             return;
         }
     }
-    if (count_ == kMaxSegments && retain_) {
-        set_retain(false);  // keeping bytes for a retry is best effort; the caller sees retaining()
-    }
-    if (count_ == kMaxSegments) {
-        // Table full (many small receives): copy onto the tail instead. The tail is past what a
-        // send in flight covers (kMaxIov segments from the first unwritten one, which is the
-        // first kept one when not retaining), so it may be grown or replaced.
-        char* dst = tail_space(s.len);
-        std::memcpy(dst, s.data, s.len);
-        segs_[(head_ + count_ - 1) % kMaxSegments].len += s.len;
-        bytes_ += s.len;
-        return;
+    if (count_ == cap_) {
+        grow();
     }
     if (s.kind == Kind::Buffer) {
         reactor_->hold_buffer(s.bid);
     }
-    segs_[(head_ + count_) % kMaxSegments] = s;
+    at(count_) = s;
     ++count_;
     bytes_ += s.len;
     tail_cap_ = 0;
 }
 
-// Room for `need` more bytes at the end of the last segment, growing or adding one. The caller
-// writes there and adds `need` to that segment's length.
+// Room for `need` more bytes at the end of the last segment, or in a new one. The caller writes
+// there and adds `need` to that segment's length.
 char* SendQueue::tail_space(std::uint32_t need) {
-    if (count_ == kMaxSegments && retain_) {
-        set_retain(false);
-    }
     if (count_ > 0) {
-        Segment& t = segs_[(head_ + count_ - 1) % kMaxSegments];
+        Segment& t = at(count_ - 1);
         // Appending behind a segment being sent is safe: the send covers its old length.
         const bool writable = t.kind == Kind::Block || t.kind == Kind::Heap;
         if (writable && t.len + need <= tail_cap_) {
             return const_cast<char*>(t.data) + t.len;
-        }
-        if (count_ == kMaxSegments) {
-            // Grow the tail into a heap segment big enough (rare: pathological input).
-            const std::uint32_t cap = std::max<std::uint32_t>(t.len + need, tail_cap_ * 2);
-            auto* grown = static_cast<char*>(std::malloc(cap));
-            if (grown == nullptr) {
-                throw std::bad_alloc();
-            }
-            std::memcpy(grown, t.data, t.len);
-            release(t);
-            t.data = grown;
-            t.kind = Kind::Heap;
-            tail_cap_ = cap;
-            return grown + t.len;
         }
     }
     char* block;
@@ -85,7 +78,10 @@ char* SendQueue::tail_space(std::uint32_t need) {
         cap = need;
         kind = Kind::Heap;
     }
-    segs_[(head_ + count_) % kMaxSegments] = Segment{block, 0, 0, kind};
+    if (count_ == cap_) {
+        grow();
+    }
+    at(count_) = Segment{block, 0, 0, kind};
     ++count_;
     tail_cap_ = cap;
     return block;
@@ -101,7 +97,7 @@ void SendQueue::push_copy(const char* data, std::uint32_t len) {
     }
     char* dst = tail_space(len);
     std::memcpy(dst, data, len);
-    segs_[(head_ + count_ - 1) % kMaxSegments].len += len;
+    at(count_ - 1).len += len;
     bytes_ += len;
 }
 
@@ -111,8 +107,7 @@ void SendQueue::push_static(const char* data, std::uint32_t len) {
 
 void SendQueue::push_block(char* block, std::uint32_t len, std::uint32_t cap) {
     const Kind kind = cap == ReactorImpl::kOutBlockBytes ? Kind::Block : Kind::Heap;
-    if (count_ == kMaxSegments || len == 0) {
-        push_copy(block, len);
+    if (len == 0) {
         release(Segment{block, len, 0, kind});
         return;
     }
@@ -125,7 +120,7 @@ unsigned SendQueue::prepare() noexcept {
     unsigned n = 0;
     std::uint32_t offset = offset_;
     for (unsigned i = cursor_; i < count_ && n < kMaxIov; ++i) {
-        const Segment& s = segs_[(head_ + i) % kMaxSegments];
+        const Segment& s = at(i);
         iov[n].iov_base = const_cast<char*>(s.data + offset);
         iov[n].iov_len = s.len - offset;
         offset = 0;
@@ -137,7 +132,7 @@ unsigned SendQueue::prepare() noexcept {
 void SendQueue::consume(std::uint32_t n) noexcept {
     written_ += n;
     while (n > 0 && cursor_ < count_) {
-        const Segment& s = segs_[(head_ + cursor_) % kMaxSegments];
+        const Segment& s = at(cursor_);
         const std::uint32_t left = s.len - offset_;
         if (n < left) {
             offset_ += n;
@@ -158,7 +153,7 @@ void SendQueue::drop_written() noexcept {
         bytes_ -= s.len;
         written_ -= s.len;
         release(s);
-        head_ = (head_ + 1) % kMaxSegments;
+        head_ = (head_ + 1) & (cap_ - 1);
         --count_;
         --cursor_;
     }
@@ -199,7 +194,7 @@ void SendQueue::release(const Segment& s) noexcept {
 void SendQueue::release_all() noexcept {
     while (count_ > 0) {
         release(segs_[head_]);
-        head_ = (head_ + 1) % kMaxSegments;
+        head_ = (head_ + 1) & (cap_ - 1);
         --count_;
     }
     head_ = 0;

@@ -20,17 +20,17 @@ class ReactorImpl;
 /// it goes.
 class SendQueue {
 public:
-    static constexpr unsigned kMaxSegments = 24;
+    /// Segments kept without a heap allocation; more grow the table (kept when the queue is
+    /// pooled), so forwarded bytes are never copied because the table was full.
+    static constexpr unsigned kInlineSegments = 8;
     static constexpr unsigned kMaxIov = 16;
-    static_assert(kMaxIov < kMaxSegments);
 
     explicit SendQueue(ReactorImpl& reactor) noexcept : reactor_(&reactor) {}
     SendQueue(const SendQueue&) = delete;
     SendQueue& operator=(const SendQueue&) = delete;
-    ~SendQueue() { release_all(); }
+    ~SendQueue();
 
-    /// Appends a span of receive buffer `bid` (taking a reference on it). When the segment table
-    /// is full the bytes are copied instead.
+    /// Appends a span of receive buffer `bid` (taking a reference on it).
     void push_buffer(const char* data, std::uint32_t len, std::uint16_t bid);
     /// Appends a copy of `bytes`.
     void push_copy(const char* data, std::uint32_t len);
@@ -69,12 +69,17 @@ private:
     };
 
     void push(Segment s);
+    void grow();
+    Segment& at(unsigned i) noexcept { return segs_[(head_ + i) & (cap_ - 1)]; }
+    const Segment& at(unsigned i) const noexcept { return segs_[(head_ + i) & (cap_ - 1)]; }
     void release(const Segment& s) noexcept;
     void drop_written() noexcept;
     char* tail_space(std::uint32_t need);
 
     ReactorImpl* reactor_;
-    Segment segs_[kMaxSegments];
+    Segment inline_[kInlineSegments];
+    Segment* segs_ = inline_;     // a ring of cap_ (a power of two) segments
+    unsigned cap_ = kInlineSegments;
     unsigned head_ = 0;    // first segment kept
     unsigned count_ = 0;   // segments kept
     unsigned cursor_ = 0;  // segments (from head_) fully written
