@@ -92,7 +92,8 @@ struct RetryPolicy {
 ///
 /// Timeouts (0 = none): `timeout` bounds the whole exchange including retries (no default:
 /// long polls and streams must not be cut); `per_try_timeout` bounds each attempt until the
-/// response head; `idle_timeout` bounds silence in either direction once proxying.
+/// response head; both run from when the whole request (body included) was received.
+/// `idle_timeout` bounds silence in either direction once proxying (uploads included).
 struct ProxyAction {
     std::shared_ptr<Upstream> upstream;
     std::chrono::milliseconds timeout{0};

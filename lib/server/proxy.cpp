@@ -116,9 +116,9 @@ bool ProxyState::replayable() const noexcept {
 
 void ProxyState::start() {
     started_ = true;
-    started_ms_ = reactor_.now_ms();
     const Request& req = ex_.request();
     body_done_ = !req.has_body;
+    request_done_ms_ = reactor_.now_ms();
     upgrade_ = !http1::requested_upgrade(req.headers, req.version).empty();
     cluster_ = &reactor_.proxy().cluster(action_.upstream->cluster());
     if (!cluster_->can_start_request()) {
@@ -317,6 +317,22 @@ void ProxyState::detach(bool reusable) noexcept {
     }
 }
 
+// Like Envoy's, the per-try and total timeouts run from when the whole request was received
+// (an upload's own duration is bounded by the idle timeout): UINT64_MAX until then or when off.
+std::uint64_t ProxyState::per_try_deadline() const noexcept {
+    if (head_sent_ || !body_done_ || action_.per_try_timeout.count() <= 0) {
+        return ~std::uint64_t{0};
+    }
+    return std::max(try_started_ms_, request_done_ms_) + static_cast<std::uint64_t>(action_.per_try_timeout.count());
+}
+
+std::uint64_t ProxyState::total_deadline() const noexcept {
+    if (!body_done_ || action_.timeout.count() <= 0) {
+        return ~std::uint64_t{0};
+    }
+    return request_done_ms_ + static_cast<std::uint64_t>(action_.timeout.count());
+}
+
 // One timer per upstream connection carries the earliest of: connect timeout, per-try timeout
 // (until the response head), idle timeout (once streaming), and the total timeout.
 void ProxyState::arm_deadline() {
@@ -329,14 +345,9 @@ void ProxyState::arm_deadline() {
     if (up_->state() == UpstreamConn::State::Connecting) {
         deadline = try_started_ms_ + ms(cluster_->cluster().options().pool.connect_timeout);
     }
-    if (!head_sent_ && action_.per_try_timeout.count() > 0) {
-        deadline = std::min(deadline, try_started_ms_ + ms(action_.per_try_timeout));
-    }
+    deadline = std::min({deadline, per_try_deadline(), total_deadline()});
     if (action_.idle_timeout.count() > 0) {
         deadline = std::min(deadline, std::max(last_io_ms_, try_started_ms_) + ms(action_.idle_timeout));
-    }
-    if (action_.timeout.count() > 0) {
-        deadline = std::min(deadline, started_ms_ + ms(action_.timeout));
     }
     if (deadline != ~std::uint64_t{0}) {
         up_->arm_timer(std::max(deadline, now));
@@ -353,9 +364,6 @@ void ProxyState::upstream_connected(UpstreamConn& c, int error) {
 }
 
 void ProxyState::upstream_drained(UpstreamConn& /*c*/) {
-    if (body_done_) {
-        request_sent_ = true;
-    }
     if (input_blocked_ && request_.unwritten() < kMaxRequestBacklog / 2) {
         input_blocked_ = false;
         conn_.proxy_unblock_input();
@@ -375,6 +383,8 @@ void ProxyState::request_body(const char* raw, std::size_t len, std::int32_t bid
     }
     if (end) {
         body_done_ = true;
+        request_done_ms_ = reactor_.now_ms();
+        arm_deadline();  // the per-try and total timeouts run from here
     }
     if (request_.retaining() && request_.bytes() > kMaxRetainBytes) {
         request_.set_retain(false);  // too large to keep for a retry
@@ -427,12 +437,12 @@ void ProxyState::parse(char* data, std::size_t len, std::int32_t bid) {
                 const std::size_t cap = std::min<std::size_t>(kMaxResponseHeadBytes + 16 * 1024,
                                                               std::max<std::size_t>(partial_cap_ * 2, partial_len_ + avail));
                 if (partial_len_ + avail > cap) {
-                    failed(Cause::Status, 502);
+                    failed(Cause::BadResponse);
                     return;
                 }
                 auto* grown = static_cast<char*>(std::realloc(partial_, cap));
                 if (grown == nullptr) {
-                    failed(Cause::Status, 502);
+                    failed(Cause::BadResponse);
                     return;
                 }
                 partial_ = grown;
@@ -456,7 +466,7 @@ void ProxyState::parse(char* data, std::size_t len, std::int32_t bid) {
                 if (avail > partial_cap_) {
                     auto* grown = static_cast<char*>(std::realloc(partial_, std::max<std::size_t>(avail, 4096)));
                     if (grown == nullptr) {
-                        failed(Cause::Status, 502);
+                        failed(Cause::BadResponse);
                         return;
                     }
                     partial_ = grown;
@@ -470,7 +480,7 @@ void ProxyState::parse(char* data, std::size_t len, std::int32_t bid) {
         if (r.status == http1::ParseStatus::Error) {
             log(LogLevel::Warn, "upstream \"%s\": endpoint %s: bad response: %s",
                 cluster_->cluster().options().name.c_str(), pool_->endpoint.text.c_str(), r.reason);
-            failed(Cause::Status, 502);
+            failed(Cause::BadResponse);
             return;
         }
         char* after = base + r.consumed;
@@ -523,7 +533,7 @@ bool ProxyState::on_head(const http1::ResponseHead& head) {
     head_ = head;
     if (status == 101) {
         if (!upgrade_) {
-            failed(Cause::Status, 502);
+            failed(Cause::BadResponse);
             return false;
         }
         tunnel_ = true;
@@ -659,7 +669,7 @@ void ProxyState::upstream_closed(UpstreamConn& c, int error) {
 void ProxyState::upstream_timer(UpstreamConn& c) {
     const std::uint64_t now = reactor_.now_ms();
     const auto ms = [](std::chrono::milliseconds d) { return static_cast<std::uint64_t>(d.count()); };
-    if (action_.timeout.count() > 0 && now >= started_ms_ + ms(action_.timeout)) {
+    if (now >= total_deadline()) {
         if (head_sent_) {
             detach(false);
             done_ = true;
@@ -674,7 +684,7 @@ void ProxyState::upstream_timer(UpstreamConn& c) {
         failed(Cause::ConnectTimeout);
         return;
     }
-    if (!head_sent_ && action_.per_try_timeout.count() > 0 && now >= try_started_ms_ + ms(action_.per_try_timeout)) {
+    if (now >= per_try_deadline()) {
         failed(Cause::Timeout);
         return;
     }
@@ -702,6 +712,7 @@ bool ProxyState::may_retry(Cause cause, int status) const noexcept {
             // Nothing reached the upstream: any method may go elsewhere, if its body is whole.
             return p.on_connect_failure && request_.retaining() && (!ex_.request().has_body || body_done_);
         case Cause::Reset:
+        case Cause::BadResponse:
             return p.on_reset && replayable();
         case Cause::Timeout:
             return p.on_per_try_timeout && replayable();
@@ -727,7 +738,10 @@ void ProxyState::failed(Cause cause, int status) {
             outcome = upstream::Outcome::Timeout;
             break;
         case Cause::Status:
-            outcome = status >= 500 && status != 502 ? upstream::Outcome::Status5xx : upstream::Outcome::Reset;
+            outcome = upstream::Outcome::Status5xx;
+            break;
+        case Cause::BadResponse:
+            outcome = upstream::Outcome::Reset;
             break;
     }
     if (pool_ != nullptr) {
@@ -754,13 +768,10 @@ void ProxyState::failed(Cause cause, int status) {
             give_up(504, "upstream timeout", "upstream_timeout");
             break;
         case Cause::Status:
-            if (status >= 500 && status != 502 && got_bytes_ && head_.status == 0) {
-                give_up(502, "bad upstream response", "bad_response");
-            } else if (status >= 500) {
-                give_up(502, "upstream failed", "upstream_5xx");
-            } else {
-                give_up(502, "bad upstream response", "bad_response");
-            }
+            give_up(502, "upstream failed", "upstream_5xx");
+            break;
+        case Cause::BadResponse:
+            give_up(502, "bad upstream response", "bad_response");
             break;
     }
 }
@@ -787,8 +798,7 @@ void ProxyState::on_retry_timer(detail::TimerWheel::Timer* t) {
         self->give_up(503, "no upstream connection became free in time", "pending_timeout");
         return;
     }
-    if (self->action_.timeout.count() > 0 &&
-        self->reactor_.now_ms() >= self->started_ms_ + static_cast<std::uint64_t>(self->action_.timeout.count())) {
+    if (self->reactor_.now_ms() >= self->total_deadline()) {
         self->give_up(504, "upstream request timeout", "request_timeout");
         return;
     }

@@ -53,13 +53,17 @@ public:
     void upstream_available(UpstreamConn* c) override;
 
 private:
-    enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, Reset, Timeout, Status };
+    /// Why an attempt failed. Status: a response whose status the retry policy names;
+    /// BadResponse: a response that could not be parsed (or a 101 nobody asked for).
+    enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, Reset, Timeout, Status, BadResponse };
 
     bool build_head();
     void attempt();
     void attach(UpstreamConn* c);
     void detach(bool reusable) noexcept;
     void arm_deadline();
+    std::uint64_t per_try_deadline() const noexcept;
+    std::uint64_t total_deadline() const noexcept;
     void failed(Cause cause, int status = 0);
     bool may_retry(Cause cause, int status) const noexcept;
     void schedule_retry();
@@ -89,7 +93,6 @@ private:
     bool counted_request_ = false;
     bool counted_retry_ = false;
     bool body_done_ = true;
-    bool request_sent_ = false;
     bool input_blocked_ = false;
     bool got_bytes_ = false;     // a response byte arrived on this attempt
     bool head_sent_ = false;     // the response head went to the client
@@ -100,8 +103,8 @@ private:
     bool done_ = false;
     bool passthrough_ = false;   // response body bytes forwarded with their framing
     bool upgrade_ = false;       // the request asks for a protocol upgrade
-    std::uint64_t started_ms_ = 0;
     std::uint64_t try_started_ms_ = 0;
+    std::uint64_t request_done_ms_ = 0;  // the whole request (body included) was received
     std::uint64_t last_io_ms_ = 0;
     http1::ResponseHead head_{};
     http1::BodyDecoder body_;
