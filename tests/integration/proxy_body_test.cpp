@@ -74,6 +74,18 @@ private:
     std::thread thread_;
 };
 
+// Whether process `pid` has a shared library whose path contains `name` mapped.
+bool maps_library(pid_t pid, const std::string& name) {
+    std::ifstream maps("/proc/" + std::to_string(pid) + "/maps");
+    std::string line;
+    while (std::getline(maps, line)) {
+        if (line.find(name) != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 TEST_CASE("blitzd streams a Content-Length upload and its echo byte for byte", "[proxy]") {
@@ -280,6 +292,12 @@ TEST_CASE("blitzd streams a gigabyte each way without growing its memory", "[pro
     CHECK(log[4].header("Content-Length") == std::to_string(kGiB));
     INFO("VmRSS KiB: before " << before << ", peak during upload " << up_peak
                               << ", peak during download " << down_peak << ", after " << after);
+    if (maps_library(pid, "libasan")) {
+        // AddressSanitizer keeps freed memory in quarantine (up to 256 MB) and shadows every
+        // allocation, so RSS says nothing about blitzd's own use there; the other builds check it.
+        SUCCEED("memory bounds not checked under AddressSanitizer");
+        return;
+    }
     CHECK(up_peak - before < 8 * 1024);
     CHECK(down_peak - before < 8 * 1024);
     CHECK(after - before < 8 * 1024);
