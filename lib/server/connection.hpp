@@ -73,6 +73,7 @@ private:
 
     // Output.
     void append(std::string_view bytes);
+    static void release_out(ReactorImpl& reactor, char*& buf, std::uint32_t& cap) noexcept;
     char* reserve_out(std::size_t n);
     void flush();
     void begin_linger();
