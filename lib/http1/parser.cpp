@@ -17,7 +17,9 @@ namespace {
 using detail::for_each_element;
 using detail::is_tchar;
 using detail::name_is;
-using detail::parse_content_length;
+using detail::LengthField;
+using detail::note_connection_options;
+using detail::note_content_length;
 using detail::skip_tchar;
 #if defined(__SSE2__)
 using detail::bytes_below_0x21;
@@ -124,26 +126,21 @@ int note_field(std::string_view name, std::string_view value, Version version, F
             return 0;
         case 10:
             if (name_is(name, "connection")) {
-                for_each_element(value, [&](std::string_view e) {
-                    f.conn_close |= e.size() == 5 && name_is(e, "close");
-                    f.conn_keep_alive |= e.size() == 10 && name_is(e, "keep-alive");
-                    return true;
-                });
+                note_connection_options(value, f.conn_close, f.conn_keep_alive);
             }
             return 0;
         case 14:
             if (name_is(name, "content-length")) {
-                std::uint64_t n = 0;
-                if (!parse_content_length(value, n)) {
-                    reason = "invalid Content-Length";
-                    return 400;
+                switch (note_content_length(value, f.have_length, f.length)) {
+                    case LengthField::Ok:
+                        break;
+                    case LengthField::Invalid:
+                        reason = "invalid Content-Length";
+                        return 400;
+                    case LengthField::Conflicting:
+                        reason = "conflicting Content-Length";
+                        return 400;
                 }
-                if (f.have_length && n != f.length) {
-                    reason = "conflicting Content-Length";
-                    return 400;
-                }
-                f.have_length = true;
-                f.length = n;
             }
             return 0;
         case 17:

@@ -43,26 +43,21 @@ int note_field(std::string_view name, std::string_view value, ResponseFields& f,
             return 0;
         case 10:
             if (name_is(name, "connection")) {
-                for_each_element(value, [&](std::string_view e) {
-                    f.conn_close |= e.size() == 5 && name_is(e, "close");
-                    f.conn_keep_alive |= e.size() == 10 && name_is(e, "keep-alive");
-                    return true;
-                });
+                detail::note_connection_options(value, f.conn_close, f.conn_keep_alive);
             }
             return 0;
         case 14:
             if (name_is(name, "content-length")) {
-                std::uint64_t n = 0;
-                if (!detail::parse_content_length(value, n)) {
-                    reason = "invalid Content-Length";
-                    return kBadGateway;
+                switch (detail::note_content_length(value, f.have_length, f.length)) {
+                    case detail::LengthField::Ok:
+                        break;
+                    case detail::LengthField::Invalid:
+                        reason = "invalid Content-Length";
+                        return kBadGateway;
+                    case detail::LengthField::Conflicting:
+                        reason = "conflicting Content-Length";
+                        return kBadGateway;
                 }
-                if (f.have_length && n != f.length) {
-                    reason = "conflicting Content-Length";
-                    return kBadGateway;
-                }
-                f.have_length = true;
-                f.length = n;
             }
             return 0;
         case 17:

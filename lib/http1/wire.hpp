@@ -220,6 +220,33 @@ inline bool parse_content_length(std::string_view value, std::uint64_t& out) noe
     });
 }
 
+/// Notes the `close` and `keep-alive` options of one Connection field (RFC 9112 §9.3).
+inline void note_connection_options(std::string_view value, bool& close, bool& keep_alive) noexcept {
+    for_each_element(value, [&](std::string_view e) {
+        close |= e.size() == 5 && name_is(e, "close");
+        keep_alive |= e.size() == 10 && name_is(e, "keep-alive");
+        return true;
+    });
+}
+
+/// What one more Content-Length field line says, given what earlier lines said.
+enum class LengthField : std::uint8_t { Ok, Invalid, Conflicting };
+
+/// Folds one Content-Length field line into `have`/`length` (RFC 9112 §6.3: every line must
+/// state the same valid length).
+inline LengthField note_content_length(std::string_view value, bool& have, std::uint64_t& length) noexcept {
+    std::uint64_t n = 0;
+    if (!parse_content_length(value, n)) {
+        return LengthField::Invalid;
+    }
+    if (have && n != length) {
+        return LengthField::Conflicting;
+    }
+    have = true;
+    length = n;
+    return LengthField::Ok;
+}
+
 /// How parse_field_lines() stopped.
 enum class FieldLines : std::uint8_t {
     Done,        ///< the empty line ending the head was consumed
