@@ -14,6 +14,7 @@ main_packages=(
     ca-certificates build-essential pkgconf ninja-build cmake git
     clang lld libclang-rt-14-dev
     liburing-dev libsimdjson-dev libbenchmark-dev libre2-dev libc-ares-dev
+    android-libboringssl-dev libssl-dev openssl
     curl nginx-light haproxy wrk valgrind nghttp2-client procps iproute2
 )
 backports_packages=(meson libcatch2-dev)

@@ -13,5 +13,6 @@
 #include <blitz/result.hpp>
 #include <blitz/router.hpp>
 #include <blitz/server.hpp>
+#include <blitz/tls.hpp>
 #include <blitz/upstream.hpp>
 #include <blitz/version.hpp>
