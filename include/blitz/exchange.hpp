@@ -8,6 +8,7 @@
 #include <blitz/arena.hpp>
 #include <blitz/filter.hpp>
 #include <blitz/http.hpp>
+#include <blitz/tls.hpp>
 
 namespace blitz {
 
@@ -75,6 +76,8 @@ public:
     Reactor& reactor() const noexcept;
     /// The client's address as text ("192.0.2.1", "2001:db8::1").
     std::string_view client_address() const noexcept;
+    /// What the connection's TLS negotiated, or nullptr for plain HTTP.
+    const TlsInfo* tls() const noexcept;
 
     /// Sets the response: status, a copy of `body` (and of `content_type`, sent when the body is
     /// non-empty). Returns Flow::Respond, so a handler can `return ex.respond(...)`.

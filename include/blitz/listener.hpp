@@ -2,8 +2,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <blitz/tls.hpp>
 
 namespace blitz {
 
@@ -42,6 +45,8 @@ struct ListenerOptions {
     /// else those headers are replaced, so clients cannot forge them.
     std::vector<std::string> trusted_proxies;
     HttpLimits limits;
+    /// TLS on this listener; without it the listener speaks plain HTTP.
+    std::optional<TlsOptions> tls;
 };
 
 }  // namespace blitz

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <blitz/result.hpp>
+#include <blitz/tls.hpp>
 
 namespace blitz {
 
@@ -164,6 +165,7 @@ struct UpstreamOptions {
     CircuitBreakerOptions circuit_breaker;
     RetryBudgetOptions retry_budget;
     DnsOptions dns;
+    UpstreamTlsOptions tls;
 };
 
 /// An upstream cluster: endpoints, balancing, health, pools and limits. Routes refer to it

@@ -10,6 +10,10 @@ std::string_view Exchange::client_address() const noexcept {
     return driver_->exchange_client_address();
 }
 
+const TlsInfo* Exchange::tls() const noexcept {
+    return driver_->exchange_tls();
+}
+
 Flow Exchange::respond(int status, std::string_view body, std::string_view content_type) {
     return respond_static(status, arena_->copy(body), arena_->copy(content_type));
 }

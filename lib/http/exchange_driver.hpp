@@ -5,6 +5,7 @@
 namespace blitz {
 class Reactor;
 class Exchange;
+struct TlsInfo;
 }  // namespace blitz
 
 namespace blitz::detail {
@@ -22,6 +23,8 @@ public:
     /// Formats the peer's IP into the exchange's arena (cached after the first call).
     virtual std::string_view exchange_client_address() noexcept = 0;
     virtual bool exchange_aborted() const noexcept = 0;
+    /// The connection's TLS parameters, or nullptr for plain HTTP.
+    virtual const TlsInfo* exchange_tls() noexcept = 0;
 
 protected:
     ~ExchangeDriver() = default;

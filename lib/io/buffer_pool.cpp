@@ -64,6 +64,10 @@ int BufferPool::attach_ring(io_uring* ring) noexcept {
 }
 
 bool BufferPool::grow() noexcept {
+    return grow_into(br_ != nullptr);
+}
+
+bool BufferPool::grow_into(bool ring) noexcept {
     if (total_ + kBatch > max_buffers_ || total_ + kBatch > 65536) {
         return false;
     }
@@ -75,12 +79,10 @@ bool BufferPool::grow() noexcept {
     chunks_.push_back(static_cast<char*>(mem));
     const std::uint32_t first = total_;
     total_ += kBatch;
-    if (br_ == nullptr) {
-        free_.reserve(total_);  // release() never allocates
-    }
+    free_.reserve(total_);  // release() never allocates
     for (std::uint32_t i = 0; i < kBatch; ++i) {
         auto bid = static_cast<std::uint16_t>(first + i);
-        if (br_ != nullptr) {
+        if (ring) {
             io_uring_buf_ring_add(br_, data(bid), buffer_bytes_, bid,
                                   io_uring_buf_ring_mask(ring_entries_), pending_adds_++);
         } else {
@@ -93,7 +95,7 @@ bool BufferPool::grow() noexcept {
 
 void BufferPool::release(std::uint16_t bid) noexcept {
     --in_use_;
-    if (br_ != nullptr) {
+    if (br_ != nullptr && free_.size() >= spare_target_) {
         io_uring_buf_ring_add(br_, data(bid), buffer_bytes_, bid,
                               io_uring_buf_ring_mask(ring_entries_), pending_adds_++);
     } else {
@@ -102,7 +104,12 @@ void BufferPool::release(std::uint16_t bid) noexcept {
 }
 
 int BufferPool::take() noexcept {
-    if (free_.empty() && !grow()) {
+    if (br_ != nullptr) {
+        // Buffers taken by user space (decrypted TLS input) come from a small spare list kept
+        // beside the ring, refilled by releases, so the kernel's share is not raided.
+        spare_target_ = kSpareTarget;
+    }
+    if (free_.empty() && !grow_into(false)) {
         return -1;
     }
     std::uint16_t bid = free_.back();

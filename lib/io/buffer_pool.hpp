@@ -30,7 +30,8 @@ public:
     std::uint32_t buffer_bytes() const noexcept { return buffer_bytes_; }
     /// Gives a buffer back (to the ring, or to the free list).
     void release(std::uint16_t bid) noexcept;
-    /// Takes a free buffer (epoll mode); -1 when none is free and the pool cannot grow.
+    /// Takes a free buffer for user space: every buffer in epoll mode, decrypted input with
+    /// io_uring (from a spare list beside the ring). -1 when none is free and the pool cannot grow.
     int take() noexcept;
     /// Adds a batch of buffers; false at the maximum or when memory is short.
     bool grow() noexcept;
@@ -43,13 +44,17 @@ public:
 
 private:
     static constexpr std::uint32_t kBatch = 64;
+    static constexpr std::uint32_t kSpareTarget = 16;
+
+    bool grow_into(bool ring) noexcept;
 
     std::uint32_t buffer_bytes_;
     std::uint32_t max_buffers_;
     std::uint32_t total_ = 0;
     std::uint32_t in_use_ = 0;
     std::vector<char*> chunks_;
-    std::vector<std::uint16_t> free_;  // epoll mode
+    std::vector<std::uint16_t> free_;  // epoll mode; with io_uring the spare list for take()
+    std::uint32_t spare_target_ = 0;   // io_uring: releases refill free_ up to this
     io_uring* ring_ = nullptr;
     io_uring_buf_ring* br_ = nullptr;
     std::uint32_t ring_entries_ = 0;

@@ -20,6 +20,7 @@
 #include "server/proxy.hpp"
 #include "server/reactor.hpp"
 #include "server/send_queue.hpp"
+#include "server/tls_state.hpp"
 #include "server/connection_active.hpp"
 
 namespace blitz::server {
@@ -49,6 +50,7 @@ Connection::Connection(ReactorImpl& reactor) noexcept : reactor_(reactor) {
 
 Connection::~Connection() {
     std::free(partial_);
+    delete tls_;  // only when the reactor is torn down with the connection still open
 }
 
 void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::uint32_t generation) {
@@ -57,7 +59,7 @@ void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::u
     routes_ = listener.shared->routes.get();
     slot_ = slot;
     generation_ = generation;
-    state_ = State::Head;
+    state_ = listener.shared->tls ? State::Handshake : State::Head;
     recv_armed_ = false;
     send_inflight_ = false;
     close_after_send_ = false;
@@ -71,6 +73,9 @@ void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::u
     out_len_ = 0;
     sending_len_ = 0;
     sent_ = 0;
+    if (state_ == State::Handshake && !listener.shared->options.tls->detect && !tls_start()) {
+        return;
+    }
     rearm_recv();
     arm_timer();
 }
@@ -97,19 +102,16 @@ void Connection::on_recv(const io::Completion& c) {
         auto len = static_cast<std::size_t>(c.res);
         if (closing_ || state_ == State::Closed || state_ == State::Linger) {
             reactor_.io().buffers().release(bid);  // lingering: read and drop
-        } else if (partial_len_ > 0) {
-            // Bytes are already waiting (a partial head, or input held back): keep order.
-            last_activity_ms_ = reactor_.now_ms();
-            stash_partial_head(data, len);
-            reactor_.io().buffers().release(bid);
-            process(partial_, partial_len_);
         } else {
             last_activity_ms_ = reactor_.now_ms();
-            reactor_.own_buffer(bid);
-            current_bid_ = bid;
-            process(data, len);
-            current_bid_ = -1;
-            reactor_.put_buffer(bid);
+            if (state_ == State::Handshake && tls_ == nullptr && !detect_protocol(data, len)) {
+                reactor_.io().buffers().release(bid);
+            } else if (tls_ != nullptr) {
+                tls_input(data, len);  // decrypts into buffers of its own
+                reactor_.io().buffers().release(bid);
+            } else {
+                consume_input(data, len, bid);
+            }
         }
         rearm_recv();  // in case the multishot ended on its own (e.g. CQ pressure)
     } else if (c.res == 0 || (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)) {
@@ -123,6 +125,21 @@ void Connection::on_recv(const io::Completion& c) {
         rearm_recv();  // reading was stopped for back-pressure, which may be over already
     }
     maybe_recycle();
+}
+
+void Connection::consume_input(char* data, std::size_t len, std::uint16_t bid) {
+    if (partial_len_ > 0) {
+        // Bytes are already waiting (a partial head, or input held back): keep order.
+        stash_partial_head(data, len);
+        reactor_.io().buffers().release(bid);
+        process(partial_, partial_len_);
+        return;
+    }
+    reactor_.own_buffer(bid);
+    current_bid_ = bid;
+    process(data, len);
+    current_bid_ = -1;
+    reactor_.put_buffer(bid);
 }
 
 void Connection::stash_partial_head(const char* p, std::size_t n) {
@@ -294,7 +311,7 @@ void Connection::start_exchange(http1::RequestHead& head) {
     req.method = head.method;
     req.method_name = head.method_name;
     req.version = head.version;
-    req.scheme = head.scheme;
+    req.scheme = tls_ != nullptr ? std::string_view("https") : head.scheme;
     req.authority = head.authority;
     req.path = head.path;
     req.query = head.query;
@@ -314,6 +331,15 @@ void Connection::start_exchange(http1::RequestHead& head) {
     }
     state_ = req.has_body ? State::Body : State::Head;
 
+    if (tls_ != nullptr) {
+        tls_->info.early_data = tls_->session.in_early_data();
+        if (tls_->info.early_data && req.method != Method::Get && req.method != Method::Head &&
+            req.method != Method::Options) {
+            // RFC 8470 §5.2: 0-RTT data can be replayed; only safe methods are served from it.
+            local_error(425, "request in early data", false);
+            return;
+        }
+    }
     RouteMatch m = routes_->match(req);
     if (m.route == nullptr) {
         if (m.allowed.empty()) {
@@ -632,7 +658,9 @@ bool Connection::keep_alive_allowed() const noexcept {
     const Active& a = *active_;
     const HttpLimits& limits = listener_->shared->options.limits;
     const std::uint64_t now = reactor_.now_ms();
-    bool keep = a.keep_alive && !close_after_send_ && !reactor_.stopping() &&
+    // A plain client redirected to https has no more business on this connection.
+    const bool redirecting = routes_ == listener_->shared->plain_routes.get();
+    bool keep = a.keep_alive && !close_after_send_ && !reactor_.stopping() && !redirecting &&
                 (limits.max_requests_per_connection == 0 || requests_ < limits.max_requests_per_connection) &&
                 now - accepted_ms_ < static_cast<std::uint64_t>(limits.max_connection_age.count());
     if (!a.body_done) {
@@ -752,6 +780,8 @@ void Connection::arm_timer() {
     std::uint64_t deadline;
     if (state_ == State::Linger) {
         deadline = last_activity_ms_ + kLingerMs;
+    } else if (state_ == State::Handshake) {
+        deadline = accepted_ms_ + static_cast<std::uint64_t>(listener_->shared->options.tls->handshake_timeout.count());
     } else if (head_started_ms_ != 0 && active_ == nullptr) {
         deadline = head_started_ms_ + static_cast<std::uint64_t>(limits.request_head_timeout.count());
     } else {
@@ -786,6 +816,15 @@ void Connection::timer_fired() {
     const std::uint64_t now = reactor_.now_ms();
     if (state_ == State::Linger) {
         if (now >= last_activity_ms_ + kLingerMs) {
+            close_now();
+        } else {
+            arm_timer();
+        }
+        return;
+    }
+    if (state_ == State::Handshake) {
+        // No first byte, or no finished handshake, in time: nothing was asked, nothing to answer.
+        if (now >= accepted_ms_ + static_cast<std::uint64_t>(listener_->shared->options.tls->handshake_timeout.count())) {
             close_now();
         } else {
             arm_timer();
@@ -866,6 +905,7 @@ void Connection::maybe_recycle() noexcept {
     queue_send_ = false;
     input_blocked_ = false;
     peer_family_ = 0;
+    tls_release();
     out_len_ = 0;
     sending_len_ = 0;
     partial_len_ = 0;

@@ -18,6 +18,7 @@ namespace blitz::server {
 
 class ReactorImpl;
 class ProxyState;
+struct TlsState;
 class SendQueue;
 struct ListenerSlot;
 
@@ -47,7 +48,9 @@ public:
     bool recyclable() const noexcept;
 
 private:
-    enum class State : std::uint8_t { Head, Body, Drain, Tunnel, Linger, Closed };
+    // Handshake: before HTTP (waiting for the first byte of a detecting listener, or a TLS
+    // handshake in progress).
+    enum class State : std::uint8_t { Handshake, Head, Body, Drain, Tunnel, Linger, Closed };
     enum class Phase : std::uint8_t {
         RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders, Done,
         Streaming  // a proxied response is being forwarded
@@ -56,6 +59,8 @@ private:
     struct Active;  // the exchange in progress (pooled by the reactor)
 
     // Input.
+    /// Runs received (or decrypted) bytes in receive buffer `bid` through the codec.
+    void consume_input(char* data, std::size_t len, std::uint16_t bid);
     void process(char* data, std::size_t len);
     bool process_head(char*& p, char* end);
     void process_body(char*& p, char* end);
@@ -76,6 +81,8 @@ private:
     static void release_out(ReactorImpl& reactor, char*& buf, std::uint32_t& cap) noexcept;
     char* reserve_out(std::size_t n);
     void flush();
+    /// Sends plaintext: straight to the socket, or encrypted by the TLS session.
+    void submit(const iovec* iov, unsigned count);
     void begin_linger();
     void arm_timer();
     void tighten_timer(std::uint64_t deadline_ms);
@@ -86,6 +93,8 @@ private:
     // Proxying (called by ProxyState).
     friend class ProxyState;
     bool peer_trusted() noexcept;
+    /// X-Forwarded-Client-Cert for a verified client certificate, else empty.
+    std::string_view client_cert_xfcc() noexcept;
     bool fetch_peer() noexcept;
     void proxy_error(int status, const char* reason, const char* cause);
     /// Runs the response filters and writes the head; returns whether body bytes are forwarded
@@ -103,12 +112,30 @@ private:
     bool keep_alive_allowed() const noexcept;
     void resume_input();
 
+    // TLS (connection_tls.cpp).
+    /// Decides what the first bytes of a detecting listener are; false when they were refused.
+    bool detect_protocol(const char* data, std::size_t len);
+    bool tls_start();
+    /// Encrypts plaintext from the iovecs and sends the ciphertext.
+    void tls_submit(const iovec* iov, unsigned count);
+    void tls_input(const char* data, std::size_t len);
+    void tls_handshake_done();
+    /// Sends ciphertext the session has queued without plaintext behind it (handshake flights,
+    /// tickets, alerts); false when there is none.
+    bool tls_send_control();
+    /// A ciphertext send completed; returns the plaintext bytes it carried, or -1 when more
+    /// ciphertext went out (or the connection closed) and the completion is not done yet.
+    std::int32_t tls_sent(std::int32_t res);
+    bool tls_close_notify();
+    void tls_release() noexcept;
+
     // ExchangeDriver
     void exchange_resume() override;
     void exchange_read_body() override;
     Reactor& exchange_reactor() noexcept override;
     std::string_view exchange_client_address() noexcept override;
     bool exchange_aborted() const noexcept override;
+    const TlsInfo* exchange_tls() noexcept override;
 
     ReactorImpl& reactor_;
     ListenerSlot* listener_ = nullptr;
@@ -152,6 +179,7 @@ private:
     std::int32_t current_bid_ = -1;  // receive buffer being processed, -1 for partial_
     iovec iov_{};
     SendQueue* queue_ = nullptr;  // streamed output (proxied bodies), made on demand
+    TlsState* tls_ = nullptr;     // TLS connections only, from the reactor's pool
 
     friend class ReactorImpl;
 };

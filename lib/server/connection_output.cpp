@@ -64,6 +64,9 @@ void Connection::flush() {
     if (send_inflight_ || closing_) {
         return;
     }
+    if (tls_ != nullptr && tls_send_control()) {
+        return;  // handshake flights, tickets and alerts go out before more data
+    }
     if (queue_ != nullptr) {
         // Streaming: what was written into out_ goes behind the queued spans, in order.
         if (out_len_ > 0) {
@@ -76,9 +79,8 @@ void Connection::flush() {
         if (n == 0) {
             return;
         }
-        send_inflight_ = true;
         queue_send_ = true;
-        reactor_.io().send(fd_, queue_->iov(), n, io::pack(io::Op::Send, generation_, slot_));
+        submit(queue_->iov(), n);
         return;
     }
     if (out_len_ == 0) {
@@ -91,8 +93,16 @@ void Connection::flush() {
     sent_ = 0;
     iov_.iov_base = sending_;
     iov_.iov_len = sending_len_;
+    submit(&iov_, 1);
+}
+
+void Connection::submit(const iovec* iov, unsigned count) {
     send_inflight_ = true;
-    reactor_.io().send(fd_, &iov_, 1, io::pack(io::Op::Send, generation_, slot_));
+    if (tls_ == nullptr) {
+        reactor_.io().send(fd_, iov, count, io::pack(io::Op::Send, generation_, slot_));
+        return;
+    }
+    tls_submit(iov, count);
 }
 
 void Connection::on_send(const io::Completion& c) {
@@ -107,9 +117,17 @@ void Connection::on_send(const io::Completion& c) {
         return;
     }
     last_activity_ms_ = reactor_.now_ms();
+    std::int32_t res = c.res;
+    if (tls_ != nullptr) {
+        res = tls_sent(res);  // the plaintext the finished ciphertext carried
+        if (res < 0) {
+            maybe_recycle();
+            return;
+        }
+    }
     if (queue_send_) {
         queue_send_ = false;
-        queue_->consume(static_cast<std::uint32_t>(c.res));
+        queue_->consume(static_cast<std::uint32_t>(res));
         if (active_ != nullptr && active_->proxy != nullptr) {
             active_->proxy->downstream_drained();
         }
@@ -130,12 +148,11 @@ void Connection::on_send(const io::Completion& c) {
         maybe_recycle();
         return;
     }
-    sent_ += static_cast<std::uint32_t>(c.res);
+    sent_ += static_cast<std::uint32_t>(res);
     if (sent_ < sending_len_) {
         iov_.iov_base = sending_ + sent_;
         iov_.iov_len = sending_len_ - sent_;
-        send_inflight_ = true;
-        reactor_.io().send(fd_, &iov_, 1, io::pack(io::Op::Send, generation_, slot_));
+        submit(&iov_, 1);
         return;
     }
     sending_len_ = 0;
@@ -160,6 +177,9 @@ void Connection::on_send(const io::Completion& c) {
 }
 
 void Connection::begin_linger() {
+    if (tls_close_notify()) {
+        return;  // back here once the close_notify alert is out
+    }
     state_ = State::Linger;
     partial_len_ = 0;
     ::shutdown(fd_, SHUT_WR);

@@ -152,7 +152,7 @@ bool ProxyState::build_head() {
     if (req.method == Method::Options && req.path == "*") {
         target = "*";
     }
-    Header extra[4];
+    Header extra[6];
     std::size_t n_extra = 0;
     if (action_.forwarded_headers) {
         const bool trusted = conn_.peer_trusted();
@@ -196,16 +196,33 @@ bool ProxyState::build_head() {
     if (action_.via) {
         extra[n_extra++] = Header{"Via", req.version == Version::Http10 ? "1.0 blitz" : "1.1 blitz"};
     }
-    static constexpr std::string_view kForwarded[] = {"X-Forwarded-For", "X-Forwarded-Proto",
-                                                      "X-Forwarded-Host"};
+    // What the client sent of these is replaced (X-Forwarded-*) or never trusted (a client
+    // certificate and early data are the TLS layer's word, not the client's).
+    std::string_view drop[5];
+    std::size_t n_drop = 0;
+    if (action_.forwarded_headers) {
+        for (std::string_view name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}) {
+            drop[n_drop++] = name;
+        }
+    }
+    drop[n_drop++] = "X-Forwarded-Client-Cert";  // only ever ours (Envoy's "sanitize")
+    if (const TlsInfo* tls = ex_.tls(); tls != nullptr) {
+        if (conn_.listener()->shared->options.tls->forward_client_cert) {
+            if (std::string_view xfcc = conn_.client_cert_xfcc(); !xfcc.empty()) {
+                extra[n_extra++] = Header{"X-Forwarded-Client-Cert", xfcc};
+            }
+        }
+        if (tls->early_data) {
+            drop[n_drop++] = "Early-Data";
+            extra[n_extra++] = Header{"Early-Data", "1"};  // RFC 8470 §5.1
+        }
+    }
     http1::UpstreamRequest r;
     r.method = req.method_name;
     r.target = target;
     r.host = action_.host_rewrite.empty() ? req.authority : std::string_view(action_.host_rewrite);
     r.headers = req.headers;
-    if (action_.forwarded_headers) {
-        r.drop = kForwarded;  // replaced by `extra` (extended when the peer is trusted)
-    }
+    r.drop = {drop, n_drop};
     r.extra = Headers({extra, n_extra});
     if (!req.has_body) {
         r.body = http1::BodyKind::None;
@@ -356,7 +373,7 @@ void ProxyState::arm_deadline() {
 
 void ProxyState::upstream_connected(UpstreamConn& c, int error) {
     if (error != 0) {
-        failed(Cause::ConnectFailure);
+        failed(error == UpstreamConn::kTlsFailed ? Cause::TlsFailure : Cause::ConnectFailure);
         return;
     }
     arm_deadline();
@@ -709,6 +726,7 @@ bool ProxyState::may_retry(Cause cause, int status) const noexcept {
     switch (cause) {
         case Cause::ConnectFailure:
         case Cause::ConnectTimeout:
+        case Cause::TlsFailure:
             // Nothing reached the upstream: any method may go elsewhere, if its body is whole.
             return p.on_connect_failure && request_.retaining() && (!ex_.request().has_body || body_done_);
         case Cause::Reset:
@@ -729,6 +747,7 @@ void ProxyState::failed(Cause cause, int status) {
     switch (cause) {
         case Cause::ConnectFailure:
         case Cause::ConnectTimeout:
+        case Cause::TlsFailure:
             outcome = upstream::Outcome::ConnectFailure;
             break;
         case Cause::Reset:
@@ -760,6 +779,9 @@ void ProxyState::failed(Cause cause, int status) {
             break;
         case Cause::ConnectTimeout:
             give_up(504, "upstream connect timeout", "connect_timeout");
+            break;
+        case Cause::TlsFailure:
+            give_up(502, "upstream TLS handshake failed", "tls_failed");
             break;
         case Cause::Reset:
             give_up(502, "upstream closed before responding", "upstream_reset");

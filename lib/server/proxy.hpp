@@ -55,7 +55,7 @@ public:
 private:
     /// Why an attempt failed. Status: a response whose status the retry policy names;
     /// BadResponse: a response that could not be parsed (or a 101 nobody asked for).
-    enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, Reset, Timeout, Status, BadResponse };
+    enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, TlsFailure, Reset, Timeout, Status, BadResponse };
 
     bool build_head();
     void attempt();

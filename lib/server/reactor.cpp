@@ -9,10 +9,12 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <new>
 
 #include <blitz/log.hpp>
 
 #include "server/connection.hpp"
+#include "server/tls_state.hpp"
 #include "server/send_queue.hpp"
 #include "server/upstream_conn.hpp"
 
@@ -77,6 +79,12 @@ ReactorImpl::~ReactorImpl() {
         ::operator delete(p);
     }
     for (char* b : out_blocks_) {
+        std::free(b);
+    }
+    for (TlsState* t : tls_free_) {
+        delete t;
+    }
+    for (char* b : tls_buffers_) {
         std::free(b);
     }
     if (wake_fd_ >= 0) {
@@ -438,6 +446,47 @@ char* ReactorImpl::take_out_block() {
         throw std::bad_alloc();
     }
     return b;
+}
+
+TlsState* ReactorImpl::take_tls() {
+    if (!tls_free_.empty()) {
+        TlsState* t = tls_free_.back();
+        tls_free_.pop_back();
+        return t;
+    }
+    return new (std::nothrow) TlsState(*this);
+}
+
+void ReactorImpl::give_tls(TlsState* t) noexcept {
+    t->session.reset();
+    t->info = TlsInfo{};
+    t->info_ready = false;
+    t->data_inflight = false;
+    t->failed = false;
+    t->notify_queued = false;
+    t->plain_inflight = 0;
+    if (tls_free_.size() >= 1024) {
+        delete t;
+        return;
+    }
+    tls_free_.push_back(t);
+}
+
+char* ReactorImpl::take_buffer() noexcept {
+    if (!tls_buffers_.empty()) {
+        char* b = tls_buffers_.back();
+        tls_buffers_.pop_back();
+        return b;
+    }
+    return static_cast<char*>(std::malloc(kTlsBufferBytes));
+}
+
+void ReactorImpl::give_buffer(char* buffer) noexcept {
+    if (tls_buffers_.size() >= 64) {
+        std::free(buffer);
+        return;
+    }
+    tls_buffers_.push_back(buffer);
 }
 
 void ReactorImpl::give_out_block(char* block) noexcept {

@@ -19,6 +19,7 @@
 #include "io/backend.hpp"
 #include "net/address.hpp"
 #include "net/cidr.hpp"
+#include "tls/session.hpp"
 
 namespace blitz::server {
 
@@ -26,6 +27,7 @@ class Connection;
 class UpstreamConn;
 class ProxyContext;
 class SendQueue;
+struct TlsState;
 
 /// A listener as every reactor shares it: options, routes, and one socket per reactor.
 ///
@@ -33,6 +35,9 @@ class SendQueue;
 struct ListenerShared {
     ListenerOptions options;
     std::shared_ptr<const RouteTable> routes;
+    std::shared_ptr<tls::ServerContext> tls;  // with options.tls
+    /// Plain HTTP on a detecting TLS listener whose policy is Redirect: one route, 308 to https.
+    std::shared_ptr<const RouteTable> plain_routes;
     std::vector<int> fds;  // [reactor index]
     net::SocketAddress bound;
     std::string url;
@@ -70,9 +75,11 @@ struct ListenerSlot {
 ///
 /// Thread: everything but post()/post_after()/request_stop() runs on the reactor thread.
 /// Lifetime: owned by the server core; created on its own thread (io_uring SINGLE_ISSUER).
-class ReactorImpl final : public Reactor, private io::CompletionHandler {
+class ReactorImpl final : public Reactor, private io::CompletionHandler, private tls::BufferSource {
 public:
     static constexpr std::size_t kOutBlockBytes = 16 * 1024;
+    /// TLS output buffers: two full records and then some.
+    static constexpr std::size_t kTlsBufferBytes = 40 * 1024;
 
     ReactorImpl(ReactorOwner& owner, unsigned index, int signal_fd) noexcept;
     ~ReactorImpl() override;
@@ -100,6 +107,8 @@ public:
     std::span<Header> header_scratch(std::size_t n);
     char* take_out_block();
     void give_out_block(char* block) noexcept;
+    TlsState* take_tls();
+    void give_tls(TlsState* t) noexcept;
     void* take_active_memory();
     void give_active_memory(void* p) noexcept;
     void rearm_recv_later(Connection* c);
@@ -124,6 +133,9 @@ public:
 
 private:
     void on_completion(const io::Completion& c) override;
+    char* take_buffer() noexcept override;
+    void give_buffer(char* buffer) noexcept override;
+    std::size_t buffer_bytes() const noexcept override { return kTlsBufferBytes; }
     void on_accept(ListenerSlot& l, std::uint32_t index, const io::Completion& c);
     void arm_accept(ListenerSlot& l, std::uint32_t index);
     void on_wake();
@@ -163,6 +175,8 @@ private:
     std::vector<UpstreamConn*> up_rearm_swap_;
     std::vector<SendQueue*> queues_free_;
     std::vector<char*> out_blocks_;
+    std::vector<char*> tls_buffers_;
+    std::vector<TlsState*> tls_free_;
     std::vector<void*> active_free_;
     std::vector<Header> scratch_;
 

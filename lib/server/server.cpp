@@ -71,6 +71,22 @@ public:
                 return fail("listener \"" + options.name + "\": trusted_proxies: " + r.error());
             }
         }
+        if (options.tls) {
+            auto context = tls::ServerContext::make(*options.tls);
+            if (!context) {
+                return fail("listener \"" + options.name + "\": tls: " + context.error());
+            }
+            shared->tls = std::move(*context);
+            if (options.tls->detect && options.tls->plaintext == PlaintextPolicy::Redirect) {
+                Router plain;
+                plain.route("/").prefix().redirect(Redirect{.status = 308, .scheme = "https"});
+                auto plain_table = plain.freeze();
+                if (!plain_table) {
+                    return fail(plain_table.error());
+                }
+                shared->plain_routes = std::move(*plain_table);
+            }
+        }
         net::ListenSocketOptions so{.backlog = options.backlog, .reuse_port = true,
                                     .ipv6_only = !options.ipv6_dual_stack};
         for (unsigned i = 0; i < workers_; ++i) {
@@ -94,7 +110,7 @@ public:
             shared->fds.push_back(fd);
         }
         shared->bound = addr;
-        shared->url = "http://" + addr.to_string() + "/";
+        shared->url = (options.tls ? "https://" : "http://") + addr.to_string() + "/";
         shared->options = std::move(options);
         shared->routes = std::move(*table);
         for (const Route& route : router.routes()) {

@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 
+#include <openssl/ssl.h>
+
 #include "server/reactor.hpp"
+#include "server/tls_state.hpp"
 
 namespace blitz::server {
 
@@ -49,13 +52,19 @@ void UpstreamConn::on_connect(const io::Completion& c) {
         return;
     }
     if (c.res < 0) {
-        if (owner_ != nullptr) {
-            owner_->upstream_connected(*this, c.res);
-        } else {
-            close();
-        }
+        fail_connect(c.res);
         return;
     }
+    if (pool_->cluster->cluster().tls() != nullptr) {
+        if (!tls_begin()) {
+            fail_connect(kTlsFailed);
+        }
+        return;  // connected once the handshake is done
+    }
+    connected_ok();
+}
+
+void UpstreamConn::connected_ok() {
     state_ = State::Busy;
     arm_recv();
     if (owner_ != nullptr) {
@@ -65,8 +74,17 @@ void UpstreamConn::on_connect(const io::Completion& c) {
     }
 }
 
+void UpstreamConn::fail_connect(int error) {
+    if (owner_ != nullptr) {
+        owner_->upstream_connected(*this, error);
+    } else {
+        close();
+    }
+}
+
 void UpstreamConn::arm_recv() {
-    if (recv_armed_ || recv_paused_ || !connected()) {
+    const bool handshaking = tls_ != nullptr && state_ == State::Connecting;
+    if (recv_armed_ || recv_paused_ || !(connected() || handshaking)) {
         return;
     }
     recv_armed_ = true;
@@ -97,7 +115,13 @@ void UpstreamConn::on_recv(const io::Completion& c) {
         recv_armed_ = false;
         --inflight_;
     }
-    if (c.res > 0) {
+    if (c.res > 0 && tls_ != nullptr) {
+        const auto bid = static_cast<std::uint16_t>(c.buffer);
+        if (state_ != State::Closing) {
+            tls_input(reactor_.io().buffers().data(bid), static_cast<std::size_t>(c.res));
+        }
+        reactor_.io().buffers().release(bid);
+    } else if (c.res > 0) {
         const auto bid = static_cast<std::uint16_t>(c.buffer);
         if (state_ == State::Busy && owner_ != nullptr) {
             reactor_.own_buffer(bid);
@@ -109,7 +133,7 @@ void UpstreamConn::on_recv(const io::Completion& c) {
             close();
         }
     } else if (c.res == -ENOBUFS) {
-        if (state_ == State::Busy || state_ == State::Idle) {
+        if (state_ == State::Busy || state_ == State::Idle || (state_ == State::Connecting && tls_ != nullptr)) {
             reactor_.rearm_upstream_later(this);
         }
     } else if (c.res == -ECANCELED) {
@@ -117,6 +141,8 @@ void UpstreamConn::on_recv(const io::Completion& c) {
         if (state_ != State::Closing && !recv_paused_) {
             arm_recv();
         }
+    } else if (state_ == State::Connecting) {
+        fail_connect(kTlsFailed);  // closed during the TLS handshake
     } else {
         // EOF or an error. An idle connection closed by the server just leaves the pool.
         if (state_ == State::Busy && owner_ != nullptr) {
@@ -139,13 +165,37 @@ void UpstreamConn::send_from(SendQueue* queue) {
 }
 
 void UpstreamConn::start_send() {
+    if (tls_ != nullptr && tls_->session.has_output()) {
+        tls_send_control();  // the queue follows once that is out
+        return;
+    }
     const unsigned n = queue_->prepare();
     if (n == 0) {
         return;
     }
     send_inflight_ = true;
     ++inflight_;
-    reactor_.io().send(fd_, queue_->iov(), n, io::pack(io::Op::UpSend, generation_, slot_));
+    if (tls_ == nullptr) {
+        reactor_.io().send(fd_, queue_->iov(), n, io::pack(io::Op::UpSend, generation_, slot_));
+        return;
+    }
+    const std::size_t consumed = tls_->session.write(queue_->iov(), n, ~std::size_t{0});
+    if (consumed == 0 || !tls_->session.has_output()) {
+        --inflight_;
+        send_inflight_ = false;
+        if (owner_ != nullptr) {
+            owner_->upstream_closed(*this, -ENOMEM);
+        } else {
+            close();
+        }
+        return;
+    }
+    tls_->plain_inflight = static_cast<std::uint32_t>(consumed);
+    tls_->data_inflight = true;
+    const std::string_view out = tls_->session.pending_output();
+    tls_->iov.iov_base = const_cast<char*>(out.data());
+    tls_->iov.iov_len = out.size();
+    reactor_.io().send(fd_, &tls_->iov, 1, io::pack(io::Op::UpSend, generation_, slot_));
 }
 
 void UpstreamConn::on_send(const io::Completion& c) {
@@ -164,16 +214,155 @@ void UpstreamConn::on_send(const io::Completion& c) {
         maybe_recycle();
         return;
     }
+    std::int32_t res = c.res;
+    if (tls_ != nullptr) {
+        tls::Session& session = tls_->session;
+        session.output_sent(static_cast<std::size_t>(res));
+        if (session.has_output()) {
+            send_ciphertext();  // the rest, or records queued behind it
+            return;
+        }
+        if (!tls_->data_inflight) {
+            // A handshake flight or alert is out; queued plaintext may follow.
+            if (state_ == State::Busy && queue_ != nullptr && !queue_->empty()) {
+                start_send();
+            }
+            maybe_recycle();
+            return;
+        }
+        tls_->data_inflight = false;
+        res = static_cast<std::int32_t>(tls_->plain_inflight);
+        tls_->plain_inflight = 0;
+    }
     if (queue_ == nullptr) {
         return;
     }
-    queue_->consume(static_cast<std::uint32_t>(c.res));
+    queue_->consume(static_cast<std::uint32_t>(res));
     if (!queue_->empty()) {
         start_send();
     } else if (owner_ != nullptr) {
         owner_->upstream_drained(*this);
     }
     maybe_recycle();
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+bool UpstreamConn::tls_begin() {
+    const upstream::Cluster& cluster = pool_->cluster->cluster();
+    tls_ = reactor_.take_tls();
+    if (tls_ == nullptr) {
+        return false;
+    }
+    // SNI and the certificate check use the configured name, else the endpoint's host name,
+    // else its IP address (checked against IP subjectAltNames; no SNI is sent for an address).
+    const UpstreamTlsOptions& o = cluster.options().tls;
+    const upstream::Endpoint& e = pool_->endpoint;
+    char ip[64];
+    std::string_view name = o.server_name;
+    if (name.empty()) {
+        name = e.hostname;
+    }
+    if (name.empty()) {
+        name = {ip, e.address.format_ip(ip, sizeof ip)};
+    }
+    SSL_SESSION* reuse = o.session_reuse ? pool_->tls_session : nullptr;
+    if (!tls_->session.start_client(cluster.tls(), name, reuse)) {
+        return false;
+    }
+    if (tls_->session.handshake() == tls::Status::Error) {
+        return false;
+    }
+    state_ = State::Connecting;
+    arm_recv();
+    tls_send_control();  // the ClientHello
+    return true;
+}
+
+void UpstreamConn::tls_input(const char* data, std::size_t len) {
+    tls::Session& s = tls_->session;
+    s.set_input(data, len);
+    if (state_ == State::Connecting) {
+        const tls::Status st = s.handshake();
+        if (st == tls::Status::WantRead) {
+            tls_send_control();
+            return;
+        }
+        if (st != tls::Status::Ok) {
+            tls_send_control();  // the alert, best effort
+            fail_connect(kTlsFailed);
+            return;
+        }
+        connected_ok();
+        if (state_ == State::Closing) {
+            return;
+        }
+    }
+    io::BufferPool& buffers = reactor_.io().buffers();
+    while (state_ == State::Busy || state_ == State::Idle) {
+        const int bid = buffers.take();
+        if (bid < 0) {
+            if (owner_ != nullptr) {
+                owner_->upstream_closed(*this, -ENOMEM);
+            } else {
+                close();
+            }
+            return;
+        }
+        const auto b = static_cast<std::uint16_t>(bid);
+        std::size_t n = 0;
+        const tls::Status st = s.read(buffers.data(b), buffers.buffer_bytes(), n);
+        if (st != tls::Status::Ok) {
+            buffers.release(b);
+            if (st != tls::Status::WantRead) {
+                // close_notify or a broken record: as a plain peer's EOF or reset.
+                if (state_ == State::Busy && owner_ != nullptr) {
+                    owner_->upstream_closed(*this, st == tls::Status::Closed ? 0 : -EPROTO);
+                } else {
+                    close();
+                }
+            }
+            break;
+        }
+        if (state_ == State::Busy && owner_ != nullptr) {
+            reactor_.own_buffer(b);
+            owner_->upstream_data(*this, buffers.data(b), n, b);
+            reactor_.put_buffer(b);
+        } else {
+            buffers.release(b);
+            close();  // plaintext on an idle connection: never reuse it
+        }
+    }
+    // TLS 1.3 tickets come after the handshake: keep the newest for the next connection.
+    if (SSL_SESSION* fresh = s.take_session(); fresh != nullptr && pool_ != nullptr) {
+        if (pool_->tls_session != nullptr) {
+            SSL_SESSION_free(pool_->tls_session);
+        }
+        pool_->tls_session = fresh;
+    } else if (fresh != nullptr) {
+        SSL_SESSION_free(fresh);
+    }
+    if (state_ != State::Closing && !send_inflight_ && s.has_output()) {
+        tls_send_control();
+    }
+}
+
+void UpstreamConn::tls_send_control() {
+    if (send_inflight_ || !tls_->session.has_output()) {
+        return;
+    }
+    tls_->data_inflight = false;
+    send_ciphertext();
+}
+
+void UpstreamConn::send_ciphertext() {
+    const std::string_view out = tls_->session.pending_output();
+    tls_->iov.iov_base = const_cast<char*>(out.data());
+    tls_->iov.iov_len = out.size();
+    send_inflight_ = true;
+    ++inflight_;
+    reactor_.io().send(fd_, &tls_->iov, 1, io::pack(io::Op::UpSend, generation_, slot_));
 }
 
 void UpstreamConn::arm_timer(std::uint64_t deadline_ms) { reactor_.timers().arm(timer_, deadline_ms); }
@@ -246,6 +435,10 @@ void UpstreamConn::maybe_recycle() noexcept {
     ::close(fd_);
     fd_ = -1;
     state_ = State::Free;
+    if (tls_ != nullptr) {
+        reactor_.give_tls(tls_);
+        tls_ = nullptr;
+    }
     EndpointPool* pool = pool_;
     pool_ = nullptr;
     reactor_.upstream_closed(this);
@@ -254,6 +447,12 @@ void UpstreamConn::maybe_recycle() noexcept {
 
 // ---------------------------------------------------------------------------------------------
 // ProxyContext
+
+EndpointPool::~EndpointPool() {
+    if (tls_session != nullptr) {
+        SSL_SESSION_free(tls_session);
+    }
+}
 
 ProxyContext::~ProxyContext() {
     for (auto& [cluster, local] : clusters_) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 #include <unordered_map>
@@ -17,6 +18,7 @@ namespace blitz::server {
 class ReactorImpl;
 class UpstreamConn;
 struct EndpointPool;
+struct TlsState;
 
 /// What an upstream connection reports to the exchange using it.
 ///
@@ -24,7 +26,8 @@ struct EndpointPool;
 /// before it goes.
 class UpstreamOwner {
 public:
-    /// The connect finished: `error` is 0 or -errno.
+    /// The connect (and, for a TLS upstream, the handshake) finished: `error` is 0, -errno, or
+    /// UpstreamConn::kTlsFailed.
     virtual void upstream_connected(UpstreamConn& c, int error) = 0;
     /// Bytes arrived in receive buffer `bid` (reference-counted: hold it to keep the bytes).
     virtual void upstream_data(UpstreamConn& c, char* data, std::size_t len, std::uint16_t bid) = 0;
@@ -46,11 +49,17 @@ protected:
 /// owner's SendQueue. Idle in its pool it keeps receiving, so a close by the server is seen at
 /// once (the pending-EOF check) and the connection is never handed out.
 ///
+/// For a TLS upstream the connection stays Connecting until the handshake completed (the connect
+/// timeout covers both); the owner only ever sees plaintext from the finished session, decrypted
+/// into receive buffers.
+///
 /// Thread: its reactor's. Lifetime: pooled by the reactor; close() cancels its operations and
 /// it is recycled when none is in flight.
 class UpstreamConn {
 public:
     enum class State : std::uint8_t { Free, Connecting, Busy, Idle, Closing };
+    /// upstream_connected() error for a failed TLS handshake (certificate, name, protocol).
+    static constexpr int kTlsFailed = -EPROTO;
 
     explicit UpstreamConn(ReactorImpl& reactor) noexcept;
 
@@ -98,6 +107,13 @@ public:
 private:
     void start_send();
     void arm_recv();
+    void connected_ok();
+    void fail_connect(int error);
+    bool tls_begin();
+    void tls_input(const char* data, std::size_t len);
+    /// Sends ciphertext written without plaintext behind it (handshake, alerts).
+    void tls_send_control();
+    void send_ciphertext();
     static void on_timer(detail::TimerWheel::Timer* t);
     void maybe_recycle() noexcept;
 
@@ -116,6 +132,7 @@ private:
     bool send_inflight_ = false;
     std::uint64_t idle_since_ms_ = 0;
     detail::TimerWheel::Timer timer_;
+    TlsState* tls_ = nullptr;  // TLS upstreams only, from the reactor's pool
 };
 
 /// One reactor's connections to one endpoint.
@@ -123,6 +140,11 @@ private:
 /// Thread: the reactor's. Lifetime: made on the first request to the endpoint; freed when the
 /// endpoint left its set and its last connection closed.
 struct EndpointPool {
+    EndpointPool() = default;
+    EndpointPool(const EndpointPool&) = delete;
+    EndpointPool& operator=(const EndpointPool&) = delete;
+    ~EndpointPool();
+
     upstream::Endpoint endpoint;   // a stable copy: the set it came from may be replaced
     upstream::LocalCluster* cluster = nullptr;
     std::vector<UpstreamConn*> idle;  // most recently used last
@@ -131,6 +153,8 @@ struct EndpointPool {
     std::vector<UpstreamOwner*> waiters;
     std::uint32_t open = 0;           // connections open (busy, idle, connecting)
     bool orphaned = false;            // the endpoint left the set
+    /// The last TLS session the endpoint gave (offered for resumption by the next connection).
+    SSL_SESSION* tls_session = nullptr;
 };
 
 /// Per-reactor proxy state: each upstream's local view, pools and balancer.

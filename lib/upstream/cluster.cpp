@@ -280,6 +280,17 @@ Result<std::shared_ptr<Cluster>, std::string> Cluster::make(UpstreamOptions opti
     const UpstreamOptions& o = cluster->options_;
     cluster->factory_ =
         o.balance == Balance::Custom ? o.custom_balancer : builtin_balancer(o.balance);
+    if (o.tls.enabled) {
+        auto context = tls::ClientContext::make(o.tls);
+        if (!context) {
+            return fail("upstream \"" + o.name + "\": tls: " + context.error());
+        }
+        cluster->tls_ = std::move(*context);
+        if (!o.tls.verify) {
+            log(LogLevel::Warn, "upstream \"%s\": TLS certificates are not verified (tls.verify is false)",
+                o.name.c_str());
+        }
+    }
     cluster->publish(cluster->literals_);
     return cluster;
 }

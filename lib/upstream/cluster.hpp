@@ -13,6 +13,7 @@
 #include <blitz/upstream.hpp>
 
 #include "net/address.hpp"
+#include "tls/session.hpp"
 
 /// Upstream clusters without I/O: endpoint sets (swapped atomically on re-resolution), health
 /// shared between reactors, load-balancing policies, outlier detection, circuit-breaker and
@@ -94,6 +95,8 @@ public:
     const std::shared_ptr<LoadBalancerFactory>& balancer_factory() const noexcept {
         return factory_;
     }
+    /// TLS toward the endpoints (options().tls.enabled), else null.
+    const std::shared_ptr<tls::ClientContext>& tls() const noexcept { return tls_; }
 
     /// Feeds outlier detection with an attempt's outcome (`now_ms` on the steady clock).
     /// Ejects the endpoint when a consecutive-failure threshold is reached and the maximum
@@ -124,6 +127,7 @@ private:
     std::vector<Endpoint> literals_;
     std::vector<NamedEndpoint> named_;
     std::shared_ptr<LoadBalancerFactory> factory_;
+    std::shared_ptr<tls::ClientContext> tls_;
     std::shared_ptr<const EndpointSet> set_;  // accessed with std::atomic_load/store
     std::atomic<std::uint64_t> version_{0};
     std::atomic<std::uint32_t> ejected_{0};

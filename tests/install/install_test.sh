@@ -72,6 +72,10 @@ serve_and_check() {
         ldd "$program" | grep 'libblitz\.so' | grep -qF "$libdir/" ||
             fail "$program loads libblitz.so from outside the staged tree: $(ldd "$program" | grep libblitz)"
     fi
+    # BoringSSL exports the unversioned OpenSSL names: both in one process would clash.
+    if ldd "$program" | grep -q 'libssl\.so\.0' && ldd "$program" | grep -q 'libssl\.so\.3'; then
+        fail "$program loads BoringSSL and OpenSSL together"
+    fi
     "$program" 127.0.0.1:0 >"$out" 2>&1 &
     server_pid=$!
     for i in $(seq 100); do
@@ -113,6 +117,14 @@ expect() {
     [ "$got" = "$status" ] || fail "curl $*: status $got, expected $status"
     grep -qF -- "$body" "$work/body" || fail "curl $*: body $(head -c 200 "$work/body"), expected '$body'"
 }
+
+step "installed blitzd finds every library it needs (the TLS library outside the loader path too)"
+blitzd_bin=$(find "$work/root" -type f -name blitzd -perm -u+x | head -n 1)
+[ -n "$blitzd_bin" ] || fail "blitzd not installed"
+if LD_LIBRARY_PATH=$libdir ldd "$blitzd_bin" | grep 'not found'; then
+    fail "installed blitzd misses a library"
+fi
+LD_LIBRARY_PATH=$libdir "$blitzd_bin" --version >/dev/null || fail "installed blitzd does not run"
 
 step "pkg-config: make -C examples/installed"
 cp -r "$src/examples/installed" "$work/make"

@@ -282,6 +282,7 @@ class TestDriver final : public blitz::detail::ExchangeDriver {
     blitz::Reactor& exchange_reactor() noexcept override { std::abort(); }
     std::string_view exchange_client_address() noexcept override { return ip; }
     bool exchange_aborted() const noexcept override { return false; }
+    const blitz::TlsInfo* exchange_tls() noexcept override { return nullptr; }
 };
 
 /// An exchange whose request carries `fields` and whose client is `ip`.
