@@ -1,5 +1,6 @@
 // The upstream services thread: host-name resolution with c-ares and active HTTP health
-// checks, multiplexed with poll() on one thread so reactors never block on either.
+// checks (over TLS for TLS upstreams), multiplexed with poll() on one thread so reactors never
+// block on either.
 //
 // One loop turn: start due DNS queries and health checks → publish changed endpoint sets →
 // poll (wake eventfd, c-ares sockets, health-check sockets) until the earliest deadline →
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -22,7 +24,10 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include <blitz/log.hpp>
 
@@ -42,6 +47,9 @@ constexpr std::uint64_t kMaxWaitMs = 1'000;
 /// endpoint set keeps its last good addresses meanwhile.
 constexpr int kDnsTimeoutMs = 2'000;
 constexpr int kDnsTries = 2;
+/// TLS output buffers of the checks: a ClientHello or a request fits in one (a larger flight
+/// spills, see tls::Session). Received ciphertext goes through a buffer of the same size.
+constexpr std::size_t kTlsBufferBytes = 4 * 1024;
 
 auto ms(std::chrono::milliseconds d) noexcept { return static_cast<std::uint64_t>(d.count()); }
 
@@ -60,6 +68,21 @@ int parse_status_line(std::string_view line) noexcept {
 std::string errno_text(const char* what, int err) {
     return std::string(what) + ": " + std::strerror(err);
 }
+
+/// TLS output buffers for the checks: plain heap blocks. Checks are few and an interval apart,
+/// and an idle session holds no buffer, so a free list would only keep memory between them.
+class HeapBuffers final : public tls::BufferSource {
+ public:
+    char* take_buffer() noexcept override {
+        return static_cast<char*>(std::malloc(kTlsBufferBytes));
+    }
+    void give_buffer(char* buffer) noexcept override { std::free(buffer); }
+    std::size_t buffer_bytes() const noexcept override { return kTlsBufferBytes; }
+};
+
+struct SessionFree {
+    void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
+};
 
 }  // namespace
 
@@ -85,16 +108,25 @@ struct Services::Impl {
 
     /// Active health check of one endpoint, keyed by its health object so the state survives
     /// endpoint-set changes that keep the address.
+    ///
+    /// Over TLS: Connecting → Handshaking (ClientHello out, the server's flight in) → Sending
+    /// (the request through the session) → Reading (the decrypted status line).
     struct Check {
-        enum class State : std::uint8_t { Idle, Connecting, Sending, Reading };
+        enum class State : std::uint8_t { Idle, Connecting, Handshaking, Sending, Reading };
         Cluster* cluster = nullptr;
         std::shared_ptr<EndpointHealth> health;
         net::SocketAddress address;
         std::string text;
         std::string request;
+        /// TLS clusters: SNI and the name the certificate must carry, as on the data path.
+        std::string server_name;
+        /// TLS clusters: the session, started anew (reset) for each check.
+        std::unique_ptr<tls::Session> tls;
+        /// The last check's session, offered for resumption (UpstreamTlsOptions::session_reuse).
+        std::unique_ptr<SSL_SESSION, SessionFree> resume;
         State state = State::Idle;
         int fd = -1;
-        std::size_t sent = 0;
+        std::size_t sent = 0;  // request bytes written (plaintext bytes over TLS)
         std::size_t received = 0;
         char line[kStatusLineMax];
         std::uint64_t due_ms = 0;  // next start when Idle, else the deadline
@@ -105,7 +137,11 @@ struct Services::Impl {
 
     std::vector<ClusterState> clusters;
     std::vector<std::unique_ptr<Name>> names;  // stable addresses: c-ares callbacks hold them
+    HeapBuffers tls_buffers;                   // declared before the checks: sessions use it
     std::unordered_map<const EndpointHealth*, std::unique_ptr<Check>> checks;
+    /// Ciphertext received for any TLS check. Shared: every span given to a session is consumed
+    /// before advance_check() returns (see tls_input()).
+    char tls_in[kTlsBufferBytes];
     ares_channel channel = nullptr;
     std::string dns_servers;
     int wake_fd = -1;
@@ -127,8 +163,24 @@ struct Services::Impl {
     void publish_dirty();
     void sync_checks(std::uint64_t now);
     void start_check(Check& c, std::uint64_t now);
+    /// The connection is up: plain checks go on to Sending, TLS ones start the handshake.
+    /// False when the check ended.
+    bool connected(Check& c, std::uint64_t now);
     void advance_check(Check& c, short revents, std::uint64_t now);
+    void advance_tls(Check& c, std::uint64_t now);
+    /// Sends the session's pending ciphertext until done or the socket is full. False when the
+    /// check ended.
+    bool flush_tls(Check& c, std::uint64_t now);
+    /// Feeds received ciphertext to the session: the handshake, then decrypted bytes toward the
+    /// status line. Consumes all of it unless the check ends. False when the check ended.
+    bool tls_input(Check& c, const char* data, std::size_t len, std::uint64_t now);
+    void fail_tls(Check& c, std::uint64_t now);
+    /// Looks for the end of the status line after `before` bytes of c.line; ends the check when
+    /// found or when the line is too long. True when the check ended.
+    bool scan_status_line(Check& c, std::size_t before, std::uint64_t now);
     void finish_check(Check& c, int status, const std::string& reason, std::uint64_t now);
+    /// Events a busy check waits for.
+    static short poll_events(const Check& c) noexcept;
     /// Starts what is due: DNS queries, health checks (when `health`); fails checks past their
     /// deadline; publishes changed sets.
     void begin_turn(bool health);
@@ -344,6 +396,19 @@ void Services::Impl::sync_checks(std::uint64_t now) {
                 }
                 c.request = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host +
                             "\r\nConnection: close\r\nUser-Agent: blitz-health-check\r\n\r\n";
+                if (cs.cluster->tls() != nullptr) {
+                    // As on the data path: the configured name, else the endpoint's host name,
+                    // else its address (then no SNI, and an IP subjectAltName must match).
+                    c.server_name = cs.cluster->options().tls.server_name;
+                    if (c.server_name.empty()) {
+                        c.server_name = e.hostname;
+                    }
+                    if (c.server_name.empty()) {
+                        char ip[64];
+                        c.server_name.assign(ip, e.address.format_ip(ip, sizeof ip));
+                    }
+                    c.tls = std::make_unique<tls::Session>(tls_buffers);
+                }
                 // Spread the first checks over the jitter window rather than all at once.
                 c.due_ms = now + rng.below64(ms(hc.interval) * hc.jitter_percent / 100 + 1);
             }
@@ -366,6 +431,7 @@ void Services::Impl::start_check(Check& c, std::uint64_t now) {
     const HealthCheckOptions& hc = c.cluster->options().health_check;
     c.sent = 0;
     c.received = 0;
+    // The timeout covers the whole check: connect, TLS handshake, request and status line.
     c.due_ms = now + ms(hc.timeout);
     c.fd = ::socket(c.address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
@@ -373,12 +439,43 @@ void Services::Impl::start_check(Check& c, std::uint64_t now) {
         return;
     }
     if (::connect(c.fd, c.address.get(), c.address.length) == 0) {
-        c.state = Check::State::Sending;
+        connected(c, now);
     } else if (errno == EINPROGRESS) {
         c.state = Check::State::Connecting;
     } else {
         finish_check(c, -1, errno_text("connect", errno), now);
     }
+}
+
+bool Services::Impl::connected(Check& c, std::uint64_t now) {
+    if (c.tls == nullptr) {
+        c.state = Check::State::Sending;
+        return true;
+    }
+    const Cluster& cluster = *c.cluster;
+    SSL_SESSION* reuse = cluster.options().tls.session_reuse ? c.resume.get() : nullptr;
+    if (!c.tls->start_client(cluster.tls(), c.server_name, reuse)) {
+        const std::string_view why = c.tls->error_reason();
+        finish_check(c, -1, "tls: " + std::string(why.empty() ? "out of memory" : why), now);
+        return false;
+    }
+    c.state = Check::State::Handshaking;
+    if (c.tls->handshake() == tls::Status::Error) {  // writes the ClientHello
+        fail_tls(c, now);
+        return false;
+    }
+    return true;  // the ClientHello goes out when the socket is writable
+}
+
+short Services::Impl::poll_events(const Check& c) noexcept {
+    if (c.state == Check::State::Connecting) {
+        return POLLOUT;
+    }
+    if (c.tls != nullptr) {
+        // Pending ciphertext first; otherwise a TLS check only ever waits for the peer.
+        return c.tls->has_output() ? POLLOUT : POLLIN;
+    }
+    return c.state == Check::State::Reading ? POLLIN : POLLOUT;
 }
 
 void Services::Impl::advance_check(Check& c, short revents, std::uint64_t now) {
@@ -395,7 +492,13 @@ void Services::Impl::advance_check(Check& c, short revents, std::uint64_t now) {
         if ((revents & (POLLOUT | POLLERR | POLLHUP)) == 0) {
             return;
         }
-        c.state = Check::State::Sending;
+        if (!connected(c, now)) {
+            return;
+        }
+    }
+    if (c.tls != nullptr) {
+        advance_tls(c, now);
+        return;
     }
     if (c.state == Check::State::Sending) {
         while (c.sent < c.request.size()) {
@@ -431,25 +534,165 @@ void Services::Impl::advance_check(Check& c, short revents, std::uint64_t now) {
         }
         const std::size_t before = c.received;
         c.received += static_cast<std::size_t>(n);
-        std::string_view got(c.line, c.received);
-        if (auto eol = got.find('\n', before); eol != std::string_view::npos) {
-            std::string_view line = got.substr(0, eol);
-            if (!line.empty() && line.back() == '\r') {
-                line.remove_suffix(1);
-            }
-            const int status = parse_status_line(line);
-            finish_check(c, status, status < 0 ? "malformed status line" : "", now);
-            return;
-        }
-        if (c.received == sizeof c.line) {
-            finish_check(c, -1, "status line too long", now);
+        if (scan_status_line(c, before, now)) {
             return;
         }
     }
 }
 
+// One pass does all it can without blocking: flush, write the request once the handshake is
+// done, read and feed ciphertext; it returns when the socket would block or the check ended.
+void Services::Impl::advance_tls(Check& c, std::uint64_t now) {
+    tls::Session& s = *c.tls;
+    for (;;) {
+        if (!flush_tls(c, now)) {
+            return;
+        }
+        if (s.has_output()) {
+            return;  // the socket is full: wait for POLLOUT
+        }
+        if (c.state == Check::State::Sending) {
+            if (c.sent < c.request.size()) {
+                const iovec iov{.iov_base = c.request.data() + c.sent,
+                                .iov_len = c.request.size() - c.sent};
+                const std::size_t n = s.write(&iov, 1, iov.iov_len);
+                if (n == 0 && !s.has_output()) {
+                    finish_check(c, -1, "tls: out of memory", now);
+                    return;
+                }
+                c.sent += n;
+                continue;  // send what it encrypted
+            }
+            c.state = Check::State::Reading;
+        }
+        ssize_t n = ::recv(c.fd, tls_in, sizeof tls_in, 0);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno != EAGAIN) {
+                finish_check(c, -1, errno_text("recv", errno), now);
+            }
+            return;
+        }
+        if (n == 0) {
+            finish_check(c, -1,
+                         c.state == Check::State::Handshaking ? "tls: closed during the handshake"
+                                                              : "closed before the status line",
+                         now);
+            return;
+        }
+        if (!tls_input(c, tls_in, static_cast<std::size_t>(n), now)) {
+            return;
+        }
+    }
+}
+
+bool Services::Impl::flush_tls(Check& c, std::uint64_t now) {
+    tls::Session& s = *c.tls;
+    while (s.has_output()) {
+        const std::string_view out = s.pending_output();
+        ssize_t n = ::send(c.fd, out.data(), out.size(), MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            if (errno == EAGAIN) {
+                return true;
+            }
+            finish_check(c, -1, errno_text("send", errno), now);
+            return false;
+        }
+        s.output_sent(static_cast<std::size_t>(n));  // a partial send leaves the rest pending
+    }
+    return true;
+}
+
+bool Services::Impl::tls_input(Check& c, const char* data, std::size_t len, std::uint64_t now) {
+    tls::Session& s = *c.tls;
+    s.set_input(data, len);
+    if (c.state == Check::State::Handshaking) {
+        const tls::Status st = s.handshake();
+        if (st == tls::Status::WantRead) {
+            return true;
+        }
+        if (st != tls::Status::Ok) {
+            fail_tls(c, now);
+            return false;
+        }
+        c.state = Check::State::Sending;
+    }
+    // Whatever follows the handshake in this span (session tickets, an early answer) is read
+    // now: tls_in is reused by the next receive of any check. Only bytes the completed session
+    // decrypted reach the status line.
+    for (;;) {
+        std::size_t produced = 0;
+        const tls::Status st = s.read(c.line + c.received, sizeof c.line - c.received, produced);
+        if (st == tls::Status::WantRead) {
+            return true;
+        }
+        if (st == tls::Status::Closed) {
+            finish_check(c, -1, "closed before the status line", now);
+            return false;
+        }
+        if (st != tls::Status::Ok) {
+            fail_tls(c, now);
+            return false;
+        }
+        const std::size_t before = c.received;
+        c.received += produced;
+        if (scan_status_line(c, before, now)) {
+            return false;
+        }
+    }
+}
+
+void Services::Impl::fail_tls(Check& c, std::uint64_t now) {
+    tls::Session& s = *c.tls;
+    const bool handshaking = c.state == Check::State::Handshaking;
+    std::string reason(s.error_reason());
+    if (reason.empty()) {
+        reason = handshaking ? "handshake failed" : "bad record";
+    }
+    if (handshaking) {
+        c.resume.reset();  // a session the server refuses or cannot verify is not offered again
+    }
+    // The alert, best effort: the connection is closed right after.
+    if (const std::string_view out = s.pending_output(); !out.empty()) {
+        [[maybe_unused]] auto n = ::send(c.fd, out.data(), out.size(), MSG_NOSIGNAL);
+    }
+    finish_check(c, -1, "tls: " + reason, now);
+}
+
+bool Services::Impl::scan_status_line(Check& c, std::size_t before, std::uint64_t now) {
+    std::string_view got(c.line, c.received);
+    if (auto eol = got.find('\n', before); eol != std::string_view::npos) {
+        std::string_view line = got.substr(0, eol);
+        if (!line.empty() && line.back() == '\r') {
+            line.remove_suffix(1);
+        }
+        const int status = parse_status_line(line);
+        finish_check(c, status, status < 0 ? "malformed status line" : "", now);
+        return true;
+    }
+    if (c.received == sizeof c.line) {
+        finish_check(c, -1, "status line too long", now);
+        return true;
+    }
+    return false;
+}
+
 void Services::Impl::finish_check(Check& c, int status, const std::string& reason,
                                   std::uint64_t now) {
+    if (c.tls != nullptr && c.tls->active()) {
+        // TLS 1.3 tickets arrive after the handshake, read with the answer: keep the newest.
+        if (c.cluster->options().tls.session_reuse && c.tls->handshake_done()) {
+            if (SSL_SESSION* fresh = c.tls->take_session(); fresh != nullptr) {
+                c.resume.reset(fresh);
+            }
+        }
+        c.tls->reset();  // frees the connection state and its buffers until the next check
+    }
     if (c.fd >= 0) {
         ::close(c.fd);
         c.fd = -1;
@@ -475,6 +718,13 @@ void Services::Impl::finish_check(Check& c, int status, const std::string& reaso
     } else {
         c.successes = 0;
         ++c.failures;
+        if (reason.empty()) {
+            log(LogLevel::Debug, "upstream \"%s\": health check of %s failed (status %d)",
+                o.name.c_str(), c.text.c_str(), status);
+        } else {
+            log(LogLevel::Debug, "upstream \"%s\": health check of %s failed (%s)", o.name.c_str(),
+                c.text.c_str(), reason.c_str());
+        }
         if (c.health->healthy.load(std::memory_order_relaxed) &&
             c.failures >= hc.unhealthy_threshold) {
             c.health->healthy.store(false, std::memory_order_relaxed);
@@ -510,7 +760,10 @@ void Services::Impl::begin_turn(bool health) {
             if (c->state == Check::State::Idle) {
                 start_check(*c, now);
             } else {
-                finish_check(*c, -1, "timeout", now);
+                finish_check(
+                    *c, -1,
+                    c->state == Check::State::Handshaking ? "tls: handshake timeout" : "timeout",
+                    now);
             }
         }
     }
@@ -565,8 +818,7 @@ void Services::Impl::wait_turn(std::uint64_t deadline) {
         if (c->state == Check::State::Idle) {
             continue;
         }
-        const short events = c->state == Check::State::Reading ? POLLIN : POLLOUT;
-        pfds.push_back(pollfd{.fd = c->fd, .events = events, .revents = 0});
+        pfds.push_back(pollfd{.fd = c->fd, .events = poll_events(*c), .revents = 0});
         pfd_checks.push_back(c.get());
         pfd_ares.push_back(0);
     }

@@ -5,9 +5,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/uio.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -18,8 +23,10 @@
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <blitz/log.hpp>
 #include <blitz/upstream.hpp>
 
+#include "tls/session.hpp"
 #include "upstream/cluster.hpp"
 
 using blitz::UpstreamOptions;
@@ -56,10 +63,12 @@ int bound_socket(int type, std::uint16_t& port) {
 }
 
 /// A loopback HTTP server that answers every request with `status` (0: accept and never
-/// answer) and records the requests it read.
+/// answer) and records the requests it read. `eager`: answer on the first bytes received,
+/// whatever they are.
 class TinyHttpServer {
  public:
     std::atomic<int> status{200};
+    std::atomic<bool> eager{false};
     std::atomic<int> answered_200{0};
     std::atomic<int> answered_503{0};
 
@@ -103,6 +112,9 @@ class TinyHttpServer {
                     break;
                 }
                 request.append(buf, static_cast<std::size_t>(n));
+                if (eager) {
+                    break;
+                }
             }
             {
                 std::lock_guard lock(mutex_);
@@ -443,4 +455,368 @@ TEST_CASE("Services sleeps between checks and answers", "[upstream]") {
     CHECK(used < 100ms);  // a spinning loop would use about the whole second
     CHECK(server.answered_200 >= 3);
     services.stop();
+}
+
+namespace {
+
+/// A CA, a server certificate for "backend.test", "localhost" and 127.0.0.1 signed by it, and an
+/// unrelated CA, made with the openssl CLI in a temporary directory.
+class TestPki {
+ public:
+    TestPki() {
+        char dir[] = "/tmp/blitz-services-tls-XXXXXX";
+        REQUIRE(::mkdtemp(dir) != nullptr);
+        dir_ = dir;
+        const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        const std::string ca_ext =
+            " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign";
+        openssl("req -x509" + ec + " -days 2 -subj /CN=blitz-test-ca -keyout ca.key -out ca.pem" +
+                ca_ext);
+        openssl("req -x509" + ec + " -days 2 -subj /CN=other-ca -keyout other.key -out other.pem" +
+                ca_ext);
+        std::ofstream(path("server.ext"))
+            << "basicConstraints = critical, CA:FALSE\n"
+               "extendedKeyUsage = serverAuth\n"
+               "subjectAltName = DNS:backend.test, DNS:localhost, IP:127.0.0.1\n";
+        openssl("req" + ec + " -subj /CN=backend.test -keyout server.key -out server.csr");
+        openssl(
+            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 "
+            "-extfile server.ext -out server.pem");
+    }
+    ~TestPki() { std::filesystem::remove_all(dir_); }
+    std::string path(const char* file) const { return dir_ + "/" + file; }
+
+ private:
+    void openssl(const std::string& args) {
+        const std::string command = "cd '" + dir_ + "' && openssl " + args + " >openssl.log 2>&1";
+        INFO(command);
+        REQUIRE(std::system(command.c_str()) == 0);
+    }
+
+    std::string dir_;
+};
+
+/// Output buffers for the test server's sessions.
+class MallocBuffers final : public blitz::tls::BufferSource {
+ public:
+    char* take_buffer() noexcept override { return static_cast<char*>(std::malloc(16384)); }
+    void give_buffer(char* buffer) noexcept override { std::free(buffer); }
+    std::size_t buffer_bytes() const noexcept override { return 16384; }
+};
+
+/// A loopback HTTPS server (tls::Session, server side) answering each request with `status`
+/// (0: complete the handshake, never answer), one connection at a time; it counts completed
+/// handshakes, resumed ones and answers, and keeps the last SNI and request.
+class TinyTlsServer {
+ public:
+    std::atomic<int> status{200};
+    std::atomic<int> handshakes{0};
+    std::atomic<int> resumed{0};
+    std::atomic<int> answered{0};
+
+    explicit TinyTlsServer(const TestPki& pki) {
+        blitz::TlsOptions o;
+        o.certificates = {{.cert = pki.path("server.pem"), .key = pki.path("server.key")}};
+        auto context = blitz::tls::ServerContext::make(o);
+        INFO((context ? std::string() : context.error()));
+        REQUIRE(context);
+        context_ = context.value();
+        fd_ = bound_socket(SOCK_STREAM, port_);
+        REQUIRE(::listen(fd_, 64) == 0);
+        thread_ = std::thread([this] { run(); });
+    }
+    ~TinyTlsServer() {
+        stop_ = true;
+        thread_.join();
+        ::close(fd_);
+    }
+    std::uint16_t port() const { return port_; }
+    std::string last_sni() {
+        std::lock_guard lock(mutex_);
+        return sni_;
+    }
+    std::string last_request() {
+        std::lock_guard lock(mutex_);
+        return request_;
+    }
+
+ private:
+    void run() {
+        while (!stop_) {
+            pollfd p{.fd = fd_, .events = POLLIN, .revents = 0};
+            if (::poll(&p, 1, 10) <= 0) {
+                continue;
+            }
+            int c = ::accept(fd_, nullptr, nullptr);
+            if (c >= 0) {
+                serve(c);
+                ::close(c);
+            }
+        }
+    }
+
+    static bool flush(int fd, blitz::tls::Session& s) {
+        while (s.has_output()) {
+            const std::string_view out = s.pending_output();
+            const ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+            if (n <= 0) {
+                return false;
+            }
+            s.output_sent(static_cast<std::size_t>(n));
+        }
+        return true;
+    }
+
+    void serve(int fd) {
+        blitz::tls::Session s(buffers_);
+        if (!s.start_server(context_)) {
+            return;  // Catch2 assertions are for the test's thread; the counters tell
+        }
+        std::string request;
+        char in[16384];
+        char plain[4096];
+        while (!stop_ && flush(fd, s)) {
+            pollfd q{.fd = fd, .events = POLLIN, .revents = 0};
+            if (::poll(&q, 1, 1000) <= 0) {
+                return;
+            }
+            const ssize_t n = ::recv(fd, in, sizeof in, 0);
+            if (n <= 0) {
+                return;
+            }
+            s.set_input(in, static_cast<std::size_t>(n));
+            if (!s.handshake_done()) {
+                const blitz::tls::Status st = s.handshake();
+                if (st == blitz::tls::Status::WantRead) {
+                    continue;
+                }
+                if (st != blitz::tls::Status::Ok) {
+                    flush(fd, s);  // the alert
+                    return;
+                }
+                handshakes++;
+                if (s.resumed()) {
+                    resumed++;
+                }
+                std::lock_guard lock(mutex_);
+                sni_ = s.server_name();
+            }
+            std::size_t got = 0;
+            blitz::tls::Status st;
+            while ((st = s.read(plain, sizeof plain, got)) == blitz::tls::Status::Ok) {
+                request.append(plain, got);
+            }
+            if (st != blitz::tls::Status::WantRead) {
+                return;
+            }
+            if (request.find("\r\n\r\n") == std::string::npos) {
+                continue;
+            }
+            {
+                std::lock_guard lock(mutex_);
+                request_ = request;
+            }
+            const int code = status.load();
+            if (code == 0) {
+                flush(fd, s);  // tickets, then silence until the client gives up
+                pollfd w{.fd = fd, .events = POLLIN, .revents = 0};
+                ::poll(&w, 1, 1000);
+                return;
+            }
+            const std::string response =
+                "HTTP/1.1 " + std::to_string(code) + " X\r\nContent-Length: 0\r\n\r\n";
+            std::size_t done = 0;
+            while (done < response.size()) {
+                const iovec iov{.iov_base = const_cast<char*>(response.data() + done),
+                                .iov_len = response.size() - done};
+                const std::size_t wrote = s.write(&iov, 1, iov.iov_len);
+                done += wrote;
+                if (!flush(fd, s) || wrote == 0) {
+                    return;
+                }
+            }
+            s.shutdown();
+            flush(fd, s);
+            answered++;
+            return;
+        }
+    }
+
+    std::shared_ptr<blitz::tls::ServerContext> context_;
+    MallocBuffers buffers_;
+    int fd_ = -1;
+    std::uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+    std::mutex mutex_;
+    std::string sni_;
+    std::string request_;
+};
+
+/// Sends log lines (stderr) to a file at the given level while alive.
+class LogCapture {
+ public:
+    explicit LogCapture(blitz::LogLevel level) : level_(blitz::log_level()) {
+        char file[] = "/tmp/blitz-services-log-XXXXXX";
+        fd_ = ::mkstemp(file);
+        REQUIRE(fd_ >= 0);
+        path_ = file;
+        saved_ = ::dup(STDERR_FILENO);
+        REQUIRE(saved_ >= 0);
+        REQUIRE(::dup2(fd_, STDERR_FILENO) == STDERR_FILENO);
+        blitz::set_log_level(level);
+    }
+    ~LogCapture() {
+        blitz::set_log_level(level_);
+        ::dup2(saved_, STDERR_FILENO);
+        ::close(saved_);
+        ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    std::string text() const {
+        std::ifstream f(path_);
+        return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }
+
+ private:
+    blitz::LogLevel level_;
+    int fd_ = -1;
+    int saved_ = -1;
+    std::string path_;
+};
+
+UpstreamOptions checked_tls(std::uint16_t port, const TestPki& pki) {
+    UpstreamOptions o = checked({"127.0.0.1:" + std::to_string(port)});
+    o.health_check.timeout = 1s;
+    o.tls.enabled = true;
+    o.tls.ca = pki.path("ca.pem");
+    return o;
+}
+
+}  // namespace
+
+TEST_CASE("Services health checks of a TLS upstream verify it, send SNI and resume sessions",
+          "[upstream][tls]") {
+    TestPki pki;
+    TinyTlsServer server(pki);
+    UpstreamOptions o = checked_tls(server.port(), pki);
+    o.tls.server_name = "backend.test";
+    auto c = make(std::move(o));
+    auto health = c->endpoints()->endpoints[0].health;
+    health->healthy = false;  // only passing checks bring it up
+    Services services;
+    REQUIRE(services.start({c}, 1s));
+
+    REQUIRE(wait_for([&] { return health->healthy.load(); }));
+    CHECK(server.answered >= 2);
+    CHECK(server.last_sni() == "backend.test");
+    const std::string request = server.last_request();
+    CHECK_THAT(request, Catch::Matchers::StartsWith("GET /healthz HTTP/1.1\r\n"));
+    CHECK_THAT(request, Catch::Matchers::ContainsSubstring(
+                            "\r\nHost: 127.0.0.1:" + std::to_string(server.port()) + "\r\n"));
+    // The next checks offer the ticket the server issued with an earlier answer.
+    CHECK(wait_for([&] { return server.resumed >= 2; }));
+
+    server.status = 503;
+    REQUIRE(wait_for([&] { return !health->healthy; }));
+    services.stop();
+}
+
+TEST_CASE(
+    "Services health checks of a TLS upstream name the server by the endpoint's host name, else "
+    "its address",
+    "[upstream][tls]") {
+    TestPki pki;
+    TinyTlsServer server(pki);
+    UpstreamOptions o = checked_tls(server.port(), pki);
+    o.tls.session_reuse = false;
+    std::string sni;
+    SECTION("an address: no SNI, the IP subjectAltName matches") {}
+    SECTION("a host name: sent as SNI, a DNS subjectAltName matches") {
+        o.endpoints = {{.address = "localhost:" + std::to_string(server.port())}};
+        o.dns.family = "v4";  // the server listens on 127.0.0.1 only
+        sni = "localhost";
+    }
+    auto c = make(std::move(o));
+    Services services;
+    REQUIRE(services.start({c}, 1s));
+    auto set = c->endpoints();
+    REQUIRE(set->endpoints.size() == 1);
+    auto health = set->endpoints[0].health;
+    REQUIRE(wait_for([&] { return server.answered >= 3; }));
+    CHECK(health->healthy);
+    CHECK(server.last_sni() == sni);
+    CHECK(server.resumed == 0);  // session_reuse off: a full handshake each time
+    services.stop();
+}
+
+TEST_CASE("Services health checks fail a TLS upstream whose certificate does not verify",
+          "[upstream][tls]") {
+    TestPki pki;
+    TinyTlsServer server(pki);
+    UpstreamOptions o = checked_tls(server.port(), pki);
+    std::string why;
+    SECTION("signed by another CA") {
+        o.tls.ca = pki.path("other.pem");
+        o.tls.server_name = "backend.test";
+        why = "tls: certificate verify failed: unable to get local issuer certificate";
+    }
+    SECTION("issued for another name") {
+        o.tls.server_name = "other.test";
+        why = "tls: certificate verify failed: hostname mismatch";
+    }
+    auto c = make(std::move(o));
+    auto health = c->endpoints()->endpoints[0].health;
+    std::string logged;
+    {
+        LogCapture capture(blitz::LogLevel::Debug);
+        Services services;
+        REQUIRE(services.start({c}, 1s));
+        REQUIRE(wait_for([&] { return !health->healthy; }));
+        services.stop();
+        logged = capture.text();
+    }
+    CAPTURE(logged);
+    CHECK(server.handshakes == 0);
+    CHECK(server.answered == 0);
+    CHECK_THAT(logged, Catch::Matchers::ContainsSubstring(
+                           "health check of 127.0.0.1:" + std::to_string(server.port()) +
+                           " failed (" + why + ")"));
+    CHECK_THAT(logged, Catch::Matchers::ContainsSubstring("unhealthy (" + why + ")"));
+}
+
+TEST_CASE(
+    "Services health checks of a TLS upstream count no plaintext answer and time out "
+    "unfinished handshakes",
+    "[upstream][tls]") {
+    TestPki pki;
+    TinyHttpServer plain;  // answers 200 in clear text to the ClientHello
+    plain.eager = true;
+    TinyHttpServer silent;  // reads the ClientHello, never answers
+    silent.status = 0;
+    UpstreamOptions o = checked_tls(plain.port(), pki);
+    o.endpoints.push_back({.address = "127.0.0.1:" + std::to_string(silent.port())});
+    o.health_check.timeout = 150ms;
+    auto c = make(std::move(o));
+    auto set = c->endpoints();
+    REQUIRE(set->endpoints.size() == 2);
+    std::string logged;
+    {
+        LogCapture capture(blitz::LogLevel::Debug);
+        Services services;
+        REQUIRE(services.start({c}, 1s));
+        REQUIRE(wait_for([&] {
+            return !set->endpoints[0].health->healthy && !set->endpoints[1].health->healthy;
+        }));
+        services.stop();
+        logged = capture.text();
+    }
+    CAPTURE(logged);
+    CHECK(wait_for([&] { return plain.answered_200 >= 3; }));
+    CHECK_THAT(logged,
+               Catch::Matchers::ContainsSubstring(
+                   "health check of 127.0.0.1:" + std::to_string(plain.port()) + " failed (tls: "));
+    CHECK_THAT(logged, Catch::Matchers::ContainsSubstring(
+                           "health check of 127.0.0.1:" + std::to_string(silent.port()) +
+                           " failed (tls: handshake timeout)"));
 }
