@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 
 #include "config/json_text.hpp"
 #include "config/keys.hpp"
+#include "config/load.hpp"
 #include "config/parts.hpp"
 #include "config/syntax.hpp"
 #include "config/walker.hpp"
@@ -182,7 +184,7 @@ bool read_trusted_proxies(Walker& w, Node& n, std::vector<std::string>& out) {
     });
 }
 
-const std::array<Field<ListenerState>, 8> kListenerFields = {{
+const std::array<Field<ListenerState>, 9> kListenerFields = {{
     {"name",
      [](Walker& w, Node& n, ListenerState& l) {
          l.name_offset = n.offset;
@@ -220,6 +222,8 @@ const std::array<Field<ListenerState>, 8> kListenerFields = {{
      }},
     {"limits",
      [](Walker& w, Node& n, ListenerState& l) { return w.object(n, kLimitFields, l.limits); }},
+    {"tls",
+     [](Walker& w, Node& n, ListenerState& l) { return read_listener_tls(w, n, l.options.tls); }},
 }};
 
 bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
@@ -329,14 +333,16 @@ std::vector<std::string_view> accepted_keys(ObjectKind kind) {
         default:
             break;
     }
-    std::vector<std::string_view> keys = route_keys(kind);
-    return keys.empty() ? upstream_keys(kind) : keys;
+    if (std::vector<std::string_view> keys = route_keys(kind); !keys.empty()) {
+        return keys;
+    }
+    if (std::vector<std::string_view> keys = upstream_keys(kind); !keys.empty()) {
+        return keys;
+    }
+    return tls_keys(kind);
 }
 
-}  // namespace config
-
-Result<Config, ConfigError> parse_config(std::string_view json, std::string_view source) {
-    using namespace config;
+Result<Config, ConfigError> parse(std::string_view json, std::string_view source, FileRules files) {
     if (auto syntax = SyntaxChecker(json).run()) {
         const TextPosition p = position_at(json, syntax->offset);
         return fail(ConfigError{std::string(source), std::move(syntax->path), p.line, p.column,
@@ -347,7 +353,7 @@ Result<Config, ConfigError> parse_config(std::string_view json, std::string_view
     const simdjson::padded_string padded(json.substr(skew));
     od::parser parser;
     od::document doc;
-    Walker w(json, source, padded.data(), skew);
+    Walker w(json, source, padded.data(), skew, std::move(files));
     std::size_t root_offset = skew;
     while (root_offset < json.size() && (json[root_offset] == ' ' || json[root_offset] == '\t' ||
                                          json[root_offset] == '\n' || json[root_offset] == '\r')) {
@@ -401,7 +407,7 @@ Result<Config, ConfigError> parse_config(std::string_view json, std::string_view
     return std::move(d.config);
 }
 
-Result<Config, ConfigError> load_config(const std::string& path) {
+Result<Config, ConfigError> load(const std::string& path, bool check_files) {
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (f == nullptr) {
         return fail(ConfigError{path, "$", 0, 0,
@@ -419,7 +425,26 @@ Result<Config, ConfigError> load_config(const std::string& path) {
         return fail(ConfigError{path, "$", 0, 0,
                                 std::string("cannot read the file: ") + std::strerror(read_errno)});
     }
-    return parse_config(text, path);
+    // Absolute, so the names stay right for whoever opens the files later, whatever its
+    // working directory then (the TLS engine at start and on reload). Not normalised: "a/l/.."
+    // must go through the symbolic link l as the kernel did when it opened the config.
+    std::error_code ec;
+    std::filesystem::path full = std::filesystem::absolute(path, ec);
+    if (ec) {
+        full = path;
+    }
+    FileRules files{full.parent_path().string(), check_files};
+    return parse(text, path, std::move(files));
+}
+
+}  // namespace config
+
+Result<Config, ConfigError> parse_config(std::string_view json, std::string_view source) {
+    return config::parse(json, source, config::FileRules{});
+}
+
+Result<Config, ConfigError> load_config(const std::string& path) {
+    return config::load(path, true);
 }
 
 }  // namespace blitz

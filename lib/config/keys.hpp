@@ -13,6 +13,8 @@ enum class ObjectKind {
     Buffers,         ///< "buffers"
     Limits,          ///< "limits", top-level and per listener
     Listener,        ///< an element of "listeners"
+    Tls,             ///< "listeners[].tls"
+    Certificate,     ///< an element of "listeners[].tls.certificates"
     Upstream,        ///< an element of "upstreams"
     Endpoint,        ///< an object element of "upstreams[].endpoints"
     Hash,            ///< "upstreams[].hash"
@@ -22,6 +24,7 @@ enum class ObjectKind {
     CircuitBreaker,  ///< "upstreams[].circuit_breaker"
     RetryBudget,     ///< "upstreams[].retry_budget"
     Dns,             ///< "upstreams[].dns"
+    UpstreamTls,     ///< "upstreams[].tls" when it is an object
     Route,           ///< an element of "routes"
     Match,           ///< "routes[].match"
     Matcher,         ///< an element of "routes[].match.headers" and "routes[].match.query"
@@ -37,14 +40,20 @@ enum class ObjectKind {
 
 /// Every ObjectKind, for tests that walk them all.
 inline constexpr ObjectKind kObjectKinds[] = {
-    ObjectKind::Root,        ObjectKind::Log,      ObjectKind::Buffers,
-    ObjectKind::Limits,      ObjectKind::Listener, ObjectKind::Upstream,
-    ObjectKind::Endpoint,    ObjectKind::Hash,     ObjectKind::Pool,
-    ObjectKind::HealthCheck, ObjectKind::Outlier,  ObjectKind::CircuitBreaker,
-    ObjectKind::RetryBudget, ObjectKind::Dns,      ObjectKind::Route,
-    ObjectKind::Match,       ObjectKind::Matcher,  ObjectKind::Respond,
-    ObjectKind::Proxy,       ObjectKind::Retry,    ObjectKind::RegexRewrite,
-    ObjectKind::Redirect,    ObjectKind::Filter,   ObjectKind::HeaderEdits,
+    ObjectKind::Root,        ObjectKind::Log,
+    ObjectKind::Buffers,     ObjectKind::Limits,
+    ObjectKind::Listener,    ObjectKind::Tls,
+    ObjectKind::Certificate, ObjectKind::Upstream,
+    ObjectKind::Endpoint,    ObjectKind::Hash,
+    ObjectKind::Pool,        ObjectKind::HealthCheck,
+    ObjectKind::Outlier,     ObjectKind::CircuitBreaker,
+    ObjectKind::RetryBudget, ObjectKind::Dns,
+    ObjectKind::UpstreamTls, ObjectKind::Route,
+    ObjectKind::Match,       ObjectKind::Matcher,
+    ObjectKind::Respond,     ObjectKind::Proxy,
+    ObjectKind::Retry,       ObjectKind::RegexRewrite,
+    ObjectKind::Redirect,    ObjectKind::Filter,
+    ObjectKind::HeaderEdits,
 };
 
 /// The keys parse_config() accepts in an object of `kind`, in documentation order. They come

@@ -2,18 +2,20 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <blitz/router.hpp>
+#include <blitz/tls.hpp>
 #include <blitz/upstream.hpp>
 
 #include "config/keys.hpp"
 #include "config/walker.hpp"
 
-/// The sections of the document that have a file of their own: routes (routes.cpp) and
-/// upstreams (upstreams.cpp). config.cpp reads the rest and calls these.
+/// The sections of the document that have a file of their own: routes (routes.cpp), upstreams
+/// (upstreams.cpp) and TLS settings (tls.cpp). config.cpp reads the rest and calls these.
 namespace blitz::config {
 
 /// A route's reference to an upstream by name. Upstreams may come after the routes in the
@@ -58,5 +60,18 @@ std::vector<std::string_view> route_keys(ObjectKind kind);
 /// The keys of the upstream-side objects (Upstream, Endpoint, Hash, Pool, HealthCheck,
 /// Outlier, CircuitBreaker, RetryBudget, Dns); empty for other kinds.
 std::vector<std::string_view> upstream_keys(ObjectKind kind);
+
+/// Reads a listener's "tls" object into `out`, checks its keys against each other, then opens
+/// every file it names (Walker::readable) and, when files are checked, builds the listener's
+/// TLS context once (tls::ServerContext::make) so that what the files hold (PEM syntax,
+/// validity dates, a key that matches its certificate) is judged at load time too.
+bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out);
+
+/// Reads an upstream's "tls": true or false, or an object of settings (which turns TLS on),
+/// then opens every file it names.
+bool read_upstream_tls(Walker& w, Node& n, UpstreamTlsOptions& out);
+
+/// The keys of the TLS objects (Tls, Certificate, UpstreamTls); empty for other kinds.
+std::vector<std::string_view> tls_keys(ObjectKind kind);
 
 }  // namespace blitz::config

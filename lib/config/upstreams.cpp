@@ -358,7 +358,7 @@ bool ordered(Walker& w, const Place& at, std::string_view lo_key, std::chrono::m
                           std::to_string(hi.count()) + ")");
 }
 
-const std::array<Field<UpstreamState>, 10> kUpstreamFields = {{
+const std::array<Field<UpstreamState>, 11> kUpstreamFields = {{
     {"name",
      [](Walker& w, Node& n, UpstreamState& u) {
          // Names appear in logs and in the response header that names a proxy error's cause.
@@ -428,6 +428,8 @@ const std::array<Field<UpstreamState>, 10> kUpstreamFields = {{
          return w.object(n, kDnsFields, d) &&
                 ordered(w, at, "min_ttl_ms", d.min_ttl, "max_ttl_ms", d.max_ttl);
      }},
+    {"tls",
+     [](Walker& w, Node& n, UpstreamState& u) { return read_upstream_tls(w, n, u.options.tls); }},
 }};
 
 }  // namespace

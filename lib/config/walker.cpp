@@ -1,6 +1,9 @@
 #include "config/walker.hpp"
 
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include <blitz/http.hpp>
 
@@ -187,6 +190,47 @@ bool Walker::name(Node& n, std::string& out) {
         return mismatch(n, "a non-empty string", t);
     }
     out = std::move(t.value);
+    return true;
+}
+
+bool Walker::file(Node& n, std::string& out, Place& at) {
+    constexpr std::string_view kExpected = "a file name";
+    at = place(n);
+    Text t;
+    if (!text(n, kExpected, t)) {
+        return false;
+    }
+    if (t.value.empty() || t.value.find('\0') != std::string::npos) {
+        return mismatch(n, "a non-empty file name without NUL characters", t);
+    }
+    if (t.value.front() == '/' || files_.base_dir.empty()) {
+        out = std::move(t.value);
+    } else if (files_.base_dir.back() == '/') {
+        out = files_.base_dir + t.value;
+    } else {
+        out = files_.base_dir + '/' + t.value;
+    }
+    return true;
+}
+
+bool Walker::readable(const Place& at, const std::string& path) {
+    if (!files_.check) {
+        return true;
+    }
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+        return fail(at, "cannot read " + quote(path) + ": " + std::strerror(errno));
+    }
+    // fopen(3) opens a directory for reading; the first read is what fails (EISDIR).
+    const int c = std::fgetc(f);
+    const int read_errno = std::ferror(f) ? errno : 0;
+    std::fclose(f);
+    if (read_errno != 0) {
+        return fail(at, "cannot read " + quote(path) + ": " + std::strerror(read_errno));
+    }
+    if (c == EOF) {
+        return fail(at, "cannot read " + quote(path) + ": the file is empty");
+    }
     return true;
 }
 

@@ -16,9 +16,10 @@
 #include <blitz/config.hpp>
 
 #include "config/json_text.hpp"
+#include "config/load.hpp"
 
-/// The document walker the config loader's parts (config.cpp, routes.cpp, upstreams.cpp) read
-/// values with: typed readers that record the first error with its JSON path and position.
+/// The document walker the config loader's parts (config.cpp, routes.cpp, upstreams.cpp, tls.cpp)
+/// read values with: typed readers that record the first error with its JSON path and position.
 namespace blitz::config {
 
 namespace od = simdjson::ondemand;
@@ -84,8 +85,9 @@ std::vector<std::string_view> keys_of(const std::array<Field<T>, N>& fields) {
 /// Thread: one parse. Lifetime: refers to the input text while parsing.
 class Walker {
  public:
-    Walker(std::string_view text, std::string_view source, const char* base, std::size_t skew)
-        : text_(text), source_(source), base_(base), skew_(skew) {}
+    Walker(std::string_view text, std::string_view source, const char* base, std::size_t skew,
+           FileRules files)
+        : text_(text), source_(source), base_(base), skew_(skew), files_(std::move(files)) {}
 
     bool fail(std::size_t offset, std::string path, std::string message);
     bool fail(const Place& at, std::string message) {
@@ -145,6 +147,16 @@ class Walker {
     bool choice(Node& n, std::span<const std::string_view> options, std::size_t& index);
     /// A non-empty string.
     bool name(Node& n, std::string& out);
+    /// A file name (a non-empty string without NUL). A relative one is joined to
+    /// FileRules::base_dir. `at` gets the value's place, for readable().
+    bool file(Node& n, std::string& out, Place& at);
+    /// Opens `path` and reads a byte of it, so that a missing, unreadable or empty file is
+    /// refused at the key naming it when the config is loaded, not later by whatever uses it.
+    /// Always true when FileRules::check is off.
+    bool readable(const Place& at, const std::string& path);
+    /// Whether named files are opened (FileRules::check): also whether contexts that read them
+    /// are built while loading.
+    bool checks_files() const noexcept { return files_.check; }
 
     /// Calls `each(member, key, key_offset)` for every member of an object value.
     template <class F>
@@ -234,6 +246,7 @@ class Walker {
     std::string_view source_;
     const char* base_;
     std::size_t skew_;
+    FileRules files_;
     std::optional<ConfigError> error_;
 };
 

@@ -70,6 +70,8 @@ TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the sa
         {"/properties/buffers", ObjectKind::Buffers},
         {"/$defs/limits", ObjectKind::Limits},
         {"/$defs/listener", ObjectKind::Listener},
+        {"/$defs/tls", ObjectKind::Tls},
+        {"/$defs/certificate", ObjectKind::Certificate},
         {"/$defs/upstream", ObjectKind::Upstream},
         {"/$defs/endpoint", ObjectKind::Endpoint},
         {"/$defs/hash", ObjectKind::Hash},
@@ -79,6 +81,7 @@ TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the sa
         {"/$defs/circuitBreaker", ObjectKind::CircuitBreaker},
         {"/$defs/retryBudget", ObjectKind::RetryBudget},
         {"/$defs/dns", ObjectKind::Dns},
+        {"/$defs/upstreamTls", ObjectKind::UpstreamTls},
         {"/$defs/route", ObjectKind::Route},
         {"/$defs/match", ObjectKind::Match},
         {"/$defs/matcher", ObjectKind::Matcher},
@@ -135,6 +138,13 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
                 return {with_top("\"limits\": {" + member + "}"), "$.limits"};
             case ObjectKind::Listener:
                 return {"{\"listeners\": [{" + member + "}], \"routes\": []}", "$.listeners[0]"};
+            case ObjectKind::Tls:
+                return {"{\"listeners\": [{\"tls\": {" + member + "}}], \"routes\": []}",
+                        "$.listeners[0].tls"};
+            case ObjectKind::Certificate:
+                return {"{\"listeners\": [{\"tls\": {\"certificates\": [{" + member +
+                            "}]}}], \"routes\": []}",
+                        "$.listeners[0].tls.certificates[0]"};
             case ObjectKind::Upstream:
                 return {with_top("\"upstreams\": [{" + member + "}]"), "$.upstreams[0]"};
             case ObjectKind::Endpoint:
@@ -154,6 +164,8 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
                 return upstream_part("retry_budget");
             case ObjectKind::Dns:
                 return upstream_part("dns");
+            case ObjectKind::UpstreamTls:
+                return upstream_part("tls");
             case ObjectKind::Route:
                 return {with_routes("{" + member + "}"), "$.routes[0]"};
             case ObjectKind::Match:

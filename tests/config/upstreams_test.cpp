@@ -199,7 +199,7 @@ TEST_CASE("config::parse_config validates upstream names", "[config]") {
     j = upstream_with(R"("balance": "random")");
     require_error_at(j, "\"balance\"", "$.upstreams[0].balance",
                      "unknown key \"balance\"; allowed keys: name, endpoints, lb, hash, pool, "
-                     "health_check, outlier_detection, circuit_breaker, retry_budget, dns");
+                     "health_check, outlier_detection, circuit_breaker, retry_budget, dns, tls");
 }
 
 TEST_CASE("config::parse_config validates upstream endpoints", "[config]") {
