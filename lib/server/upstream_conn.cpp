@@ -20,6 +20,10 @@ UpstreamConn::UpstreamConn(ReactorImpl& reactor) noexcept : reactor_(reactor) {
     timer_.owner = this;
 }
 
+UpstreamConn::~UpstreamConn() {
+    delete tls_;  // only when the reactor is torn down with the connection still open
+}
+
 bool UpstreamConn::open(EndpointPool& pool, std::uint32_t slot, std::uint32_t generation, int& error) {
     const net::SocketAddress& addr = pool.endpoint.address;
     fd_ = ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

@@ -62,6 +62,9 @@ public:
     static constexpr int kTlsFailed = -EPROTO;
 
     explicit UpstreamConn(ReactorImpl& reactor) noexcept;
+    UpstreamConn(const UpstreamConn&) = delete;
+    UpstreamConn& operator=(const UpstreamConn&) = delete;
+    ~UpstreamConn();
 
     /// Opens a non-blocking socket to the pool's endpoint and starts connecting. False (with
     /// `error` = errno) when no socket could be made.
