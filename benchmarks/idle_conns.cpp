@@ -1,9 +1,14 @@
 // idle_conns: opens N keep-alive connections to an HTTP/1.1 server, sends one GET on each,
 // waits for every response, prints "ready N" and then keeps the connections idle until it is
 // killed. benchmarks/load.sh reads the server's RSS before and after to get the memory cost of
-// an idle connection. Standalone (no libblitz): load.sh compiles it with c++ -std=c++20.
+// an idle connection. With --tls every connection is HTTPS (a full handshake each: no session
+// is offered, and certificates are not checked). Standalone (no libblitz): load.sh compiles it
+// with c++ -std=c++20 and the system OpenSSL (-lssl -lcrypto), which only this client uses.
 //
-//   idle_conns HOST PORT N [PATH]
+//   idle_conns [--tls] HOST PORT N [PATH]
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,6 +34,8 @@ constexpr int kMaxConnecting = 256;
 
 struct Conn {
     int fd = -1;
+    SSL* ssl = nullptr;     // --tls only
+    bool connected = false;  // the TCP connect completed (--tls waits for it before the handshake)
     std::size_t sent = 0;
     std::string in;
     bool done = false;
@@ -67,11 +74,61 @@ bool response_complete(std::string_view in) {
     return in.size() >= head_end + 4 + body_len;
 }
 
+[[noreturn]] void die_tls(const char* what) {
+    unsigned long e = ERR_get_error();
+    std::fprintf(stderr, "idle_conns: %s: %s\n", what,
+                 e != 0 ? ERR_error_string(e, nullptr) : "connection closed");
+    std::exit(1);
+}
+
+// Drives one TLS connection as far as it goes without blocking: handshake, request, response.
+// Returns the epoll events it waits for next, or 0 once the whole response is in.
+std::uint32_t step_tls(Conn& c, const std::string& request) {
+    char buf[4096];
+    for (;;) {
+        int rc = 0;
+        if (!SSL_is_init_finished(c.ssl)) {
+            rc = SSL_connect(c.ssl);
+            if (rc == 1) {
+                continue;
+            }
+        } else if (c.sent < request.size()) {
+            rc = SSL_write(c.ssl, request.data() + c.sent, static_cast<int>(request.size() - c.sent));
+            if (rc > 0) {
+                c.sent += static_cast<std::size_t>(rc);
+                continue;
+            }
+        } else {
+            rc = SSL_read(c.ssl, buf, sizeof buf);
+            if (rc > 0) {
+                c.in.append(buf, static_cast<std::size_t>(rc));
+                if (response_complete(c.in)) {
+                    return 0;
+                }
+                continue;
+            }
+        }
+        switch (SSL_get_error(c.ssl, rc)) {
+            case SSL_ERROR_WANT_READ:
+                return EPOLLIN;
+            case SSL_ERROR_WANT_WRITE:
+                return EPOLLOUT;
+            default:
+                die_tls(SSL_is_init_finished(c.ssl) ? "TLS read/write" : "TLS handshake");
+        }
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    bool tls = argc > 1 && std::strcmp(argv[1], "--tls") == 0;
+    if (tls) {
+        --argc;
+        ++argv;
+    }
     if (argc < 4) {
-        std::fprintf(stderr, "usage: idle_conns HOST PORT N [PATH]\n");
+        std::fprintf(stderr, "usage: idle_conns [--tls] HOST PORT N [PATH]\n");
         return 2;
     }
     sockaddr_in addr{};
@@ -89,6 +146,17 @@ int main(int argc, char** argv) {
     if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
         lim.rlim_cur = lim.rlim_max;
         setrlimit(RLIMIT_NOFILE, &lim);
+    }
+
+    SSL_CTX* ctx = nullptr;
+    if (tls) {
+        ctx = SSL_CTX_new(TLS_client_method());
+        if (ctx == nullptr) {
+            die_tls("SSL_CTX_new");
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, nullptr);
+        // Every connection is a full handshake, as N distinct clients would make.
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     }
 
     int ep = epoll_create1(EPOLL_CLOEXEC);
@@ -134,8 +202,44 @@ int main(int argc, char** argv) {
             return 1;
         }
         for (int i = 0; i < n; ++i) {
-            Conn& c = conns[events[static_cast<std::size_t>(i)].data.u32];
+            const std::uint32_t id = events[static_cast<std::size_t>(i)].data.u32;
+            Conn& c = conns[id];
             if (c.done) {
+                continue;
+            }
+            if (tls) {
+                if (!c.connected) {
+                    int so_error = 0;
+                    socklen_t len = sizeof so_error;
+                    getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+                    if (so_error != 0) {
+                        errno = so_error;
+                        die("connect");
+                    }
+                    c.connected = true;
+                    c.ssl = SSL_new(ctx);
+                    if (c.ssl == nullptr || SSL_set_fd(c.ssl, c.fd) != 1) {
+                        die_tls("SSL_new");
+                    }
+                    SSL_set_tlsext_host_name(c.ssl, "localhost");
+                }
+                epoll_event ev{};
+                ev.events = step_tls(c, request);
+                ev.data.u32 = id;
+                if (ev.events != 0) {
+                    epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
+                    continue;
+                }
+                if (c.in.compare(0, 12, "HTTP/1.1 200") != 0) {
+                    std::fprintf(stderr, "idle_conns: unexpected response: %.40s\n", c.in.c_str());
+                    return 1;
+                }
+                // Idle from now on: stop watching it, keep it open (and its TLS session).
+                epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
+                c.done = true;
+                c.in = std::string();
+                ++completed;
+                --in_flight;
                 continue;
             }
             if (c.sent < request.size()) {
@@ -150,7 +254,7 @@ int main(int argc, char** argv) {
                 if (c.sent == request.size()) {
                     epoll_event ev{};
                     ev.events = EPOLLIN;
-                    ev.data.u32 = events[static_cast<std::size_t>(i)].data.u32;
+                    ev.data.u32 = id;
                     epoll_ctl(ep, EPOLL_CTL_MOD, c.fd, &ev);
                 }
                 continue;

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Load benchmark: blitzd (io_uring and epoll backends) against Debian's nginx and HAProxy,
-# measured the way README.md (Benchmarks) describes: same machine, same run, interleaved,
-# medians, ratios.
+# Load benchmark: blitzd (io_uring and epoll backends; BoringSSL and OpenSSL builds) against
+# Debian's nginx and HAProxy, measured the way README.md (Benchmarks) describes: same machine,
+# same run, interleaved, medians, ratios.
 #
 #   benchmarks/load.sh [--quick] [--no-blitzd] [--servers "nginx haproxy blitzd-epoll ..."]
-#                      [--scenarios "s1 s2"] [--parts "throughput instructions memory"]
+#                      [--scenarios "s1 s2 s3 s5"] [--parts "throughput instructions memory"]
 #
 # Every server runs one worker (one thread) pinned to CPU $SERVER_CPU and is loaded from CPU
-# $CLIENT_CPU, all on loopback, with $CONNS keep-alive connections. --scenarios picks s1 (which
-# brings s1p and the memory part) and/or s2; --servers lists any of the four servers below, each
-# taking part in the scenarios it has a configuration for.
+# $CLIENT_CPU, all on loopback, with $CONNS keep-alive connections. --scenarios picks any of s1
+# (which brings s1p and the memory part), s2, s3 (which brings the TLS memory part) and s5
+# (default: s1 s2); --servers lists any of the five servers below, each taking part in the
+# scenarios it has a configuration for.
 #   s1  the server itself answers GET / with a 13-byte "Hello, World!" (text/plain, 200); s1p is
 #       s1 pipelined $DEPTH deep. Servers: nginx, blitzd-io_uring, blitzd-epoll.
 #   s2  the server is a reverse proxy: GET /api/hello goes to an upstream nginx (one worker,
@@ -17,6 +18,20 @@
 #       13 bytes) over pooled keep-alive upstream connections. Servers: blitzd-io_uring,
 #       blitzd-epoll (route prefix /api/, no X-Forwarded-*/Via, which the others do not add
 #       either), haproxy (benchmarks/haproxy.cfg.in) and nginx (benchmarks/nginx_proxy.conf.in).
+#   s3  s1 over TLS 1.3 with keep-alive (wrk https://): server CPU per request. Servers: nginx
+#       (benchmarks/nginx_tls.conf.in), blitzd-io_uring, blitzd-epoll (BLITZD, BoringSSL) and
+#       blitzd-openssl (io_uring, built with -Dtls=openssl). All serve the same ECDSA P-256
+#       certificate (made here with openssl), TLS 1.3 only, X25519, the cipher suite the client
+#       prefers (wrk and s_client: TLS_AES_256_GCM_SHA384; h2load: TLS_AES_128_GCM_SHA256),
+#       resumption off on every server.
+#   s5  a new TLS 1.3 connection (full handshake) per request: wrk -H "Connection: close" over
+#       $CONNS connections, so requests/s are handshakes/s and CPU per request is CPU per
+#       handshake (TCP accept and close and one tiny request included, as a client sees a
+#       handshake). Same servers and configurations as s3. wrk rather than openssl s_time: wrk
+#       keeps $CONNS handshakes in flight, so the server is never idle waiting for a single
+#       sequential client, and it is the same client as s3. wrk would resume sessions it was
+#       given (SSL_clear keeps them): the servers issue no tickets and keep no session cache,
+#       which check_response verifies with openssl s_client -sess_out/-sess_in.
 # Parts:
 #   throughput    wrk, $WARMUP s warm-up, $DURATION s measured, $REPS repetitions with the server
 #                 order rotated each time; medians of requests/s, p50, p99, and server CPU per
@@ -29,9 +44,13 @@
 #   instructions  the server under callgrind answers exactly $N1, then (new process) $N2
 #                 requests (h2load --h1); instructions/request = (Ir2 - Ir1) / (N2 - N1).
 #                 User space only: read it together with CPU per request.
+#                 s3 counts requests as s1 does (h2load --h1 over https; the $CONNS handshakes are
+#                 in both runs and cancel out); s5 counts handshakes: $HS_N1, then $HS_N2
+#                 requests each on a new connection (h2load -H "Connection: close").
 #   memory        (s1 servers) $IDLE_CONNS keep-alive connections, one request each, left idle:
 #                 the server's VmRSS growth divided by their number (kernel socket memory is not
-#                 in RSS).
+#                 in RSS). (s3 servers) the same with $TLS_IDLE_CONNS TLS connections, each after
+#                 a full handshake and one request (idle_conns --tls).
 #
 # s2 latency at half peak: wrk only runs closed-loop, so the offered rate is fixed with h2load
 # instead: --rps spreads RATE = half the median s2 requests/s of blitzd-io_uring (else of the
@@ -43,27 +62,31 @@
 # p50/p99/max come from h2load's per-request log. Same warm-up, duration and repetitions.
 #
 # Environment (defaults in brackets): DURATION [10] WARMUP [2] REPS [3] CONNS [64] DEPTH [16]
-# N1 [10000] N2 [50000] IDLE_CONNS [5000] SERVER_CPU [0] CLIENT_CPU [1] PORT [18080]
-# UPSTREAM_PORT [PORT+1] RATE [see above] RESULTS [benchmarks/results/DATE]
-# BLITZD [build-release/tools/blitzd/blitzd, brought up to date].
-# --quick: DURATION=3 WARMUP=1 REPS=1 N1=2000 N2=6000 IDLE_CONNS=1000, for trying the script.
+# N1 [10000] N2 [50000] HS_N1 [200] HS_N2 [1000] IDLE_CONNS [5000] TLS_IDLE_CONNS [3000]
+# SERVER_CPU [0] CLIENT_CPU [1] PORT [18080] UPSTREAM_PORT [PORT+1] RATE [see above]
+# RESULTS [benchmarks/results/DATE]
+# BLITZD [build-release/tools/blitzd/blitzd, brought up to date]
+# BLITZD_OPENSSL [build-release-openssl/tools/blitzd/blitzd (-Dtls=openssl), brought up to date].
+# --quick: DURATION=3 WARMUP=1 REPS=1 N1=2000 N2=6000 HS_N1=100 HS_N2=300 IDLE_CONNS=1000
+# TLS_IDLE_CONNS=1000, for trying the script.
 #
-# Needs: nginx, wrk, valgrind, h2load (nghttp2-client), a C++ compiler, curl, and haproxy when
-# it is among the servers; as root scripts/setup.sh installs them (this script runs it when
-# root). Kills only what it started.
+# Needs: nginx, wrk, valgrind, h2load (nghttp2-client), a C++ compiler, curl, openssl and the
+# OpenSSL headers (libssl-dev: idle_conns --tls) and haproxy when it is among the servers; as
+# root scripts/setup.sh installs them (this script runs it when root). Kills only what it
+# started.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 
-servers="blitzd-io_uring blitzd-epoll nginx haproxy"
+servers="blitzd-io_uring blitzd-epoll blitzd-openssl nginx haproxy"
 scenarios="s1 s2"
 parts="throughput instructions memory"
 while [ "$#" -gt 0 ]; do
     case $1 in
     --quick)
         : "${DURATION:=3}" "${WARMUP:=1}" "${REPS:=1}" "${N1:=2000}" "${N2:=6000}"
-        : "${IDLE_CONNS:=1000}"
+        : "${HS_N1:=100}" "${HS_N2:=300}" "${IDLE_CONNS:=1000}" "${TLS_IDLE_CONNS:=1000}"
         ;;
     --no-blitzd) servers="nginx haproxy" ;;
     --servers) servers=$2; shift ;;
@@ -81,7 +104,10 @@ CONNS=${CONNS:-64}
 DEPTH=${DEPTH:-16}
 N1=${N1:-10000}
 N2=${N2:-50000}
+HS_N1=${HS_N1:-200}
+HS_N2=${HS_N2:-1000}
 IDLE_CONNS=${IDLE_CONNS:-5000}
+TLS_IDLE_CONNS=${TLS_IDLE_CONNS:-3000}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18080}
@@ -95,36 +121,45 @@ die() {
 
 for s in $servers; do
     case $s in
-    nginx | haproxy | blitzd-io_uring | blitzd-epoll) ;;
-    *) die "unknown server '$s' (nginx, haproxy, blitzd-io_uring, blitzd-epoll)" ;;
+    nginx | haproxy | blitzd-io_uring | blitzd-epoll | blitzd-openssl) ;;
+    *) die "unknown server '$s' (nginx, haproxy, blitzd-io_uring, blitzd-epoll, blitzd-openssl)" ;;
     esac
 done
 for s in $scenarios; do
     case $s in
-    s1 | s2) ;;
-    *) die "unknown scenario '$s' (s1, which includes s1p, and s2)" ;;
+    s1 | s2 | s3 | s5) ;;
+    *) die "unknown scenario '$s' (s1, which includes s1p, s2, s3 and s5)" ;;
     esac
 done
 has() { [[ " $1 " == *" $2 "* ]]; }
 
-# The servers of each scenario, in --servers order: HAProxy has no s1 configuration here.
+# The servers of each scenario, in --servers order: HAProxy has no s1 or TLS configuration here;
+# blitzd-openssl (the -Dtls=openssl build) only takes part in the TLS scenarios, s3 and s5.
 s1_servers=""
 s2_servers=""
+tls_servers=""
+tls_scenarios=""
+for s in s3 s5; do
+    has "$scenarios" "$s" && tls_scenarios+="${tls_scenarios:+ }$s"
+done
 for s in $servers; do
-    if has "$scenarios" s1 && [ "$s" != haproxy ]; then
+    if has "$scenarios" s1 && [ "$s" != haproxy ] && [ "$s" != blitzd-openssl ]; then
         s1_servers+="${s1_servers:+ }$s"
     fi
-    if has "$scenarios" s2; then
+    if has "$scenarios" s2 && [ "$s" != blitzd-openssl ]; then
         s2_servers+="${s2_servers:+ }$s"
     fi
+    if [ -n "$tls_scenarios" ] && [ "$s" != haproxy ]; then
+        tls_servers+="${tls_servers:+ }$s"
+    fi
 done
-[ -n "$s1_servers$s2_servers" ] || die "no server runs any of the scenarios '$scenarios'"
+[ -n "$s1_servers$s2_servers$tls_servers" ] || die "no server runs any of the scenarios '$scenarios'"
 
 # --- tools ------------------------------------------------------------------------------------
 if [ "$(id -u)" -eq 0 ]; then
     "$root/scripts/setup.sh"
 fi
-tools="nginx wrk valgrind h2load curl taskset ss c++"
+tools="nginx wrk valgrind h2load curl taskset ss c++ openssl"
 has "$s2_servers" haproxy && tools+=" haproxy"
 for tool in $tools; do
     command -v "$tool" >/dev/null || die "$tool not found (run scripts/setup.sh as root)"
@@ -132,7 +167,11 @@ done
 nginx=$(command -v nginx)
 haproxy=$(command -v haproxy || true)
 
-if [[ " $servers " == *" blitzd-"* ]]; then
+need_blitzd=""
+for s in $s1_servers $s2_servers $tls_servers; do
+    case $s in blitzd-io_uring | blitzd-epoll) need_blitzd=1 ;; esac
+done
+if [ -n "$need_blitzd" ]; then
     if [ -z "${BLITZD:-}" ]; then
         dir=$root/build-release
         if [ ! -f "$dir/meson-private/coredata.dat" ]; then
@@ -143,6 +182,18 @@ if [[ " $servers " == *" blitzd-"* ]]; then
         BLITZD=$dir/tools/blitzd/blitzd
     fi
     [ -x "$BLITZD" ] || die "blitzd binary $BLITZD not found"
+fi
+if has "$tls_servers" blitzd-openssl; then
+    if [ -z "${BLITZD_OPENSSL:-}" ]; then
+        dir=$root/build-release-openssl
+        if [ ! -f "$dir/meson-private/coredata.dat" ]; then
+            meson setup "$dir" -Dbuildtype=release -Dtls=openssl -Dtests=false \
+                -Dbenchmarks=false -Dexamples=false >&2
+        fi
+        ninja -C "$dir" tools/blitzd/blitzd >&2
+        BLITZD_OPENSSL=$dir/tools/blitzd/blitzd
+    fi
+    [ -x "$BLITZD_OPENSSL" ] || die "blitzd binary $BLITZD_OPENSSL not found"
 fi
 
 mkdir -p "$RESULTS"
@@ -183,10 +234,11 @@ url() {
     case $1 in
     s1) echo "http://127.0.0.1:$PORT/" ;;
     s2) echo "http://127.0.0.1:$PORT/api/hello" ;;
+    s3 | s5) echo "https://127.0.0.1:$PORT/" ;;
     esac
 }
 
-c++ -std=c++20 -O2 -Wall -Wextra -o "$RESULTS/idle_conns" "$here/idle_conns.cpp"
+c++ -std=c++20 -O2 -Wall -Wextra -o "$RESULTS/idle_conns" "$here/idle_conns.cpp" -lssl -lcrypto
 
 sed -e "s|@WORKDIR@|$RESULTS|g" -e "s|@PORT@|$PORT|g" "$here/nginx.conf.in" >"$RESULTS/nginx.conf"
 # s2: the upstream is the s1 nginx in a directory of its own (it runs beside the proxy nginx);
@@ -198,6 +250,15 @@ sed -e "s|@WORKDIR@|$RESULTS|g" -e "s|@PORT@|$PORT|g" -e "s|@UPSTREAM_PORT@|$UPS
     "$here/nginx_proxy.conf.in" >"$RESULTS/nginx_proxy.conf"
 sed -e "s|@PORT@|$PORT|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" "$here/haproxy.cfg.in" \
     >"$RESULTS/haproxy.cfg"
+# s3/s5: one ECDSA P-256 certificate for every server.
+if [ -n "$tls_servers" ]; then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+        -keyout "$RESULTS/tls.key" -out "$RESULTS/tls.pem" 2>"$RESULTS/openssl-req.log" ||
+        die "openssl could not make the certificate: $(cat "$RESULTS/openssl-req.log")"
+    sed -e "s|@WORKDIR@|$RESULTS|g" -e "s|@PORT@|$PORT|g" -e "s|@CERT@|$RESULTS/tls.pem|g" \
+        -e "s|@KEY@|$RESULTS/tls.key|g" "$here/nginx_tls.conf.in" >"$RESULTS/nginx_tls.conf"
+fi
 for backend in io_uring epoll; do
     cat >"$RESULTS/blitzd-$backend.json" <<JSON
 {
@@ -217,6 +278,32 @@ for backend in io_uring epoll; do
 JSON
     # The pool keeps as many idle upstream connections as nginx's "keepalive 64"; the forwarding
     # headers are off because HAProxy and nginx, as configured, add none.
+    # s3/s5 (blitzd-openssl uses the io_uring one): resumption off, as for nginx.
+    cat >"$RESULTS/blitzd-$backend-tls.json" <<JSON
+{
+  "workers": 1,
+  "backend": "$backend",
+  "log": { "level": "info" },
+  "limits": { "max_requests_per_connection": 0, "max_connection_age_ms": 86400000 },
+  "listeners": [
+    {
+      "name": "bench",
+      "address": "127.0.0.1:$PORT",
+      "tls": {
+        "certificates": [{ "cert": "$RESULTS/tls.pem", "key": "$RESULTS/tls.key" }],
+        "session_tickets": false
+      }
+    }
+  ],
+  "routes": [
+    {
+      "name": "hello",
+      "match": { "path": "/" },
+      "respond": { "status": 200, "body": "Hello, World!", "content_type": "text/plain" }
+    }
+  ]
+}
+JSON
     cat >"$RESULTS/blitzd-$backend-proxy.json" <<JSON
 {
   "workers": 1,
@@ -251,6 +338,9 @@ server_cmd() {
     s2.nginx) echo "$nginx -p $RESULTS -e $RESULTS/nginx-proxy-error.log -c $RESULTS/nginx_proxy.conf" ;;
     s2.haproxy) echo "$haproxy -f $RESULTS/haproxy.cfg -db" ;;
     s2.blitzd-*) echo "$BLITZD --config $RESULTS/$2-proxy.json" ;;
+    s[35].nginx) echo "$nginx -p $RESULTS -e $RESULTS/nginx-tls-error.log -c $RESULTS/nginx_tls.conf" ;;
+    s[35].blitzd-openssl) echo "$BLITZD_OPENSSL --config $RESULTS/blitzd-io_uring-tls.json" ;;
+    s[35].blitzd-*) echo "$BLITZD --config $RESULTS/$2-tls.json" ;;
     esac
 }
 
@@ -259,6 +349,7 @@ label() {
     case $1 in
     s1) echo "$2" ;;
     s2) echo "$2-proxy" ;;
+    s3 | s5) echo "$2-tls" ;;
     esac
 }
 
@@ -266,7 +357,7 @@ label() {
 wait_answer() {
     local pid=$1 logfile=$2 target=$3 i
     for i in $(seq 600); do
-        if curl -s -o /dev/null --max-time 1 "$target"; then
+        if curl -sk -o /dev/null --max-time 1 "$target"; then
             return 0
         fi
         kill -0 "$pid" 2>/dev/null || break
@@ -364,16 +455,53 @@ clk_tck=$(getconf CLK_TCK)
 check_response() {
     local scenario=$1 name=$2 body file
     file=$RESULTS/$(label "$scenario" "$name")
-    curl -s -D "$file.response" -o "$file.body" "$(url "$scenario")"
+    local tls_args=()
+    case $scenario in s3 | s5) tls_args=(--cacert "$RESULTS/tls.pem") ;; esac
+    curl -s "${tls_args[@]}" -D "$file.response" -o "$file.body" "$(url "$scenario")"
     body=$(cat "$file.body")
     [ "$body" = "Hello, World!" ] || die "$name ($scenario) answered '$body'"
     grep -qi '^content-type: text/plain' "$file.response" ||
         die "$name ($scenario): no text/plain Content-Type"
     if [[ $name == blitzd-* ]]; then
         local backend=${name#blitzd-}
+        [ "$name" = blitzd-openssl ] && backend=io_uring
         grep -q "backend $backend" "$file.log" ||
             die "$name does not run the $backend backend: $(grep -m1 backend "$file.log")"
     fi
+    case $scenario in s3 | s5) check_tls "$name" "$file" ;; esac
+}
+
+# check_tls NAME FILE: records what the TLS handshake negotiated in FILE.tls and checks that it
+# is the same for every server (TLS 1.3, X25519, ECDSA, and the suite OpenSSL's client prefers,
+# TLS_AES_256_GCM_SHA384, as wrk's gets) and that the server does not resume sessions (s5
+# measures full handshakes).
+check_tls() {
+    local name=$1 file=$2 request line
+    request=$'GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n'
+    rm -f "$file.session"
+    printf '%s' "$request" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+        -servername localhost -sess_out "$file.session" -ign_eof >"$file.s_client" 2>&1 || true
+    grep -E '^(New|Reused), |^Server Temp Key|^Peer signature type|^Server public key' \
+        "$file.s_client" >"$file.tls" || true
+    for line in "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384" "Server Temp Key: X25519" \
+        "Peer signature type: ECDSA" "Server public key is 256 bit"; do
+        grep -qF "$line" "$file.tls" || die "$name: the handshake lacks '$line' (see $file.s_client)"
+    done
+    # A session the server would resume: offered again, it must be refused.
+    if [ -s "$file.session" ]; then
+        printf '%s' "$request" | timeout 10 openssl s_client -connect "127.0.0.1:$PORT" \
+            -servername localhost -sess_in "$file.session" -ign_eof >"$file.s_client2" 2>&1 || true
+        if grep -q '^Reused, ' "$file.s_client2"; then
+            die "$name resumed a TLS session: resumption must be off (see $file.s_client2)"
+        fi
+    fi
+    # (grep -q on a pipe would end ldd with SIGPIPE, which pipefail reports.)
+    case $name in
+    blitzd-openssl) grep -q 'libssl\.so\.3' <<<"$(ldd "$BLITZD_OPENSSL")" ||
+        die "$BLITZD_OPENSSL is not linked with OpenSSL 3" ;;
+    blitzd-*) grep -q 'android/libssl' <<<"$(ldd "$BLITZD")" ||
+        die "$BLITZD is not linked with BoringSSL (android libssl)" ;;
+    esac
 }
 
 # --- throughput -------------------------------------------------------------------------------
@@ -386,6 +514,9 @@ wrk_run() {
     args=(-t1 -c"$CONNS" --latency)
     if [ "$scenario" = s1p ]; then
         args+=(-s "$here/pipeline.lua")
+    fi
+    if [ "$scenario" = s5 ]; then
+        args+=(-H "Connection: close")
     fi
     local tail_args=()
     [ "$scenario" = s1p ] && tail_args=(-- "$DEPTH")
@@ -530,21 +661,37 @@ throughput() {
         done
         stop_upstream
     fi
+    if [ -n "$tls_servers" ]; then
+        local scenario
+        for rep in $(seq "$REPS"); do
+            for name in $(rotated "$tls_servers" "$rep"); do
+                log "throughput $tls_scenarios: rep $rep/$REPS, $name"
+                start_server s3 "$name"
+                check_response "${tls_scenarios%% *}" "$name"
+                for scenario in $tls_scenarios; do
+                    wrk_run "$name" "$scenario" "$rep"
+                done
+                stop_server
+            done
+        done
+    fi
 }
 
 # --- instructions per request -----------------------------------------------------------------
-# callgrind_ir SCENARIO NAME N: runs NAME under callgrind for exactly N requests; writes the
-# total instruction count to $RESULTS/ir.ID.N (ID: NAME for s1, s2.NAME for s2).
+# callgrind_ir SCENARIO NAME N: runs NAME under callgrind for exactly N requests (for s5 each on
+# a new connection); writes the total instruction count to $RESULTS/ir.ID.N (ID: NAME for s1,
+# SCENARIO.NAME for the others).
 callgrind_ir() {
-    local scenario=$1 name=$2 n=$3 id out summary
+    local scenario=$1 name=$2 n=$3 id out summary extra=()
     id=$name
-    [ "$scenario" = s2 ] && id=s2.$name
+    [ "$scenario" != s1 ] && id=$scenario.$name
+    [ "$scenario" = s5 ] && extra=(-H "Connection: close")
     out=$RESULTS/callgrind.$id.$n.out
     # HAProxy and nginx exit on SIGTERM at once (a hard stop), blitzd after closing its
     # connections; callgrind writes its output at the exit either way.
     start_server "$scenario" "$name" valgrind --tool=callgrind --callgrind-out-file="$out"
-    summary=$(taskset -c "$CLIENT_CPU" h2load --h1 -t1 -c"$CONNS" -n"$n" "$(url "$scenario")" |
-        grep '^requests:' || true)
+    summary=$(taskset -c "$CLIENT_CPU" h2load --h1 -t1 -c"$CONNS" -n"$n" "${extra[@]}" \
+        "$(url "$scenario")" | grep '^requests:' || true)
     echo "$summary" >"$RESULTS/h2load.$id.$n.txt"
     stop_server
     [[ $summary == *" $n succeeded, 0 failed"* ]] || die "$name under callgrind: ${summary:-h2load failed}"
@@ -553,10 +700,11 @@ callgrind_ir() {
     [ -s "$RESULTS/ir.$id.$n" ] || die "no summary line in $out"
 }
 
-# ir_per_request ID: (Ir(N2) - Ir(N1)) / (N2 - N1) into $RESULTS/ir.ID.
+# ir_per_request ID [A B]: (Ir(B) - Ir(A)) / (B - A) into $RESULTS/ir.ID (A, B: N1, N2).
 ir_per_request() {
-    paste -d' ' "$RESULTS/ir.$1.$N1" "$RESULTS/ir.$1.$N2" |
-        awk -v a="$N1" -v b="$N2" '{printf "%.0f\n", ($2 - $1) / (b - a)}' >"$RESULTS/ir.$1"
+    local a=${2:-$N1} b=${3:-$N2}
+    paste -d' ' "$RESULTS/ir.$1.$a" "$RESULTS/ir.$1.$b" |
+        awk -v a="$a" -v b="$b" '{printf "%.0f\n", ($2 - $1) / (b - a)}' >"$RESULTS/ir.$1"
 }
 
 instructions() {
@@ -577,37 +725,65 @@ instructions() {
         done
         stop_upstream
     fi
+    for name in $tls_servers; do
+        if has "$tls_scenarios" s3; then
+            log "instructions s3: $name under callgrind, $N1 then $N2 requests over TLS"
+            callgrind_ir s3 "$name" "$N1"
+            callgrind_ir s3 "$name" "$N2"
+            ir_per_request "s3.$name"
+        fi
+        if has "$tls_scenarios" s5; then
+            log "instructions s5: $name under callgrind, $HS_N1 then $HS_N2 handshakes"
+            callgrind_ir s5 "$name" "$HS_N1"
+            callgrind_ir s5 "$name" "$HS_N2"
+            ir_per_request "s5.$name" "$HS_N1" "$HS_N2"
+        fi
+    done
 }
 
 # --- memory per idle connection ---------------------------------------------------------------
+# idle_memory SCENARIO NAME N OUT: starts NAME set up for SCENARIO (s1, or s3 over TLS), opens N
+# keep-alive connections with one request each and leaves them idle; writes
+# "bytes_per_connection rss0_kB rss1_kB" to OUT.
+idle_memory() {
+    local scenario=$1 name=$2 n=$3 out=$4 client i rss0 rss1 txt tls=()
+    [ "$scenario" = s3 ] && tls=(--tls)
+    txt=$RESULTS/idle.$(label "$scenario" "$name").txt
+    start_server "$scenario" "$name"
+    # A short load first, so lazily built per-worker state is not counted per connection.
+    taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "$(url "$scenario")" >/dev/null
+    sleep 0.5
+    rss0=$(rss_kb "$server_pid")
+    taskset -c "$CLIENT_CPU" "$RESULTS/idle_conns" "${tls[@]}" 127.0.0.1 "$PORT" "$n" >"$txt" 2>&1 &
+    client=$!
+    started+=("$client")
+    for i in $(seq 600); do
+        grep -q '^ready' "$txt" && break
+        kill -0 "$client" 2>/dev/null || die "idle_conns: $(cat "$txt")"
+        sleep 0.1
+    done
+    grep -q '^ready' "$txt" || die "idle_conns did not finish in 60 s"
+    sleep 1
+    rss1=$(rss_kb "$server_pid")
+    kill -TERM "$client"
+    wait "$client" 2>/dev/null || true
+    forget "$client"
+    stop_server
+    echo "$rss0 $rss1" | awk -v n="$n" '{printf "%.0f %d %d\n", ($2 - $1) * 1024 / n, $1, $2}' >"$out"
+}
+
 memory() {
-    local name rss0 rss1 client i
+    local name
     for name in $s1_servers; do
         log "memory: $name, $IDLE_CONNS idle connections"
-        start_server s1 "$name"
-        # A short load first, so lazily built per-worker state is not counted per connection.
-        taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "$(url s1)" >/dev/null
-        sleep 0.5
-        rss0=$(rss_kb "$server_pid")
-        taskset -c "$CLIENT_CPU" "$RESULTS/idle_conns" 127.0.0.1 "$PORT" "$IDLE_CONNS" \
-            >"$RESULTS/idle.$name.txt" 2>&1 &
-        client=$!
-        started+=("$client")
-        for i in $(seq 600); do
-            grep -q '^ready' "$RESULTS/idle.$name.txt" && break
-            kill -0 "$client" 2>/dev/null || die "idle_conns: $(cat "$RESULTS/idle.$name.txt")"
-            sleep 0.1
-        done
-        grep -q '^ready' "$RESULTS/idle.$name.txt" || die "idle_conns did not finish in 60 s"
-        sleep 1
-        rss1=$(rss_kb "$server_pid")
-        kill -TERM "$client"
-        wait "$client" 2>/dev/null || true
-        forget "$client"
-        stop_server
-        echo "$rss0 $rss1" | awk -v n="$IDLE_CONNS" '{printf "%.0f %d %d\n", ($2 - $1) * 1024 / n, $1, $2}' \
-            >"$RESULTS/mem.$name"
+        idle_memory s1 "$name" "$IDLE_CONNS" "$RESULTS/mem.$name"
     done
+    if has "$tls_scenarios" s3; then
+        for name in $tls_servers; do
+            log "memory: $name, $TLS_IDLE_CONNS idle TLS connections"
+            idle_memory s3 "$name" "$TLS_IDLE_CONNS" "$RESULTS/mem.tls.$name"
+        done
+    fi
 }
 
 # --- report -----------------------------------------------------------------------------------
@@ -651,6 +827,20 @@ ir_of() {
     if [ -s "$RESULTS/ir.$1" ]; then cat "$RESULTS/ir.$1"; else echo -; fi
 }
 
+# throughput_rows SCENARIO SERVER...: one line per server with the medians of its runs.
+throughput_rows() {
+    local scenario=$1 name rps p50 p99 cpu err
+    shift
+    for name in "$@"; do
+        rps=$(median "$RESULTS/$scenario.$name" 1)
+        p50=$(latency "$(median "$RESULTS/$scenario.$name" 2)")
+        p99=$(latency "$(median "$RESULTS/$scenario.$name" 3)")
+        cpu=$(median "$RESULTS/$scenario.$name" 4)
+        err=$(awk '{s += $5} END {print s}' "$RESULTS/$scenario.$name")
+        printf '  %-16s %10.0f %9s %9s %13.2f %7d\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$err"
+    done
+}
+
 report_s1() {
     local scenario name rps p50 p99 cpu err mem rss0 rss1
     if has "$parts" throughput; then
@@ -662,14 +852,7 @@ report_s1() {
                 echo "s1p: pipelined, depth $DEPTH, ${DURATION} s measured after ${WARMUP} s warm-up, median of $REPS"
             fi
             printf '  %-16s %10s %9s %9s %13s %7s\n' server req/s p50 p99 "CPU us/req" errors
-            for name in $s1_servers; do
-                rps=$(median "$RESULTS/$scenario.$name" 1)
-                p50=$(latency "$(median "$RESULTS/$scenario.$name" 2)")
-                p99=$(latency "$(median "$RESULTS/$scenario.$name" 3)")
-                cpu=$(median "$RESULTS/$scenario.$name" 4)
-                err=$(awk '{s += $5} END {print s}' "$RESULTS/$scenario.$name")
-                printf '  %-16s %10.0f %9s %9s %13.2f %7d\n' "$name" "$rps" "$p50" "$p99" "$cpu" "$err"
-            done
+            throughput_rows "$scenario" $s1_servers
         done
     fi
     if has "$parts" instructions; then
@@ -788,15 +971,94 @@ report_s2() {
     done
 }
 
+# mem_of FILE: the bytes per connection in a memory result FILE, or "-".
+mem_of() {
+    if [ -s "$1" ]; then cut -d' ' -f1 "$1"; else echo -; fi
+}
+
+report_tls() {
+    local scenario name rps p50 p99 cpu err mem rss0 rss1
+    echo
+    echo "TLS: 1.3 only, ECDSA P-256 certificate, resumption off; what each server negotiated with"
+    echo "    openssl s_client (wrk's choices are the same):"
+    for name in $tls_servers; do
+        [ -s "$RESULTS/$name-tls.tls" ] || continue
+        printf '  %-16s %s\n' "$name" "$(grep -E '^(New|Reused), ' "$RESULTS/$name-tls.tls" |
+            sed 's/, Cipher is / /') $(grep '^Server Temp Key' "$RESULTS/$name-tls.tls" |
+            sed 's/Server Temp Key: //')"
+    done
+    if has "$parts" throughput; then
+        for scenario in $tls_scenarios; do
+            echo
+            if [ "$scenario" = s3 ]; then
+                echo "s3: HTTPS keep-alive, ${DURATION} s measured after ${WARMUP} s warm-up, median of $REPS"
+                printf '  %-16s %10s %9s %9s %13s %7s\n' server req/s p50 p99 "CPU us/req" errors
+            else
+                echo "s5: a full TLS 1.3 handshake per request (wrk -H 'Connection: close', $CONNS connections),"
+                echo "    ${DURATION} s measured after ${WARMUP} s warm-up, median of $REPS"
+                printf '  %-16s %10s %9s %9s %13s %7s\n' server handshakes/s p50 p99 "CPU us/hs" errors
+            fi
+            throughput_rows "$scenario" $tls_servers
+        done
+    fi
+    if has "$parts" instructions; then
+        echo
+        echo "TLS instructions (callgrind): s3 per request (($N2 - $N1) requests),"
+        echo "    s5 per handshake (($HS_N2 - $HS_N1) requests, each on a new connection)"
+        printf '  %-16s %12s %12s\n' server "s3 instr/req" "s5 instr/hs"
+        for name in $tls_servers; do
+            printf '  %-16s %12s %12s\n' "$name" "$(ir_of "s3.$name")" "$(ir_of "s5.$name")"
+        done
+    fi
+    if has "$parts" memory && has "$tls_scenarios" s3; then
+        echo
+        echo "memory per idle TLS keep-alive connection ($TLS_IDLE_CONNS connections after a full handshake"
+        echo "    and one request each, VmRSS growth)"
+        for name in $tls_servers; do
+            read -r mem rss0 rss1 <"$RESULTS/mem.tls.$name"
+            printf '  %-16s %8s B   (RSS %s -> %s kB)\n' "$name" "$mem" "$rss0" "$rss1"
+        done
+    fi
+    has "$tls_servers" nginx && [[ " $tls_servers " == *" blitzd-"* ]] || return 0
+    echo
+    echo "TLS: blitzd / nginx (req/s: higher is better; CPU, instructions, memory: lower is better)"
+    printf '  %-16s %9s %11s %8s %10s %10s %10s %9s\n' server "s3 req/s" "s3 CPU/req" "s5 hs/s" \
+        "s5 CPU/hs" "s3 instr" "s5 instr" "idle mem"
+    for name in $tls_servers; do
+        [[ $name == blitzd-* ]] || continue
+        local cells=()
+        for scenario in s3 s5; do
+            if has "$parts" throughput && has "$tls_scenarios" "$scenario"; then
+                cells+=("$(ratio_cell "$(median "$RESULTS/$scenario.$name" 1)" "$(median "$RESULTS/$scenario.nginx" 1)")")
+                cells+=("$(ratio_cell "$(median "$RESULTS/$scenario.$name" 4)" "$(median "$RESULTS/$scenario.nginx" 4)")")
+            else
+                cells+=(- -)
+            fi
+        done
+        cells+=("$(ratio_cell "$(ir_of "s3.$name")" "$(ir_of s3.nginx)")")
+        cells+=("$(ratio_cell "$(ir_of "s5.$name")" "$(ir_of s5.nginx)")")
+        cells+=("$(ratio_cell "$(mem_of "$RESULTS/mem.tls.$name")" "$(mem_of "$RESULTS/mem.tls.nginx")")")
+        printf '  %-16s %9s %11s %8s %10s %10s %10s %9s\n' "$name" "${cells[@]}"
+        printf '  %16s targets: s3 CPU/req <= 0.75x %s, s5 CPU/handshake <= 1.00x %s, idle TLS memory <= 0.50x %s\n' \
+            "" "$(verdict "${cells[1]}" '<=' 0.75)" "$(verdict "${cells[3]}" '<=' 1.00)" \
+            "$(verdict "${cells[6]}" '<=' 0.50)"
+    done
+}
+
 report() {
     echo "Blitz load benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs"
     echo "server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU, $CONNS connections, loopback"
     echo "nginx: $("$nginx" -v 2>&1 | sed 's/.*: //'); blitzd: ${BLITZD:-not run}"
+    if [ -n "$tls_servers" ]; then
+        echo "nginx TLS library: $("$nginx" -V 2>&1 | sed -n 's/^built with //p')"
+        has "$tls_servers" blitzd-openssl && echo "blitzd-openssl: $BLITZD_OPENSSL"
+    fi
     if has "$s2_servers" haproxy; then
         echo "haproxy: $("$haproxy" -v | head -n 1)"
     fi
     [ -z "$s1_servers" ] || report_s1
     [ -z "$s2_servers" ] || report_s2
+    [ -z "$tls_servers" ] || report_tls
 }
 
 for part in $parts; do

@@ -10,6 +10,8 @@
 #            pkg-config and with CMake, run and queried (tests/install)
 #   clang    clang 14 + lld, -Werror, -O0: everything compiles; the tests except
 #            integration/install
+#   openssl  g++ -O0 built with -Dtls=openssl (the system OpenSSL instead of BoringSSL): the
+#            unit tests and the TLS integration tests (suite 'tls')
 #   asan     g++ -O0 with AddressSanitizer + UndefinedBehaviorSanitizer: every meson test
 #   fuzz     clang libFuzzer targets, each for a bounded time (suite 'fuzz')
 #
@@ -19,13 +21,13 @@
 #
 # Environment (for development; CI uses the defaults):
 #   BLITZ_BUILD_PREFIX  build directory prefix (default "build": build, build-clang, ...)
-#   BLITZ_STAGES        stages to run (default "gcc install clang asan fuzz")
+#   BLITZ_STAGES        stages to run (default "gcc install clang openssl asan fuzz")
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 prefix=${BLITZ_BUILD_PREFIX:-build}
-stages=${BLITZ_STAGES:-gcc install clang asan fuzz}
+stages=${BLITZ_STAGES:-gcc install clang openssl asan fuzz}
 jobs=2
 
 total_passed=0
@@ -109,6 +111,15 @@ stage_clang() {
     meson_tests "$prefix-clang" --no-suite integration --no-suite install
 }
 
+stage_openssl() {
+    # The TLS layer is written against the API BoringSSL and OpenSSL 3 share; this proves the
+    # OpenSSL build compiles and passes what touches TLS.
+    configure "$prefix-openssl" -Dtls=openssl -Dbuildtype=debug -Dwerror=true \
+        -Dbenchmarks=false -Dexamples=false || return 1
+    build "$prefix-openssl" || return 1
+    meson_tests "$prefix-openssl" --suite unit --suite tls
+}
+
 stage_asan() {
     # -O0 builds four times faster than -O2 with the sanitizers, and the tests still take
     # well under a minute; they run slower than usual, so their timeouts are stretched.
@@ -151,7 +162,7 @@ fi
 failed_stages=0
 for stage in $stages; do
     if ! declare -F "stage_$stage" >/dev/null; then
-        echo "unknown stage '$stage' (known: gcc install clang asan fuzz)" >&2
+        echo "unknown stage '$stage' (known: gcc install clang openssl asan fuzz)" >&2
         exit 2
     fi
     note "stage $stage"

@@ -57,9 +57,10 @@ struct TlsOptions {
     std::vector<std::string> groups = {"X25519", "P-256", "P-384"};
     /// ALPN protocols the listener accepts, in server preference order ("h2" only with HTTP/2).
     std::vector<std::string> alpn = {"http/1.1"};
-    /// Refuse handshakes that offer no protocol of `alpn` or none at all (a fatal
-    /// no_application_protocol alert), against cross-protocol attacks (ALPACA). Without it a
-    /// client that sends no ALPN gets HTTP/1.1; one whose offer has no overlap is refused anyway.
+    /// Refuse handshakes that offer no ALPN at all, against cross-protocol attacks (ALPACA).
+    /// Without it a client that sends no ALPN gets HTTP/1.1. An offer without any protocol of
+    /// `alpn` is always refused (a fatal no_application_protocol alert; BoringSSL answers a
+    /// handshake without ALPN under this option with handshake_failure).
     bool alpn_strict = false;
     /// Accept plain HTTP on this port too: the first byte decides (0x16 starts TLS).
     bool detect = false;
