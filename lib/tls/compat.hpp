@@ -84,6 +84,27 @@ struct TicketKey {
 /// unknown one (full handshake). The libraries' callbacks share these return values.
 int on_ticket_key(SSL* ssl, const std::uint8_t* name, TicketKey& key) noexcept;
 
+/// The half of both libraries' ticket-key callbacks that is the same: finds the key (see
+/// on_ticket_key), writes its name and a fresh IV when encrypting, and sets up the cipher.
+/// Returns on_ticket_key's value, or -1 when the cipher could not be set up.
+inline int ticket_cipher(SSL* ssl, std::uint8_t* name, std::uint8_t* iv, EVP_CIPHER_CTX* cipher,
+                         int encrypt, TicketKey& key) {
+    const int r = on_ticket_key(ssl, encrypt != 0 ? nullptr : name, key);
+    if (r <= 0) {
+        return r;
+    }
+    if (encrypt != 0) {
+        std::memcpy(name, key.name, sizeof key.name);
+        if (RAND_bytes(iv, 16) != 1 ||
+            EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
+            return -1;
+        }
+    } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
+        return -1;
+    }
+    return r;
+}
+
 /// An OCSP response stapled for one leaf certificate (the vector outlives the SSL_CTX).
 struct OcspStaple {
     X509* leaf = nullptr;
@@ -128,18 +149,9 @@ inline void set_client_hello_cb(SSL_CTX* ctx) {
 inline int ticket_key_cb(SSL* ssl, std::uint8_t* name, std::uint8_t* iv, EVP_CIPHER_CTX* cipher,
                          HMAC_CTX* hmac, int encrypt) {
     TicketKey key;
-    const int r = on_ticket_key(ssl, encrypt != 0 ? nullptr : name, key);
+    const int r = ticket_cipher(ssl, name, iv, cipher, encrypt, key);
     if (r <= 0) {
         return r;
-    }
-    if (encrypt != 0) {
-        std::memcpy(name, key.name, sizeof key.name);
-        if (RAND_bytes(iv, 16) != 1 ||
-            EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
-            return -1;
-        }
-    } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
-        return -1;
     }
     if (HMAC_Init_ex(hmac, key.mac, sizeof key.mac, EVP_sha256(), nullptr) != 1) {
         return -1;
@@ -225,18 +237,9 @@ inline void set_client_hello_cb(SSL_CTX* ctx) {
 inline int ticket_key_cb(SSL* ssl, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* cipher,
                          EVP_MAC_CTX* mac, int encrypt) {
     TicketKey key;
-    const int r = on_ticket_key(ssl, encrypt != 0 ? nullptr : name, key);
+    const int r = ticket_cipher(ssl, name, iv, cipher, encrypt, key);
     if (r <= 0) {
         return r;
-    }
-    if (encrypt != 0) {
-        std::memcpy(name, key.name, sizeof key.name);
-        if (RAND_bytes(iv, 16) != 1 ||
-            EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
-            return -1;
-        }
-    } else if (EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, key.aes, iv) != 1) {
-        return -1;
     }
     char digest[] = "SHA256";
     const OSSL_PARAM params[] = {

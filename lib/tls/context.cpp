@@ -120,6 +120,22 @@ std::string join_groups(const std::vector<std::string>& groups) {
     return s;
 }
 
+Result<std::shared_ptr<X509_STORE>, std::string> bundle_trust(const std::string& path, const char* what) {
+    auto cas = load_ca_bundle(path, what);
+    if (!cas) {
+        return fail(cas.error());
+    }
+    std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
+    if (!store) {
+        return fail(std::string("tls: out of memory"));
+    }
+    for (const X509Ptr& ca : *cas) {
+        X509_STORE_add_cert(store.get(), ca.get());
+    }
+    ERR_clear_error();
+    return store;
+}
+
 // The system bundle is parsed once per process and shared by every client context while one
 // uses it (it holds ~150 certificates).
 Result<std::shared_ptr<X509_STORE>, std::string> system_trust() {
@@ -129,35 +145,10 @@ Result<std::shared_ptr<X509_STORE>, std::string> system_trust() {
     if (auto store = cache.lock()) {
         return store;
     }
-    auto cas = load_ca_bundle(kSystemBundle, "system CA bundle");
-    if (!cas) {
-        return fail(cas.error());
+    auto store = bundle_trust(kSystemBundle, "system CA bundle");
+    if (store) {
+        cache = *store;
     }
-    std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
-    if (!store) {
-        return fail(std::string("tls: out of memory"));
-    }
-    for (const X509Ptr& ca : *cas) {
-        X509_STORE_add_cert(store.get(), ca.get());
-    }
-    ERR_clear_error();
-    cache = store;
-    return store;
-}
-
-Result<std::shared_ptr<X509_STORE>, std::string> bundle_trust(const std::string& path) {
-    auto cas = load_ca_bundle(path, "CA bundle");
-    if (!cas) {
-        return fail(cas.error());
-    }
-    std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
-    if (!store) {
-        return fail(std::string("tls: out of memory"));
-    }
-    for (const X509Ptr& ca : *cas) {
-        X509_STORE_add_cert(store.get(), ca.get());
-    }
-    ERR_clear_error();
     return store;
 }
 
@@ -537,7 +528,7 @@ Result<void, std::string> ClientContextImpl::build() {
         return fail(library_error("upstream tls: cannot set the cipher or group list"));
     }
     if (options_.verify) {
-        auto trust = options_.ca.empty() ? system_trust() : bundle_trust(options_.ca);
+        auto trust = options_.ca.empty() ? system_trust() : bundle_trust(options_.ca, "CA bundle");
         if (!trust) {
             return fail("upstream tls: " + trust.error());
         }
