@@ -123,6 +123,8 @@ private:
     /// Sends ciphertext the session has queued without plaintext behind it (handshake flights,
     /// tickets, alerts); false when there is none.
     bool tls_send_control();
+    /// Sends what the session has pending (the one ciphertext send in flight).
+    void tls_send_output();
     /// A ciphertext send completed; returns the plaintext bytes it carried, or -1 when more
     /// ciphertext went out (or the connection closed) and the completion is not done yet.
     std::int32_t tls_sent(std::int32_t res);

@@ -110,12 +110,16 @@ bool Connection::tls_send_control() {
     if (send_inflight_ || !s.has_output()) {
         return false;
     }
-    const std::string_view out = s.pending_output();
+    tls_send_output();
+    return true;
+}
+
+void Connection::tls_send_output() {
+    const std::string_view out = tls_->session.pending_output();
     tls_->iov.iov_base = const_cast<char*>(out.data());
     tls_->iov.iov_len = out.size();
     send_inflight_ = true;
     reactor_.io().send(fd_, &tls_->iov, 1, io::pack(io::Op::Send, generation_, slot_));
-    return true;
 }
 
 void Connection::tls_submit(const iovec* iov, unsigned count) {
@@ -128,10 +132,7 @@ void Connection::tls_submit(const iovec* iov, unsigned count) {
     }
     tls_->plain_inflight = static_cast<std::uint32_t>(consumed);
     tls_->data_inflight = true;
-    const std::string_view out = s.pending_output();
-    tls_->iov.iov_base = const_cast<char*>(out.data());
-    tls_->iov.iov_len = out.size();
-    reactor_.io().send(fd_, &tls_->iov, 1, io::pack(io::Op::Send, generation_, slot_));
+    tls_send_output();
 }
 
 std::int32_t Connection::tls_sent(std::int32_t res) {
@@ -140,11 +141,7 @@ std::int32_t Connection::tls_sent(std::int32_t res) {
     if (s.has_output()) {
         // The rest of this ciphertext, or records queued behind it (a ticket, a key update):
         // the plaintext counts as sent when all of it is out.
-        const std::string_view out = s.pending_output();
-        tls_->iov.iov_base = const_cast<char*>(out.data());
-        tls_->iov.iov_len = out.size();
-        send_inflight_ = true;
-        reactor_.io().send(fd_, &tls_->iov, 1, io::pack(io::Op::Send, generation_, slot_));
+        tls_send_output();
         return -1;
     }
     if (tls_->data_inflight) {

@@ -177,16 +177,14 @@ void UpstreamConn::start_send() {
     if (n == 0) {
         return;
     }
-    send_inflight_ = true;
-    ++inflight_;
     if (tls_ == nullptr) {
+        send_inflight_ = true;
+        ++inflight_;
         reactor_.io().send(fd_, queue_->iov(), n, io::pack(io::Op::UpSend, generation_, slot_));
         return;
     }
     const std::size_t consumed = tls_->session.write(queue_->iov(), n, ~std::size_t{0});
     if (consumed == 0 || !tls_->session.has_output()) {
-        --inflight_;
-        send_inflight_ = false;
         if (owner_ != nullptr) {
             owner_->upstream_closed(*this, -ENOMEM);
         } else {
@@ -196,10 +194,7 @@ void UpstreamConn::start_send() {
     }
     tls_->plain_inflight = static_cast<std::uint32_t>(consumed);
     tls_->data_inflight = true;
-    const std::string_view out = tls_->session.pending_output();
-    tls_->iov.iov_base = const_cast<char*>(out.data());
-    tls_->iov.iov_len = out.size();
-    reactor_.io().send(fd_, &tls_->iov, 1, io::pack(io::Op::UpSend, generation_, slot_));
+    send_ciphertext();
 }
 
 void UpstreamConn::on_send(const io::Completion& c) {

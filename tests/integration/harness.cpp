@@ -1308,7 +1308,7 @@ void Backend::resume() {
     paused_ = false;
 }
 
-Nginx::Nginx(std::string_view locations) : dir_(std::make_unique<TempDir>()) {
+Nginx::Nginx(std::string_view server, std::string_view listen_flags) : dir_(std::make_unique<TempDir>()) {
     const std::string exe = nginx_path();
     if (exe.empty()) {
         throw std::runtime_error("nginx is not installed");
@@ -1327,8 +1327,8 @@ Nginx::Nginx(std::string_view locations) : dir_(std::make_unique<TempDir>()) {
                            "  fastcgi_temp_path " + d + "/fastcgi;\n"
                            "  uwsgi_temp_path " + d + "/uwsgi;\n"
                            "  scgi_temp_path " + d + "/scgi;\n"
-                           "  server {\n    listen 127.0.0.1:" + std::to_string(port_) + ";\n" +
-                           std::string(locations) + "\n  }\n}\n";
+                           "  server {\n    listen 127.0.0.1:" + std::to_string(port_) +
+                           std::string(listen_flags) + ";\n" + std::string(server) + "\n  }\n}\n";
         std::string file = dir_->write("nginx.conf", conf);
         process_ = std::make_unique<Process>(
             std::vector<std::string>{exe, "-p", d, "-c", file, "-e", "stderr"});

@@ -405,8 +405,10 @@ private:
 /// Lifetime: the destructor stops it.
 class Nginx {
 public:
-    /// Throws std::runtime_error when nginx does not accept connections within the deadline.
-    explicit Nginx(std::string_view locations);
+    /// Serves `server` (directives of its server block) on a free loopback port; `listen_flags`
+    /// follow the port on the listen line (" ssl"). Throws std::runtime_error when nginx does not
+    /// accept connections within the deadline.
+    explicit Nginx(std::string_view server, std::string_view listen_flags = {});
     ~Nginx();
     Nginx(const Nginx&) = delete;
     Nginx& operator=(const Nginx&) = delete;

@@ -509,55 +509,17 @@ std::string cert_sha256(const std::string& cert_file) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// NginxTls
+// nginx with TLS
 
-NginxTls::NginxTls(const KeyPair& pair, std::string_view server_extra)
-    : dir_(std::make_unique<TempDir>()) {
-    const std::string exe = nginx_path();
-    if (exe.empty()) {
-        throw std::runtime_error("nginx is not installed");
-    }
-    const std::string& d = dir_->path();
-    // The port is free a moment before nginx binds it; when another process takes it first
-    // nginx exits, and a new port is tried.
-    for (int tries = 0; tries < 5; ++tries) {
-        port_ = free_loopback_port();
-        std::string conf =
-            "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log stderr;\n"
-            "pid " + d + "/nginx.pid;\nevents { worker_connections 256; }\n"
-            "http {\n  access_log off;\n"
-            "  client_body_temp_path " + d + "/body;\n"
-            "  proxy_temp_path " + d + "/proxy;\n"
-            "  fastcgi_temp_path " + d + "/fastcgi;\n"
-            "  uwsgi_temp_path " + d + "/uwsgi;\n"
-            "  scgi_temp_path " + d + "/scgi;\n"
-            "  server {\n"
-            "    listen 127.0.0.1:" + std::to_string(port_) + " ssl;\n"
-            "    ssl_certificate " + pair.cert + ";\n"
-            "    ssl_certificate_key " + pair.key + ";\n"
-            "    ssl_protocols TLSv1.2 TLSv1.3;\n"
-            "    add_header X-Reused $ssl_session_reused always;\n"
-            "    add_header X-SNI $ssl_server_name always;\n"
-            "    add_header X-Client-Verify $ssl_client_verify always;\n" +
-            std::string(server_extra) + "\n  }\n}\n";
-        std::string file = dir_->write("nginx.conf", conf);
-        process_ = std::make_unique<Process>(
-            std::vector<std::string>{exe, "-p", d, "-c", file, "-e", "stderr"});
-        Deadline deadline(kStartTimeout);
-        while (process_->running() && !deadline.expired()) {
-            if (Client("127.0.0.1", port_).connected()) {
-                return;
-            }
-            // nginx announces nothing when it is ready: poll its port.
-            std::this_thread::sleep_for(Millis(10));
-        }
-        process_->stop(SIGKILL, kStopTimeout);
-    }
-    throw std::runtime_error("nginx (TLS) did not start; stderr:\n" + process_->err());
+Nginx nginx_tls(const KeyPair& pair, std::string_view server_extra) {
+    return Nginx("    ssl_certificate " + pair.cert + ";\n"
+                 "    ssl_certificate_key " + pair.key + ";\n"
+                 "    ssl_protocols TLSv1.2 TLSv1.3;\n"
+                 "    add_header X-Reused $ssl_session_reused always;\n"
+                 "    add_header X-SNI $ssl_server_name always;\n"
+                 "    add_header X-Client-Verify $ssl_client_verify always;\n" +
+                     std::string(server_extra),
+                 " ssl");
 }
-
-NginxTls::~NginxTls() { process_->stop(SIGQUIT, kStopTimeout); }
-
-std::string NginxTls::address() const { return "127.0.0.1:" + std::to_string(port_); }
 
 }  // namespace blitz::itest

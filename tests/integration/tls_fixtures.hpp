@@ -158,22 +158,7 @@ std::string cert_sha256(const std::string& cert_file);
 /// X-Reused ($ssl_session_reused), X-SNI ($ssl_server_name) and X-Client-Verify
 /// ($ssl_client_verify).
 ///
-/// Lifetime: the destructor stops it.
-class NginxTls {
-public:
-    /// Throws std::runtime_error when nginx does not accept connections within the deadline.
-    NginxTls(const KeyPair& pair, std::string_view server_extra);
-    ~NginxTls();
-    NginxTls(const NginxTls&) = delete;
-    NginxTls& operator=(const NginxTls&) = delete;
-
-    std::uint16_t port() const { return port_; }
-    std::string address() const;
-
-private:
-    std::unique_ptr<TempDir> dir_;
-    std::unique_ptr<Process> process_;
-    std::uint16_t port_ = 0;
-};
+/// Lifetime: the returned Nginx stops it when destroyed.
+Nginx nginx_tls(const KeyPair& pair, std::string_view server_extra);
 
 }  // namespace blitz::itest

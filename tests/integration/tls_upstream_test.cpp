@@ -60,7 +60,7 @@ TEST_CASE("blitzd proxies to an HTTPS nginx whose certificate chains to the conf
     if (nginx_path().empty()) {
         SKIP("nginx is not installed");
     }
-    NginxTls n(pki().upstream, kHello);
+    Nginx n = nginx_tls(pki().upstream, kHello);
     SECTION("a numeric endpoint: no SNI, the address checked against the IP SAN") {
         Blitzd d(upstream_config(n.address(), ca_only()));
         Response r = must_get(d, "/x");
@@ -84,7 +84,7 @@ TEST_CASE("blitzd answers 502 tls_failed when the upstream certificate does not 
     if (nginx_path().empty()) {
         SKIP("nginx is not installed");
     }
-    NginxTls n(pki().upstream, kHello);
+    Nginx n = nginx_tls(pki().upstream, kHello);
     SECTION("another CA") {
         Blitzd d(upstream_config(n.address(), "{\"ca\": " + json_quote(pki().other_ca) + "}"));
         check_tls_failed(must_get(d, "/x"));
@@ -111,7 +111,7 @@ TEST_CASE("blitzd presents its client certificate to an upstream that asks for o
     if (nginx_path().empty()) {
         SKIP("nginx is not installed");
     }
-    NginxTls n(pki().upstream, "ssl_verify_client on;\n    ssl_client_certificate " +
+    Nginx n = nginx_tls(pki().upstream, "ssl_verify_client on;\n    ssl_client_certificate " +
                                    pki().client_ca + ";\n    " + kHello);
     SECTION("with cert and key") {
         Blitzd d(upstream_config(n.address(), ca_only(", \"cert\": " + json_quote(pki().client.cert) +
@@ -134,7 +134,7 @@ TEST_CASE("blitzd keeps upstream TLS connections in its pool", "[tls][proxy]") {
     if (nginx_path().empty()) {
         SKIP("nginx is not installed");
     }
-    NginxTls n(pki().upstream, std::string("add_header X-Conn $connection always;\n    ") + kHello);
+    Nginx n = nginx_tls(pki().upstream, std::string("add_header X-Conn $connection always;\n    ") + kHello);
     Blitzd d(upstream_config(n.address(), ca_only()));
     Client c = d.connect();
     std::vector<std::string> conns;
@@ -157,7 +157,7 @@ TEST_CASE("blitzd resumes upstream TLS sessions on new pooled connections", "[tl
         SKIP("nginx is not installed");
     }
     // nginx closes every connection after one request, so each request needs a new one.
-    NginxTls n(pki().upstream, std::string("keepalive_requests 1;\n    ") + kHello);
+    Nginx n = nginx_tls(pki().upstream, std::string("keepalive_requests 1;\n    ") + kHello);
     auto reused = [&](const std::string& tls) {
         Blitzd d(upstream_config(n.address(), tls));
         std::vector<std::string> seen;
