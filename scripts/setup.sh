@@ -16,6 +16,9 @@ main_packages=(
     liburing-dev libsimdjson-dev libbenchmark-dev libre2-dev libc-ares-dev
     android-libboringssl-dev libssl-dev openssl
     curl nginx-light haproxy wrk valgrind nghttp2-client procps iproute2
+    # HTTP/2: nghttp2 for the codec, python3-h2 for the frame-level tests (tests/h2). Minimal
+    # images have no python3.
+    libnghttp2-dev python3 python3-h2
 )
 backports_packages=(meson libcatch2-dev)
 

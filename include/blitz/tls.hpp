@@ -55,8 +55,9 @@ struct TlsOptions {
     std::string ciphers;
     /// Key-exchange groups in preference order.
     std::vector<std::string> groups = {"X25519", "P-256", "P-384"};
-    /// ALPN protocols the listener accepts, in server preference order ("h2" only with HTTP/2).
-    std::vector<std::string> alpn = {"http/1.1"};
+    /// ALPN protocols the listener accepts, in server preference order. "h2" is offered only
+    /// while the listener's Http2Options::enabled is on (Server::listen drops it otherwise).
+    std::vector<std::string> alpn = {"h2", "http/1.1"};
     /// Refuse handshakes that offer no ALPN at all, against cross-protocol attacks (ALPACA).
     /// Without it a client that sends no ALPN gets HTTP/1.1. An offer without any protocol of
     /// `alpn` is always refused (a fatal no_application_protocol alert; BoringSSL answers a

@@ -72,6 +72,8 @@ struct ListenerState {
     LimitsOverride limits;
     std::size_t name_offset = 0;  ///< of the "name" value, else of the listener object
     bool has_address = false;
+    Place http2_off;  ///< the value that turned HTTP/2 off, when one did
+    AlpnWritten alpn;
 };
 
 struct Document {
@@ -155,6 +157,118 @@ const std::array<Field<LimitsOverride>, 9> kLimitFields = {{
      [](Walker& w, Node& n, LimitsOverride& l) { return w.milliseconds(n, l.max_connection_age); }},
 }};
 
+// RFC 9113 §6.9.1: a flow-control window never exceeds 2^31 - 1; stream identifiers have 31
+// bits (§5.1.1), so no more streams than that can ever be open.
+constexpr std::int64_t kMaxWindow = 0x7FFF'FFFF;
+// RFC 9113 §4.2 and §6.5.2: SETTINGS_MAX_FRAME_SIZE lies between the initial 2^14 and 2^24 - 1.
+constexpr std::int64_t kMinFrameSize = 16'384;
+constexpr std::int64_t kMaxFrameSize = 16'777'215;
+// RFC 9113 §6.9.2: every connection's window starts at 65535 and SETTINGS cannot change it;
+// a configured window can only widen it (WINDOW_UPDATE).
+constexpr std::int64_t kMinConnectionWindow = 65'535;
+// The HPACK dynamic table a client may make the server keep (RFC 7541 §4.2): sixteen times the
+// protocol's default is ample for compression and keeps what a hostile client can pin small.
+constexpr std::int64_t kMaxHeaderTable = 65'536;
+// The largest request head allowed (1 MiB) fits in 64 frames of the smallest maximum frame
+// size; a cap far above that only helps a CONTINUATION flood.
+constexpr std::int64_t kMaxContinuationFrames = 1000;
+
+/// A listener's "http2" object as read.
+struct Http2State {
+    Http2Options options;
+    Place enabled;  ///< the "enabled" value
+};
+
+const std::array<Field<Http2State>, 12> kHttp2Fields = {{
+    {"enabled",
+     [](Walker& w, Node& n, Http2State& h) {
+         h.enabled = Walker::place(n);
+         return w.boolean(n, h.options.enabled);
+     }},
+    {"max_concurrent_streams",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, 1, kMaxWindow, h.options.max_concurrent_streams);
+     }},
+    {"initial_stream_window",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, 1, kMaxWindow, h.options.initial_stream_window);
+     }},
+    {"connection_window",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, kMinConnectionWindow, kMaxWindow, h.options.connection_window);
+     }},
+    {"max_frame_size",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, kMinFrameSize, kMaxFrameSize, h.options.max_frame_size);
+     }},
+    {"header_table_size",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, 0, kMaxHeaderTable, h.options.header_table_size);
+     }},
+    {"max_continuation_frames",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, 1, kMaxContinuationFrames, h.options.max_continuation_frames);
+     }},
+    {"reset_rate", [](Walker& w, Node& n,
+                      Http2State& h) { return w.integer(n, 1, kMaxU32, h.options.reset_rate); }},
+    {"reset_burst", [](Walker& w, Node& n,
+                       Http2State& h) { return w.integer(n, 1, kMaxU32, h.options.reset_burst); }},
+    {"control_frame_rate",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, 1, kMaxU32, h.options.control_frame_rate);
+     }},
+    {"control_frame_burst",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.integer(n, 1, kMaxU32, h.options.control_frame_burst);
+     }},
+    {"zero_window_timeout_ms",
+     [](Walker& w, Node& n, Http2State& h) {
+         return w.milliseconds(n, 1, h.options.zero_window_timeout);
+     }},
+}};
+
+/// A listener's "http2": true (the defaults), false (off), or an object of settings, which
+/// turns HTTP/2 on unless it says "enabled": false.
+bool read_http2(Walker& w, Node& n, ListenerState& l) {
+    constexpr std::string_view kExpected = "true, false or an object of HTTP/2 settings";
+    if (n.type != od::json_type::object) {
+        Scalar s;
+        if (!w.scalar(n, kExpected, s)) {
+            return false;
+        }
+        if (s.plain_string || (s.text != "true" && s.text != "false")) {
+            return w.scalar_mismatch(n, kExpected, s);
+        }
+        l.options.http2 = Http2Options{};
+        l.options.http2.enabled = s.text == "true";
+        l.http2_off = l.options.http2.enabled ? Place{} : Walker::place(n);
+        return true;
+    }
+    Http2State h;
+    if (!w.object(n, kHttp2Fields, h)) {
+        return false;
+    }
+    l.options.http2 = h.options;
+    l.http2_off = h.options.enabled ? Place{} : h.enabled;
+    return true;
+}
+
+/// The checks across a listener's "tls" and "http2" keys, which may come in either order.
+bool check_listener_alpn(Walker& w, ListenerState& l) {
+    if (!l.options.tls) {
+        return true;
+    }
+    if (l.alpn.h2.set && !l.options.http2.enabled) {
+        return w.fail(l.alpn.h2, "\"h2\" needs http2 enabled on this listener (turned off at " +
+                                     l.http2_off.path + ")");
+    }
+    if (!l.alpn.set && !l.options.http2.enabled) {
+        // The default list without "h2": HTTP/2 is not offered where it is off.
+        std::erase(l.options.tls->alpn, "h2");
+    }
+    return true;
+}
+
 /// Peers trusted with X-Forwarded-*: addresses or CIDR blocks.
 bool read_trusted_proxies(Walker& w, Node& n, std::vector<std::string>& out) {
     constexpr std::string_view kExpected =
@@ -184,7 +298,7 @@ bool read_trusted_proxies(Walker& w, Node& n, std::vector<std::string>& out) {
     });
 }
 
-const std::array<Field<ListenerState>, 9> kListenerFields = {{
+const std::array<Field<ListenerState>, 10> kListenerFields = {{
     {"name",
      [](Walker& w, Node& n, ListenerState& l) {
          l.name_offset = n.offset;
@@ -222,8 +336,9 @@ const std::array<Field<ListenerState>, 9> kListenerFields = {{
      }},
     {"limits",
      [](Walker& w, Node& n, ListenerState& l) { return w.object(n, kLimitFields, l.limits); }},
-    {"tls",
-     [](Walker& w, Node& n, ListenerState& l) { return read_listener_tls(w, n, l.options.tls); }},
+    {"http2", [](Walker& w, Node& n, ListenerState& l) { return read_http2(w, n, l); }},
+    {"tls", [](Walker& w, Node& n,
+               ListenerState& l) { return read_listener_tls(w, n, l.options.tls, l.alpn); }},
 }};
 
 bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
@@ -236,6 +351,9 @@ bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
     }
     if (!l.has_address) {
         return w.fail(at, "missing required key \"address\"");
+    }
+    if (!check_listener_alpn(w, l)) {
+        return false;
     }
     for (std::size_t i = 0; i < d.listeners.size(); ++i) {
         if (d.listeners[i].options.name == l.options.name) {
@@ -330,6 +448,8 @@ std::vector<std::string_view> accepted_keys(ObjectKind kind) {
             return keys_of(kLimitFields);
         case ObjectKind::Listener:
             return keys_of(kListenerFields);
+        case ObjectKind::Http2:
+            return keys_of(kHttp2Fields);
         default:
             break;
     }

@@ -13,6 +13,7 @@ enum class ObjectKind {
     Buffers,         ///< "buffers"
     Limits,          ///< "limits", top-level and per listener
     Listener,        ///< an element of "listeners"
+    Http2,           ///< "listeners[].http2" when it is an object
     Tls,             ///< "listeners[].tls"
     Certificate,     ///< an element of "listeners[].tls.certificates"
     Upstream,        ///< an element of "upstreams"
@@ -40,19 +41,15 @@ enum class ObjectKind {
 
 /// Every ObjectKind, for tests that walk them all.
 inline constexpr ObjectKind kObjectKinds[] = {
-    ObjectKind::Root,        ObjectKind::Log,
-    ObjectKind::Buffers,     ObjectKind::Limits,
-    ObjectKind::Listener,    ObjectKind::Tls,
-    ObjectKind::Certificate, ObjectKind::Upstream,
-    ObjectKind::Endpoint,    ObjectKind::Hash,
-    ObjectKind::Pool,        ObjectKind::HealthCheck,
-    ObjectKind::Outlier,     ObjectKind::CircuitBreaker,
-    ObjectKind::RetryBudget, ObjectKind::Dns,
-    ObjectKind::UpstreamTls, ObjectKind::Route,
-    ObjectKind::Match,       ObjectKind::Matcher,
-    ObjectKind::Respond,     ObjectKind::Proxy,
-    ObjectKind::Retry,       ObjectKind::RegexRewrite,
-    ObjectKind::Redirect,    ObjectKind::Filter,
+    ObjectKind::Root,         ObjectKind::Log,         ObjectKind::Buffers,
+    ObjectKind::Limits,       ObjectKind::Listener,    ObjectKind::Http2,
+    ObjectKind::Tls,          ObjectKind::Certificate, ObjectKind::Upstream,
+    ObjectKind::Endpoint,     ObjectKind::Hash,        ObjectKind::Pool,
+    ObjectKind::HealthCheck,  ObjectKind::Outlier,     ObjectKind::CircuitBreaker,
+    ObjectKind::RetryBudget,  ObjectKind::Dns,         ObjectKind::UpstreamTls,
+    ObjectKind::Route,        ObjectKind::Match,       ObjectKind::Matcher,
+    ObjectKind::Respond,      ObjectKind::Proxy,       ObjectKind::Retry,
+    ObjectKind::RegexRewrite, ObjectKind::Redirect,    ObjectKind::Filter,
     ObjectKind::HeaderEdits,
 };
 

@@ -61,11 +61,19 @@ std::vector<std::string_view> route_keys(ObjectKind kind);
 /// Outlier, CircuitBreaker, RetryBudget, Dns); empty for other kinds.
 std::vector<std::string_view> upstream_keys(ObjectKind kind);
 
+/// Where a listener's tls object named its ALPN protocols. The listener checks them against
+/// its "http2" key once both are read, as either may come first in the document.
+struct AlpnWritten {
+    bool set = false;  ///< "alpn" was written (else TlsOptions::alpn is the default list)
+    Place h2;          ///< its "h2" element, when it lists one
+};
+
 /// Reads a listener's "tls" object into `out`, checks its keys against each other, then opens
 /// every file it names (Walker::readable) and, when files are checked, builds the listener's
 /// TLS context once (tls::ServerContext::make) so that what the files hold (PEM syntax,
-/// validity dates, a key that matches its certificate) is judged at load time too.
-bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out);
+/// validity dates, a key that matches its certificate) is judged at load time too. `alpn`
+/// tells whether and where "alpn" listed "h2".
+bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out, AlpnWritten& alpn);
 
 /// Reads an upstream's "tls": true or false, or an object of settings (which turns TLS on),
 /// then opens every file it names.

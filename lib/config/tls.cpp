@@ -30,8 +30,11 @@ constexpr ClientAuth kClientAuthValues[] = {ClientAuth::None, ClientAuth::Option
 // Key-exchange groups that BoringSSL (SSL_CTX_set1_curves_list) and OpenSSL 3
 // (SSL_CTX_set1_groups_list) both know by these names.
 constexpr std::array<std::string_view, 4> kGroups = {"X25519", "P-256", "P-384", "P-521"};
-// RFC 7301 ALPN protocol ids the HTTP engine speaks. "h2" joins once HTTP/2 exists.
-constexpr std::array<std::string_view, 1> kAlpn = {"http/1.1"};
+// RFC 7301 ALPN protocol ids a listener speaks ("h2": RFC 9113 §3.2) and those blitz can
+// offer to an upstream (HTTP/1.1 only: upstream HTTP/2 is not built yet).
+constexpr std::array<std::string_view, 2> kListenerAlpn = {"h2", "http/1.1"};
+constexpr std::array<std::string_view, 1> kUpstreamAlpn = {"http/1.1"};
+constexpr std::string_view kH2 = "h2";
 constexpr std::int64_t kMinTicketRotationS = 60;
 // A ticket key decrypts for two periods (current, then previous), so 3.5 days keeps a ticket
 // within the 7-day lifetime RFC 8446 §4.6.1 allows.
@@ -119,15 +122,18 @@ struct Refused {
     std::string_view why;
 };
 
-// "h2" is the value people try first; say why it is refused.
-constexpr Refused kAlpnRefused[] = {
-    {"h2", "\"h2\" needs HTTP/2, which is not available yet; use \"http/1.1\""}};
+// "h2" is the value people try first toward an upstream; say why it is refused.
+constexpr Refused kUpstreamAlpnRefused[] = {
+    {kH2,
+     "\"h2\" cannot be offered to an upstream: upstream HTTP/2 is not available yet; use "
+     "\"http/1.1\""}};
 
 /// A list of distinct values, each one of `allowed`, at least one; it replaces the default.
-/// `what` names one value ("ALPN protocol id").
+/// `what` names one value ("ALPN protocol id"). `places`, when given, gets where each value
+/// was.
 bool read_names(Walker& w, Node& n, std::string_view what,
                 std::span<const std::string_view> allowed, std::span<const Refused> refused,
-                std::vector<std::string>& out) {
+                std::vector<std::string>& out, std::vector<Place>* places = nullptr) {
     std::string expected = "one of ";
     for (std::size_t i = 0; i < allowed.size(); ++i) {
         expected += (i > 0 ? ", " : "") + quote(allowed[i]);
@@ -156,6 +162,9 @@ bool read_names(Walker& w, Node& n, std::string_view what,
                 }
             }
             paths.push_back(e.path);
+            if (places != nullptr) {
+                places->push_back(Walker::place(e));
+            }
             out.push_back(std::move(t.value));
             return true;
         });
@@ -166,14 +175,13 @@ bool read_names(Walker& w, Node& n, std::string_view what,
     return ok;
 }
 
-bool read_alpn(Walker& w, Node& n, std::vector<std::string>& out) {
-    return read_names(w, n, "ALPN protocol id", kAlpn, kAlpnRefused, out);
-}
+constexpr std::string_view kAlpnId = "ALPN protocol id";
 
 // ---- listener tls --------------------------------------------------------------------------
 
 struct TlsState {
     TlsOptions options;
+    AlpnWritten alpn;
     std::vector<CertificateState> certificates;
     bool has_certificates = false;
     Place ciphers;
@@ -247,7 +255,20 @@ const std::array<Field<TlsState>, 15> kTlsFields = {{
          t.groups = Walker::place(n);
          return read_names(w, n, "key-exchange group", kGroups, {}, t.options.groups);
      }},
-    {"alpn", [](Walker& w, Node& n, TlsState& t) { return read_alpn(w, n, t.options.alpn); }},
+    {"alpn",
+     [](Walker& w, Node& n, TlsState& t) {
+         std::vector<Place> places;
+         if (!read_names(w, n, kAlpnId, kListenerAlpn, {}, t.options.alpn, &places)) {
+             return false;
+         }
+         t.alpn.set = true;
+         for (std::size_t i = 0; i < places.size(); ++i) {
+             if (t.options.alpn[i] == kH2) {
+                 t.alpn.h2 = places[i];
+             }
+         }
+         return true;
+     }},
     {"alpn_strict",
      [](Walker& w, Node& n, TlsState& t) { return w.boolean(n, t.options.alpn_strict); }},
     {"detect", [](Walker& w, Node& n, TlsState& t) { return w.boolean(n, t.options.detect); }},
@@ -378,7 +399,9 @@ const std::array<Field<UpstreamTlsState>, 8> kUpstreamTlsFields = {{
     {"key",
      [](Walker& w, Node& n, UpstreamTlsState& u) { return w.file(n, u.options.key, u.key); }},
     {"alpn",
-     [](Walker& w, Node& n, UpstreamTlsState& u) { return read_alpn(w, n, u.options.alpn); }},
+     [](Walker& w, Node& n, UpstreamTlsState& u) {
+         return read_names(w, n, kAlpnId, kUpstreamAlpn, kUpstreamAlpnRefused, u.options.alpn);
+     }},
     {"min_version", [](Walker& w, Node& n,
                        UpstreamTlsState& u) { return read_version(w, n, u.options.min_version); }},
     {"session_reuse",
@@ -421,7 +444,7 @@ bool engine_error(Walker& w, const Place& at, const TlsState& t, std::string mes
 
 }  // namespace
 
-bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out) {
+bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out, AlpnWritten& alpn) {
     const Place at = Walker::place(n);
     TlsState t;
     if (n.type != od::json_type::object) {
@@ -453,6 +476,7 @@ bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out) {
         }
     }
     out = std::move(t.options);
+    alpn = t.alpn;
     return true;
 }
 

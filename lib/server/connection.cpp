@@ -17,11 +17,13 @@
 
 #include "http/uri.hpp"
 #include "router/rewrite.hpp"
+#include "server/h2_connection.hpp"
 #include "server/proxy.hpp"
 #include "server/reactor.hpp"
 #include "server/send_queue.hpp"
 #include "server/tls_state.hpp"
 #include "server/connection_active.hpp"
+#include "server/route_response.hpp"
 
 namespace blitz::server {
 
@@ -34,12 +36,57 @@ constexpr std::uint32_t kMaxPendingInput = 64 * 1024;
 // How long a closing connection keeps reading (and dropping) what the client still sends, so
 // the kernel does not answer unread bytes with a RST that destroys our last response.
 constexpr std::uint64_t kLingerMs = 2000;
+// ...and at most this many bytes, so a flooding client cannot keep us busy reading.
+constexpr std::uint64_t kLingerBytes = 256 * 1024;
+// RFC 9113 §3.4: what an HTTP/2 client with prior knowledge sends first.
+constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 bool status_has_body(int status) noexcept {
     return status >= 200 && status != 204 && status != 304;
 }
 
 }  // namespace
+
+std::string_view allow_list(const MethodSet& allowed, std::span<char, 128> buf) noexcept {
+    std::size_t n = 0;
+    for (unsigned i = 0; i < kMethodCount; ++i) {
+        auto method = static_cast<Method>(i);
+        if (method != Method::Other && allowed.contains(method)) {
+            std::string_view tok = method_token(method);
+            if (n + tok.size() + 2 < buf.size()) {
+                if (n > 0) {
+                    buf[n++] = ',';
+                    buf[n++] = ' ';
+                }
+                std::memcpy(buf.data() + n, tok.data(), tok.size());
+                n += tok.size();
+            }
+        }
+    }
+    return {buf.data(), n};
+}
+
+void respond_from_route(const Route& route, Exchange& ex) {
+    Response& r = ex.response();
+    if (route.redirect) {
+        r.set_status(route.redirect->status);
+        r.add_header("Location", router::redirect_location(route, ex.request(), ex.arena()));
+        return;
+    }
+    const DirectResponse& d = route.direct;
+    r.set_status(d.status);
+    r.set_body(d.body);
+    if (!d.body.empty() && !d.content_type.empty()) {
+        r.add_header("Content-Type", d.content_type);
+    }
+    for (const auto& h : d.headers) {
+        r.add_header(h.first, h.second);
+    }
+}
+
+bool Connection::h2_preface(const char* data, std::size_t len) const noexcept {
+    return std::memcmp(data, kH2Preface.data(), std::min(len, kH2Preface.size())) == 0;
+}
 
 std::size_t Connection::active_bytes() noexcept { return sizeof(Active); }
 
@@ -50,7 +97,8 @@ Connection::Connection(ReactorImpl& reactor) noexcept : reactor_(reactor) {
 
 Connection::~Connection() {
     std::free(partial_);
-    delete tls_;  // only when the reactor is torn down with the connection still open
+    delete h2_;   // only when the reactor is torn down with the connection still open
+    delete tls_;
 }
 
 void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::uint32_t generation) {
@@ -102,6 +150,10 @@ void Connection::on_recv(const io::Completion& c) {
         auto len = static_cast<std::size_t>(c.res);
         if (closing_ || state_ == State::Closed || state_ == State::Linger) {
             reactor_.io().buffers().release(bid);  // lingering: read and drop
+            drained_ += len;
+            if (state_ == State::Linger && drained_ > kLingerBytes) {
+                close_now();
+            }
         } else {
             last_activity_ms_ = reactor_.now_ms();
             if (state_ == State::Handshake && tls_ == nullptr && !detect_protocol(data, len)) {
@@ -128,6 +180,12 @@ void Connection::on_recv(const io::Completion& c) {
 }
 
 void Connection::consume_input(char* data, std::size_t len, std::uint16_t bid) {
+    if (h2_ != nullptr) {
+        reactor_.own_buffer(bid);
+        h2_input(data, len, bid);
+        reactor_.put_buffer(bid);
+        return;
+    }
     if (partial_len_ > 0) {
         // Bytes are already waiting (a partial head, or input held back): keep order.
         stash_partial_head(data, len);
@@ -170,6 +228,21 @@ void Connection::process(char* data, std::size_t len) {
     const bool from_partial = data == partial_;
     if (from_partial) {
         current_bid_ = -1;  // these bytes are copies: forwarding them copies again
+    }
+    if (state_ == State::Head && requests_ == 0 && active_ == nullptr && tls_ == nullptr &&
+        listener_->shared->options.http2.enabled && h2_preface(data, len)) {
+        // h2c with prior knowledge (RFC 9113 §3.3). The whole preface may not be here yet.
+        if (len < kH2Preface.size()) {
+            if (!from_partial) {
+                stash_partial_head(data, len);
+            }
+            return;
+        }
+        partial_len_ = 0;
+        if (h2_begin()) {
+            h2_input(data, len, from_partial ? -1 : current_bid_);
+        }
+        return;
     }
     char* p = data;
     char* end = data + len;
@@ -346,22 +419,7 @@ void Connection::start_exchange(http1::RequestHead& head) {
             local_error(404, "no route", false);
         } else {
             char allow[128];
-            std::size_t n = 0;
-            for (unsigned i = 0; i < kMethodCount; ++i) {
-                auto method = static_cast<Method>(i);
-                if (method != Method::Other && m.allowed.contains(method)) {
-                    std::string_view tok = method_token(method);
-                    if (n + tok.size() + 2 < sizeof allow) {
-                        if (n > 0) {
-                            allow[n++] = ',';
-                            allow[n++] = ' ';
-                        }
-                        std::memcpy(allow + n, tok.data(), tok.size());
-                        n += tok.size();
-                    }
-                }
-            }
-            local_error(405, "method not allowed", false, {allow, n});
+            local_error(405, "method not allowed", false, allow_list(m.allowed, allow));
         }
         return;
     }
@@ -436,21 +494,8 @@ void Connection::advance() {
                         a->ex.respond_static(500, "{\"error\":\"handler produced no response\"}\n",
                                              "application/json");
                     }
-                } else if (route->redirect) {
-                    Response& r = a->ex.response();
-                    r.set_status(route->redirect->status);
-                    r.add_header("Location", router::redirect_location(*route, a->ex.request(), a->arena));
                 } else {
-                    const DirectResponse& d = route->direct;
-                    Response& r = a->ex.response();
-                    r.set_status(d.status);
-                    r.set_body(d.body);
-                    if (!d.body.empty() && !d.content_type.empty()) {
-                        r.add_header("Content-Type", d.content_type);
-                    }
-                    for (const auto& h : d.headers) {
-                        r.add_header(h.first, h.second);
-                    }
+                    respond_from_route(*route, a->ex);
                 }
                 a->phase = Phase::ResponseHeaders;
                 a->filter_index = static_cast<std::uint16_t>(route->filters.size());
@@ -782,6 +827,10 @@ void Connection::arm_timer() {
         deadline = last_activity_ms_ + kLingerMs;
     } else if (state_ == State::Handshake) {
         deadline = accepted_ms_ + static_cast<std::uint64_t>(listener_->shared->options.tls->handshake_timeout.count());
+    } else if (state_ == State::H2) {
+        // The session's own deadlines (zero-window stalls) tighten the timer as they appear.
+        deadline = std::min(last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count()),
+                            accepted_ms_ + static_cast<std::uint64_t>(limits.max_connection_age.count()));
     } else if (head_started_ms_ != 0 && active_ == nullptr) {
         deadline = head_started_ms_ + static_cast<std::uint64_t>(limits.request_head_timeout.count());
     } else {
@@ -819,6 +868,17 @@ void Connection::timer_fired() {
             close_now();
         } else {
             arm_timer();
+        }
+        return;
+    }
+    if (state_ == State::H2) {
+        const std::uint64_t next = h2_->check_timers(now);
+        h2_check_done();
+        if (!closing_ && state_ == State::H2) {
+            arm_timer();
+            if (next != 0) {
+                tighten_timer(next);
+            }
         }
         return;
     }
@@ -869,6 +929,9 @@ void Connection::close_now() noexcept {
     closing_ = true;
     state_ = State::Closed;
     reactor_.timers().cancel(timer_);
+    if (h2_ != nullptr) {
+        h2_->abort_all();
+    }
     if (active_ != nullptr) {
         if (active_->paused) {
             active_->aborted = true;  // its handler still holds it: ended by resume()
@@ -886,7 +949,7 @@ void Connection::close_now() noexcept {
 }
 
 bool Connection::recyclable() const noexcept {
-    return closing_ && !recv_armed_ && !send_inflight_ && active_ == nullptr;
+    return closing_ && !recv_armed_ && !send_inflight_ && active_ == nullptr && (h2_ == nullptr || h2_->streams() == 0);
 }
 
 void Connection::maybe_recycle() noexcept {
@@ -896,6 +959,8 @@ void Connection::maybe_recycle() noexcept {
     }
     ::close(fd_);
     fd_ = -1;
+    delete h2_;
+    h2_ = nullptr;
     release_out(reactor_, out_, out_cap_);
     release_out(reactor_, sending_, sending_cap_);
     if (queue_ != nullptr) {

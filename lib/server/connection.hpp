@@ -13,11 +13,14 @@
 #include "http1/proxy.hpp"
 #include "io/backend.hpp"
 #include "http/exchange_driver.hpp"
+#include "server/proxy.hpp"
 
 namespace blitz::server {
 
 class ReactorImpl;
 class ProxyState;
+class H2Session;
+class H2Stream;
 struct TlsState;
 class SendQueue;
 struct ListenerSlot;
@@ -27,7 +30,7 @@ struct ListenerSlot;
 ///
 /// Thread: its reactor's. Lifetime: pooled by the reactor; close() cancels its operations and
 /// the reactor recycles it when none is in flight (and no paused exchange still refers to it).
-class Connection final : private detail::ExchangeDriver {
+class Connection final : private detail::ExchangeDriver, private Downstream {
 public:
     Connection(ReactorImpl& reactor) noexcept;
     ~Connection();
@@ -50,7 +53,8 @@ public:
 private:
     // Handshake: before HTTP (waiting for the first byte of a detecting listener, or a TLS
     // handshake in progress).
-    enum class State : std::uint8_t { Handshake, Head, Body, Drain, Tunnel, Linger, Closed };
+    // H2: the connection speaks HTTP/2 (h2_ has the streams).
+    enum class State : std::uint8_t { Handshake, Head, Body, Drain, Tunnel, H2, Linger, Closed };
     enum class Phase : std::uint8_t {
         RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders, Done,
         Streaming  // a proxied response is being forwarded
@@ -90,27 +94,34 @@ private:
     void timer_fired();
     void maybe_recycle() noexcept;
 
-    // Proxying (called by ProxyState).
+    // Proxying (Downstream, called by ProxyState).
     friend class ProxyState;
-    bool peer_trusted() noexcept;
-    /// X-Forwarded-Client-Cert for a verified client certificate, else empty.
-    std::string_view client_cert_xfcc() noexcept;
+    bool peer_trusted() noexcept override;
+    std::string_view client_cert_xfcc() noexcept override;
     bool fetch_peer() noexcept;
-    void proxy_error(int status, const char* reason, const char* cause);
-    /// Runs the response filters and writes the head; returns whether body bytes are forwarded
-    /// with their chunked framing (else as plain data).
-    bool proxy_head(const http1::ResponseHead& head, bool upgrade);
-    void proxy_body(const char* data, std::uint32_t len, std::int32_t bid);
-    void proxy_continue();
-    void proxy_tunnel();
-    /// The response ended (`clean`) or was cut (the connection then closes).
-    void proxy_done(bool clean);
-    void proxy_block_input();
-    void proxy_unblock_input();
-    std::uint64_t output_backlog() const noexcept;
+    void proxy_error(int status, const char* reason, const char* cause) override;
+    bool proxy_head(const http1::ResponseHead& head, bool upgrade) override;
+    void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) override;
+    void proxy_continue() override;
+    void proxy_tunnel() override;
+    void proxy_done(bool clean) override;
+    void proxy_block_input() override;
+    void proxy_unblock_input() override;
+    std::uint64_t output_backlog() const noexcept override;
     void complete_exchange(bool keep);
     bool keep_alive_allowed() const noexcept;
     void resume_input();
+
+    // HTTP/2 (h2_connection.cpp holds the session and its streams).
+    /// Whether these first bytes of a plain connection are (a prefix of) the HTTP/2 preface.
+    bool h2_preface(const char* data, std::size_t len) const noexcept;
+    bool h2_begin();
+    void h2_input(const char* data, std::size_t len, std::int32_t bid);
+    void h2_sent();
+    /// Closes a connection whose HTTP/2 session has ended, once its output is out.
+    void h2_check_done();
+    /// The streamed output queue (HTTP/2 frames), taken from the reactor on first use.
+    SendQueue& output_queue();
 
     // TLS (connection_tls.cpp).
     /// Decides what the first bytes of a detecting listener are; false when they were refused.
@@ -182,8 +193,11 @@ private:
     iovec iov_{};
     SendQueue* queue_ = nullptr;  // streamed output (proxied bodies), made on demand
     TlsState* tls_ = nullptr;     // TLS connections only, from the reactor's pool
+    H2Session* h2_ = nullptr;     // HTTP/2 connections only
 
     friend class ReactorImpl;
+    friend class H2Session;
+    friend class H2Stream;
 };
 
 }  // namespace blitz::server

@@ -128,6 +128,10 @@ void Connection::on_send(const io::Completion& c) {
     if (queue_send_) {
         queue_send_ = false;
         queue_->consume(static_cast<std::uint32_t>(res));
+        if (h2_ != nullptr) {
+            h2_sent();
+            return;
+        }
         if (active_ != nullptr && active_->proxy != nullptr) {
             active_->proxy->downstream_drained();
         }
@@ -182,6 +186,7 @@ void Connection::begin_linger() {
     }
     state_ = State::Linger;
     partial_len_ = 0;
+    drained_ = 0;
     ::shutdown(fd_, SHUT_WR);
     last_activity_ms_ = reactor_.now_ms();
     arm_timer();

@@ -102,6 +102,9 @@ void Connection::tls_input(const char* data, std::size_t len) {
 void Connection::tls_handshake_done() {
     state_ = State::Head;
     last_activity_ms_ = reactor_.now_ms();
+    if (tls_->session.alpn() == "h2" && listener_->shared->options.http2.enabled && !h2_begin()) {
+        return;
+    }
     arm_timer();
 }
 
@@ -178,7 +181,7 @@ void Connection::tls_release() noexcept {
 }
 
 std::string_view Connection::client_cert_xfcc() noexcept {
-    if (tls_ == nullptr || !tls_->session.peer_verified()) {
+    if (tls_ == nullptr || !listener_->shared->options.tls->forward_client_cert || !tls_->session.peer_verified()) {
         return {};
     }
     return tls_->session.peer_xfcc();

@@ -8,7 +8,6 @@
 #include <blitz/log.hpp>
 
 #include "router/rewrite.hpp"
-#include "server/connection.hpp"
 #include "server/reactor.hpp"
 
 namespace blitz::server {
@@ -45,7 +44,7 @@ std::uint64_t jitter(std::uint64_t max) noexcept {
 
 }  // namespace
 
-ProxyState::ProxyState(Connection& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor)
+ProxyState::ProxyState(Downstream& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor)
     : conn_(conn), ex_(ex), action_(action), reactor_(reactor), request_(reactor) {
     retry_timer_.fire = &ProxyState::on_retry_timer;
     retry_timer_.owner = this;
@@ -194,7 +193,11 @@ bool ProxyState::build_head() {
         }
     }
     if (action_.via) {
-        extra[n_extra++] = Header{"Via", req.version == Version::Http10 ? "1.0 blitz" : "1.1 blitz"};
+        // RFC 9110 §7.6.3: the protocol version the request was received with.
+        const std::string_view via = req.version == Version::Http10 ? "1.0 blitz"
+                                     : req.version == Version::Http2 ? "2 blitz"
+                                                                      : "1.1 blitz";
+        extra[n_extra++] = Header{"Via", via};
     }
     // What the client sent of these is replaced (X-Forwarded-*) or never trusted (a client
     // certificate and early data are the TLS layer's word, not the client's).
@@ -207,10 +210,8 @@ bool ProxyState::build_head() {
     }
     drop[n_drop++] = "X-Forwarded-Client-Cert";  // only ever ours (Envoy's "sanitize")
     if (const TlsInfo* tls = ex_.tls(); tls != nullptr) {
-        if (conn_.listener()->shared->options.tls->forward_client_cert) {
-            if (std::string_view xfcc = conn_.client_cert_xfcc(); !xfcc.empty()) {
-                extra[n_extra++] = Header{"X-Forwarded-Client-Cert", xfcc};
-            }
+        if (std::string_view xfcc = conn_.client_cert_xfcc(); !xfcc.empty()) {
+            extra[n_extra++] = Header{"X-Forwarded-Client-Cert", xfcc};
         }
         if (tls->early_data) {
             drop[n_drop++] = "Early-Data";
@@ -388,16 +389,30 @@ void ProxyState::upstream_drained(UpstreamConn& /*c*/) {
 }
 
 void ProxyState::request_body(const char* raw, std::size_t len, std::int32_t bid, bool end) {
-    if (done_ || len == 0) {
+    if (done_ || (len == 0 && !end)) {
         body_done_ = body_done_ || end;
         return;
     }
-    last_io_ms_ = reactor_.now_ms();
     if (bid >= 0) {
         request_.push_buffer(raw, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
     } else {
         request_.push_copy(raw, static_cast<std::uint32_t>(len));
     }
+    body_queued(end);
+}
+
+void ProxyState::request_body_from(SendQueue& held, bool end) {
+    if (done_) {
+        held.release_all();
+        body_done_ = body_done_ || end;
+        return;
+    }
+    held.move_to(request_, static_cast<std::uint32_t>(held.bytes()));
+    body_queued(end);
+}
+
+void ProxyState::body_queued(bool end) {
+    last_io_ms_ = reactor_.now_ms();
     if (end) {
         body_done_ = true;
         request_done_ms_ = reactor_.now_ms();

@@ -15,7 +15,35 @@
 
 namespace blitz::server {
 
-class Connection;
+/// Where a proxied exchange's response goes: an HTTP/1.1 connection or an HTTP/2 stream.
+///
+/// Thread: the reactor's. Lifetime: outlives the ProxyState it serves.
+class Downstream {
+public:
+    /// Whether the client's own X-Forwarded-* may be kept (a trusted proxy).
+    virtual bool peer_trusted() noexcept = 0;
+    /// X-Forwarded-Client-Cert for a verified client certificate when the listener forwards it,
+    /// else empty.
+    virtual std::string_view client_cert_xfcc() noexcept = 0;
+    /// No response will come: answer `status` with a JSON body naming `cause`.
+    virtual void proxy_error(int status, const char* reason, const char* cause) = 0;
+    /// Runs the response filters and sends the head; returns whether body bytes are forwarded
+    /// with their chunked framing (else as plain data).
+    virtual bool proxy_head(const http1::ResponseHead& head, bool upgrade) = 0;
+    virtual void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) = 0;
+    virtual void proxy_continue() = 0;
+    virtual void proxy_tunnel() = 0;
+    /// The response ended (`clean`) or was cut (the client must not see it as complete).
+    virtual void proxy_done(bool clean) = 0;
+    /// Stop / resume taking request body bytes from the client (upstream back-pressure).
+    virtual void proxy_block_input() = 0;
+    virtual void proxy_unblock_input() = 0;
+    /// Response bytes queued toward the client and not yet written.
+    virtual std::uint64_t output_backlog() const noexcept = 0;
+
+protected:
+    ~Downstream() = default;
+};
 
 /// One proxied exchange: picks endpoints, sends the request over pooled connections, retries
 /// what may be retried, and streams the response back through its downstream Connection.
@@ -23,7 +51,7 @@ class Connection;
 /// Thread: the reactor's. Lifetime: in the exchange's arena, destroyed with the exchange.
 class ProxyState final : public UpstreamOwner {
 public:
-    ProxyState(Connection& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor);
+    ProxyState(Downstream& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor);
     ~ProxyState();
     ProxyState(const ProxyState&) = delete;
     ProxyState& operator=(const ProxyState&) = delete;
@@ -33,6 +61,8 @@ public:
     /// Request body bytes as received: `raw` (framing included) is forwarded, `bid` is the
     /// receive buffer holding it or -1 (then it is copied).
     void request_body(const char* raw, std::size_t len, std::int32_t bid, bool end);
+    /// Request body bytes held back (already framed for the upstream) before the proxy started.
+    void request_body_from(SendQueue& held, bool end);
     /// Tunnel bytes from the client after a 101.
     void tunnel_data(const char* data, std::size_t len, std::int32_t bid);
     /// The client's output queue drained below the back-pressure mark.
@@ -58,6 +88,7 @@ private:
     enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, TlsFailure, Reset, Timeout, Status, BadResponse };
 
     bool build_head();
+    void body_queued(bool end);
     void attempt();
     void attach(UpstreamConn* c);
     void detach(bool reusable) noexcept;
@@ -78,7 +109,7 @@ private:
     bool replayable() const noexcept;
     void stop_waiting() noexcept;
 
-    Connection& conn_;
+    Downstream& conn_;
     Exchange& ex_;
     const ProxyAction& action_;
     ReactorImpl& reactor_;

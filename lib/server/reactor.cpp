@@ -14,6 +14,7 @@
 #include <blitz/log.hpp>
 
 #include "server/connection.hpp"
+#include "server/h2_connection.hpp"
 #include "server/tls_state.hpp"
 #include "server/send_queue.hpp"
 #include "server/upstream_conn.hpp"
@@ -75,6 +76,9 @@ ReactorImpl::~ReactorImpl() {
         delete q;
     }
     proxy_.reset();
+    for (void* p : stream_free_) {
+        ::operator delete(p);
+    }
     for (void* p : active_free_) {
         ::operator delete(p);
     }
@@ -504,6 +508,23 @@ void* ReactorImpl::take_active_memory() {
         return p;
     }
     return ::operator new(Connection::active_bytes());
+}
+
+void* ReactorImpl::take_stream_memory() {
+    if (!stream_free_.empty()) {
+        void* p = stream_free_.back();
+        stream_free_.pop_back();
+        return p;
+    }
+    return ::operator new(H2Stream::bytes());
+}
+
+void ReactorImpl::give_stream_memory(void* p) noexcept {
+    if (stream_free_.size() >= 1024) {
+        ::operator delete(p);
+        return;
+    }
+    stream_free_.push_back(p);
 }
 
 void ReactorImpl::give_active_memory(void* p) noexcept {

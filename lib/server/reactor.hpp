@@ -111,6 +111,9 @@ public:
     void give_tls(TlsState* t) noexcept;
     void* take_active_memory();
     void give_active_memory(void* p) noexcept;
+    /// Memory for one HTTP/2 stream (H2Stream::bytes()), recycled like exchanges'.
+    void* take_stream_memory();
+    void give_stream_memory(void* p) noexcept;
     void rearm_recv_later(Connection* c);
     void connection_closed(Connection* c) noexcept;
 
@@ -178,6 +181,7 @@ private:
     std::vector<char*> tls_buffers_;
     std::vector<TlsState*> tls_free_;
     std::vector<void*> active_free_;
+    std::vector<void*> stream_free_;
     std::vector<Header> scratch_;
 
     std::chrono::steady_clock::time_point now_;

@@ -55,9 +55,11 @@ void SendQueue::push(Segment s) {
 // Room for `need` more bytes at the end of the last segment, or in a new one. The caller writes
 // there and adds `need` to that segment's length.
 char* SendQueue::tail_space(std::uint32_t need) {
-    if (count_ > 0) {
+    if (count_ > cursor_) {
         Segment& t = at(count_ - 1);
-        // Appending behind a segment being sent is safe: the send covers its old length.
+        // Appending behind a segment being sent is safe: the send covers its old length. A
+        // segment already written (cursor_ past it) is not appended to: its new bytes would be
+        // skipped.
         const bool writable = t.kind == Kind::Block || t.kind == Kind::Heap;
         if (writable && t.len + need <= tail_cap_) {
             return const_cast<char*>(t.data) + t.len;
@@ -113,6 +115,39 @@ void SendQueue::push_block(char* block, std::uint32_t len, std::uint32_t cap) {
     }
     push(Segment{block, len, 0, kind});
     tail_cap_ = cap;
+}
+
+void SendQueue::move_to(SendQueue& to, std::uint32_t n) {
+    while (n > 0 && count_ > 0) {
+        Segment& s = segs_[head_];
+        const std::uint32_t k = std::min(n, s.len);
+        switch (s.kind) {
+            case Kind::Buffer:
+                to.push_buffer(s.data, k, s.bid);
+                break;
+            case Kind::Static:
+                to.push_static(s.data, k);
+                break;
+            case Kind::Block:
+            case Kind::Heap:
+                to.push_copy(s.data, k);  // bytes a handler produced: small, and copied once
+                break;
+        }
+        n -= k;
+        bytes_ -= k;
+        if (k < s.len) {
+            s.data += k;
+            s.len -= k;
+            continue;
+        }
+        release(s);
+        head_ = (head_ + 1) & (cap_ - 1);
+        --count_;
+    }
+    if (count_ == 0) {
+        head_ = 0;
+        tail_cap_ = 0;
+    }
 }
 
 unsigned SendQueue::prepare() noexcept {

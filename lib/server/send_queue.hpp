@@ -40,6 +40,11 @@ public:
     /// ReactorImpl::kOutBlockBytes, else malloc'd memory.
     void push_block(char* block, std::uint32_t len, std::uint32_t cap);
 
+    /// Moves the first `n` bytes to the end of `to` (buffer spans by reference). For a queue
+    /// that is only ever drained this way (an HTTP/2 stream's pending body): never prepared,
+    /// consumed or retained.
+    void move_to(SendQueue& to, std::uint32_t n);
+
     /// Fills iov() with what is still unwritten; returns the count (0: nothing to write). The
     /// vector stays valid until the next prepare().
     unsigned prepare() noexcept;

@@ -72,7 +72,12 @@ public:
             }
         }
         if (options.tls) {
-            auto context = tls::ServerContext::make(*options.tls);
+            TlsOptions tls = *options.tls;
+            if (!options.http2.enabled) {
+                // A listener without HTTP/2 never offers it, whatever the ALPN list says.
+                tls.alpn.erase(std::remove(tls.alpn.begin(), tls.alpn.end(), "h2"), tls.alpn.end());
+            }
+            auto context = tls::ServerContext::make(tls);
             if (!context) {
                 return fail("listener \"" + options.name + "\": tls: " + context.error());
             }

@@ -261,8 +261,7 @@ TEST_CASE("config::parse_config rejects an unknown key and lists the allowed one
     require_error(R"({"listeners": [{"address": "127.0.0.1:8080", "adress": "x"}], "routes": []})",
                   {"$.listeners[0].adress", 1, 46,
                    "unknown key \"adress\"; allowed keys: name, address, backlog, max_connections, "
-                   "tcp_nodelay, "
-                   "ipv6_dual_stack, trusted_proxies, limits, tls"});
+                   "tcp_nodelay, ipv6_dual_stack, trusted_proxies, limits, http2, tls"});
     require_error(with_top(R"("wrkers": 2)"), {"$.wrkers", 1, 62,
                                                "unknown key \"wrkers\"; allowed keys: $schema, "
                                                "workers, pin_cpus, backend, log, buffers, limits, "
@@ -930,6 +929,9 @@ TEST_CASE("config::parse accepts the full example in docs/config.md (its files u
     CHECK_FALSE(c.listeners[0].tls.has_value());
     REQUIRE(c.listeners[2].tls.has_value());
     CHECK(c.listeners[2].tls->certificates.size() == 2);
+    CHECK(c.listeners[2].tls->alpn == std::vector<std::string>{"h2", "http/1.1"});
+    CHECK(c.listeners[2].http2.enabled);
+    CHECK(c.listeners[2].http2.zero_window_timeout == 30'000ms);
     CHECK(c.upstreams.size() == 2);
     CHECK(c.upstreams[0]->options().tls.enabled);
     CHECK(c.router.routes().size() == 6);

@@ -70,6 +70,7 @@ TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the sa
         {"/properties/buffers", ObjectKind::Buffers},
         {"/$defs/limits", ObjectKind::Limits},
         {"/$defs/listener", ObjectKind::Listener},
+        {"/$defs/http2", ObjectKind::Http2},
         {"/$defs/tls", ObjectKind::Tls},
         {"/$defs/certificate", ObjectKind::Certificate},
         {"/$defs/upstream", ObjectKind::Upstream},
@@ -138,6 +139,9 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
                 return {with_top("\"limits\": {" + member + "}"), "$.limits"};
             case ObjectKind::Listener:
                 return {"{\"listeners\": [{" + member + "}], \"routes\": []}", "$.listeners[0]"};
+            case ObjectKind::Http2:
+                return {"{\"listeners\": [{\"http2\": {" + member + "}}], \"routes\": []}",
+                        "$.listeners[0].http2"};
             case ObjectKind::Tls:
                 return {"{\"listeners\": [{\"tls\": {" + member + "}}], \"routes\": []}",
                         "$.listeners[0].tls"};

@@ -150,6 +150,16 @@ std::string with_cert(std::string_view more = {}) {
     return listener_tls(m + R"("certificates": [{"cert": "@/site.pem", "key": "@/site.key"}])");
 }
 
+/// A document with one TLS listener (certificate "@/site.pem") whose tls object also has the
+/// members `more` and whose "http2" is `http2`, written before "tls" when `http2_first`.
+std::string tls_http2(std::string_view http2, std::string_view more, bool http2_first) {
+    const std::string h = "\"http2\": " + std::string(http2);
+    const std::string t = R"("tls": {)" + (more.empty() ? "" : std::string(more) + ", ") +
+                          R"("certificates": [{"cert": "@/site.pem", "key": "@/site.key"}]})";
+    return R"({"listeners": [{"address": "127.0.0.1:8443", )" +
+           (http2_first ? h + ", " + t : t + ", " + h) + R"(}], "routes": []})";
+}
+
 /// A document with the upstream "u" whose "tls" is `value`.
 std::string upstream_tls(std::string_view value) {
     return blitz::config::test::with_top(
@@ -177,7 +187,7 @@ constexpr std::string_view kEveryKey = R"(
   "min_version": "1.2",
   "ciphers": "ECDHE+AESGCM:ECDHE+CHACHA20",
   "groups": ["P-256", "X25519"],
-  "alpn": ["http/1.1"],
+  "alpn": ["http/1.1", "h2"],
   "alpn_strict": true,
   "detect": true,
   "plaintext": "redirect",
@@ -208,7 +218,7 @@ TEST_CASE("config::parse_config reads every key of a listener's tls object", "[c
     CHECK(t.min_version == TlsVersion::Tls12);
     CHECK(t.ciphers == "ECDHE+AESGCM:ECDHE+CHACHA20");
     CHECK(t.groups == std::vector<std::string>{"P-256", "X25519"});
-    CHECK(t.alpn == std::vector<std::string>{"http/1.1"});
+    CHECK(t.alpn == std::vector<std::string>{"http/1.1", "h2"});  // in the order written
     CHECK(t.alpn_strict);
     CHECK(t.detect);
     CHECK(t.plaintext == PlaintextPolicy::Redirect);
@@ -256,7 +266,8 @@ TEST_CASE("config::parse_config gives a listener's tls object the documented def
     CHECK(t.min_version == TlsVersion::Tls13);
     CHECK(t.ciphers.empty());
     CHECK(t.groups == std::vector<std::string>{"X25519", "P-256", "P-384"});
-    CHECK(t.alpn == std::vector<std::string>{"http/1.1"});
+    // With HTTP/2 on (the default), "h2" first.
+    CHECK(t.alpn == std::vector<std::string>{"h2", "http/1.1"});
     CHECK_FALSE(t.alpn_strict);
     CHECK_FALSE(t.detect);
     CHECK(t.plaintext == PlaintextPolicy::Serve);
@@ -360,10 +371,12 @@ TEST_CASE("config::parse_config refuses bad values in a listener's tls object at
           "duplicate \"X25519\" (also $.listeners[0].tls.groups[0])", 1);
     check(R"("groups": [])", "[]", "$.listeners[0].tls.groups",
           "expected at least one key-exchange group, found an empty array");
-    check(R"("alpn": ["http/1.1", "h2"])", "\"h2\"", "$.listeners[0].tls.alpn[1]",
-          "\"h2\" needs HTTP/2, which is not available yet; use \"http/1.1\"");
-    check(R"("alpn": ["spdy/3.1"])", "\"spdy/3.1\"", "$.listeners[0].tls.alpn[0]",
-          "expected one of \"http/1.1\", found \"spdy/3.1\"");
+    check(R"("alpn": ["h2", "spdy/3.1"])", "\"spdy/3.1\"", "$.listeners[0].tls.alpn[1]",
+          "expected one of \"h2\", \"http/1.1\", found \"spdy/3.1\"");
+    check(R"("alpn": ["h2c"])", "\"h2c\"", "$.listeners[0].tls.alpn[0]",
+          "expected one of \"h2\", \"http/1.1\", found \"h2c\"");
+    check(R"("alpn": ["h2", "http/1.1", "h2"])", "\"h2\"", "$.listeners[0].tls.alpn[2]",
+          "duplicate \"h2\" (also $.listeners[0].tls.alpn[0])", 1);
     check(R"("alpn": [])", "[]", "$.listeners[0].tls.alpn",
           "expected at least one ALPN protocol id, found an empty array");
     check(R"("alpn": "http/1.1")", "\"http/1.1\"", "$.listeners[0].tls.alpn",
@@ -512,8 +525,13 @@ TEST_CASE("config::parse_config refuses bad values in an upstream's tls", "[conf
                      "$.upstreams[0].tls.server_name", kName + "\"https://api.internal\"");
     require_error_at(upstream_tls(R"({"server_name": "10.0.0.0/8"})"), "\"10.0",
                      "$.upstreams[0].tls.server_name", kName + "\"10.0.0.0/8\"");
-    require_error_at(upstream_tls(R"({"alpn": ["h2"]})"), "\"h2\"", "$.upstreams[0].tls.alpn[0]",
-                     "\"h2\" needs HTTP/2, which is not available yet; use \"http/1.1\"");
+    require_error_at(upstream_tls(R"({"alpn": ["http/1.1", "h2"]})"), "\"h2\"",
+                     "$.upstreams[0].tls.alpn[1]",
+                     "\"h2\" cannot be offered to an upstream: upstream HTTP/2 is not available "
+                     "yet; use \"http/1.1\"");
+    require_error_at(upstream_tls(R"({"alpn": ["spdy/3.1"]})"), "\"spdy/3.1\"",
+                     "$.upstreams[0].tls.alpn[0]",
+                     "expected one of \"http/1.1\", found \"spdy/3.1\"");
     require_error_at(upstream_tls(R"({"min_version": "1.0"})"), "\"1.0\"",
                      "$.upstreams[0].tls.min_version",
                      "expected one of \"1.2\", \"1.3\", found \"1.0\"");
@@ -673,4 +691,104 @@ TEST_CASE("config::load_config opens the files the TLS example names", "[config]
     REQUIRE(all->upstreams.size() == 2);
     CHECK(all->upstreams[0]->options().tls.server_name == "api.internal");
     CHECK(all->upstreams[1]->options().tls.enabled);
+}
+
+TEST_CASE("config::parse_config offers h2 over ALPN only where the listener's http2 is on",
+          "[config][tls][http2]") {
+    const TempDir d;
+    using Alpn = std::vector<std::string>;
+    // "http2" may come before or after "tls": the result is the same.
+    for (const bool first : {true, false}) {
+        INFO("http2 written " << (first ? "before" : "after") << " tls");
+        const auto alpn = [&](std::string_view http2, std::string_view more = {}) {
+            const blitz::Config c = parse_ok(d(tls_http2(http2, more, first)));
+            return tls_of(c).alpn;
+        };
+        // Without "alpn" the list follows http2.
+        CHECK(alpn("true") == Alpn{"h2", "http/1.1"});
+        CHECK(alpn("{}") == Alpn{"h2", "http/1.1"});
+        CHECK(alpn(R"({"max_concurrent_streams": 10})") == Alpn{"h2", "http/1.1"});
+        CHECK(alpn("false") == Alpn{"http/1.1"});
+        CHECK(alpn(R"({"enabled": false})") == Alpn{"http/1.1"});
+        // A written list is kept as written.
+        CHECK(alpn("true", R"("alpn": ["h2"])") == Alpn{"h2"});
+        CHECK(alpn("true", R"("alpn": ["http/1.1", "h2"])") == Alpn{"http/1.1", "h2"});
+        CHECK(alpn("true", R"("alpn": ["http/1.1"])") == Alpn{"http/1.1"});
+        CHECK(alpn("false", R"("alpn": ["http/1.1"])") == Alpn{"http/1.1"});
+
+        // "h2" where HTTP/2 is off is refused at the element, naming what turned it off.
+        require_error_at(d(tls_http2("false", R"("alpn": ["http/1.1", "h2"])", first)), "\"h2\"",
+                         "$.listeners[0].tls.alpn[1]",
+                         "\"h2\" needs http2 enabled on this listener (turned off at "
+                         "$.listeners[0].http2)");
+        require_error_at(d(tls_http2(R"({"max_concurrent_streams": 5, "enabled": false})",
+                                     R"("alpn": ["h2"])", first)),
+                         "\"h2\"", "$.listeners[0].tls.alpn[0]",
+                         "\"h2\" needs http2 enabled on this listener (turned off at "
+                         "$.listeners[0].http2.enabled)");
+    }
+
+    // Each listener is judged by its own http2.
+    const std::string two = d(R"({"listeners": [
+        {"address": "127.0.0.1:8443", "tls": {"alpn": ["h2"],
+         "certificates": [{"cert": "@/site.pem", "key": "@/site.key"}]}},
+        {"address": "127.0.0.1:8444", "http2": false, "tls": {"alpn": ["h2"],
+         "certificates": [{"cert": "@/site.pem", "key": "@/site.key"}]}}], "routes": []})");
+    require_error_at(two, "\"h2\"", "$.listeners[1].tls.alpn[0]",
+                     "\"h2\" needs http2 enabled on this listener (turned off at "
+                     "$.listeners[1].http2)",
+                     1);
+
+    // An error inside the listener that comes later in the document is reported first: the
+    // check across "tls" and "http2" runs once the listener is read.
+    CHECK(error_of(d(tls_http2("false", R"("alpn": ["h2"], "detect": 1)", true))).path ==
+          "$.listeners[0].tls.detect");
+}
+
+TEST_CASE("config::load_config loads the HTTP/2 example with certificates named by the environment",
+          "[config][tls][http2]") {
+    const TempDir d;
+    const std::string cert = d("@/site.pem");
+    const std::string key = d("@/site.key");
+    ScopedEnv cert_env("BLITZ_TLS_CERT", cert.c_str());
+    ScopedEnv key_env("BLITZ_TLS_KEY", key.c_str());
+    ScopedEnv port("BLITZ_PORT", nullptr);
+    ScopedEnv tls_port("BLITZ_TLS_PORT", nullptr);
+    auto r = blitz::load_config(BLITZ_SOURCE_DIR "/config/examples/http2.json");
+    if (!r) {
+        FAIL(r.error().to_string());
+    }
+    const blitz::Config& c = *r;
+    REQUIRE(c.listeners.size() == 2);
+    const blitz::ListenerOptions& https = c.listeners[0];
+    REQUIRE(https.tls.has_value());
+    CHECK(https.tls->certificates[0].cert == cert);
+    CHECK(https.tls->alpn == std::vector<std::string>{"h2", "http/1.1"});
+    CHECK(https.http2.enabled);
+    CHECK(https.http2.max_concurrent_streams == 128);
+    CHECK(https.http2.connection_window == 4'194'304);
+    const blitz::ListenerOptions& h2c = c.listeners[1];
+    CHECK(h2c.address == "127.0.0.1:8080");
+    CHECK_FALSE(h2c.tls.has_value());
+    CHECK(h2c.http2.enabled);
+    CHECK(h2c.http2.max_concurrent_streams == blitz::Http2Options{}.max_concurrent_streams);
+    REQUIRE(c.upstreams.size() == 1);
+    auto table = c.router.freeze();
+    REQUIRE(table.has_value());
+    const blitz::RouteMatch api = (*table)->match("example.com", "/api/v1", blitz::Method::Get);
+    REQUIRE(api.route != nullptr);
+    CHECK(api.route->proxy.upstream == c.upstreams[0]);
+    const blitz::RouteMatch hello = (*table)->match("example.com", "/hello", blitz::Method::Get);
+    REQUIRE(hello.route != nullptr);
+    CHECK(hello.route->direct.status == 200);
+
+    // Without the variables it names files in /etc/blitz, like the TLS example.
+    if (!std::filesystem::exists("/etc/blitz/site.pem")) {
+        ScopedEnv no_cert("BLITZ_TLS_CERT", nullptr);
+        auto missing = blitz::load_config(BLITZ_SOURCE_DIR "/config/examples/http2.json");
+        REQUIRE_FALSE(missing.has_value());
+        CHECK(missing.error().path == "$.listeners[0].tls.certificates[0].cert");
+        CHECK(missing.error().message ==
+              "cannot read \"/etc/blitz/site.pem\": No such file or directory");
+    }
 }

@@ -166,13 +166,22 @@ TEST_CASE("blitzd prefers X25519 and follows a configured group list", "[tls]") 
     }
 }
 
-TEST_CASE("blitzd negotiates ALPN http/1.1 and refuses an offer without it", "[tls]") {
-    TlsBlitzd d(config_with(tls_with({cert_entry(pki().a_ec)})));
+TEST_CASE("blitzd negotiates ALPN h2 or http/1.1 and refuses an offer without them", "[tls]") {
+    {
+        // The default list is h2, http/1.1 (HTTP/2 is on): the server's preference wins.
+        TlsBlitzd d(config_with(tls_with({cert_entry(pki().a_ec)})));
+        SClientReport both = hello(d.port(), "a.test", {"-alpn", "http/1.1,h2"});
+        INFO(both.text);
+        CHECK(both.alpn == "h2");
+        SClientReport h1 = hello(d.port(), "a.test", {"-alpn", "http/1.1"});
+        CHECK(h1.alpn == "http/1.1");
+    }
+    TlsBlitzd d(config_with(tls_with({cert_entry(pki().a_ec)}, R"(, "alpn": ["http/1.1"])")));
     SClientReport h1 = hello(d.port(), "a.test", {"-alpn", "http/1.1"});
     INFO(h1.text);
     CHECK(h1.handshake);
     CHECK(h1.alpn == "http/1.1");
-    // h2 is not offered by a listener without HTTP/2: http/1.1 wins.
+    // h2 is not offered by a listener that does not list it: http/1.1 wins.
     SClientReport both = hello(d.port(), "a.test", {"-alpn", "h2,http/1.1"});
     INFO(both.text);
     CHECK(both.alpn == "http/1.1");

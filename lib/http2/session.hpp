@@ -1,0 +1,178 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include <blitz/arena.hpp>
+#include <blitz/http.hpp>
+#include <blitz/listener.hpp>
+
+struct nghttp2_session;
+
+/// HTTP/2 server codec (RFC 9113) over nghttp2, sans-I/O: bytes in, frames out through a
+/// Handler. It validates requests the way the HTTP/1.1 codec does (nghttp2's messaging rules,
+/// then the same path, query, authority and head-size limits), translates them into the
+/// protocol-neutral Request fields, and keeps the flood budgets of Http2Options.
+namespace blitz::http2 {
+
+/// Why the codec ended the connection on its own (counted by the server).
+enum class Flood : std::uint8_t { None, Resets, ControlFrames };
+
+/// The codec's part of one request stream. The server's stream object derives from it and
+/// hands it out from Handler::h2_open(); the codec fills the request head into its arena.
+///
+/// Thread: its connection's. Lifetime: from h2_open() until h2_closed() returned.
+struct Stream {
+    std::int32_t id = 0;
+    Arena* arena = nullptr;  ///< set by h2_open(): receives copies of the head's fields
+
+    // Filled by the codec.
+    std::string_view method;
+    std::string_view scheme;
+    std::string_view authority;
+    std::string_view path;  ///< :path as sent
+    Header* fields = nullptr;
+    std::uint16_t count = 0;
+    std::uint16_t capacity = 0;
+    std::uint32_t head_bytes = 0;  ///< RFC 9113 §6.5.2 size: name + value + 32 per field
+    std::uint16_t cookies = 0;
+    bool in_trailers = false;
+    bool request_done = false;   ///< END_STREAM was received
+    bool response_done = false;  ///< END_STREAM was sent (or queued)
+    int error_status = 0;        ///< 431 when the head broke a limit (the head is incomplete)
+};
+
+/// A validated request head. Views live in the stream's arena (or are static).
+///
+/// Thread: value type. Lifetime: the stream's arena.
+struct RequestHead {
+    Method method = Method::Get;
+    std::string_view method_name;
+    std::string_view scheme;
+    std::string_view authority;  ///< :authority, else the Host field
+    std::string_view path;       ///< normalised, without query ("*" for OPTIONS *)
+    std::string_view query;
+    std::string_view raw_target;  ///< normalised path + "?" + query
+    std::span<Header> headers;    ///< regular fields, lower-case names, cookies joined into one
+    std::int64_t content_length = -1;
+    bool end_stream = false;  ///< no body follows
+};
+
+/// What the codec asks of its connection.
+///
+/// Thread: the connection's. Lifetime: outlives the ServerSession.
+class Handler {
+public:
+    /// A client opened stream `id`: returns its Stream (with `arena` set), or nullptr to refuse
+    /// it (REFUSED_STREAM).
+    virtual Stream* h2_open(std::int32_t id) = 0;
+    /// The request head is complete. `status` is 0, or the 4xx the head earned (400 for a
+    /// malformed path or authority, 431 beyond the head limits): the server answers it.
+    virtual void h2_request(Stream& s, RequestHead& head, int status, const char* reason) = 0;
+    /// Request body bytes: a view into the buffer given to receive(). The connection window is
+    /// reopened when the server calls ServerSession::consume().
+    virtual void h2_data(Stream& s, const char* data, std::size_t len) = 0;
+    /// The request ended; `trailers` (possibly empty) live in the stream's arena.
+    virtual void h2_request_end(Stream& s, std::span<const Header> trailers) = 0;
+    /// The stream is closed (`error` is the RFC 9113 §7 code, 0 after a complete exchange);
+    /// the codec does not touch `s` again.
+    virtual void h2_closed(Stream& s, std::uint32_t error) = 0;
+    /// Frame bytes to send; copy them (they live until the call returns).
+    virtual void h2_write(const std::uint8_t* data, std::size_t len) = 0;
+    /// Response body for a DATA frame: how many bytes (<= max) are ready now (0 = none yet,
+    /// ask again after resume_body()), and whether they are the last.
+    virtual std::size_t h2_body_ready(Stream& s, std::size_t max, bool& last) = 0;
+    /// Writes one DATA frame: the 9-byte `frame_head` (copy it), then `len` bytes taken from the
+    /// front of the stream's pending body.
+    virtual void h2_write_data(Stream& s, const std::uint8_t* frame_head, std::size_t len) = 0;
+
+protected:
+    ~Handler() = default;
+};
+
+/// Limits of one connection: the listener's HTTP/2 options and its request-head limits.
+///
+/// Thread: value type. Lifetime: copied into the session.
+struct Limits {
+    Http2Options h2;
+    std::uint32_t max_head_bytes = 16 * 1024;  ///< decoded header list (MAX_HEADER_LIST_SIZE)
+    std::uint32_t max_headers = 100;
+    std::uint32_t max_path_bytes = 8 * 1024;
+};
+
+/// One server-side HTTP/2 connection's protocol state.
+///
+/// Thread: its connection's. Lifetime: owned by the connection. Destroying it does not call
+/// h2_closed(): the owner drops the streams it still holds itself.
+class ServerSession {
+public:
+    ServerSession(Handler& handler, const Limits& limits) noexcept;
+    ~ServerSession();
+    ServerSession(const ServerSession&) = delete;
+    ServerSession& operator=(const ServerSession&) = delete;
+
+    /// Creates nghttp2's session and queues our SETTINGS; false when out of memory.
+    bool start();
+
+    /// Feeds received bytes (`now_ms` refills the flood budgets). Returns false when the
+    /// connection must end: a protocol error or a flood (GOAWAY is queued: send() it, then
+    /// close).
+    bool receive(const char* data, std::size_t len, std::uint64_t now_ms);
+    /// Serialises what is due into h2_write()/h2_write_data(). False on a fatal error.
+    bool send();
+    /// Whether the connection is finished: nothing more to read and nothing to write.
+    bool done() const noexcept;
+    bool want_write() const noexcept;
+
+    /// Sends the response head. `fields` may use any case (names are lower-cased) and lose
+    /// connection-specific fields (RFC 9113 §8.2.2). With `has_body` the body follows through
+    /// h2_body_ready(); otherwise the head ends the stream. False when a field cannot be sent
+    /// (CR, LF or NUL in a value, an invalid name) or the stream is gone.
+    bool respond(Stream& s, int status, Headers fields, bool has_body);
+    /// Sends trailers and ends the stream (after the body's last byte was reported).
+    bool trailers(Stream& s, Headers fields);
+    /// The stream's body has more bytes (or its end) ready.
+    void resume_body(Stream& s);
+    /// Resets the stream (RST_STREAM with `error`).
+    void reset(Stream& s, std::uint32_t error) noexcept;
+    /// `n` request-body bytes of `s` were handed on: the client may send that many more.
+    void consume(Stream& s, std::size_t n) noexcept;
+    /// Request-body bytes of a stream that closed before they were handed on: the connection
+    /// window gets them back.
+    void consume_connection(std::size_t n) noexcept;
+    /// Graceful GOAWAY (NO_ERROR): streams already opened finish, no new one is accepted.
+    void goaway() noexcept;
+    /// Ends the connection with GOAWAY `error` at once.
+    void terminate(std::uint32_t error) noexcept;
+
+    /// Bytes the response of `s` may still send (the smaller of the stream's and the
+    /// connection's window); 0: it waits for the client's WINDOW_UPDATE.
+    std::int32_t send_window(const Stream& s) const noexcept;
+    Flood flood() const noexcept { return flood_; }
+    bool going_away() const noexcept { return goaway_sent_; }
+
+    // nghttp2 callbacks (session.cpp), public only for its C callback table.
+    struct Callbacks;
+
+private:
+    /// Spends one token of a bucket; false when it is empty (the connection is ended).
+    bool spend(double& tokens, std::uint64_t& refill_ms, std::uint32_t rate, std::uint32_t burst,
+               Flood kind) noexcept;
+    bool add_field(Stream& s, std::string_view name, std::string_view value);
+    void finish_head(Stream& s, bool end_stream);
+
+    Handler& handler_;
+    Limits limits_;
+    nghttp2_session* session_ = nullptr;
+    std::uint64_t now_ms_ = 0;
+    double reset_tokens_ = 0;
+    std::uint64_t reset_refill_ms_ = 0;
+    double control_tokens_ = 0;
+    std::uint64_t control_refill_ms_ = 0;
+    Flood flood_ = Flood::None;
+    bool goaway_sent_ = false;
+};
+
+}  // namespace blitz::http2

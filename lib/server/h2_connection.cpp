@@ -1,0 +1,870 @@
+// HTTP/2 downstream: the session a Connection hands its plaintext to after the preface (or ALPN
+// h2), and the streams that carry exchanges through the same routes, filters and proxy as
+// HTTP/1.1.
+
+#include "server/h2_connection.hpp"
+
+#include <nghttp2/nghttp2.h>
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <cstdio>
+#include <new>
+
+#include <blitz/log.hpp>
+
+#include "server/connection.hpp"
+#include "server/reactor.hpp"
+#include "server/route_response.hpp"
+#include "server/send_queue.hpp"
+#include "server/tls_state.hpp"
+
+namespace blitz::server {
+
+namespace {
+
+// Output queued on the connection beyond this stops reading frames until the client reads:
+// a client that sends requests (or PINGs) without reading their answers cannot make us buffer
+// without bound (CVE-2019-9517).
+constexpr std::uint64_t kMaxConnectionBacklog = 256 * 1024;
+
+bool status_has_body(int status) noexcept { return status >= 200 && status != 204 && status != 304; }
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// H2Stream
+
+H2Stream::H2Stream(H2Session& session, detail::BlockPool& blocks) noexcept
+    : session_(session), arena_(&blocks), ex_(*this, arena_) {
+    arena = &arena_;
+}
+
+H2Stream::~H2Stream() {
+    end_exchange();
+    ReactorImpl& reactor = session_.connection().reactor_;
+    for (SendQueue** q : {&body_, &held_}) {
+        if (*q != nullptr) {
+            (*q)->release_all();
+            reactor.give_queue(*q);
+            *q = nullptr;
+        }
+    }
+}
+
+std::size_t H2Stream::bytes() noexcept { return sizeof(H2Stream); }
+
+SendQueue& H2Stream::body_queue() {
+    if (body_ == nullptr) {
+        body_ = session_.connection().reactor_.take_queue();
+    }
+    return *body_;
+}
+
+void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
+    Connection& conn = session_.connection();
+    Request& req = ex_.mutable_request();
+    req.method = head.method;
+    req.method_name = head.method_name;
+    req.version = Version::Http2;
+    // The scheme the connection really has (the client's :scheme is not trusted for
+    // X-Forwarded-Proto or redirects).
+    req.scheme = conn.tls_ != nullptr ? std::string_view("https") : std::string_view("http");
+    req.authority = head.authority;
+    req.path = head.path;
+    req.query = head.query;
+    req.raw_target = head.raw_target;
+    req.headers = Headers(head.headers);
+    req.has_body = !head.end_stream;
+    req.content_length = head.content_length;
+    body_done_ = head.end_stream;
+    is_head_ = head.method == Method::Head;
+    chunked_ = req.has_body && head.content_length < 0;
+    if (status != 0) {
+        local_error(status, reason);
+        return;
+    }
+    if (conn.tls_ != nullptr && conn.tls_->session.in_early_data() && req.method != Method::Get &&
+        req.method != Method::Head && req.method != Method::Options) {
+        // RFC 8470 §5.2: only safe methods are served from replayable early data.
+        local_error(425, "request in early data");
+        return;
+    }
+    RouteMatch m = conn.routes_->match(req);
+    if (m.route == nullptr) {
+        if (m.allowed.empty()) {
+            local_error(404, "no route");
+        } else {
+            char buf[128];
+            const std::string_view allow = allow_list(m.allowed, buf);
+            ex_.response().add_header("Allow", arena_.copy(allow));
+            local_error(405, "method not allowed");
+        }
+        return;
+    }
+    ex_.set_route(m.route);
+    std::uint64_t limit = m.route->max_body_bytes;
+    if (limit == 0) {
+        limit = m.route->proxy.upstream ? ~std::uint64_t{0} : conn.listener_->shared->options.limits.max_body_bytes;
+    }
+    body_limit_ = limit;
+    if (head.content_length >= 0 && static_cast<std::uint64_t>(head.content_length) > limit) {
+        local_error(413, "request body too large");
+        return;
+    }
+    advance();
+}
+
+void H2Stream::advance() {
+    const Route* route = ex_.route();
+    in_advance_ = true;
+    for (;;) {
+        paused_ = false;
+        resume_requested_ = false;
+        switch (phase_) {
+            case Phase::RequestHeaders: {
+                Flow f = Flow::Continue;
+                while (filter_index_ < route->filters.size() && f == Flow::Continue) {
+                    f = route->filters[filter_index_++]->on_request_headers(ex_);
+                }
+                if (f == Flow::Respond) {
+                    phase_ = Phase::ResponseHeaders;
+                    filter_index_ = static_cast<std::uint16_t>(route->filters.size());
+                    continue;
+                }
+                if (f == Flow::Pause) {
+                    paused_ = true;
+                    break;
+                }
+                phase_ = Phase::AwaitBody;
+                continue;
+            }
+            case Phase::AwaitBody:
+                if (!route->handler && !route->proxy.upstream && !body_done_) {
+                    break;  // a configured response answers the complete request
+                }
+                phase_ = Phase::Action;
+                continue;
+            case Phase::Action: {
+                phase_ = Phase::AwaitResponse;
+                if (!route->handler && route->proxy.upstream) {
+                    void* mem = arena_.allocate(sizeof(ProxyState), alignof(ProxyState));
+                    proxy_ = new (mem) ProxyState(*this, ex_, route->proxy, session_.connection().reactor_);
+                    ProxyState* p = proxy_;
+                    p->start();
+                    if (proxy_ == p && held_ != nullptr && (held_->bytes() > 0 || body_done_)) {
+                        // The body that came while request filters ran.
+                        p->request_body_from(*held_, body_done_);
+                    }
+                    continue;
+                }
+                if (route->handler) {
+                    Flow f = route->handler(ex_);
+                    if (f == Flow::Pause && !resume_requested_) {
+                        paused_ = true;
+                        break;
+                    }
+                    if (ex_.response().status() == 0) {
+                        ex_.respond_static(500, "{\"error\":\"handler produced no response\"}\n", "application/json");
+                    }
+                } else {
+                    respond_from_route(*route, ex_);
+                }
+                phase_ = Phase::ResponseHeaders;
+                filter_index_ = static_cast<std::uint16_t>(route->filters.size());
+                continue;
+            }
+            case Phase::AwaitResponse:
+                if (proxy_ != nullptr) {
+                    break;
+                }
+                if (ex_.response().status() == 0) {
+                    paused_ = true;
+                    break;
+                }
+                phase_ = Phase::ResponseHeaders;
+                filter_index_ = static_cast<std::uint16_t>(route->filters.size());
+                continue;
+            case Phase::ResponseHeaders: {
+                Flow f = Flow::Continue;
+                while (filter_index_ > 0 && f != Flow::Pause) {
+                    f = route->filters[--filter_index_]->on_response_headers(ex_);
+                }
+                if (f == Flow::Pause) {
+                    paused_ = true;
+                    break;
+                }
+                phase_ = Phase::Done;
+                continue;
+            }
+            case Phase::Done:
+            case Phase::Streaming:
+                break;
+        }
+        if (paused_ && resume_requested_) {
+            continue;
+        }
+        break;
+    }
+    in_advance_ = false;
+    if (phase_ == Phase::Done && !head_sent_) {
+        finish_response();
+    }
+}
+
+void H2Stream::local_error(int status, const char* reason) {
+    char body[192];
+    const int n = std::snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
+    ex_.respond(status, {body, static_cast<std::size_t>(std::max(n, 0))}, "application/json");
+    const Route* route = ex_.route();
+    if (route == nullptr) {
+        phase_ = Phase::Done;
+        finish_response();
+        return;
+    }
+    phase_ = Phase::ResponseHeaders;
+    filter_index_ = static_cast<std::uint16_t>(route->filters.size());
+    advance();
+}
+
+void H2Stream::finish_response() {
+    head_sent_ = true;
+    if (closed_) {
+        complete();  // the client reset the stream meanwhile
+        return;
+    }
+    Response& r = ex_.response();
+    http2::ServerSession& codec = session_.codec();
+    std::string_view body = r.body();
+    bool has_body = !is_head_ && status_has_body(r.status()) && !body.empty();
+    if (status_has_body(r.status())) {
+        char len[24];
+        const auto res = std::to_chars(len, len + sizeof len, body.size());
+        r.set_header("Content-Length", arena_.copy({len, static_cast<std::size_t>(res.ptr - len)}));
+    }
+    if (!codec.respond(*this, r.status(), r.headers(), has_body)) {
+        // A handler or filter set a field HTTP/2 cannot carry: never send it; answer 500.
+        log(LogLevel::Warn, "invalid response from route \"%s\": answering 500",
+            ex_.route() != nullptr ? ex_.route()->name.c_str() : "");
+        static constexpr std::string_view kBody = "{\"error\":\"invalid response\"}";
+        static const std::array<Header, 2> kFields{Header{"content-type", "application/json"},
+                                                   Header{"content-length", "28"}};
+        body = kBody;
+        has_body = !is_head_;
+        if (!codec.respond(*this, 500, Headers(kFields), has_body)) {
+            codec.reset(*this, NGHTTP2_INTERNAL_ERROR);
+            complete();
+            return;
+        }
+    }
+    if (has_body) {
+        body_queue().push_copy(body.data(), static_cast<std::uint32_t>(body.size()));
+    }
+    body_end_ = true;
+    complete();
+}
+
+// Ends the exchange once its response is handed to the codec: on_log, then the stream only
+// waits for its frames to go out.
+void H2Stream::complete() {
+    if (exchange_done_) {
+        return;
+    }
+    if (const Route* route = ex_.route()) {
+        for (const auto& f : route->filters) {
+            f->on_log(ex_);
+        }
+    }
+    end_exchange();
+    session_.stream_done(*this);
+}
+
+void H2Stream::end_exchange() noexcept {
+    if (exchange_done_) {
+        return;
+    }
+    exchange_done_ = true;
+    drop_proxy();
+}
+
+void H2Stream::drop_proxy() noexcept {
+    if (proxy_ != nullptr) {
+        ProxyState* p = proxy_;
+        proxy_ = nullptr;
+        p->~ProxyState();
+    }
+}
+
+void H2Stream::request_data(const char* data, std::size_t len, std::int32_t bid) {
+    if (exchange_done_) {
+        give_window(len);
+        return;
+    }
+    unconsumed_ += len;
+    deliver_body({data, len}, false);
+    if (!exchange_done_ && proxy_ == nullptr && ex_.route() != nullptr && ex_.route()->proxy.upstream) {
+        // The proxy has not started (request filters still run): keep the bytes, framed for the
+        // upstream, without copying. The stream window bounds them.
+        if (held_ == nullptr) {
+            held_ = session_.connection().reactor_.take_queue();
+        }
+        if (chunked_) {
+            char hd[20];
+            const int n = std::snprintf(hd, sizeof hd, "%zx\r\n", len);
+            held_->push_copy(hd, static_cast<std::uint32_t>(n));
+        }
+        if (bid >= 0) {
+            held_->push_buffer(data, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
+        } else {
+            held_->push_copy(data, static_cast<std::uint32_t>(len));
+        }
+        if (chunked_) {
+            held_->push_copy("\r\n", 2);
+        }
+        return;
+    }
+    if (proxy_ != nullptr) {
+        forward_body(data, len, bid, false);
+    }
+    if (!input_blocked_) {
+        give_window(unconsumed_);
+    }
+}
+
+void H2Stream::request_end() {
+    body_done_ = true;
+    if (exchange_done_) {
+        return;
+    }
+    deliver_body({}, true);
+    if (exchange_done_) {
+        return;
+    }
+    if (proxy_ != nullptr) {
+        forward_body(nullptr, 0, -1, true);
+    } else if (phase_ == Phase::AwaitBody && !paused_) {
+        advance();
+    }
+}
+
+void H2Stream::forward_body(const char* data, std::size_t len, std::int32_t bid, bool end) {
+    ProxyState* p = proxy_;
+    if (!chunked_) {
+        p->request_body(data, len, bid, end);
+        return;
+    }
+    if (len > 0) {
+        char hd[20];
+        const int n = std::snprintf(hd, sizeof hd, "%zx\r\n", len);
+        p->request_body(hd, static_cast<std::size_t>(n), -1, false);
+        if (proxy_ != p) {
+            return;
+        }
+        p->request_body(data, len, bid, false);
+        if (proxy_ != p) {
+            return;
+        }
+        p->request_body("\r\n", 2, -1, false);
+        if (proxy_ != p) {
+            return;
+        }
+    }
+    if (end) {
+        p->request_body("0\r\n\r\n", 5, -1, true);
+    }
+}
+
+void H2Stream::deliver_body(std::span<const char> chunk, bool end) {
+    body_seen_ += chunk.size();
+    if (body_seen_ > body_limit_) {
+        if (!head_sent_ && phase_ < Phase::ResponseHeaders) {
+            drop_proxy();
+            local_error(413, "request body too large");
+        } else {
+            session_.codec().reset(*this, NGHTTP2_CANCEL);
+            complete();
+        }
+        return;
+    }
+    const Route* route = ex_.route();
+    if (route == nullptr) {
+        return;
+    }
+    auto bytes = std::as_bytes(chunk);
+    for (const auto& f : route->filters) {
+        if (f->on_request_body(ex_, bytes, end) == Flow::Respond) {
+            if (!head_sent_) {
+                drop_proxy();
+            }
+            phase_ = Phase::ResponseHeaders;
+            filter_index_ = static_cast<std::uint16_t>(route->filters.size());
+            advance();
+            return;
+        }
+    }
+    if (ex_.body_reader()) {
+        ex_.body_reader()(bytes, end);
+    }
+}
+
+void H2Stream::give_window(std::size_t n) noexcept {
+    if (n == 0) {
+        return;
+    }
+    session_.codec().consume(*this, n);
+    unconsumed_ -= std::min<std::uint64_t>(unconsumed_, n);
+}
+
+void H2Stream::codec_closed() {
+    closed_ = true;
+    if (unconsumed_ > 0) {
+        session_.codec().consume_connection(unconsumed_);
+        unconsumed_ = 0;
+    }
+    if (!exchange_done_) {
+        if (paused_) {
+            aborted_ = true;  // its handler still holds it: ended by resume()
+        } else {
+            end_exchange();
+        }
+    }
+    session_.stream_done(*this);
+}
+
+std::size_t H2Stream::body_ready(std::size_t max, bool& last) noexcept {
+    const std::uint64_t pending = body_ != nullptr ? body_->bytes() : 0;
+    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(pending, max));
+    last = body_end_ && n == pending;
+    return n;
+}
+
+void H2Stream::write_data(SendQueue& out, std::size_t len) {
+    if (len > 0) {
+        body_->move_to(out, static_cast<std::uint32_t>(len));
+    }
+    stalled_since_ms_ = 0;
+}
+
+void H2Stream::drained() {
+    if (proxy_ != nullptr) {
+        ProxyState* p = proxy_;
+        p->downstream_drained();
+    }
+}
+
+// ---- Downstream
+
+bool H2Stream::peer_trusted() noexcept { return session_.connection().peer_trusted(); }
+
+std::string_view H2Stream::client_cert_xfcc() noexcept { return session_.connection().client_cert_xfcc(); }
+
+void H2Stream::proxy_error(int status, const char* reason, const char* cause) {
+    char body[192];
+    const int n = std::snprintf(body, sizeof body, "{\"error\":\"%s\",\"cause\":\"%s\"}", reason, cause);
+    ex_.respond(status, {body, static_cast<std::size_t>(n > 0 ? n : 0)}, "application/json");
+    ex_.response().add_header("X-Blitz-Error", cause);
+    const Route* route = ex_.route();
+    phase_ = Phase::ResponseHeaders;
+    filter_index_ = static_cast<std::uint16_t>(route->filters.size());
+    if (!in_advance_) {
+        advance();
+    }
+}
+
+bool H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade*/) {
+    head_sent_ = true;
+    phase_ = Phase::Streaming;
+    if (closed_) {
+        return false;
+    }
+    Response& r = ex_.response();
+    const Headers upstream_fields(head.headers);
+    r.set_status(head.status);
+    const Route* route = ex_.route();
+    // The fields view the upstream's receive buffer; they are copied for filters that read
+    // them later (on_log), as HTTP/1.1 does.
+    const bool copy = !route->filters.empty();
+    for (const Header& h : upstream_fields) {
+        if (!http1::is_hop_by_hop(h.name, upstream_fields)) {
+            if (copy) {
+                r.add_header(arena_.copy(h.name), arena_.copy(h.value));
+            } else {
+                r.add_header(h.name, h.value);
+            }
+        }
+    }
+    if (route->proxy.via) {
+        r.add_header("Via", "2 blitz");
+    }
+    for (std::size_t i = route->filters.size(); i > 0; --i) {
+        (void)route->filters[i - 1]->on_response_headers(ex_);
+    }
+    const bool has_body = !is_head_ && status_has_body(r.status()) && head.body != http1::Framing::None;
+    if (!session_.codec().respond(*this, r.status(), r.headers(), has_body)) {
+        log(LogLevel::Warn, "route \"%s\": upstream response head cannot be sent over HTTP/2; resetting",
+            route->name.c_str());
+        session_.codec().reset(*this, NGHTTP2_INTERNAL_ERROR);
+    }
+    session_.flush();
+    return false;  // bodies arrive decoded: DATA frames carry the framing
+}
+
+void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid) {
+    if (closed_ || len == 0) {
+        return;
+    }
+    SendQueue& q = body_queue();
+    if (bid >= 0) {
+        q.push_buffer(data, len, static_cast<std::uint16_t>(bid));
+    } else {
+        q.push_copy(data, len);
+    }
+    http2::ServerSession& codec = session_.codec();
+    codec.resume_body(*this);
+    if (codec.send_window(*this) <= 0) {
+        // Check for a stall once the timeout could have passed.
+        Connection& c = session_.connection();
+        const auto timeout = static_cast<std::uint64_t>(c.listener_->shared->options.http2.zero_window_timeout.count());
+        c.tighten_timer(c.reactor_.now_ms() + timeout);
+    }
+    session_.flush();
+}
+
+void H2Stream::proxy_done(bool clean) {
+    if (!clean && !closed_) {
+        // A cut response must not look complete to the client.
+        session_.codec().reset(*this, NGHTTP2_INTERNAL_ERROR);
+    } else {
+        body_end_ = true;
+        session_.codec().resume_body(*this);
+    }
+    complete();
+    session_.flush();
+}
+
+void H2Stream::proxy_unblock_input() {
+    input_blocked_ = false;
+    give_window(unconsumed_);
+    session_.flush();
+}
+
+std::uint64_t H2Stream::output_backlog() const noexcept {
+    return (body_ != nullptr ? body_->bytes() : 0) + session_.connection().output_backlog();
+}
+
+// ---- ExchangeDriver
+
+void H2Stream::exchange_resume() {
+    if (in_advance_) {
+        resume_requested_ = true;
+        return;
+    }
+    if (aborted_) {
+        // The connection went away while the exchange was paused: drop it now.
+        paused_ = false;
+        end_exchange();
+        Connection& c = session_.connection();
+        session_.stream_done(*this);  // may free this stream
+        c.maybe_recycle();
+        return;
+    }
+    if (!paused_) {
+        return;
+    }
+    advance();
+    session_.flush();
+}
+
+Reactor& H2Stream::exchange_reactor() noexcept { return session_.connection().reactor_; }
+
+std::string_view H2Stream::exchange_client_address() noexcept {
+    if (client_address_.empty()) {
+        Connection& c = session_.connection();
+        char buf[64];
+        if (c.fetch_peer() && inet_ntop(c.peer_family_, c.peer_, buf, sizeof buf) != nullptr) {
+            client_address_ = arena_.copy(buf);
+        }
+    }
+    return client_address_;
+}
+
+const TlsInfo* H2Stream::exchange_tls() noexcept { return session_.connection().exchange_tls(); }
+
+// ---------------------------------------------------------------------------------------------
+// H2Session
+
+H2Session::H2Session(Connection& conn, const http2::Limits& limits) noexcept : conn_(conn), codec_(*this, limits) {}
+
+H2Session::~H2Session() { abort_all(); }
+
+bool H2Session::start() { return codec_.start(); }
+
+void H2Session::input(const char* data, std::size_t len, std::int32_t bid) {
+    ++depth_;
+    bid_ = bid;
+    const bool ok = codec_.receive(data, len, conn_.reactor_.now_ms());
+    bid_ = -1;
+    if (!ok && codec_.flood() != http2::Flood::None) {
+        log(LogLevel::Info, "http2: %s flood from a client; GOAWAY ENHANCE_YOUR_CALM",
+            codec_.flood() == http2::Flood::Resets ? "stream reset" : "control frame");
+    }
+    --depth_;
+    flush();
+    if (conn_.output_backlog() >= kMaxConnectionBacklog) {
+        conn_.proxy_block_input();  // read on once the client took its answers
+    }
+}
+
+void H2Session::flush() {
+    ++depth_;
+    if (!codec_.send() && !codec_.going_away()) {
+        codec_.terminate(NGHTTP2_INTERNAL_ERROR);
+        (void)codec_.send();
+    }
+    --depth_;
+    conn_.flush();
+    reap();
+}
+
+void H2Session::sent() {
+    ++depth_;
+    for (H2Stream* s = head_; s != nullptr; s = s->next_) {
+        s->drained();
+    }
+    --depth_;
+    if (conn_.input_blocked_ && conn_.output_backlog() < kMaxConnectionBacklog / 2) {
+        conn_.proxy_unblock_input();
+    }
+    flush();
+}
+
+std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
+    const Http2Options& h2 = conn_.listener_->shared->options.http2;
+    const HttpLimits& limits = conn_.listener_->shared->options.limits;
+    std::uint64_t next = 0;
+    auto earliest = [&next](std::uint64_t t) { next = next == 0 ? t : std::min(next, t); };
+    ++depth_;
+    for (H2Stream* s = head_; s != nullptr; s = s->next_) {
+        if (s->closed_ || s->body_ == nullptr || s->body_->bytes() == 0 || codec_.send_window(*s) > 0) {
+            s->stalled_since_ms_ = 0;
+            continue;
+        }
+        if (s->stalled_since_ms_ == 0) {
+            s->stalled_since_ms_ = now_ms;
+        }
+        const std::uint64_t due = s->stalled_since_ms_ + static_cast<std::uint64_t>(h2.zero_window_timeout.count());
+        if (now_ms >= due) {
+            // The client keeps the window shut and our buffers full: give up on this stream.
+            codec_.reset(*s, NGHTTP2_CANCEL);
+        } else {
+            earliest(due);
+        }
+    }
+    --depth_;
+    if (!codec_.going_away()) {
+        const std::uint64_t age_due = conn_.accepted_ms_ + static_cast<std::uint64_t>(limits.max_connection_age.count());
+        const std::uint64_t idle_due = conn_.last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count());
+        if (now_ms >= age_due || (streams_ == 0 && now_ms >= idle_due)) {
+            goaway();
+        } else {
+            earliest(streams_ == 0 ? std::min(age_due, idle_due) : age_due);
+        }
+    }
+    flush();
+    return next;
+}
+
+void H2Session::goaway() {
+    codec_.goaway();
+    flush();
+}
+
+void H2Session::abort_all() noexcept {
+    ++depth_;
+    H2Stream* s = head_;
+    while (s != nullptr) {
+        H2Stream* next = s->next_;
+        if (!s->closed_) {
+            s->closed_ = true;
+            s->unconsumed_ = 0;
+            if (!s->exchange_done_) {
+                if (s->paused_) {
+                    s->aborted_ = true;
+                } else {
+                    s->end_exchange();
+                }
+            }
+        }
+        s = next;
+    }
+    --depth_;
+    dead_ = true;
+    reap();
+}
+
+void H2Session::stream_done(H2Stream& s) {
+    if (s.reapable()) {
+        dead_ = true;
+        if (depth_ == 0) {
+            reap();
+        }
+    }
+}
+
+void H2Session::reap() noexcept {
+    if (depth_ > 0 || !dead_) {
+        return;
+    }
+    dead_ = false;
+    H2Stream* s = head_;
+    while (s != nullptr) {
+        H2Stream* next = s->next_;
+        if (s->reapable()) {
+            free_stream(s);
+        }
+        s = next;
+    }
+}
+
+void H2Session::free_stream(H2Stream* s) noexcept {
+    if (s->prev_ != nullptr) {
+        s->prev_->next_ = s->next_;
+    } else {
+        head_ = s->next_;
+    }
+    if (s->next_ != nullptr) {
+        s->next_->prev_ = s->prev_;
+    }
+    --streams_;
+    ReactorImpl& reactor = conn_.reactor_;
+    s->~H2Stream();
+    reactor.give_stream_memory(s);
+}
+
+// ---- http2::Handler
+
+http2::Stream* H2Session::h2_open(std::int32_t /*id*/) {
+    if (conn_.closing_) {
+        return nullptr;
+    }
+    void* mem = conn_.reactor_.take_stream_memory();
+    auto* s = new (mem) H2Stream(*this, conn_.reactor_.blocks());
+    s->next_ = head_;
+    if (head_ != nullptr) {
+        head_->prev_ = s;
+    }
+    head_ = s;
+    ++streams_;
+    return s;
+}
+
+void H2Session::h2_request(http2::Stream& st, http2::RequestHead& head, int status, const char* reason) {
+    auto& s = static_cast<H2Stream&>(st);
+    ++depth_;
+    ++conn_.requests_;
+    conn_.last_activity_ms_ = conn_.reactor_.now_ms();
+    const std::uint32_t max = conn_.listener_->shared->options.limits.max_requests_per_connection;
+    if ((max != 0 && conn_.requests_ >= max) || conn_.reactor_.stopping()) {
+        codec_.goaway();  // this stream is served; the client opens a new connection for more
+    }
+    s.start(head, status, reason);
+    --depth_;
+}
+
+void H2Session::h2_data(http2::Stream& st, const char* data, std::size_t len) {
+    ++depth_;
+    static_cast<H2Stream&>(st).request_data(data, len, bid_);
+    --depth_;
+}
+
+void H2Session::h2_request_end(http2::Stream& st, std::span<const Header> /*trailers*/) {
+    ++depth_;
+    static_cast<H2Stream&>(st).request_end();
+    --depth_;
+}
+
+void H2Session::h2_closed(http2::Stream& st, std::uint32_t /*error*/) {
+    ++depth_;
+    static_cast<H2Stream&>(st).codec_closed();
+    --depth_;
+}
+
+void H2Session::h2_write(const std::uint8_t* data, std::size_t len) {
+    conn_.output_queue().push_copy(reinterpret_cast<const char*>(data), static_cast<std::uint32_t>(len));
+}
+
+std::size_t H2Session::h2_body_ready(http2::Stream& st, std::size_t max, bool& last) {
+    return static_cast<H2Stream&>(st).body_ready(max, last);
+}
+
+void H2Session::h2_write_data(http2::Stream& st, const std::uint8_t* frame_head, std::size_t len) {
+    SendQueue& out = conn_.output_queue();
+    out.push_copy(reinterpret_cast<const char*>(frame_head), 9);
+    static_cast<H2Stream&>(st).write_data(out, len);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection: its HTTP/2 mode
+
+bool Connection::h2_begin() {
+    const ListenerOptions& o = listener_->shared->options;
+    http2::Limits limits;
+    limits.h2 = o.http2;
+    limits.max_head_bytes = o.limits.max_request_head_bytes;
+    limits.max_headers = o.limits.max_headers;
+    limits.max_path_bytes = o.limits.max_path_bytes;
+    h2_ = new (std::nothrow) H2Session(*this, limits);
+    if (h2_ == nullptr || !h2_->start()) {
+        close_now();
+        return false;
+    }
+    state_ = State::H2;
+    last_activity_ms_ = reactor_.now_ms();
+    arm_timer();
+    h2_->flush();  // the server preface: our SETTINGS go out at once (RFC 9113 §3.4)
+    return true;
+}
+
+void Connection::h2_input(const char* data, std::size_t len, std::int32_t bid) {
+    if (state_ != State::H2) {
+        return;
+    }
+    last_activity_ms_ = reactor_.now_ms();
+    h2_->input(data, len, bid);
+    h2_check_done();
+}
+
+void Connection::h2_sent() {
+    h2_->sent();
+    if (!send_inflight_ && queue_ != nullptr && queue_->empty()) {
+        reactor_.give_queue(queue_);  // an idle HTTP/2 connection holds no output buffer
+        queue_ = nullptr;
+    }
+    h2_check_done();
+    if (!closing_ && state_ == State::H2) {
+        rearm_recv();
+    }
+    maybe_recycle();
+}
+
+void Connection::h2_check_done() {
+    if (closing_ || state_ != State::H2 || send_inflight_ || output_backlog() > 0 || !h2_->codec().done()) {
+        return;
+    }
+    // GOAWAY went out and nothing is left to read or write: streams still waiting for an
+    // upstream were refused by it (or the session was terminated) and are dropped.
+    h2_->abort_all();
+    begin_linger();
+}
+
+SendQueue& Connection::output_queue() {
+    if (queue_ == nullptr) {
+        queue_ = reactor_.take_queue();
+    }
+    return *queue_;
+}
+
+}  // namespace blitz::server
