@@ -3,11 +3,13 @@
 #include <nghttp2/nghttp2.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstring>
 
 #include "http/uri.hpp"
+#include "http2/memory.hpp"
 
 namespace blitz::http2 {
 
@@ -15,12 +17,34 @@ namespace {
 
 constexpr std::string_view kCookie = "cookie";
 
-bool is_token_char(unsigned char c) noexcept {
-    // RFC 9110 §5.6.2 tchar, lower-case only (RFC 9113 §8.2.1).
-    if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-        return true;
+// Each byte of a field name as HTTP/2 sends it: lower-cased if it is a token character
+// (RFC 9110 §5.6.2, RFC 9113 §8.2.1), 0 if it may not appear in a name.
+constexpr std::array<char, 256> kNameChar = [] {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 256; ++c) {
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
+            t[c] = static_cast<char>(c);
+        } else if (c >= 'A' && c <= 'Z') {
+            t[c] = static_cast<char>(c + 32);
+        }
     }
-    return std::strchr("!#$%&'*+-.^_`|~", c) != nullptr && c != 0;
+    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+        t[static_cast<unsigned char>(c)] = c;
+    }
+    return t;
+}();
+
+// The lower-cased copy of a field name in the arena, or empty when it is not a valid name.
+std::string_view lower_name(Arena& a, std::string_view name) {
+    char* out = static_cast<char*>(a.allocate(name.size(), 1));
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        const char c = kNameChar[static_cast<unsigned char>(name[i])];
+        if (c == 0) {
+            return {};
+        }
+        out[i] = c;
+    }
+    return {out, name.size()};
 }
 
 // RFC 9113 §8.2.2: these fields belong to a connection, not to a message; they never go out on
@@ -341,7 +365,7 @@ bool ServerSession::start() {
     for (unsigned type = 0x0a; type <= 0xff; ++type) {
         nghttp2_option_set_user_recv_extension_type(opt, static_cast<std::uint8_t>(type));
     }
-    const int rv = nghttp2_session_server_new2(&session_, cb, this, opt);
+    const int rv = nghttp2_session_server_new3(&session_, cb, this, opt, session_memory());
     nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cb);
     if (rv != 0) {
@@ -571,23 +595,15 @@ bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body
                        reinterpret_cast<std::uint8_t*>(code), 7, 3, NGHTTP2_NV_FLAG_NONE};
     std::size_t k = 1;
     for (const Header& h : fields) {
-        if (h.name.empty() || !valid_value(h.value)) {
+        const std::string_view name = lower_name(a, h.name);
+        if (name.empty() || !valid_value(h.value)) {
             return false;
         }
-        char* lower = static_cast<char*>(a.allocate(h.name.size(), 1));
-        for (std::size_t i = 0; i < h.name.size(); ++i) {
-            const auto c = static_cast<unsigned char>(h.name[i]);
-            lower[i] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-            if (!is_token_char(static_cast<unsigned char>(lower[i]))) {
-                return false;
-            }
-        }
-        const std::string_view name{lower, h.name.size()};
         if (connection_specific(name)) {
             continue;
         }
-        nv[k++] = nghttp2_nv{reinterpret_cast<std::uint8_t*>(lower),
-                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(h.value.data())), h.name.size(),
+        nv[k++] = nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(h.value.data())), name.size(),
                              h.value.size(), NGHTTP2_NV_FLAG_NONE};
     }
     if (!has_body) {
@@ -607,16 +623,12 @@ bool ServerSession::trailers(Stream& s, Headers fields) {
     auto* nv = static_cast<nghttp2_nv*>(s.arena->allocate(sizeof(nghttp2_nv) * (n + 1), alignof(nghttp2_nv)));
     std::size_t k = 0;
     for (const Header& h : fields) {
-        char* lower = static_cast<char*>(s.arena->allocate(h.name.size(), 1));
-        for (std::size_t i = 0; i < h.name.size(); ++i) {
-            const auto c = static_cast<unsigned char>(h.name[i]);
-            lower[i] = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-        }
-        if (h.name.empty() || !valid_value(h.value) || connection_specific({lower, h.name.size()})) {
+        const std::string_view name = lower_name(*s.arena, h.name);
+        if (name.empty() || !valid_value(h.value) || connection_specific(name)) {
             continue;
         }
-        nv[k++] = nghttp2_nv{reinterpret_cast<std::uint8_t*>(lower),
-                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(h.value.data())), h.name.size(),
+        nv[k++] = nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(h.value.data())), name.size(),
                              h.value.size(), NGHTTP2_NV_FLAG_NONE};
     }
     s.response_done = true;
