@@ -29,7 +29,7 @@ struct HttpLimits {
 /// preface decides) on plain listeners, ALPN "h2" on TLS listeners (when TlsOptions::alpn
 /// lists it). Request-head limits, idle timeout, maximum age and requests per connection come
 /// from HttpLimits and apply per stream / per connection as for HTTP/1.1. Every limit below
-/// that is hit is answered as RFC 9113 says and counted.
+/// that is hit is answered as RFC 9113 says.
 struct Http2Options {
     bool enabled = true;
     /// SETTINGS_MAX_CONCURRENT_STREAMS; a stream opened beyond it is refused (RST_STREAM
@@ -53,13 +53,13 @@ struct Http2Options {
     std::uint32_t reset_rate = 33;
     std::uint32_t reset_burst = 200;
     /// Frames that carry no work (PING, SETTINGS, PRIORITY, empty DATA/HEADERS/CONTINUATION,
-    /// zero WINDOW_UPDATE, unknown types) per second after a burst; beyond it GOAWAY
+    /// unknown types) per second after a burst; beyond it GOAWAY
     /// ENHANCE_YOUR_CALM (the 2019 floods, CVE-2019-9512/9515/9516/9518).
     std::uint32_t control_frame_rate = 100;
     std::uint32_t control_frame_burst = 1000;
-    /// A stream whose response waits on a zero flow-control window this long is reset
-    /// (the connection, when its own window stays closed) so a client cannot pin memory by
-    /// not reading (CVE-2019-9517).
+    /// A stream whose response waits on a zero flow-control window (its own or the
+    /// connection's) this long is reset, so a client cannot pin memory and upstream connections
+    /// by not reading (CVE-2019-9517).
     std::chrono::milliseconds zero_window_timeout{30'000};
 };
 
