@@ -78,6 +78,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
+# shellcheck source=benchmarks/lib.sh
+. "$here/lib.sh"
 
 servers="blitzd-io_uring blitzd-epoll blitzd-openssl nginx haproxy"
 scenarios="s1 s2"
@@ -113,12 +115,6 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 PORT=${PORT:-18080}
 RESULTS=${RESULTS:-$root/benchmarks/results/$(date +%Y%m%d-%H%M%S)}
 
-log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() {
-    log "error: $*"
-    exit 1
-}
-
 for s in $servers; do
     case $s in
     nginx | haproxy | blitzd-io_uring | blitzd-epoll | blitzd-openssl) ;;
@@ -131,7 +127,6 @@ for s in $scenarios; do
     *) die "unknown scenario '$s' (s1, which includes s1p, s2, s3 and s5)" ;;
     esac
 done
-has() { [[ " $1 " == *" $2 "* ]]; }
 
 # The servers of each scenario, in --servers order: HAProxy has no s1 or TLS configuration here;
 # blitzd-openssl (the -Dtls=openssl build) only takes part in the TLS scenarios, s3 and s5.
@@ -172,63 +167,22 @@ for s in $s1_servers $s2_servers $tls_servers; do
     case $s in blitzd-io_uring | blitzd-epoll) need_blitzd=1 ;; esac
 done
 if [ -n "$need_blitzd" ]; then
-    if [ -z "${BLITZD:-}" ]; then
-        dir=$root/build-release
-        if [ ! -f "$dir/meson-private/coredata.dat" ]; then
-            meson setup "$dir" -Dbuildtype=release -Dtests=false -Dbenchmarks=false \
-                -Dexamples=false >&2
-        fi
-        ninja -C "$dir" tools/blitzd/blitzd >&2
-        BLITZD=$dir/tools/blitzd/blitzd
-    fi
+    [ -n "${BLITZD:-}" ] || BLITZD=$(blitzd_binary "$root/build-release")
     [ -x "$BLITZD" ] || die "blitzd binary $BLITZD not found"
 fi
 if has "$tls_servers" blitzd-openssl; then
-    if [ -z "${BLITZD_OPENSSL:-}" ]; then
-        dir=$root/build-release-openssl
-        if [ ! -f "$dir/meson-private/coredata.dat" ]; then
-            meson setup "$dir" -Dbuildtype=release -Dtls=openssl -Dtests=false \
-                -Dbenchmarks=false -Dexamples=false >&2
-        fi
-        ninja -C "$dir" tools/blitzd/blitzd >&2
-        BLITZD_OPENSSL=$dir/tools/blitzd/blitzd
-    fi
+    [ -n "${BLITZD_OPENSSL:-}" ] ||
+        BLITZD_OPENSSL=$(blitzd_binary "$root/build-release-openssl" -Dtls=openssl)
     [ -x "$BLITZD_OPENSSL" ] || die "blitzd binary $BLITZD_OPENSSL not found"
 fi
 
 mkdir -p "$RESULTS"
 log "results in $RESULTS"
 
-# The servers and the idle connections need more descriptors than the usual 1024.
-ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+raise_nofile
 
-# --- process bookkeeping ----------------------------------------------------------------------
-# PIDs this script started and has not reaped yet (a reaped PID may belong to someone else).
-started=()
-forget() {
-    local p keep=()
-    for p in "${started[@]}"; do
-        [ "$p" = "$1" ] || keep+=("$p")
-    done
-    started=("${keep[@]}")
-}
-cleanup() {
-    local p
-    for p in "${started[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_busy() { ss -Htln "sport = :$1" | grep -q .; }
-while port_busy "$PORT"; do
-    PORT=$((PORT + 1))
-done
-UPSTREAM_PORT=${UPSTREAM_PORT:-$((PORT + 1))}
-while port_busy "$UPSTREAM_PORT" || [ "$UPSTREAM_PORT" = "$PORT" ]; do
-    UPSTREAM_PORT=$((UPSTREAM_PORT + 1))
-done
+PORT=$(free_port "$PORT")
+UPSTREAM_PORT=$(free_port "${UPSTREAM_PORT:-$((PORT + 1))}" "$PORT")
 # url SCENARIO: what the load generators request.
 url() {
     case $1 in
@@ -238,7 +192,7 @@ url() {
     esac
 }
 
-c++ -std=c++20 -O2 -Wall -Wextra -o "$RESULTS/idle_conns" "$here/idle_conns.cpp" -lssl -lcrypto
+build_idle_conns "$RESULTS/idle_conns"
 
 sed -e "s|@WORKDIR@|$RESULTS|g" -e "s|@PORT@|$PORT|g" "$here/nginx.conf.in" >"$RESULTS/nginx.conf"
 # s2: the upstream is the s1 nginx in a directory of its own (it runs beside the proxy nginx);
@@ -252,10 +206,7 @@ sed -e "s|@PORT@|$PORT|g" -e "s|@UPSTREAM_PORT@|$UPSTREAM_PORT|g" "$here/haproxy
     >"$RESULTS/haproxy.cfg"
 # s3/s5: one ECDSA P-256 certificate for every server.
 if [ -n "$tls_servers" ]; then
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-        -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
-        -keyout "$RESULTS/tls.key" -out "$RESULTS/tls.pem" 2>"$RESULTS/openssl-req.log" ||
-        die "openssl could not make the certificate: $(cat "$RESULTS/openssl-req.log")"
+    make_cert "$RESULTS"
     sed -e "s|@WORKDIR@|$RESULTS|g" -e "s|@PORT@|$PORT|g" -e "s|@CERT@|$RESULTS/tls.pem|g" \
         -e "s|@KEY@|$RESULTS/tls.key|g" "$here/nginx_tls.conf.in" >"$RESULTS/nginx_tls.conf"
 fi
@@ -353,20 +304,6 @@ label() {
     esac
 }
 
-# wait_answer PID LOG URL: waits until URL answers (any status), while PID lives.
-wait_answer() {
-    local pid=$1 logfile=$2 target=$3 i
-    for i in $(seq 600); do
-        if curl -sk -o /dev/null --max-time 1 "$target"; then
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    tail -n 20 "$logfile" >&2
-    return 1
-}
-
 # start_server SCENARIO NAME [WRAPPER...]: starts NAME set up for SCENARIO, pinned to
 # SERVER_CPU, sets $server_pid, waits until it answers. The PID is the server's own (taskset
 # and valgrind exec it).
@@ -381,23 +318,6 @@ start_server() {
     server_pid=$!
     started+=("$server_pid")
     wait_answer "$server_pid" "$logfile" "$(url "$scenario")" || die "$name did not start"
-}
-
-# stop_pid PID: SIGTERM (the way every server here stops cleanly, which callgrind needs to write
-# its output), SIGKILL after 60 s; reaps it.
-stop_pid() {
-    local pid=$1 i
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 600); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "process $pid ignored SIGTERM for 60 s; killing it"
-        kill -KILL "$pid"
-    fi
-    wait "$pid" 2>/dev/null || true
-    forget "$pid"
 }
 
 stop_server() {
@@ -445,10 +365,6 @@ upstream_use() {
             printf "%d %d", most, new
         }' "$1"
 }
-
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
-rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-clk_tck=$(getconf CLK_TCK)
 
 # check_response SCENARIO NAME: checks the server's answer once and records it, so the
 # comparison is visibly like for like.
@@ -591,15 +507,6 @@ h2load_rate_run() {
         log "$name at $rate req/s: $(grep '^requests:' "$out")"
 }
 
-# rotated LIST REP: LIST (words) rotated left by REP-1, so every server goes first in turn.
-rotated() {
-    local order rep=$2 i
-    read -ra order <<<"$1"
-    for i in "${!order[@]}"; do
-        echo "${order[$(((i + rep - 1) % ${#order[@]}))]}"
-    done
-}
-
 # half_peak_rate: half the median s2 requests/s of the proxy the latency target is about.
 half_peak_rate() {
     local name best="" best_rps=0 rps
@@ -695,16 +602,7 @@ callgrind_ir() {
     echo "$summary" >"$RESULTS/h2load.$id.$n.txt"
     stop_server
     [[ $summary == *" $n succeeded, 0 failed"* ]] || die "$name under callgrind: ${summary:-h2load failed}"
-    [ -f "$out" ] || die "callgrind wrote no $out"
-    awk '/^summary:/ {print $2}' "$out" >"$RESULTS/ir.$id.$n"
-    [ -s "$RESULTS/ir.$id.$n" ] || die "no summary line in $out"
-}
-
-# ir_per_request ID [A B]: (Ir(B) - Ir(A)) / (B - A) into $RESULTS/ir.ID (A, B: N1, N2).
-ir_per_request() {
-    local a=${2:-$N1} b=${3:-$N2}
-    paste -d' ' "$RESULTS/ir.$1.$a" "$RESULTS/ir.$1.$b" |
-        awk -v a="$a" -v b="$b" '{printf "%.0f\n", ($2 - $1) / (b - a)}' >"$RESULTS/ir.$1"
+    callgrind_total "$out" "$RESULTS/ir.$id.$n"
 }
 
 instructions() {
@@ -746,30 +644,15 @@ instructions() {
 # keep-alive connections with one request each and leaves them idle; writes
 # "bytes_per_connection rss0_kB rss1_kB" to OUT.
 idle_memory() {
-    local scenario=$1 name=$2 n=$3 out=$4 client i rss0 rss1 txt tls=()
+    local scenario=$1 name=$2 n=$3 out=$4 txt tls=()
     [ "$scenario" = s3 ] && tls=(--tls)
     txt=$RESULTS/idle.$(label "$scenario" "$name").txt
     start_server "$scenario" "$name"
     # A short load first, so lazily built per-worker state is not counted per connection.
     taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d1s "$(url "$scenario")" >/dev/null
     sleep 0.5
-    rss0=$(rss_kb "$server_pid")
-    taskset -c "$CLIENT_CPU" "$RESULTS/idle_conns" "${tls[@]}" 127.0.0.1 "$PORT" "$n" >"$txt" 2>&1 &
-    client=$!
-    started+=("$client")
-    for i in $(seq 600); do
-        grep -q '^ready' "$txt" && break
-        kill -0 "$client" 2>/dev/null || die "idle_conns: $(cat "$txt")"
-        sleep 0.1
-    done
-    grep -q '^ready' "$txt" || die "idle_conns did not finish in 60 s"
-    sleep 1
-    rss1=$(rss_kb "$server_pid")
-    kill -TERM "$client"
-    wait "$client" 2>/dev/null || true
-    forget "$client"
+    idle_rss "$server_pid" "$n" "$out" "$txt" "$RESULTS/idle_conns" "${tls[@]}" 127.0.0.1 "$PORT" "$n"
     stop_server
-    echo "$rss0 $rss1" | awk -v n="$n" '{printf "%.0f %d %d\n", ($2 - $1) * 1024 / n, $1, $2}' >"$out"
 }
 
 memory() {
@@ -787,46 +670,6 @@ memory() {
 }
 
 # --- report -----------------------------------------------------------------------------------
-# median FILE COLUMN: of the numeric values in COLUMN ("-" when there are none).
-median() {
-    awk -v c="$2" '$c != "-" {print $c}' "$1" | sort -g | awk '{v[NR] = $1} END {
-        if (NR == 0) print "-"
-        else if (NR % 2) print v[(NR + 1) / 2]
-        else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
-
-# latency MICROSECONDS: "850us", "1.19ms", or "-".
-latency() {
-    awk -v v="$1" 'BEGIN {
-        if (v == "-") print "-"
-        else if (v < 1000) printf "%.0fus\n", v
-        else printf "%.2fms\n", v / 1000 }'
-}
-
-
-# ratio_cell A B: "1.23x" (A/B), or "-" when either is missing.
-ratio_cell() {
-    awk -v a="$1" -v b="$2" 'BEGIN {
-        if (a == "-" || b == "-" || a == "" || b == "" || b + 0 <= 0) print "-"
-        else printf "%.2fx\n", a / b }'
-}
-
-# verdict VALUE OP LIMIT: "met" or "missed" (OP: >=, <= or <; a trailing "x" on VALUE is
-# ignored); "-" when VALUE is missing.
-verdict() {
-    awk -v v="${1%x}" -v op="$2" -v l="$3" 'BEGIN {
-        if (v == "-" || v == "") { print "-"; exit }
-        if (op == ">=") ok = v + 0 >= l
-        else if (op == "<=") ok = v + 0 <= l
-        else ok = v + 0 < l
-        print ok ? "met" : "missed" }'
-}
-
-# ir_of ID: the instructions per request of $RESULTS/ir.ID, or "-".
-ir_of() {
-    if [ -s "$RESULTS/ir.$1" ]; then cat "$RESULTS/ir.$1"; else echo -; fi
-}
-
 # throughput_rows SCENARIO SERVER...: one line per server with the medians of its runs.
 throughput_rows() {
     local scenario=$1 name rps p50 p99 cpu err
@@ -969,11 +812,6 @@ report_s2() {
             fi
         done
     done
-}
-
-# mem_of FILE: the bytes per connection in a memory result FILE, or "-".
-mem_of() {
-    if [ -s "$1" ]; then cut -d' ' -f1 "$1"; else echo -; fi
 }
 
 report_tls() {

@@ -12,12 +12,13 @@ namespace blitz::http2 {
 namespace {
 
 // nghttp2 allocates and frees small objects per stream and per header (stream state, outbound
-// items, header buffers). Blocks of up to 4 KiB come from per-thread free lists by power-of-two
-// class, so steady-state requests reuse memory instead of calling malloc; larger ones (the
-// session's frame buffer) go to malloc. Each block starts with a 16-byte header naming its
-// class, so free and realloc know its size.
+// items, header buffers). Blocks of up to 512 bytes come from per-thread free lists by
+// power-of-two class, so steady-state requests reuse memory instead of calling malloc; larger
+// ones (the session, its HPACK tables and frame buffer: kept for the connection's life) go to
+// malloc at their exact size, so an idle connection does not pay for rounding. Each block starts
+// with a 16-byte header naming its class, so free and realloc know its size.
 constexpr std::size_t kHeader = 16;
-constexpr unsigned kClasses = 8;            // 32 B .. 4 KiB including the header
+constexpr unsigned kClasses = 5;            // 32 B .. 512 B including the header
 constexpr std::size_t kMinBlock = 32;
 constexpr std::size_t kMaxCached = 256;     // blocks kept per class and thread
 constexpr std::uint32_t kLarge = 0xffffffff;
