@@ -197,30 +197,35 @@ struct ServerSession::Callbacks {
         return 0;
     }
 
-    static int header(nghttp2_session* s, const nghttp2_frame* frame, const std::uint8_t* name, std::size_t namelen,
-                      const std::uint8_t* value, std::size_t valuelen, std::uint8_t, void* user) {
+    // Names and values from HPACK's static table live as long as the library: only the others
+    // are copied into the stream's arena.
+    static int header(nghttp2_session* s, const nghttp2_frame* frame, nghttp2_rcbuf* name, nghttp2_rcbuf* value,
+                      std::uint8_t, void* user) {
         ServerSession& me = self(user);
         Stream* st = stream(s, frame->hd.stream_id);
         if (st == nullptr || me.flood_ != Flood::None) {
             return 0;
         }
-        const std::string_view n = view(name, namelen);
-        const std::string_view v = view(value, valuelen);
+        const nghttp2_vec nb = nghttp2_rcbuf_get_buf(name);
+        const nghttp2_vec vb = nghttp2_rcbuf_get_buf(value);
+        const std::string_view n = view(nb.base, nb.len);
+        const std::string_view v = view(vb.base, vb.len);
+        const bool value_static = nghttp2_rcbuf_is_static(value) != 0;
         if (!st->in_trailers && !n.empty() && n[0] == ':') {
             Arena& a = *st->arena;
             if (n == ":method") {
-                st->method = a.copy(v);
+                st->method = value_static ? v : a.copy(v);
             } else if (n == ":scheme") {
-                st->scheme = a.copy(v);
+                st->scheme = value_static ? v : a.copy(v);
             } else if (n == ":authority") {
                 st->authority = a.copy(v);
             } else if (n == ":path") {
-                st->path = a.copy(v);
+                st->path = a.copy(v);  // always a copy: it is normalised in place
             }
-            st->head_bytes += static_cast<std::uint32_t>(namelen + valuelen + 32);
+            st->head_bytes += static_cast<std::uint32_t>(n.size() + v.size() + 32);
             return 0;
         }
-        (void)me.add_field(*st, n, v);
+        (void)me.add_field(*st, n, v, nghttp2_rcbuf_is_static(name) == 0, !value_static);
         return 0;
     }
 
@@ -336,7 +341,7 @@ bool ServerSession::start() {
     nghttp2_session_callbacks_set_send_data_callback(cb, &Callbacks::send_data);
     nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &Callbacks::begin_frame);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Callbacks::begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback(cb, &Callbacks::header);
+    nghttp2_session_callbacks_set_on_header_callback2(cb, &Callbacks::header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::frame_recv);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::frame_send);
     nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, &Callbacks::invalid_frame);
@@ -435,7 +440,8 @@ bool ServerSession::done() const noexcept {
 
 bool ServerSession::want_write() const noexcept { return nghttp2_session_want_write(session_) != 0; }
 
-bool ServerSession::add_field(Stream& s, std::string_view name, std::string_view value) {
+bool ServerSession::add_field(Stream& s, std::string_view name, std::string_view value, bool copy_name,
+                              bool copy_value) {
     s.head_bytes += static_cast<std::uint32_t>(name.size() + value.size() + 32);
     if (s.error_status != 0) {
         return false;
@@ -455,7 +461,7 @@ bool ServerSession::add_field(Stream& s, std::string_view name, std::string_view
         s.fields = grown;
         s.capacity = cap;
     }
-    s.fields[s.count++] = Header{s.arena->copy(name), s.arena->copy(value)};
+    s.fields[s.count++] = Header{copy_name ? s.arena->copy(name) : name, copy_value ? s.arena->copy(value) : value};
     if (name == kCookie) {
         ++s.cookies;
     }

@@ -160,7 +160,8 @@ private:
     /// Spends one token of a bucket; false when it is empty (the connection is ended).
     bool spend(double& tokens, std::uint64_t& refill_ms, std::uint32_t rate, std::uint32_t burst,
                Flood kind) noexcept;
-    bool add_field(Stream& s, std::string_view name, std::string_view value);
+    /// Keeps a field within the head limits (copying what does not outlive the callback).
+    bool add_field(Stream& s, std::string_view name, std::string_view value, bool copy_name, bool copy_value);
     void finish_head(Stream& s, bool end_stream);
 
     Handler& handler_;
