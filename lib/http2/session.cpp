@@ -187,6 +187,10 @@ struct ServerSession::Callbacks {
         if (frame->headers.cat != NGHTTP2_HCAT_REQUEST || me.flood_ != Flood::None) {
             return 0;
         }
+        if (me.goaway_sent_ && frame->hd.stream_id > me.goaway_last_id_) {
+            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+            return 0;
+        }
         Stream* st = me.handler_.h2_open(frame->hd.stream_id);
         if (st == nullptr) {
             nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
@@ -290,13 +294,6 @@ struct ServerSession::Callbacks {
         return 0;
     }
 
-    static int invalid_frame(nghttp2_session*, const nghttp2_frame*, int, void* user) {
-        ServerSession& me = self(user);
-        me.spend(me.reset_tokens_, me.reset_refill_ms_, me.limits_.h2.reset_rate, me.limits_.h2.reset_burst,
-                 Flood::Resets);
-        return 0;
-    }
-
     static int data_chunk(nghttp2_session* s, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len,
                           void* user) {
         ServerSession& me = self(user);
@@ -344,7 +341,6 @@ bool ServerSession::start() {
     nghttp2_session_callbacks_set_on_header_callback2(cb, &Callbacks::header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::frame_recv);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::frame_send);
-    nghttp2_session_callbacks_set_on_invalid_frame_recv_callback(cb, &Callbacks::invalid_frame);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::stream_close);
     nghttp2_session_callbacks_set_on_extension_chunk_recv_callback(cb, &Callbacks::extension_chunk);
@@ -361,9 +357,9 @@ bool ServerSession::start() {
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_no_closed_streams(opt, 1);
     nghttp2_option_set_max_continuations(opt, h2.max_continuation_frames);
-    // nghttp2's own RST_STREAM limiter stays behind ours (which counts our resets too).
-    nghttp2_option_set_stream_reset_rate_limit(opt, std::uint64_t{h2.reset_burst} * 2 + 1,
-                                               std::uint64_t{h2.reset_rate} * 2 + 1);
+    // nghttp2's own RST_STREAM limiter is off: ours counts what it cannot (our resets) and spares
+    // what it would count (a cancel after the answer was complete).
+    nghttp2_option_set_stream_reset_rate_limit(opt, ~std::uint64_t{0}, ~std::uint64_t{0});
     // PING and SETTINGS ACKs queued for a client that does not read (CVE-2019-9512/9515).
     nghttp2_option_set_max_outbound_ack(opt, 64);
     // Frame types RFC 9113 does not define (0x0a ALTSVC and 0x0c ORIGIN are client-bound).
@@ -564,7 +560,9 @@ void ServerSession::finish_head(Stream& s, bool end_stream) {
                     std::memcpy(joined + at, "; ", 2);
                     at += 2;
                 }
-                std::memcpy(joined + at, h.value.data(), h.value.size());
+                if (!h.value.empty()) {
+                    std::memcpy(joined + at, h.value.data(), h.value.size());
+                }
                 at += h.value.size();
                 if (first != 0xffff) {
                     continue;
@@ -664,8 +662,8 @@ void ServerSession::goaway() noexcept {
         return;
     }
     goaway_sent_ = true;
-    (void)nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
-                                NGHTTP2_NO_ERROR, nullptr, 0);
+    goaway_last_id_ = nghttp2_session_get_last_proc_stream_id(session_);
+    (void)nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_id_, NGHTTP2_NO_ERROR, nullptr, 0);
 }
 
 void ServerSession::terminate(std::uint32_t error) noexcept {

@@ -174,6 +174,7 @@ private:
     std::uint64_t control_refill_ms_ = 0;
     Flood flood_ = Flood::None;
     bool goaway_sent_ = false;
+    std::int32_t goaway_last_id_ = 0;
 };
 
 }  // namespace blitz::http2

@@ -100,8 +100,7 @@ void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
         } else {
             char buf[128];
             const std::string_view allow = allow_list(m.allowed, buf);
-            ex_.response().add_header("Allow", arena_.copy(allow));
-            local_error(405, "method not allowed");
+            local_error(405, "method not allowed", arena_.copy(allow));
         }
         return;
     }
@@ -215,10 +214,13 @@ void H2Stream::advance() {
     }
 }
 
-void H2Stream::local_error(int status, const char* reason) {
+void H2Stream::local_error(int status, const char* reason, std::string_view allow) {
     char body[192];
     const int n = std::snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
     ex_.respond(status, {body, static_cast<std::size_t>(std::max(n, 0))}, "application/json");
+    if (!allow.empty()) {
+        ex_.response().add_header("Allow", allow);
+    }
     const Route* route = ex_.route();
     if (route == nullptr) {
         phase_ = Phase::Done;
@@ -240,6 +242,7 @@ void H2Stream::finish_response() {
     http2::ServerSession& codec = session_.codec();
     std::string_view body = r.body();
     bool has_body = !is_head_ && status_has_body(r.status()) && !body.empty();
+    r.set_header("Date", arena_.copy(session_.connection().reactor_.date()));
     if (status_has_body(r.status())) {
         char len[24];
         const auto res = std::to_chars(len, len + sizeof len, body.size());
@@ -471,6 +474,7 @@ void H2Stream::proxy_error(int status, const char* reason, const char* cause) {
     filter_index_ = static_cast<std::uint16_t>(route->filters.size());
     if (!in_advance_) {
         advance();
+        session_.flush();
     }
 }
 

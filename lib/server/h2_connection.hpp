@@ -54,7 +54,7 @@ private:
 
     // The exchange.
     void advance();
-    void local_error(int status, const char* reason);
+    void local_error(int status, const char* reason, std::string_view allow = {});
     void finish_response();
     void complete();
     void end_exchange() noexcept;
