@@ -501,39 +501,36 @@ void ReactorImpl::give_out_block(char* block) noexcept {
     out_blocks_.push_back(block);
 }
 
-void* ReactorImpl::take_active_memory() {
-    if (!active_free_.empty()) {
-        void* p = active_free_.back();
-        active_free_.pop_back();
-        return p;
+namespace {
+
+// A recycled block of `bytes` from `free`, or a new one.
+void* take_recycled(std::vector<void*>& free, std::size_t bytes) {
+    if (free.empty()) {
+        return ::operator new(bytes);
     }
-    return ::operator new(Connection::active_bytes());
+    void* p = free.back();
+    free.pop_back();
+    return p;
 }
 
-void* ReactorImpl::take_stream_memory() {
-    if (!stream_free_.empty()) {
-        void* p = stream_free_.back();
-        stream_free_.pop_back();
-        return p;
-    }
-    return ::operator new(H2Stream::bytes());
-}
-
-void ReactorImpl::give_stream_memory(void* p) noexcept {
-    if (stream_free_.size() >= 1024) {
+// Keeps `p` for reuse while `free` holds fewer than `keep` blocks.
+void give_recycled(std::vector<void*>& free, void* p, std::size_t keep) noexcept {
+    if (free.size() >= keep) {
         ::operator delete(p);
         return;
     }
-    stream_free_.push_back(p);
+    free.push_back(p);
 }
 
-void ReactorImpl::give_active_memory(void* p) noexcept {
-    if (active_free_.size() >= 256) {
-        ::operator delete(p);
-        return;
-    }
-    active_free_.push_back(p);
-}
+}  // namespace
+
+void* ReactorImpl::take_active_memory() { return take_recycled(active_free_, Connection::active_bytes()); }
+
+void ReactorImpl::give_active_memory(void* p) noexcept { give_recycled(active_free_, p, 256); }
+
+void* ReactorImpl::take_stream_memory() { return take_recycled(stream_free_, H2Stream::bytes()); }
+
+void ReactorImpl::give_stream_memory(void* p) noexcept { give_recycled(stream_free_, p, 1024); }
 
 // ---------------------------------------------------------------------------------------------
 // Tasks, wake-ups, signals and stopping

@@ -1,5 +1,7 @@
 #include "h2_fixtures.hpp"
 
+#include <catch2/catch_test_macros.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -148,6 +150,12 @@ H2loadSummary parse_h2load(std::string_view out) {
                            &s.total, &s.started, &s.done, &s.succeeded, &s.failed, &s.errored, &s.timeout) == 7 &&
                std::sscanf(c.c_str(), "%ld 2xx, %ld 3xx, %ld 4xx, %ld 5xx", &s.s2xx, &s.s3xx, &s.s4xx, &s.s5xx) == 4;
     return s;
+}
+
+NghttpStream only_stream(std::string_view verbose_output) {
+    NghttpTrace t = parse_nghttp(verbose_output);
+    REQUIRE(t.streams.size() == 1);
+    return t.streams.begin()->second;
 }
 
 }  // namespace blitz::itest

@@ -49,6 +49,8 @@ struct NghttpTrace {
     std::string goaway_error;  ///< "NO_ERROR", "ENHANCE_YOUR_CALM"
 };
 NghttpTrace parse_nghttp(std::string_view verbose_output);
+/// The one stream of an nghttp run (a test failure unless there was exactly one).
+NghttpStream only_stream(std::string_view verbose_output);
 
 /// h2load's summary lines ("requests: ..." and "status codes: ...").
 struct H2loadSummary {

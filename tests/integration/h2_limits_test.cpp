@@ -169,19 +169,17 @@ TEST_CASE("blitzd answers 413 to an h2 body beyond a configured response's limit
         const std::string in = dir.write("big", std::string(5000, 'x'));
         CommandResult r = nghttp({"-v", "-n", "-d", in, d.url("/upload")});
         INFO(r.out << r.err);
-        NghttpTrace t = parse_nghttp(r.out);
-        REQUIRE(t.streams.size() == 1);
-        CHECK(t.streams.begin()->second.status == 413);
-        CHECK(t.streams.begin()->second.end_stream);
+        const NghttpStream s = only_stream(r.out);
+        CHECK(s.status == 413);
+        CHECK(s.end_stream);
     }
     SECTION("without content-length: the limit is found while the body streams") {
         const std::string in = dir.write("big", std::string(200'000, 'x'));
         CommandResult r = nghttp({"-v", "-n", "--no-content-length", "-d", in, d.url("/upload")});
         INFO(r.out << r.err);
-        NghttpTrace t = parse_nghttp(r.out);
-        REQUIRE(t.streams.size() == 1);
-        CHECK(t.streams.begin()->second.status == 413);
-        CHECK(t.streams.begin()->second.end_stream);
+        const NghttpStream s = only_stream(r.out);
+        CHECK(s.status == 413);
+        CHECK(s.end_stream);
     }
     SECTION("a body within the limit is accepted") {
         const std::string in = dir.write("small", std::string(1000, 'x'));

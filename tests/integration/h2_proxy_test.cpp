@@ -170,9 +170,7 @@ TEST_CASE("blitzd streams an upstream event stream to an h2 client as it comes",
     CommandResult r = nghttp({"-v", d.url("/sse?count=3&chunk_delay_ms=300")});
     INFO(r.out << r.err);
     REQUIRE(r.status.exited_with(0));
-    NghttpTrace t = parse_nghttp(r.out);
-    REQUIRE(t.streams.size() == 1);
-    const NghttpStream& s = t.streams.begin()->second;
+    const NghttpStream s = only_stream(r.out);
     CHECK(s.status == 200);
     CHECK(s.header("content-type") == "text/event-stream");
     CHECK(s.end_stream);
@@ -214,9 +212,7 @@ TEST_CASE("blitzd ends an h2 response cut by the upstream with RST_STREAM, not E
     Blitzd d(proxy_config(b));
     CommandResult r = nghttp({"-v", "-n", d.url("/?bytes=200000&reset=body")});
     INFO(r.out << r.err);
-    NghttpTrace t = parse_nghttp(r.out);
-    REQUIRE(t.streams.size() == 1);
-    const NghttpStream& s = t.streams.begin()->second;
+    const NghttpStream s = only_stream(r.out);
     CHECK(s.status == 200);
     CHECK(s.reset);
     CHECK(s.reset_error != "NO_ERROR");

@@ -66,9 +66,7 @@ TEST_CASE("blitzd answers HEAD over h2c with content-length and no DATA", "[h2]"
     CommandResult r = nghttp({"-v", "-n", "-H", ":method: HEAD", d.url("/any")});
     INFO(r.out << r.err);
     REQUIRE(r.status.exited_with(0));
-    NghttpTrace t = parse_nghttp(r.out);
-    REQUIRE(t.streams.size() == 1);
-    const NghttpStream& s = t.streams.begin()->second;
+    const NghttpStream s = only_stream(r.out);
     CHECK(s.status == 200);
     CHECK(s.header("content-length") == "10");  // "any method"
     CHECK(s.data_bytes == 0);
@@ -124,9 +122,7 @@ TEST_CASE("blitzd sends the listener's HTTP/2 settings", "[h2]") {
     CHECK(r.out.find("SETTINGS_MAX_CONCURRENT_STREAMS(0x03):17") != std::string::npos);
     CHECK(r.out.find("SETTINGS_INITIAL_WINDOW_SIZE(0x04):100000") != std::string::npos);
     CHECK(r.out.find("SETTINGS_ENABLE_PUSH(0x02):0") != std::string::npos);
-    NghttpTrace t = parse_nghttp(r.out);
-    REQUIRE(t.streams.size() == 1);
-    CHECK(t.streams.begin()->second.status == 200);
+    CHECK(only_stream(r.out).status == 200);
 }
 
 TEST_CASE("blitzd does not speak h2c on a listener with http2 off", "[h2]") {
