@@ -154,7 +154,7 @@ void H2Stream::advance() {
                     proxy_ = new (mem) ProxyState(*this, ex_, route->proxy, session_.connection().reactor_);
                     ProxyState* p = proxy_;
                     p->start();
-                    if (proxy_ == p && held_ != nullptr && (held_->bytes() > 0 || body_done_)) {
+                    if (proxy_ == p && held_ != nullptr) {
                         // The body that came while request filters ran.
                         p->request_body_from(*held_, body_done_);
                     }
@@ -308,29 +308,27 @@ void H2Stream::request_data(const char* data, std::size_t len, std::int32_t bid)
     }
     unconsumed_ += len;
     deliver_body({data, len}, false);
-    if (!exchange_done_ && proxy_ == nullptr && ex_.route() != nullptr && ex_.route()->proxy.upstream) {
-        // The proxy has not started (request filters still run): keep the bytes, framed for the
-        // upstream, without copying. The stream window bounds them.
-        if (held_ == nullptr) {
-            held_ = session_.connection().reactor_.take_queue();
-        }
+    if (!exchange_done_ && ex_.route() != nullptr && ex_.route()->proxy.upstream) {
+        // Framed for the upstream without copying the payload; until the proxy starts (request
+        // filters still run) the bytes wait here, bounded by the stream window.
+        SendQueue& q = upstream_body();
         if (chunked_) {
             char hd[20];
             const int n = std::snprintf(hd, sizeof hd, "%zx\r\n", len);
-            held_->push_copy(hd, static_cast<std::uint32_t>(n));
+            q.push_copy(hd, static_cast<std::uint32_t>(n));
         }
         if (bid >= 0) {
-            held_->push_buffer(data, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
+            q.push_buffer(data, static_cast<std::uint32_t>(len), static_cast<std::uint16_t>(bid));
         } else {
-            held_->push_copy(data, static_cast<std::uint32_t>(len));
+            q.push_copy(data, static_cast<std::uint32_t>(len));
         }
         if (chunked_) {
-            held_->push_copy("\r\n", 2);
+            q.push_copy("\r\n", 2);
         }
-        return;
-    }
-    if (proxy_ != nullptr) {
-        forward_body(data, len, bid, false);
+        if (proxy_ == nullptr) {
+            return;
+        }
+        proxy_->request_body_from(q, false);
     }
     if (!input_blocked_) {
         give_window(unconsumed_);
@@ -346,38 +344,24 @@ void H2Stream::request_end() {
     if (exchange_done_) {
         return;
     }
-    if (proxy_ != nullptr) {
-        forward_body(nullptr, 0, -1, true);
+    if (ex_.route() != nullptr && ex_.route()->proxy.upstream) {
+        SendQueue& q = upstream_body();
+        if (chunked_) {
+            q.push_copy("0\r\n\r\n", 5);
+        }
+        if (proxy_ != nullptr) {
+            proxy_->request_body_from(q, true);
+        }
     } else if (phase_ == Phase::AwaitBody && !paused_) {
         advance();
     }
 }
 
-void H2Stream::forward_body(const char* data, std::size_t len, std::int32_t bid, bool end) {
-    ProxyState* p = proxy_;
-    if (!chunked_) {
-        p->request_body(data, len, bid, end);
-        return;
+SendQueue& H2Stream::upstream_body() {
+    if (held_ == nullptr) {
+        held_ = session_.connection().reactor_.take_queue();
     }
-    if (len > 0) {
-        char hd[20];
-        const int n = std::snprintf(hd, sizeof hd, "%zx\r\n", len);
-        p->request_body(hd, static_cast<std::size_t>(n), -1, false);
-        if (proxy_ != p) {
-            return;
-        }
-        p->request_body(data, len, bid, false);
-        if (proxy_ != p) {
-            return;
-        }
-        p->request_body("\r\n", 2, -1, false);
-        if (proxy_ != p) {
-            return;
-        }
-    }
-    if (end) {
-        p->request_body("0\r\n\r\n", 5, -1, true);
-    }
+    return *held_;
 }
 
 void H2Stream::deliver_body(std::span<const char> chunk, bool end) {
@@ -668,13 +652,20 @@ std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
         }
     }
     --depth_;
-    if (!codec_.going_away()) {
+    // Idle: no exchange runs (streams left only drain an upload or wait on the client).
+    bool idle = true;
+    for (H2Stream* s = head_; s != nullptr && idle; s = s->next_) {
+        idle = s->exchange_done_;
+    }
+    const std::uint64_t idle_due = conn_.last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count());
+    if (idle && streams_ > 0 && now_ms >= idle_due) {
+        codec_.terminate(NGHTTP2_NO_ERROR);  // a GOAWAY alone would wait for those streams
+    } else if (!codec_.going_away()) {
         const std::uint64_t age_due = conn_.accepted_ms_ + static_cast<std::uint64_t>(limits.max_connection_age.count());
-        const std::uint64_t idle_due = conn_.last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count());
-        if (now_ms >= age_due || (streams_ == 0 && now_ms >= idle_due)) {
+        if (now_ms >= age_due || (idle && now_ms >= idle_due)) {
             goaway();
         } else {
-            earliest(streams_ == 0 ? std::min(age_due, idle_due) : age_due);
+            earliest(idle ? std::min(age_due, idle_due) : age_due);
         }
     }
     flush();
@@ -820,6 +811,7 @@ bool Connection::h2_begin() {
     limits.max_head_bytes = o.limits.max_request_head_bytes;
     limits.max_headers = o.limits.max_headers;
     limits.max_path_bytes = o.limits.max_path_bytes;
+    limits.max_drain_bytes = o.limits.max_drain_bytes;
     h2_ = new (std::nothrow) H2Session(*this, limits);
     if (h2_ == nullptr || !h2_->start()) {
         close_now();

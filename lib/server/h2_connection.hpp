@@ -60,7 +60,8 @@ private:
     void end_exchange() noexcept;
     void drop_proxy() noexcept;
     void deliver_body(std::span<const char> chunk, bool end);
-    void forward_body(const char* data, std::size_t len, std::int32_t bid, bool end);
+    /// The request body framed for the upstream, waiting to be moved to the proxy's queue.
+    SendQueue& upstream_body();
     void give_window(std::size_t n) noexcept;
     SendQueue& body_queue();
 
@@ -90,7 +91,7 @@ private:
     Exchange ex_;
     ProxyState* proxy_ = nullptr;
     SendQueue* body_ = nullptr;  // response body waiting for DATA frames
-    SendQueue* held_ = nullptr;  // request body that came before its proxy started, framed
+    SendQueue* held_ = nullptr;  // request body framed for the upstream, not yet with the proxy
     Phase phase_ = Phase::RequestHeaders;
     std::uint16_t filter_index_ = 0;
     bool paused_ = false;
