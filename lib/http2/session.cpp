@@ -270,19 +270,8 @@ struct ServerSession::Callbacks {
         }
     }
 
-    static int frame_send(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
+    static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
         ServerSession& me = self(user);
-        const bool ends = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 &&
-                          (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA);
-        if (ends) {
-            Stream* st = stream(s, frame->hd.stream_id);
-            if (st != nullptr && !st->request_done) {
-                // The response is complete before the request body: RFC 9113 §8.1 lets us stop
-                // the upload with NO_ERROR now (not before: the reset would overtake the answer).
-                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
-            }
-            return 0;
-        }
         if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
             // Resets the client provoked (a malformed request, a flow-control breach, a stream
             // beyond the limit) count in the same budget: MadeYouReset (CVE-2025-8671).
@@ -302,6 +291,16 @@ struct ServerSession::Callbacks {
             // Nobody reads these bytes: give the window back at once.
             nghttp2_session_consume(s, id, len);
             return 0;
+        }
+        if (st->response_done) {
+            // Answered before its body ended: the rest is read and dropped, as HTTP/1.1 drains
+            // it, up to max_drain_bytes; then RFC 9113 §8.1's RST_STREAM NO_ERROR stops the
+            // upload. (Not at once: clients such as curl 7.88 drop an answer followed by it.)
+            st->drained += len;
+            if (st->drained > me.limits_.max_drain_bytes && !st->upload_stopped) {
+                st->upload_stopped = true;
+                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+            }
         }
         me.handler_.h2_data(*st, reinterpret_cast<const char*>(data), len);
         return 0;

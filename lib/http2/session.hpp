@@ -41,6 +41,8 @@ struct Stream {
     bool in_trailers = false;
     bool request_done = false;   ///< END_STREAM was received
     bool response_done = false;  ///< END_STREAM was sent (or queued)
+    bool upload_stopped = false;  ///< RST_STREAM NO_ERROR sent to end an unread upload
+    std::uint64_t drained = 0;   ///< request-body bytes that came after the response
     int error_status = 0;        ///< 431 when the head broke a limit (the head is incomplete)
 };
 
@@ -100,6 +102,8 @@ struct Limits {
     std::uint32_t max_head_bytes = 16 * 1024;  ///< decoded header list (MAX_HEADER_LIST_SIZE)
     std::uint32_t max_headers = 100;
     std::uint32_t max_path_bytes = 8 * 1024;
+    /// Request-body bytes still read (and dropped) after the response ended the stream.
+    std::uint64_t max_drain_bytes = 64 * 1024;
 };
 
 /// One server-side HTTP/2 connection's protocol state.
