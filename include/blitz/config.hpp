@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -34,6 +35,14 @@ struct Config {
     /// routes in `router` share them.
     std::vector<std::shared_ptr<Upstream>> upstreams;
     LogLevel log_level = LogLevel::Info;
+    /// `reload.watch`: reload when the config file or a file it names changes.
+    bool watch = false;
+    /// Files the configuration names (certificates, keys, CA bundles, OCSP responses), with
+    /// relative names resolved, in document order.
+    std::vector<std::string> files;
+    /// When load_config() read the file (the running configuration's files written since are
+    /// read again on reload).
+    std::filesystem::file_time_type loaded_at{};
 };
 
 /// Parses a JSON configuration. Every string value may use `${VAR}` and `${VAR:-default}`
@@ -41,7 +50,9 @@ struct Config {
 /// expression. The whole document is validated before anything is returned.
 Result<Config, ConfigError> parse_config(std::string_view json,
                                          std::string_view source = "<config>");
-/// Reads `path` and parses it with parse_config().
-Result<Config, ConfigError> load_config(const std::string& path);
+/// Reads `path` and parses it with parse_config(). With `previous` (the configuration running
+/// now, when reloading), an upstream whose name and definition are unchanged is the previous
+/// Upstream object, so its connection pools, health and outlier state carry over.
+Result<Config, ConfigError> load_config(const std::string& path, const Config* previous = nullptr);
 
 }  // namespace blitz

@@ -98,6 +98,8 @@ struct UpstreamTlsOptions {
     TlsVersion min_version = TlsVersion::Tls12;
     /// Resume sessions across pooled connections to the same endpoint.
     bool session_reuse = true;
+
+    bool operator==(const UpstreamTlsOptions&) const = default;
 };
 
 /// What a TLS connection negotiated, as filters see it (Exchange::tls()). Views live as long

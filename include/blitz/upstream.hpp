@@ -26,6 +26,8 @@ class Cluster;
 struct EndpointOptions {
     std::string address;
     std::uint32_t weight = 1;  ///< 1..10000
+
+    bool operator==(const EndpointOptions&) const = default;
 };
 
 /// Load-balancing policies.
@@ -45,6 +47,8 @@ struct HashPolicy {
     enum class Source : std::uint8_t { ClientIp, Header, Cookie };
     Source source = Source::ClientIp;
     std::string name;  ///< header or cookie name
+
+    bool operator==(const HashPolicy&) const = default;
 };
 
 /// Active HTTP health checking: GET `path` on each endpoint every `interval` (± `jitter`
@@ -61,6 +65,8 @@ struct HealthCheckOptions {
     std::uint32_t jitter_percent = 10;
     std::uint32_t healthy_threshold = 2;
     std::uint32_t unhealthy_threshold = 3;
+
+    bool operator==(const HealthCheckOptions&) const = default;
 };
 
 /// Passive outlier detection: an endpoint that fails `consecutive_5xx` responses or
@@ -74,6 +80,8 @@ struct OutlierOptions {
     std::chrono::milliseconds base_ejection{30'000};
     std::chrono::milliseconds max_ejection{300'000};
     std::uint32_t max_ejection_percent = 50;
+
+    bool operator==(const OutlierOptions&) const = default;
 };
 
 /// Upstream connection pool, per reactor and endpoint.
@@ -87,6 +95,8 @@ struct PoolOptions {
     /// servers (Node.js and Apache: 5 s), so we close first rather than racing their close.
     std::chrono::milliseconds idle_timeout{4'000};
     std::chrono::milliseconds connect_timeout{1'000};
+
+    bool operator==(const PoolOptions&) const = default;
 };
 
 /// Circuit-breaker limits for the whole cluster (split evenly between reactors, rounded up):
@@ -96,6 +106,8 @@ struct CircuitBreakerOptions {
     std::uint32_t max_pending_requests = 1024;  ///< waiting for a connection
     std::uint32_t max_requests = 1024;          ///< in flight
     std::uint32_t max_retries = 3;              ///< retries in flight
+
+    bool operator==(const CircuitBreakerOptions&) const = default;
 };
 
 /// Retries allowed beyond the circuit breaker: at most `percent` of active requests may be
@@ -105,6 +117,8 @@ struct RetryBudgetOptions {
     bool enabled = true;
     std::uint32_t percent = 20;
     std::uint32_t min_retry_concurrency = 3;
+
+    bool operator==(const RetryBudgetOptions&) const = default;
 };
 
 /// Re-resolution of endpoint host names: the record's TTL, clamped to [min_ttl, max_ttl].
@@ -113,6 +127,8 @@ struct DnsOptions {
     std::chrono::milliseconds max_ttl{300'000};
     /// Address families used: "v4", "v6" or "any" (both).
     std::string family = "any";
+
+    bool operator==(const DnsOptions&) const = default;
 };
 
 /// What a load-balancing policy sees of one endpoint.
@@ -166,6 +182,8 @@ struct UpstreamOptions {
     RetryBudgetOptions retry_budget;
     DnsOptions dns;
     UpstreamTlsOptions tls;
+
+    bool operator==(const UpstreamOptions&) const = default;
 };
 
 /// An upstream cluster: endpoints, balancing, health, pools and limits. Routes refer to it

@@ -92,6 +92,15 @@ struct Document {
 constexpr std::array<std::string_view, 4> kLogLevels = {"debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 3> kBackends = {"auto", "io_uring", "epoll"};
 
+const std::array<Field<Document>, 1> kShutdownFields = {{
+    {"drain_timeout_ms",
+     [](Walker& w, Node& n, Document& d) { return w.milliseconds(n, 0, d.config.server.drain_timeout); }},
+}};
+
+const std::array<Field<Document>, 1> kReloadFields = {{
+    {"watch", [](Walker& w, Node& n, Document& d) { return w.boolean(n, d.config.watch); }},
+}};
+
 const std::array<Field<Document>, 1> kLogFields = {{
     {"level",
      [](Walker& w, Node& n, Document& d) {
@@ -366,7 +375,7 @@ bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
     return true;
 }
 
-const std::array<Field<Document>, 10> kRootFields = {{
+const std::array<Field<Document>, 12> kRootFields = {{
     // Lets editors find docs/config.schema.json; not used by the loader.
     {"$schema",
      [](Walker& w, Node& n, Document&) {
@@ -405,6 +414,8 @@ const std::array<Field<Document>, 10> kRootFields = {{
     {"buffers",
      [](Walker& w, Node& n, Document& d) { return w.object(n, kBufferFields, d.config.server); }},
     {"limits", [](Walker& w, Node& n, Document& d) { return w.object(n, kLimitFields, d.limits); }},
+    {"shutdown", [](Walker& w, Node& n, Document& d) { return w.object(n, kShutdownFields, d); }},
+    {"reload", [](Walker& w, Node& n, Document& d) { return w.object(n, kReloadFields, d); }},
     {"listeners",
      [](Walker& w, Node& n, Document& d) {
          d.has_listeners = true;
@@ -444,6 +455,10 @@ std::vector<std::string_view> accepted_keys(ObjectKind kind) {
             return keys_of(kLogFields);
         case ObjectKind::Buffers:
             return keys_of(kBufferFields);
+        case ObjectKind::Shutdown:
+            return keys_of(kShutdownFields);
+        case ObjectKind::Reload:
+            return keys_of(kReloadFields);
         case ObjectKind::Limits:
             return keys_of(kLimitFields);
         case ObjectKind::Listener:
@@ -462,7 +477,8 @@ std::vector<std::string_view> accepted_keys(ObjectKind kind) {
     return tls_keys(kind);
 }
 
-Result<Config, ConfigError> parse(std::string_view json, std::string_view source, FileRules files) {
+Result<Config, ConfigError> parse(std::string_view json, std::string_view source, FileRules files,
+                                  const Config* previous) {
     if (auto syntax = SyntaxChecker(json).run()) {
         const TextPosition p = position_at(json, syntax->offset);
         return fail(ConfigError{std::string(source), std::move(syntax->path), p.line, p.column,
@@ -500,6 +516,7 @@ Result<Config, ConfigError> parse(std::string_view json, std::string_view source
         return fail(w.error());
     }
     Document d;
+    d.upstreams.previous = previous;
     if (!w.object(root, kRootFields, d)) {
         return fail(w.error());
     }
@@ -524,10 +541,13 @@ Result<Config, ConfigError> parse(std::string_view json, std::string_view source
     }
     d.config.router = std::move(d.routes.router);
     d.config.upstreams = std::move(d.upstreams.upstreams);
+    d.config.files = w.named_files();
     return std::move(d.config);
 }
 
-Result<Config, ConfigError> load(const std::string& path, bool check_files) {
+Result<Config, ConfigError> load(const std::string& path, bool check_files, const Config* previous) {
+    // Before reading: a file written while this load runs counts as newer on the next one.
+    const auto loaded_at = std::filesystem::file_time_type::clock::now();
     std::FILE* f = std::fopen(path.c_str(), "rb");
     if (f == nullptr) {
         return fail(ConfigError{path, "$", 0, 0,
@@ -554,7 +574,12 @@ Result<Config, ConfigError> load(const std::string& path, bool check_files) {
         full = path;
     }
     FileRules files{full.parent_path().string(), check_files};
-    return parse(text, path, std::move(files));
+    auto config = parse(text, path, std::move(files), previous);
+    if (config) {
+        config->loaded_at = loaded_at;
+        config->files.insert(config->files.begin(), full.string());
+    }
+    return config;
 }
 
 }  // namespace config
@@ -563,8 +588,8 @@ Result<Config, ConfigError> parse_config(std::string_view json, std::string_view
     return config::parse(json, source, config::FileRules{});
 }
 
-Result<Config, ConfigError> load_config(const std::string& path) {
-    return config::load(path, true);
+Result<Config, ConfigError> load_config(const std::string& path, const Config* previous) {
+    return config::load(path, true, previous);
 }
 
 }  // namespace blitz

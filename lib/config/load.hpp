@@ -23,10 +23,12 @@ struct FileRules {
 };
 
 /// parse_config() with explicit file rules.
-Result<Config, ConfigError> parse(std::string_view json, std::string_view source, FileRules files);
+/// `previous`: the running configuration when reloading (see load_config()).
+Result<Config, ConfigError> parse(std::string_view json, std::string_view source, FileRules files,
+                                  const Config* previous = nullptr);
 
 /// Reads `path` and parses it with relative file names resolved against the directory of
 /// `path` (as named, symbolic links not followed), made absolute.
-Result<Config, ConfigError> load(const std::string& path, bool check_files);
+Result<Config, ConfigError> load(const std::string& path, bool check_files, const Config* previous = nullptr);
 
 }  // namespace blitz::config

@@ -37,6 +37,8 @@ struct RouteSet {
 struct UpstreamSet {
     std::vector<std::shared_ptr<Upstream>> upstreams;
     std::vector<std::string> names;  ///< each upstream's name, in the same order
+    /// Reloading: the running configuration's upstreams, reused when unchanged.
+    const Config* previous = nullptr;
 };
 
 /// Reads `routes[index]` into `routes`.

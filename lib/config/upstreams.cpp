@@ -2,6 +2,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include "config/parts.hpp"
 #include "config/syntax.hpp"
+#include "upstream/cluster.hpp"
 
 namespace blitz::config {
 namespace {
@@ -434,6 +436,35 @@ const std::array<Field<UpstreamState>, 11> kUpstreamFields = {{
 
 }  // namespace
 
+namespace {
+
+// The running upstream of that name when reloading changed nothing about it: same options, and
+// no TLS file it names written since the running configuration was loaded.
+std::shared_ptr<Upstream> unchanged(const Config* previous, const UpstreamOptions& options) {
+    if (previous == nullptr) {
+        return nullptr;
+    }
+    for (const auto& up : previous->upstreams) {
+        const UpstreamOptions& running = up->cluster()->options();
+        if (running.name != options.name) {
+            continue;
+        }
+        if (!(running == options)) {
+            return nullptr;
+        }
+        for (const std::string* file : {&options.tls.ca, &options.tls.cert, &options.tls.key}) {
+            std::error_code ec;
+            if (!file->empty() && std::filesystem::last_write_time(*file, ec) >= previous->loaded_at) {
+                return nullptr;
+            }
+        }
+        return up;
+    }
+    return nullptr;
+}
+
+}  // namespace
+
 bool read_upstream(Walker& w, Node& n, UpstreamSet& upstreams) {
     UpstreamState u;
     const Place at = Walker::place(n);
@@ -457,6 +488,11 @@ bool read_upstream(Walker& w, Node& n, UpstreamSet& upstreams) {
         }
     }
     std::string name = u.options.name;
+    if (std::shared_ptr<Upstream> same = unchanged(upstreams.previous, u.options)) {
+        upstreams.upstreams.push_back(std::move(same));
+        upstreams.names.push_back(std::move(name));
+        return true;
+    }
     auto made = Upstream::make(std::move(u.options));
     if (!made) {
         return w.fail(at, made.error());

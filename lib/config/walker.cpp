@@ -1,5 +1,7 @@
 #include "config/walker.hpp"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -209,6 +211,9 @@ bool Walker::file(Node& n, std::string& out, Place& at) {
         out = files_.base_dir + t.value;
     } else {
         out = files_.base_dir + '/' + t.value;
+    }
+    if (std::find(named_.begin(), named_.end(), out) == named_.end()) {
+        named_.push_back(out);
     }
     return true;
 }

@@ -157,6 +157,8 @@ class Walker {
     /// Whether named files are opened (FileRules::check): also whether contexts that read them
     /// are built while loading.
     bool checks_files() const noexcept { return files_.check; }
+    /// Every file name read by file(), resolved, in document order (each once).
+    const std::vector<std::string>& named_files() const noexcept { return named_; }
 
     /// Calls `each(member, key, key_offset)` for every member of an object value.
     template <class F>
@@ -247,6 +249,7 @@ class Walker {
     const char* base_;
     std::size_t skew_;
     FileRules files_;
+    std::vector<std::string> named_;
     std::optional<ConfigError> error_;
 };
 

@@ -68,6 +68,8 @@ TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the sa
         {"", ObjectKind::Root},
         {"/properties/log", ObjectKind::Log},
         {"/properties/buffers", ObjectKind::Buffers},
+        {"/properties/shutdown", ObjectKind::Shutdown},
+        {"/properties/reload", ObjectKind::Reload},
         {"/$defs/limits", ObjectKind::Limits},
         {"/$defs/listener", ObjectKind::Listener},
         {"/$defs/http2", ObjectKind::Http2},
@@ -135,6 +137,10 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
                 return {with_top("\"log\": {" + member + "}"), "$.log"};
             case ObjectKind::Buffers:
                 return {with_top("\"buffers\": {" + member + "}"), "$.buffers"};
+            case ObjectKind::Shutdown:
+                return {with_top("\"shutdown\": {" + member + "}"), "$.shutdown"};
+            case ObjectKind::Reload:
+                return {with_top("\"reload\": {" + member + "}"), "$.reload"};
             case ObjectKind::Limits:
                 return {with_top("\"limits\": {" + member + "}"), "$.limits"};
             case ObjectKind::Listener:
