@@ -1,9 +1,13 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <sys/types.h>
 
 #include <blitz/listener.hpp>
 #include <blitz/reactor.hpp>
@@ -24,6 +28,20 @@ struct ServerOptions {
     /// Upper bound on receive buffers per reactor (they are allocated as connections need
     /// them, in batches, never all up front). A power of two.
     std::uint32_t max_recv_buffers = 4096;
+    /// Graceful shutdown (drain(), SIGTERM) and listeners removed by reload(): how long
+    /// requests in flight may take to finish before what is left is closed.
+    std::chrono::milliseconds drain_timeout{30'000};
+};
+
+/// What Server::run_until_signal() does besides stopping.
+struct ServerHooks {
+    /// SIGHUP, or a change to a file of `watched_files`: called on the control thread (never a
+    /// reactor), typically to re-read the configuration and call Server::reload().
+    std::function<void()> reload;
+    /// Files whose change calls `reload`; asked again after each reload. Their directories are
+    /// watched (inotify), so atomic renames and symlink swaps are seen; changes within 200 ms
+    /// make one call.
+    std::function<std::vector<std::string>()> watched_files;
 };
 
 namespace detail {
@@ -61,10 +79,32 @@ public:
     /// Starts the reactors on their own threads and returns. SIGPIPE is ignored from then on
     /// (the process-wide disposition), so a peer that went away is an error, not a signal.
     Result<void, std::string> start();
-    /// Runs reactor 0 on the calling thread (the others on their own) until SIGTERM or SIGINT
-    /// arrives (read through a signalfd; the signals are blocked in every thread), then
-    /// stops cleanly and returns the process exit status (0). Blocks signals itself.
-    int run_until_signal();
+    /// Starts the reactors on their own threads and runs the control loop on the calling thread
+    /// (signals are blocked in every thread and read through a signalfd) until the server has
+    /// stopped; returns the process exit status (0, or 1 when it could not start).
+    ///
+    /// - SIGTERM/SIGINT: drain(); a second one: stop().
+    /// - SIGHUP: hooks.reload.
+    /// - SIGUSR2: upgrade(); when the new process is serving, drain().
+    /// Under systemd (NOTIFY_SOCKET) it reports READY, RELOADING and STOPPING.
+    int run_until_signal(ServerHooks hooks = {});
+    /// Replaces every listener and its routes while running, atomically: everything new is
+    /// built and bound first, and an error changes nothing. Listeners are matched by
+    /// `address` (port 0 never matches): a kept one keeps its sockets and connections and
+    /// serves its next requests with the new options, TLS certificates and routes; requests in
+    /// flight finish with the old ones. New listeners start accepting; removed ones stop, and
+    /// their connections drain (ServerOptions::drain_timeout). Thread-safe; not from a reactor
+    /// thread. Before start() it is listen() for each listener.
+    Result<void, std::string> reload(std::vector<ListenerOptions> listeners, const Router& router);
+    /// Graceful stop: accepting stops, requests in flight finish (HTTP/1.1 answers say
+    /// `Connection: close`, HTTP/2 connections get GOAWAY), idle connections close after a
+    /// short grace, and at ServerOptions::drain_timeout whatever is left is closed. Thread-safe.
+    void drain() noexcept;
+    /// Zero-downtime binary upgrade: starts the executable this process was started from (as
+    /// it is on disk now) with the same arguments, handing it the listening sockets (systemd's
+    /// LISTEN_FDS protocol), and waits until it serves. Returns its pid; the caller then
+    /// drain()s. Thread-safe; not from a reactor thread.
+    Result<pid_t, std::string> upgrade();
     /// Asks every reactor to stop (thread-safe, idempotent); open connections are closed.
     void stop() noexcept;
     /// Waits for the reactors started by start() to finish.

@@ -16,6 +16,8 @@ namespace blitz::http2 {
 namespace {
 
 constexpr std::string_view kCookie = "cookie";
+// The largest stream id (RFC 9113 §5.1.1): the last stream id of a shutdown notice.
+constexpr std::int32_t kMaxStreamId = 0x7FFFFFFF;
 
 // Each byte of a field name as HTTP/2 sends it: lower-cased if it is a token character
 // (RFC 9110 §5.6.2, RFC 9113 §8.2.1), 0 if it may not appear in a name.
@@ -277,8 +279,8 @@ struct ServerSession::Callbacks {
             // beyond the limit) count in the same budget: MadeYouReset (CVE-2025-8671).
             me.spend(me.reset_tokens_, me.reset_refill_ms_, me.limits_.h2.reset_rate, me.limits_.h2.reset_burst,
                      Flood::Resets);
-        } else if (frame->hd.type == NGHTTP2_GOAWAY) {
-            me.goaway_sent_ = true;
+        } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.last_stream_id != kMaxStreamId) {
+            me.goaway_sent_ = true;  // the shutdown notice (2^31-1) still admits new streams
         }
         return 0;
     }
@@ -663,6 +665,12 @@ void ServerSession::goaway() noexcept {
     goaway_sent_ = true;
     goaway_last_id_ = nghttp2_session_get_last_proc_stream_id(session_);
     (void)nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_id_, NGHTTP2_NO_ERROR, nullptr, 0);
+}
+
+void ServerSession::shutdown_notice() noexcept {
+    if (!goaway_sent_) {
+        (void)nghttp2_submit_shutdown_notice(session_);
+    }
 }
 
 void ServerSession::terminate(std::uint32_t error) noexcept {

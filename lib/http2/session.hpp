@@ -148,6 +148,10 @@ public:
     void consume_connection(std::size_t n) noexcept;
     /// Graceful GOAWAY (NO_ERROR): streams already opened finish, no new one is accepted.
     void goaway() noexcept;
+    /// The first GOAWAY of a graceful shutdown (RFC 9113 §6.8): last stream id 2^31-1, so the
+    /// client opens no new stream while those it already sent are still served; goaway()
+    /// follows after a round trip with the real last stream id.
+    void shutdown_notice() noexcept;
     /// Ends the connection with GOAWAY `error` at once.
     void terminate(std::uint32_t error) noexcept;
 

@@ -94,6 +94,10 @@ public:
     /// Ends the multishot recv submitted with `ud` on `fd` (it completes without `more`),
     /// leaving other operations on fd alone: how a connection stops reading under back-pressure.
     virtual void cancel_recv(int fd, std::uint64_t ud) = 0;
+    /// Hands what is queued to the kernel now, without waiting: for a cancellation that must
+    /// take effect before another thread closes the descriptor (a cancel by descriptor that
+    /// reaches the kernel after the close finds nothing, and the operation keeps the socket).
+    virtual void submit() = 0;
     /// Submits what is queued, waits up to timeout_ms (-1: no limit) for at least one
     /// completion, and dispatches every completion available. Returns the number dispatched.
     virtual int run(int timeout_ms, CompletionHandler& handler) = 0;

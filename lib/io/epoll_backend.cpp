@@ -109,6 +109,9 @@ public:
         }
     }
 
+    // Cancellations take effect at once here; sends are tried by run().
+    void submit() override {}
+
     int run(int timeout_ms, CompletionHandler& handler) override {
         int n = 0;
         // Work queued outside run() (timers, tasks) goes first; if handlers queued more, do

@@ -101,6 +101,8 @@ public:
         io_uring_sqe_set_data64(s, 0);
     }
 
+    void submit() override { io_uring_submit(&ring_); }
+
     int run(int timeout_ms, CompletionHandler& handler) override {
         buffers_.flush();
         io_uring_cqe* cqe = nullptr;

@@ -36,6 +36,10 @@ constexpr std::uint32_t kMaxPendingInput = 64 * 1024;
 // How long a closing connection keeps reading (and dropping) what the client still sends, so
 // the kernel does not answer unread bytes with a RST that destroys our last response.
 constexpr std::uint64_t kLingerMs = 2000;
+// Draining: how long an idle keep-alive connection stays open for a request already on its way,
+// and how long it then waits for the client's FIN (a shutdown is not held up by slow clients).
+constexpr std::uint64_t kDrainIdleGraceMs = 500;
+constexpr std::uint64_t kDrainLingerMs = 500;
 // ...and at most this many bytes, so a flooding client cannot keep us busy reading.
 constexpr std::uint64_t kLingerBytes = 256 * 1024;
 // RFC 9113 §3.4: what an HTTP/2 client with prior knowledge sends first.
@@ -104,14 +108,16 @@ Connection::~Connection() {
 void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::uint32_t generation) {
     fd_ = fd;
     listener_ = &listener;
-    routes_ = listener.shared->routes.get();
+    config_ = reactor_.pin(listener);
+    routes_ = config().routes.get();
     slot_ = slot;
     generation_ = generation;
-    state_ = listener.shared->tls ? State::Handshake : State::Head;
+    state_ = config().tls ? State::Handshake : State::Head;
     recv_armed_ = false;
     send_inflight_ = false;
     close_after_send_ = false;
     closing_ = false;
+    draining_ = false;
     requests_ = 0;
     accepted_ms_ = reactor_.now_ms();
     last_activity_ms_ = accepted_ms_;
@@ -121,7 +127,7 @@ void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::u
     out_len_ = 0;
     sending_len_ = 0;
     sent_ = 0;
-    if (state_ == State::Handshake && !listener.shared->options.tls->detect && !tls_start()) {
+    if (state_ == State::Handshake && !config().options.tls->detect && !tls_start()) {
         return;
     }
     rearm_recv();
@@ -230,7 +236,7 @@ void Connection::process(char* data, std::size_t len) {
         current_bid_ = -1;  // these bytes are copies: forwarding them copies again
     }
     if (state_ == State::Head && requests_ == 0 && active_ == nullptr && tls_ == nullptr &&
-        listener_->shared->options.http2.enabled && h2_preface(data, len)) {
+        config().options.http2.enabled && h2_preface(data, len)) {
         // h2c with prior knowledge (RFC 9113 §3.3). The whole preface may not be here yet.
         if (len < kH2Preface.size()) {
             if (!from_partial) {
@@ -263,6 +269,7 @@ void Connection::process(char* data, std::size_t len) {
             if (active_ != nullptr || out_len_ >= kMaxPendingOutput) {
                 break;  // responses go out in order: the next request waits
             }
+            refresh_config();
             if (!process_head(p, end)) {
                 break;
             }
@@ -304,7 +311,7 @@ void Connection::process(char* data, std::size_t len) {
 
 // Parses one request head from [p, end). Returns false when it needs more bytes (or failed).
 bool Connection::process_head(char*& p, char* end) {
-    const HttpLimits& limits = listener_->shared->options.limits;
+    const HttpLimits& limits = config().options.limits;
     if (head_started_ms_ == 0) {
         head_started_ms_ = reactor_.now_ms();
         tighten_timer(head_started_ms_ + static_cast<std::uint64_t>(limits.request_head_timeout.count()));
@@ -340,7 +347,7 @@ void Connection::process_body(char*& p, char* end) {
         }
         if (state_ == State::Drain) {
             drained_ += step.data.size();
-            if (drained_ > listener_->shared->options.limits.max_drain_bytes) {
+            if (drained_ > config().options.limits.max_drain_bytes) {
                 close_now();
                 return;
             }
@@ -428,7 +435,7 @@ void Connection::start_exchange(http1::RequestHead& head) {
     // and a proxied one streams without a limit (uploads are the upstream's to judge).
     std::uint64_t limit = m.route->max_body_bytes;
     if (limit == 0) {
-        limit = m.route->proxy.upstream ? ~std::uint64_t{0} : listener_->shared->options.limits.max_body_bytes;
+        limit = m.route->proxy.upstream ? ~std::uint64_t{0} : config().options.limits.max_body_bytes;
     }
     a.body_limit = limit;
     if (head.body == http1::BodyKind::Length && head.content_length > limit) {
@@ -676,13 +683,13 @@ void Connection::finish_response() {
 // drains the unread body, or closes after the send).
 void Connection::complete_exchange(bool keep) {
     Active& a = *active_;
-    const HttpLimits& limits = listener_->shared->options.limits;
+    const HttpLimits& limits = config().options.limits;
     if (const Route* route = a.ex.route()) {
         for (const auto& f : route->filters) {
             f->on_log(a.ex);
         }
     }
-    if (!keep) {
+    if (!keep || draining_) {
         close_after_send_ = true;
     }
     const bool body_pending = !a.body_done && state_ == State::Body;
@@ -701,11 +708,11 @@ void Connection::complete_exchange(bool keep) {
 
 bool Connection::keep_alive_allowed() const noexcept {
     const Active& a = *active_;
-    const HttpLimits& limits = listener_->shared->options.limits;
+    const HttpLimits& limits = config().options.limits;
     const std::uint64_t now = reactor_.now_ms();
     // A plain client redirected to https has no more business on this connection.
-    const bool redirecting = routes_ == listener_->shared->plain_routes.get();
-    bool keep = a.keep_alive && !close_after_send_ && !reactor_.stopping() && !redirecting &&
+    const bool redirecting = routes_ == config().plain_routes.get();
+    bool keep = a.keep_alive && !close_after_send_ && !reactor_.stopping() && !draining_ && !redirecting &&
                 (limits.max_requests_per_connection == 0 || requests_ < limits.max_requests_per_connection) &&
                 now - accepted_ms_ < static_cast<std::uint64_t>(limits.max_connection_age.count());
     if (!a.body_done) {
@@ -821,12 +828,12 @@ bool Connection::exchange_aborted() const noexcept { return active_ != nullptr &
 // Timers and closing
 
 void Connection::arm_timer() {
-    const HttpLimits& limits = listener_->shared->options.limits;
+    const HttpLimits& limits = config().options.limits;
     std::uint64_t deadline;
     if (state_ == State::Linger) {
-        deadline = last_activity_ms_ + kLingerMs;
+        deadline = last_activity_ms_ + (draining_ ? kDrainLingerMs : kLingerMs);
     } else if (state_ == State::Handshake) {
-        deadline = accepted_ms_ + static_cast<std::uint64_t>(listener_->shared->options.tls->handshake_timeout.count());
+        deadline = accepted_ms_ + static_cast<std::uint64_t>(config().options.tls->handshake_timeout.count());
     } else if (state_ == State::H2) {
         // The session's own deadlines (zero-window stalls) tighten the timer as they appear.
         deadline = std::min(last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count()),
@@ -861,10 +868,21 @@ void Connection::timer_fired() {
     if (closing_ || state_ == State::Closed) {
         return;
     }
-    const HttpLimits& limits = listener_->shared->options.limits;
+    const HttpLimits& limits = config().options.limits;
     const std::uint64_t now = reactor_.now_ms();
+    if (draining_ && now >= drain_idle_ms_ && active_ == nullptr && !send_inflight_ && partial_len_ == 0 &&
+        head_started_ms_ == 0) {
+        if (state_ == State::Head) {
+            begin_linger();  // FIN, then read and drop until EOF: never a reset under a request
+            return;
+        }
+        if (state_ == State::Handshake) {
+            close_now();  // nothing was asked yet
+            return;
+        }
+    }
     if (state_ == State::Linger) {
-        if (now >= last_activity_ms_ + kLingerMs) {
+        if (now >= last_activity_ms_ + (draining_ ? kDrainLingerMs : kLingerMs)) {
             close_now();
         } else {
             arm_timer();
@@ -884,7 +902,7 @@ void Connection::timer_fired() {
     }
     if (state_ == State::Handshake) {
         // No first byte, or no finished handshake, in time: nothing was asked, nothing to answer.
-        if (now >= accepted_ms_ + static_cast<std::uint64_t>(listener_->shared->options.tls->handshake_timeout.count())) {
+        if (now >= accepted_ms_ + static_cast<std::uint64_t>(config().options.tls->handshake_timeout.count())) {
             close_now();
         } else {
             arm_timer();
@@ -921,6 +939,38 @@ void Connection::timer_fired() {
     }
     arm_timer();
 }
+
+void Connection::drain() noexcept {
+    if (closing_ || state_ == State::Closed || draining_) {
+        return;
+    }
+    draining_ = true;
+    if (state_ == State::H2) {
+        // The final GOAWAY follows after the same grace an idle HTTP/1.1 connection gets: time
+        // for streams the client sent before it saw the notice.
+        h2_->begin_shutdown(reactor_.now_ms() + kDrainIdleGraceMs);
+        tighten_timer(reactor_.now_ms() + kDrainIdleGraceMs);
+        return;
+    }
+    // A request may already be on the wire towards an idle connection: it gets a grace to
+    // arrive and be answered (with Connection: close) before the connection is closed.
+    drain_idle_ms_ = reactor_.now_ms() + kDrainIdleGraceMs;
+    tighten_timer(drain_idle_ms_);
+}
+
+void Connection::refresh_config() noexcept {
+    ListenerConfig* next = listener_->config;
+    if (next == config_ || listener_->removed) {
+        return;
+    }
+    const bool plain = routes_ == config().plain_routes.get();
+    ListenerConfig* previous = config_;
+    config_ = reactor_.pin(*listener_);
+    routes_ = plain && config().plain_routes ? config().plain_routes.get() : config().routes.get();
+    reactor_.unpin(previous);
+}
+
+const ListenerShared& Connection::config() const noexcept { return *config_->shared; }
 
 void Connection::close_now() noexcept {
     if (closing_ || state_ == State::Closed) {

@@ -24,6 +24,8 @@ class H2Stream;
 struct TlsState;
 class SendQueue;
 struct ListenerSlot;
+struct ListenerConfig;
+struct ListenerShared;
 
 /// One downstream HTTP/1.1 connection: feeds received buffers to the codec, runs each
 /// exchange through its route's filters and action, and writes responses in order.
@@ -42,6 +44,10 @@ public:
     void rearm_recv();
     /// Closes at once (server stop): cancels operations; in-flight exchanges are aborted.
     void close_now() noexcept;
+    /// Graceful close (shutdown, or its listener removed by a reload): what is in flight is
+    /// answered with `Connection: close` (HTTP/2: GOAWAY, streams finish); an idle connection
+    /// gets a short grace for a request already on the wire, then a FIN.
+    void drain() noexcept;
 
     /// Bytes the reactor reserves per pooled exchange.
     static std::size_t active_bytes() noexcept;
@@ -93,6 +99,9 @@ private:
     static void on_timer(detail::TimerWheel::Timer* t);
     void timer_fired();
     void maybe_recycle() noexcept;
+    /// Between requests: takes up the listener's current generation (after a reload).
+    void refresh_config() noexcept;
+    const ListenerShared& config() const noexcept;
 
     // Proxying (Downstream, called by ProxyState).
     friend class ProxyState;
@@ -152,7 +161,8 @@ private:
 
     ReactorImpl& reactor_;
     ListenerSlot* listener_ = nullptr;
-    const RouteTable* routes_ = nullptr;  // owned by the listener, which outlives connections
+    ListenerConfig* config_ = nullptr;    // the listener generation pinned (see refresh_config)
+    const RouteTable* routes_ = nullptr;  // config_'s routes (or plain_routes)
     int fd_ = -1;
     std::uint32_t slot_ = 0;
     std::uint32_t generation_ = 0;
@@ -163,6 +173,7 @@ private:
     bool close_after_send_ = false;
     bool closing_ = false;      // cancel issued; waiting for operations to finish
     bool in_process_ = false;
+    bool draining_ = false;
     bool input_blocked_ : 1 = false;  // a proxied request body waits for its upstream
     bool queue_send_ : 1 = false;     // the send in flight is from queue_
     std::uint8_t peer_family_ = 0;    // AF_INET/AF_INET6 once the peer address was fetched
@@ -171,6 +182,7 @@ private:
     std::uint64_t last_activity_ms_ = 0;
     std::uint64_t head_started_ms_ = 0;
     std::uint64_t drained_ = 0;
+    std::uint64_t drain_idle_ms_ = 0;  // draining: an idle connection closes then
     detail::TimerWheel::Timer timer_;
 
     // Partial request head carried across receive buffers (rare path, heap).

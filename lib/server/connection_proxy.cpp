@@ -40,7 +40,7 @@ bool Connection::fetch_peer() noexcept {
 }
 
 bool Connection::peer_trusted() noexcept {
-    const net::CidrSet& trusted = listener_->shared->trusted_proxies;
+    const net::CidrSet& trusted = config().trusted_proxies;
     if (trusted.empty() || !fetch_peer()) {
         return false;
     }

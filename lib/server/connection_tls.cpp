@@ -17,7 +17,7 @@ namespace blitz::server {
 
 bool Connection::tls_start() {
     tls_ = reactor_.take_tls();
-    if (tls_ == nullptr || !tls_->session.start_server(listener_->shared->tls)) {
+    if (tls_ == nullptr || !tls_->session.start_server(config().tls)) {
         close_now();
         return false;
     }
@@ -30,11 +30,11 @@ bool Connection::detect_protocol(const char* data, std::size_t len) {
     }
     state_ = State::Head;
     arm_timer();
-    switch (listener_->shared->options.tls->plaintext) {
+    switch (config().options.tls->plaintext) {
         case PlaintextPolicy::Serve:
             return true;
         case PlaintextPolicy::Redirect:
-            routes_ = listener_->shared->plain_routes.get();
+            routes_ = config().plain_routes.get();
             return true;
         case PlaintextPolicy::Reject:
             break;
@@ -102,7 +102,7 @@ void Connection::tls_input(const char* data, std::size_t len) {
 void Connection::tls_handshake_done() {
     state_ = State::Head;
     last_activity_ms_ = reactor_.now_ms();
-    if (tls_->session.alpn() == "h2" && listener_->shared->options.http2.enabled && !h2_begin()) {
+    if (tls_->session.alpn() == "h2" && config().options.http2.enabled && !h2_begin()) {
         return;
     }
     arm_timer();
@@ -181,7 +181,7 @@ void Connection::tls_release() noexcept {
 }
 
 std::string_view Connection::client_cert_xfcc() noexcept {
-    if (tls_ == nullptr || !listener_->shared->options.tls->forward_client_cert || !tls_->session.peer_verified()) {
+    if (tls_ == nullptr || !config().options.tls->forward_client_cert || !tls_->session.peer_verified()) {
         return {};
     }
     return tls_->session.peer_xfcc();

@@ -39,7 +39,10 @@ bool status_has_body(int status) noexcept { return status >= 200 && status != 20
 // H2Stream
 
 H2Stream::H2Stream(H2Session& session, detail::BlockPool& blocks) noexcept
-    : session_(session), arena_(&blocks), ex_(*this, arena_) {
+    : session_(session),
+      config_(session.connection().reactor_.pin(*session.connection().listener_)),
+      arena_(&blocks),
+      ex_(*this, arena_) {
     arena = &arena_;
 }
 
@@ -53,6 +56,7 @@ H2Stream::~H2Stream() {
             *q = nullptr;
         }
     }
+    reactor.unpin(config_);
 }
 
 std::size_t H2Stream::bytes() noexcept { return sizeof(H2Stream); }
@@ -93,7 +97,10 @@ void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
         local_error(425, "request in early data");
         return;
     }
-    RouteMatch m = conn.routes_->match(req);
+    const ListenerShared& config = *config_->shared;
+    // A plaintext client redirected to https (h2c on a detecting listener) stays redirected.
+    const bool plain = conn.routes_ == conn.config().plain_routes.get() && config.plain_routes;
+    RouteMatch m = (plain ? config.plain_routes : config.routes)->match(req);
     if (m.route == nullptr) {
         if (m.allowed.empty()) {
             local_error(404, "no route");
@@ -107,7 +114,7 @@ void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
     ex_.set_route(m.route);
     std::uint64_t limit = m.route->max_body_bytes;
     if (limit == 0) {
-        limit = m.route->proxy.upstream ? ~std::uint64_t{0} : conn.listener_->shared->options.limits.max_body_bytes;
+        limit = m.route->proxy.upstream ? ~std::uint64_t{0} : config.options.limits.max_body_bytes;
     }
     body_limit_ = limit;
     if (head.content_length >= 0 && static_cast<std::uint64_t>(head.content_length) > limit) {
@@ -515,7 +522,7 @@ void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid)
     if (codec.send_window(*this) <= 0) {
         // Check for a stall once the timeout could have passed.
         Connection& c = session_.connection();
-        const auto timeout = static_cast<std::uint64_t>(c.listener_->shared->options.http2.zero_window_timeout.count());
+        const auto timeout = static_cast<std::uint64_t>(c.config().options.http2.zero_window_timeout.count());
         c.tighten_timer(c.reactor_.now_ms() + timeout);
     }
     session_.flush();
@@ -630,8 +637,8 @@ void H2Session::sent() {
 }
 
 std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
-    const Http2Options& h2 = conn_.listener_->shared->options.http2;
-    const HttpLimits& limits = conn_.listener_->shared->options.limits;
+    const Http2Options& h2 = conn_.config().options.http2;
+    const HttpLimits& limits = conn_.config().options.limits;
     std::uint64_t next = 0;
     auto earliest = [&next](std::uint64_t t) { next = next == 0 ? t : std::min(next, t); };
     ++depth_;
@@ -658,6 +665,13 @@ std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
         idle = s->exchange_done_;
     }
     const std::uint64_t idle_due = conn_.last_activity_ms_ + static_cast<std::uint64_t>(limits.idle_timeout.count());
+    if (final_goaway_ms_ != 0 && !codec_.going_away()) {
+        if (now_ms >= final_goaway_ms_) {
+            codec_.goaway();
+        } else {
+            earliest(final_goaway_ms_);
+        }
+    }
     if (idle && streams_ > 0 && now_ms >= idle_due) {
         codec_.terminate(NGHTTP2_NO_ERROR);  // a GOAWAY alone would wait for those streams
     } else if (!codec_.going_away()) {
@@ -674,6 +688,12 @@ std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
 
 void H2Session::goaway() {
     codec_.goaway();
+    flush();
+}
+
+void H2Session::begin_shutdown(std::uint64_t final_ms) {
+    codec_.shutdown_notice();
+    final_goaway_ms_ = final_ms;
     flush();
 }
 
@@ -761,7 +781,7 @@ void H2Session::h2_request(http2::Stream& st, http2::RequestHead& head, int stat
     ++depth_;
     ++conn_.requests_;
     conn_.last_activity_ms_ = conn_.reactor_.now_ms();
-    const std::uint32_t max = conn_.listener_->shared->options.limits.max_requests_per_connection;
+    const std::uint32_t max = conn_.config().options.limits.max_requests_per_connection;
     if ((max != 0 && conn_.requests_ >= max) || conn_.reactor_.stopping()) {
         codec_.goaway();  // this stream is served; the client opens a new connection for more
     }
@@ -805,7 +825,7 @@ void H2Session::h2_write_data(http2::Stream& st, const std::uint8_t* frame_head,
 // Connection: its HTTP/2 mode
 
 bool Connection::h2_begin() {
-    const ListenerOptions& o = listener_->shared->options;
+    const ListenerOptions& o = config().options;
     http2::Limits limits;
     limits.h2 = o.http2;
     limits.max_head_bytes = o.limits.max_request_head_bytes;

@@ -18,6 +18,7 @@ class Connection;
 class H2Session;
 class ReactorImpl;
 class SendQueue;
+struct ListenerConfig;
 
 /// One HTTP/2 request stream: the codec's stream state, the exchange it carries through the
 /// route's filters and action, and the Downstream a proxied response streams into.
@@ -87,6 +88,9 @@ private:
     const TlsInfo* exchange_tls() noexcept override;
 
     H2Session& session_;
+    /// The listener generation this stream's request is routed with (new streams take up a
+    /// reload; streams in flight keep theirs).
+    ListenerConfig* config_;
     Arena arena_;
     Exchange ex_;
     ProxyState* proxy_ = nullptr;
@@ -137,8 +141,11 @@ public:
     void sent();
     /// Timer: zero-window stalls, idle and age limits. Returns the next deadline (0: none).
     std::uint64_t check_timers(std::uint64_t now_ms);
-    /// Graceful GOAWAY (age, request limit, server stop).
+    /// Graceful GOAWAY (age, request limit).
     void goaway();
+    /// Draining (server stop, listener removed): the shutdown notice now, the final GOAWAY at
+    /// `final_ms` (streams the client opened meanwhile are still served).
+    void begin_shutdown(std::uint64_t final_ms);
     /// The connection closes: every exchange is aborted (paused ones end on resume()).
     void abort_all() noexcept;
     std::size_t streams() const noexcept { return streams_; }
@@ -167,6 +174,7 @@ private:
     http2::ServerSession codec_;
     H2Stream* head_ = nullptr;  // live streams (intrusive list)
     std::size_t streams_ = 0;
+    std::uint64_t final_goaway_ms_ = 0;  // draining: when the shutdown notice becomes GOAWAY
     std::int32_t bid_ = -1;
     unsigned depth_ = 0;  // nested entry points: streams are freed only at the outermost
     bool dead_ = false;   // some stream is reapable

@@ -1,12 +1,10 @@
 #include "server/reactor.hpp"
 
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <new>
@@ -38,8 +36,8 @@ constexpr std::uint64_t kStopGraceMs = 1000;
 constexpr std::uint64_t kAcceptRetryMs = 100;
 }  // namespace
 
-ReactorImpl::ReactorImpl(ReactorOwner& owner, unsigned index, int signal_fd) noexcept
-    : owner_(owner), index_(index), signal_fd_(signal_fd) {}
+ReactorImpl::ReactorImpl(ReactorOwner& owner, unsigned index) noexcept
+    : owner_(owner), index_(index) {}
 
 ReactorImpl::~ReactorImpl() {
     for (Connection* c : slots_) {
@@ -117,49 +115,154 @@ Result<void, std::string> ReactorImpl::init(const io::BackendOptions& options,
         return fail(std::string("eventfd: ") + std::strerror(errno));
     }
     backend_->poll_in(wake_fd_, io::pack(io::Op::Poll, 0, 0));
-    if (signal_fd_ >= 0) {
-        backend_->poll_in(signal_fd_, io::pack(io::Op::Poll, 0, 1));
-    }
 
-    std::uint32_t max_headers = 1;
-    const auto& shared = owner_.listeners();
-    listeners_.resize(shared.size());
-    for (std::size_t i = 0; i < shared.size(); ++i) {
-        ListenerSlot& l = listeners_[i];
-        l.shared = shared[i].get();
-        l.fd = l.shared->fds[index_];
-        const std::size_t reactors = l.shared->fds.size();
-        const std::uint32_t limit = l.shared->options.max_connections;
-        // The limit is split between reactors; the first ones take the remainder.
-        l.max_connections = limit == 0 ? 0
-                                       : static_cast<std::uint32_t>(limit / reactors +
-                                                                    (index_ < limit % reactors ? 1 : 0));
-        if (limit != 0 && l.max_connections == 0) {
-            l.closed = true;  // more reactors than connections allowed: this one takes none
-            continue;
-        }
-        max_headers = std::max(max_headers, l.shared->options.limits.max_headers);
-        arm_accept(l, static_cast<std::uint32_t>(i));
-    }
-    scratch_.resize(max_headers + 1);
+    apply_listeners();
     return {};
+}
+
+std::vector<int> ListenerShared::fds_for(unsigned index, unsigned reactors) const {
+    std::vector<int> mine;
+    if (fds.empty() || reactors == 0) {
+        return mine;
+    }
+    if (fds.size() <= reactors) {
+        mine.push_back(fds[index % fds.size()]);
+        return mine;
+    }
+    for (std::size_t i = index; i < fds.size(); i += reactors) {
+        mine.push_back(fds[i]);
+    }
+    return mine;
+}
+
+ListenerSlot& ReactorImpl::add_slot(int fd) {
+    for (ListenerSlot& l : listeners_) {
+        // A slot whose listener was removed is reused once its accept has completed and its
+        // connections are gone, so reloads that add and remove listeners do not grow the list.
+        if (l.removed && !l.accepting && l.connections == 0) {
+            const std::uint32_t index = l.index;
+            l = ListenerSlot{};
+            l.index = index;
+            l.fd = fd;
+            return l;
+        }
+    }
+    ListenerSlot& l = listeners_.emplace_back();
+    l.index = static_cast<std::uint32_t>(listeners_.size() - 1);
+    l.fd = fd;
+    return l;
+}
+
+void ReactorImpl::set_config(ListenerSlot& l, const std::shared_ptr<const ListenerShared>& shared) {
+    ListenerConfig* previous = l.config;
+    l.config = &configs_.emplace_back(ListenerConfig{.shared = shared, .users = 1});
+    if (previous != nullptr) {
+        unpin(previous);  // its "current" reference
+    }
+    // The connection limit is split between reactors; the first ones take the remainder. Shared
+    // sockets (fewer than reactors) split it the same way.
+    const std::uint32_t reactors = owner_.reactor_count();
+    const std::uint32_t limit = shared->options.max_connections;
+    l.max_connections = limit == 0 ? 0 : limit / reactors + (index_ < limit % reactors ? 1 : 0);
+    if (scratch_.size() < shared->options.limits.max_headers + 1) {
+        scratch_.resize(shared->options.limits.max_headers + 1);
+    }
+}
+
+void ReactorImpl::remove_slot(ListenerSlot& l) {
+    if (l.accepting) {
+        backend_->cancel(l.fd);
+    }
+    backend_->submit();  // the server core closes the socket once every reactor let go of it
+    l.closed = true;
+    l.removed = true;
+    l.fd = -1;
+    for (Connection* c : slots_) {
+        if (c != nullptr && c->listener() == &l) {
+            c->drain();
+        }
+    }
+}
+
+void ReactorImpl::apply_listeners() {
+    const auto current = owner_.listeners();
+    const unsigned reactors = owner_.reactor_count();
+    std::vector<ListenerSlot*> kept;
+    for (const auto& shared : current) {
+        for (int fd : shared->fds_for(index_, reactors)) {
+            ListenerSlot* slot = nullptr;
+            for (ListenerSlot& l : listeners_) {
+                if (!l.removed && l.fd == fd) {
+                    slot = &l;
+                    break;
+                }
+            }
+            const bool added = slot == nullptr;
+            if (added) {
+                slot = &add_slot(fd);
+            }
+            set_config(*slot, shared);
+            kept.push_back(slot);
+            if (slot->max_connections == 0 && shared->options.max_connections != 0) {
+                slot->closed = true;  // more reactors than connections allowed: this one takes none
+            } else if (added || (!slot->accepting && !stopping_ && !draining() &&
+                                 (slot->max_connections == 0 || slot->connections < slot->max_connections))) {
+                slot->closed = false;
+                arm_accept(*slot);
+            }
+        }
+    }
+    for (ListenerSlot& l : listeners_) {
+        if (!l.removed && std::find(kept.begin(), kept.end(), &l) == kept.end()) {
+            remove_slot(l);
+        }
+    }
+    if (proxy_ != nullptr) {
+        forget_clusters();
+    }
+}
+
+void ReactorImpl::unpin(ListenerConfig* c) noexcept {
+    if (--c->users != 0) {
+        return;
+    }
+    for (auto it = configs_.begin(); it != configs_.end(); ++it) {
+        if (&*it == c) {
+            configs_.erase(it);
+            break;
+        }
+    }
+    if (proxy_ != nullptr && !stopping_) {
+        forget_clusters();
+    }
+}
+
+void ReactorImpl::forget_clusters() {
+    std::vector<const upstream::Cluster*> live;
+    for (const ListenerConfig& c : configs_) {
+        live.insert(live.end(), c.shared->clusters.begin(), c.shared->clusters.end());
+    }
+    proxy_->keep_only(live);
 }
 
 blitz::Backend ReactorImpl::backend() const noexcept { return backend_->kind(); }
 
-void ReactorImpl::arm_accept(ListenerSlot& l, std::uint32_t index) {
-    if (l.accepting || l.closed || stopping_) {
+void ReactorImpl::arm_accept(ListenerSlot& l) {
+    if (l.accepting || l.closed || stopping_ || draining()) {
         return;
     }
     l.accepting = true;
     // With a connection limit each accept is armed singly, so the limit is exact.
-    backend_->accept(l.fd, io::pack(io::Op::Accept, 0, index), l.max_connections == 0);
+    backend_->accept(l.fd, io::pack(io::Op::Accept, 0, l.index), l.max_connections == 0);
 }
 
 void ReactorImpl::run() {
     t_current = this;
     std::uint64_t stop_deadline = 0;
     for (;;) {
+        if (draining() && !stopping_ && (live_connections_ == 0 || now_ms_ >= drain_deadline_ms_)) {
+            begin_stop();  // drained, or out of time: close what is left
+        }
         if (stopping_) {
             if (stop_deadline == 0) {
                 stop_deadline = now_ms_ + kStopGraceMs;
@@ -213,6 +316,10 @@ std::int64_t ReactorImpl::next_timeout_ms() noexcept {
         return 0;
     }
     std::int64_t t = timers_->next_timeout_ms(now_ms_);
+    if (draining()) {
+        const auto d = static_cast<std::int64_t>(drain_deadline_ms_ > now_ms_ ? drain_deadline_ms_ - now_ms_ : 0);
+        t = t < 0 ? d : std::min(t, d);
+    }
     for (const TimedTask& task : timed_) {
         std::int64_t d = task.due_ms > now_ms_ ? static_cast<std::int64_t>(task.due_ms - now_ms_) : 0;
         t = t < 0 ? d : std::min(t, d);
@@ -240,7 +347,7 @@ void ReactorImpl::on_completion(const io::Completion& c) {
     switch (op) {
         case io::Op::Accept:
             if (slot < listeners_.size()) {
-                on_accept(listeners_[slot], slot, c);
+                on_accept(listeners_[slot], c);
             }
             return;
         case io::Op::Recv:
@@ -280,24 +387,21 @@ void ReactorImpl::on_completion(const io::Completion& c) {
             return;
         }
         case io::Op::Poll:
-            if (slot == 0) {
-                on_wake();
-            } else {
-                on_signal();
-            }
+            on_wake();
             return;
         case io::Op::None:
             return;
     }
 }
 
-void ReactorImpl::on_accept(ListenerSlot& l, std::uint32_t index, const io::Completion& c) {
+void ReactorImpl::on_accept(ListenerSlot& l, const io::Completion& c) {
     if (!c.more) {
         l.accepting = false;
     }
     if (c.res >= 0) {
         const int fd = c.res;
-        if (stopping_) {
+        if (stopping_ || l.removed || draining()) {
+            // Accepted just as the listener went away: this connection asked for nothing yet.
             ::close(fd);
             return;
         }
@@ -308,27 +412,26 @@ void ReactorImpl::on_accept(ListenerSlot& l, std::uint32_t index, const io::Comp
         ++live_connections_;
         conn->open(fd, l, slot, generation);
         if (!l.accepting && (l.max_connections == 0 || l.connections < l.max_connections)) {
-            arm_accept(l, index);
+            arm_accept(l);
         }
         return;
     }
-    if (c.res == -ECANCELED || stopping_) {
+    if (c.res == -ECANCELED || stopping_ || l.closed) {
         return;
     }
     if (c.res == -EMFILE || c.res == -ENFILE || c.res == -ENOBUFS || c.res == -ENOMEM) {
         log(LogLevel::Warn, "listener \"%s\": accept failed: %s; retrying shortly",
-            l.shared->options.name.c_str(), std::strerror(-c.res));
-        post_after(std::chrono::milliseconds(kAcceptRetryMs), [this, index] {
-            ListenerSlot& ls = listeners_[index];
-            if (ls.max_connections == 0 || ls.connections < ls.max_connections) {
-                arm_accept(ls, index);
+            l.config->shared->options.name.c_str(), std::strerror(-c.res));
+        post_after(std::chrono::milliseconds(kAcceptRetryMs), [this, &l] {
+            if (l.max_connections == 0 || l.connections < l.max_connections) {
+                arm_accept(l);
             }
         });
         return;
     }
     // Transient per-connection errors (ECONNABORTED and the like): keep accepting.
     if (!l.accepting && (l.max_connections == 0 || l.connections < l.max_connections)) {
-        arm_accept(l, index);
+        arm_accept(l);
     }
 }
 
@@ -356,16 +459,24 @@ Connection* ReactorImpl::allocate_connection(std::uint32_t& slot, std::uint32_t&
 void ReactorImpl::connection_closed(Connection* c) noexcept {
     const std::uint32_t slot = c->slot();
     ListenerSlot* l = c->listener();
+    if (c->config_ != nullptr) {
+        unpin(c->config_);
+        c->config_ = nullptr;
+    }
     slots_[slot] = nullptr;
     generations_[slot] = (generations_[slot] + 1) & 0xFFFFFFu;
     free_slots_.push_back(slot);
     free_connections_.push_back(c);
-    --live_connections_;
+    if (--live_connections_ == 0 && draining()) {
+        // Drained: the loop must see it now, not after the wait it may already have planned.
+        std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t w = ::write(wake_fd_, &one, sizeof one);
+    }
     if (l != nullptr) {
         --l->connections;
         // Accepting paused at the limit resumes as soon as a connection is gone.
         if (!l->accepting && !stopping_ && l->max_connections != 0 && l->connections < l->max_connections) {
-            arm_accept(*l, static_cast<std::uint32_t>(l - listeners_.data()));
+            arm_accept(*l);
         }
     }
 }
@@ -609,20 +720,25 @@ void ReactorImpl::on_wake() {
     }
 }
 
-void ReactorImpl::on_signal() {
-    signalfd_siginfo si{};
-    while (::read(signal_fd_, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
-        switch (si.ssi_signo) {
-            case SIGTERM:
-            case SIGINT:
-                log(LogLevel::Info, "received %s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
-                owner_.stop_all();
-                break;
-            default:
-                log(LogLevel::Info, "received signal %u: ignored", si.ssi_signo);
-                break;
+void ReactorImpl::begin_drain(std::uint64_t deadline_ms) {
+    if (stopping_ || draining()) {
+        return;
+    }
+    drain_deadline_ms_ = std::max<std::uint64_t>(deadline_ms, 1);
+    for (ListenerSlot& l : listeners_) {
+        if (l.accepting) {
+            backend_->cancel(l.fd);
+        }
+        l.closed = true;
+    }
+    backend_->submit();  // the cancellations reach the kernel before the sockets are closed
+    for (Connection* c : slots_) {
+        if (c != nullptr) {
+            c->drain();
+            c->maybe_recycle();
         }
     }
+    proxy_->close_idle();
 }
 
 void ReactorImpl::begin_stop() {

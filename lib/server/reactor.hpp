@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <deque>
+#include <list>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -21,6 +23,10 @@
 #include "net/cidr.hpp"
 #include "tls/session.hpp"
 
+namespace blitz::upstream {
+class Cluster;
+}
+
 namespace blitz::server {
 
 class Connection;
@@ -29,25 +35,39 @@ class ProxyContext;
 class SendQueue;
 struct TlsState;
 
-/// A listener as every reactor shares it: options, routes, and one socket per reactor.
+/// One generation of a listener: its options, routes and TLS context, and the sockets it
+/// accepts on. A reload makes a new generation for every listener (the sockets of a listener
+/// whose address stays are carried over).
 ///
-/// Thread: immutable once reactors start. Lifetime: owned by the server core.
+/// Thread: immutable once published. Lifetime: shared by the server core and every reactor;
+/// a reactor lets go of an old generation when its last connection or stream using it ends.
 struct ListenerShared {
     ListenerOptions options;
     std::shared_ptr<const RouteTable> routes;
     std::shared_ptr<tls::ServerContext> tls;  // with options.tls
     /// Plain HTTP on a detecting TLS listener whose policy is Redirect: one route, 308 to https.
     std::shared_ptr<const RouteTable> plain_routes;
-    std::vector<int> fds;  // [reactor index]
+    /// Listening sockets. Usually one per reactor (SO_REUSEPORT); inherited ones may be fewer
+    /// or more (see fds_for()).
+    std::vector<int> fds;
     net::SocketAddress bound;
     std::string url;
     net::CidrSet trusted_proxies;
+    /// Upstreams the routes proxy to (a reactor forgets the others' pools).
+    std::vector<const upstream::Cluster*> clusters;
+
+    /// The sockets reactor `index` of `reactors` accepts on: every socket is taken by exactly
+    /// one reactor, and every reactor takes at least one (sharing when there are fewer).
+    std::vector<int> fds_for(unsigned index, unsigned reactors) const;
 };
 
 /// What a reactor needs from the server that owns it.
 class ReactorOwner {
 public:
-    virtual const std::vector<std::unique_ptr<ListenerShared>>& listeners() const = 0;
+    /// The listeners' current generation.
+    virtual std::vector<std::shared_ptr<const ListenerShared>> listeners() const = 0;
+    /// Reactors in all (fixed for the server's life).
+    virtual unsigned reactor_count() const noexcept = 0;
     /// Asks every reactor to stop (called on SIGTERM/SIGINT read by reactor 0).
     virtual void stop_all() noexcept = 0;
 
@@ -61,14 +81,26 @@ struct ReactorStats {
     std::uint64_t keepalive_race_retries = 0;  ///< of which: a reused connection closed under us
 };
 
-/// Per-reactor state of one listener.
+/// A listener generation as one reactor uses it. Connections and HTTP/2 streams pin the
+/// generation they work with by a plain counter (reactor-local: nothing shared is touched per
+/// request); a reload makes a new one current and the reactor frees the old one when its last
+/// user lets go, so requests in flight finish on the routes they started with.
+struct ListenerConfig {
+    std::shared_ptr<const ListenerShared> shared;
+    std::uint32_t users = 0;  // pins, plus one while current
+};
+
+/// Per-reactor state of one listening socket.
 struct ListenerSlot {
-    ListenerShared* shared = nullptr;
+    ListenerConfig* config = nullptr;  // the current generation
+    std::uint32_t index = 0;           // in the reactor's slot list (accept user_data)
     int fd = -1;
     std::uint32_t max_connections = 0;  // this reactor's share; 0 = unlimited
     std::uint32_t connections = 0;
     bool accepting = false;
     bool closed = false;
+    /// Gone from the configuration: not accepting, its connections finish and close.
+    bool removed = false;
 };
 
 /// The reactor implementation: one thread, one backend, its connections and timers.
@@ -81,7 +113,7 @@ public:
     /// TLS output buffers: two full records and then some.
     static constexpr std::size_t kTlsBufferBytes = 40 * 1024;
 
-    ReactorImpl(ReactorOwner& owner, unsigned index, int signal_fd) noexcept;
+    ReactorImpl(ReactorOwner& owner, unsigned index) noexcept;
     ~ReactorImpl() override;
 
     /// Creates the backend and arms listeners; on the reactor's thread.
@@ -90,6 +122,21 @@ public:
     void run();
     /// Thread-safe.
     void request_stop() noexcept;
+    /// Takes up the listeners' current generation (ReactorOwner::listeners()): new sockets are
+    /// accepted on, kept ones switch to the new generation for their next request, removed ones
+    /// stop accepting and their connections drain. Reactor thread (posted by Server::reload()).
+    void apply_listeners();
+    /// Graceful stop: accepting stops, every connection finishes what it has started (HTTP/1.1
+    /// responses say `Connection: close`, HTTP/2 gets GOAWAY) and closes; whatever is left at
+    /// `deadline` is closed, then the reactor stops. Reactor thread.
+    void begin_drain(std::uint64_t deadline_ms);
+    bool draining() const noexcept { return drain_deadline_ms_ != 0; }
+    /// Pins the current generation of `l` for a connection or stream; unpin() when done.
+    ListenerConfig* pin(ListenerSlot& l) noexcept {
+        ++l.config->users;
+        return l.config;
+    }
+    void unpin(ListenerConfig* c) noexcept;
 
     // Reactor
     unsigned index() const noexcept override { return index_; }
@@ -139,11 +186,15 @@ private:
     char* take_buffer() noexcept override;
     void give_buffer(char* buffer) noexcept override;
     std::size_t buffer_bytes() const noexcept override { return kTlsBufferBytes; }
-    void on_accept(ListenerSlot& l, std::uint32_t index, const io::Completion& c);
-    void arm_accept(ListenerSlot& l, std::uint32_t index);
+    void on_accept(ListenerSlot& l, const io::Completion& c);
+    void arm_accept(ListenerSlot& l);
     void on_wake();
-    void on_signal();
     void begin_stop();
+    ListenerSlot& add_slot(int fd);
+    void set_config(ListenerSlot& l, const std::shared_ptr<const ListenerShared>& shared);
+    void remove_slot(ListenerSlot& l);
+    /// Drops the pools of upstreams no generation here routes to any more.
+    void forget_clusters();
     void update_clock() noexcept;
     void run_tasks();
     void run_timed_tasks();
@@ -152,12 +203,14 @@ private:
 
     ReactorOwner& owner_;
     unsigned index_;
-    int signal_fd_;
     int wake_fd_ = -1;
     std::unique_ptr<io::Backend> backend_;
     std::unique_ptr<detail::TimerWheel> timers_;
     detail::BlockPool blocks_;
-    std::vector<ListenerSlot> listeners_;
+    // A deque: connections point at their slot, and reloads append slots.
+    std::deque<ListenerSlot> listeners_;
+    std::list<ListenerConfig> configs_;  // generations in use here
+    std::uint64_t drain_deadline_ms_ = 0;
 
     // Connection table: slot -> connection; user_data carries slot + generation.
     std::vector<Connection*> slots_;

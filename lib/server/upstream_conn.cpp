@@ -543,6 +543,25 @@ void ProxyContext::drop_pool(void* /*context*/, void* p) {
     }
 }
 
+void ProxyContext::keep_only(const std::vector<const upstream::Cluster*>& live) {
+    for (auto it = clusters_.begin(); it != clusters_.end();) {
+        upstream::LocalCluster& local = *it->second;
+        if (std::find(live.begin(), live.end(), it->first) != live.end() || local.requests != 0 ||
+            local.pending != 0) {
+            ++it;
+            continue;
+        }
+        for (upstream::LocalEndpoint& e : local.endpoints()) {
+            if (auto* pool = static_cast<EndpointPool*>(e.pool)) {
+                e.pool = nullptr;
+                pool->cluster = nullptr;  // connections still closing must not reach it
+                drop_pool(this, pool);
+            }
+        }
+        it = clusters_.erase(it);
+    }
+}
+
 void ProxyContext::close_idle() noexcept {
     for (auto& [cluster, local] : clusters_) {
         for (upstream::LocalEndpoint& e : local->endpoints()) {

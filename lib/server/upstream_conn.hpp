@@ -179,6 +179,9 @@ public:
     void connection_closed(EndpointPool& pool) noexcept;
     /// Closes every idle connection (stopping).
     void close_idle() noexcept;
+    /// Forgets the upstreams not in `live` that have no request here any more (a reload
+    /// dropped them): their idle connections close, busy ones finish first.
+    void keep_only(const std::vector<const upstream::Cluster*>& live);
 
 private:
     static void drop_pool(void* context, void* pool);

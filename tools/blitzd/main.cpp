@@ -17,8 +17,34 @@ constexpr const char* kUsage =
     "  --version        print the version and exit\n"
     "  --help           print this help and exit\n"
     "\n"
-    "Signals: SIGTERM or SIGINT stop the server cleanly.\n"
+    "Signals: SIGTERM or SIGINT drain and stop (a second one stops at once), SIGHUP reloads\n"
+    "the configuration, SIGUSR2 starts a new binary on the same sockets (upgrade).\n"
     "Configuration reference: docs/config.md\n";
+
+// Settings the running engine cannot change: a reload logs them and keeps the running ones.
+void warn_restart_only(const blitz::ServerOptions& running, const blitz::ServerOptions& next) {
+    const auto warn = [](const char* key, long long now) {
+        blitz::log(blitz::LogLevel::Warn, "reload: \"%s\" changed; it needs a restart, keeping %lld", key, now);
+    };
+    if (next.workers != running.workers) {
+        warn("workers", running.workers);
+    }
+    if (next.pin_cpus != running.pin_cpus) {
+        warn("pin_cpus", running.pin_cpus ? 1 : 0);
+    }
+    if (next.backend != running.backend) {
+        warn("backend", static_cast<long long>(running.backend));
+    }
+    if (next.recv_buffer_bytes != running.recv_buffer_bytes) {
+        warn("buffers.recv_buffer_bytes", running.recv_buffer_bytes);
+    }
+    if (next.max_recv_buffers != running.max_recv_buffers) {
+        warn("buffers.max_recv_buffers", running.max_recv_buffers);
+    }
+    if (next.drain_timeout != running.drain_timeout) {
+        warn("shutdown.drain_timeout_ms", static_cast<long long>(running.drain_timeout.count()));
+    }
+}
 
 }  // namespace
 
@@ -65,5 +91,27 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    return server.run_until_signal();
+    blitz::Config running = std::move(*config);
+    blitz::ServerHooks hooks;
+    hooks.reload = [&] {
+        auto next = blitz::load_config(config_path, &running);
+        if (!next) {
+            blitz::log(blitz::LogLevel::Error, "reload failed: %s; still serving the previous configuration",
+                       next.error().to_string().c_str());
+            return;
+        }
+        warn_restart_only(running.server, next->server);
+        if (auto r = server.reload(next->listeners, next->router); !r) {
+            blitz::log(blitz::LogLevel::Error, "reload failed: %s; still serving the previous configuration",
+                       r.error().c_str());
+            return;
+        }
+        blitz::set_log_level(next->log_level);
+        // The engine keeps its own settings (workers, buffers) and the drain time it started with.
+        next->server = running.server;
+        running = std::move(*next);
+        blitz::log(blitz::LogLevel::Info, "configuration reloaded from %s", config_path.c_str());
+    };
+    hooks.watched_files = [&] { return running.watch ? running.files : std::vector<std::string>{}; };
+    return server.run_until_signal(std::move(hooks));
 }
