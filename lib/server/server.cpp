@@ -682,9 +682,11 @@ public:
         } else {
             log(LogLevel::Warn, "%s; not reporting to the service manager", n.error().c_str());
         }
-        rewatch();
-        notify(notifier_.ready("serving"));
+        rewatch({});
     }
+
+    /// The server runs: tell the service manager.
+    void serving() { notify(notifier_.ready("serving")); }
     ~Control() {
         if (inotify_fd_ >= 0) {
             ::close(inotify_fd_);
@@ -799,8 +801,14 @@ private:
             return;
         }
         notify(notifier_.reloading("reloading the configuration"));
+        // What the files are before the hook reads them: a change made while it runs is then
+        // seen as a change afterwards (one reload too many rather than one missed).
+        std::vector<FileState> before;
+        for (const FileState& f : files_) {
+            before.push_back(state_of(f.path));
+        }
         hooks_.reload();
-        rewatch();
+        rewatch(before);
         notify(notifier_.ready("serving"));
     }
 
@@ -829,7 +837,8 @@ private:
 
     // Watches the directories of the hook's files (a file replaced by rename, or a symlink
     // swapped, changes its directory, not the file the old inode was).
-    void rewatch() {
+    // `known`: states to use for files already watched (see reload()); others are read now.
+    void rewatch(const std::vector<FileState>& known) {
         if (!hooks_.watched_files) {
             return;
         }
@@ -844,13 +853,17 @@ private:
             return;
         }
         for (const std::string& path : hooks_.watched_files()) {
-            files_.push_back(state_of(path));
+            const auto seen = std::find_if(known.begin(), known.end(), [&path](const FileState& f) { return f.path == path; });
+            files_.push_back(seen != known.end() ? *seen : state_of(path));
             const auto slash = path.rfind('/');
             const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
             constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_ATTRIB;
             if (inotify_add_watch(inotify_fd_, dir.c_str(), kMask) < 0) {
                 log(LogLevel::Warn, "cannot watch %s: %s", dir.c_str(), std::strerror(errno));
             }
+        }
+        if (files_changed()) {
+            reload_due_ms_ = steady_ms() + kWatchSettleMs;  // changed while the watch was down
         }
     }
 
@@ -894,6 +907,9 @@ int ServerCore::run_until_signal(ServerHooks hooks) {
         log(LogLevel::Error, "signalfd: %s", std::strerror(errno));
         return 1;
     }
+    // The watch starts before the listeners announce themselves: a file changed from then on is
+    // seen.
+    Control control(*this, std::move(hooks), sfd);
     if (auto r = start(false); !r) {
         log(LogLevel::Error, "%s", r.error().c_str());
         ::close(sfd);
@@ -901,7 +917,7 @@ int ServerCore::run_until_signal(ServerHooks hooks) {
     }
     // READY (with MAINPID) goes to the service manager before the upgrading parent hears it and
     // exits: systemd must know the new main process before the old one is gone.
-    Control control(*this, std::move(hooks), sfd);
+    control.serving();
     tell_upgrading_parent();
     control.run();
     join();

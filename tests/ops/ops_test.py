@@ -1263,6 +1263,62 @@ def reload_replaces_certificate(env):
 
 
 @case()
+def reload_watches_files(env):
+    """With "reload": {"watch": true}: the config file replaced by rename reloads by itself, and
+    so does a certificate whose directory link is swapped the way Kubernetes updates a Secret
+    volume (cert.pem -> ..data/cert.pem, ..data -> a new directory); a broken file is refused
+    and the previous configuration keeps serving. No SIGHUP is sent."""
+    cert1, key1, der1 = make_cert(env.workdir, "one.test")
+    cert2, key2, der2 = make_cert(env.workdir, "two.test")
+    secret = os.path.join(env.workdir, "secret")
+    os.makedirs(secret, exist_ok=True)
+    for version, (cert, key) in (("v1", (cert1, key1)), ("v2", (cert2, key2))):
+        os.makedirs(os.path.join(secret, version), exist_ok=True)
+        replace_file(os.path.join(secret, version, "cert.pem"), cert)
+        replace_file(os.path.join(secret, version, "key.pem"), key)
+    data = os.path.join(secret, "..data")
+    if os.path.lexists(data):
+        os.unlink(data)
+    os.symlink("v1", data)
+    for name in ("cert.pem", "key.pem"):
+        link = os.path.join(secret, name)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join("..data", name), link)
+    main, held_main = fixed_listener("main")
+    tls, held_tls = fixed_listener("tls", tls={"certificates": [
+        {"cert": os.path.join(secret, "cert.pem"), "key": os.path.join(secret, "key.pem")}]})
+    config = env.config(listeners=[main, tls], reload={"watch": True})
+    d = env.start(config, listeners=("main", "tls"), held=[held_main, held_tls])
+    try:
+        check(get(d.addr(), "/direct").body == BODY_A.encode(), "the first body")
+        start = d.mark()
+        d.config = env.config(body=BODY_B, listeners=[main, tls], reload={"watch": True})
+        write_config(d.path, d.config)
+        check(d.wait_for(RELOAD_DONE, start) is not None and not d.has(RELOAD_FAILED, start),
+              "the config file was replaced, but no reload followed; stderr:\n  " + d.tail())
+        check(get(d.addr(), "/direct").body == BODY_B.encode(), "the body after the file changed")
+        start = d.mark()
+        swap = os.path.join(secret, "..data_tmp")
+        os.symlink("v2", swap)
+        os.replace(swap, data)
+        check(d.wait_for(RELOAD_DONE, start) is not None and not d.has(RELOAD_FAILED, start),
+              "the certificate link was swapped, but no reload followed; stderr:\n  " + d.tail())
+        s, der = tls_connect(d.addr("tls"))
+        s.close()
+        check(der == der2, "after the link swap a new handshake still gets the old certificate")
+        start = d.mark()
+        replace_file(d.path, b"{ broken")
+        # A change seen while a reload runs gives one more reload: wait for the refusal itself.
+        check(d.wait_for(RELOAD_FAILED, start) is not None,
+              "a broken config file was not refused; stderr:\n  " + d.tail())
+        check(get(d.addr(), "/direct").body == BODY_B.encode(),
+              "after the refused file the previous configuration does not serve")
+        return "config rename and certificate link swap reloaded; a broken file was refused"
+    finally:
+        d.stop()
+
+
+@case()
 def reload_keeps_unchanged_upstream_pool(env):
     """(5) An upstream whose definition a reload leaves unchanged keeps its pooled connection:
     the origin logs the same `conn` for requests before and after the reload (one client
@@ -1397,7 +1453,7 @@ def sigterm_drains_in_flight(env):
             detail += " requests (HTTP/2 part skipped: no python3 hpack)"
         code = d.wait_exit(IO_TIMEOUT)
         check(code == 0, f"blitzd exit status {code}; stderr:\n  " + d.tail())
-        check(d.has(r"\bstopped\b", mark), "no 'stopped' log line")
+        check(d.wait_for(r"\bstopped\b", mark) is not None, "no 'stopped' log line")
         check(not later, "; ".join(later) + " (all else held: " + detail + " completed, exit 0)")
         return detail + " completed; exit 0"
     finally:
