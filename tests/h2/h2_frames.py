@@ -28,7 +28,6 @@ machine, which also checks that the server's own frames and headers are valid.
 """
 
 import argparse
-import ctypes
 import http.server
 import json
 import os
@@ -44,6 +43,10 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from casekit import Failure, Skip, check  # noqa: E402  (the path above comes first)
+import casekit  # noqa: E402
 
 try:
     import h2.config
@@ -109,23 +112,6 @@ BLITZ_BODY = "hello from blitzd over h2\n"
 
 def err_name(code):
     return ERROR_NAMES.get(code, hex(code))
-
-
-class Failure(Exception):
-    """A case's assertion failed; the message says what was expected and what was seen."""
-
-
-class Skip(Exception):
-    """A case cannot run against this target."""
-
-
-class Watchdog(Exception):
-    """Raised by SIGALRM when a case overruns CASE_WATCHDOG."""
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -648,18 +634,6 @@ def make_cert(workdir):
                         "-addext", "subjectAltName=DNS:localhost"],
                        capture_output=True, timeout=30, check=False)
     return (cert, key) if r.returncode == 0 else None
-
-
-def io_uring_refused():
-    """Why this kernel (or its seccomp profile) refuses io_uring_setup(2), or None if it allows
-    it; syscall 425 is io_uring_setup on every Linux architecture."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    params = ctypes.create_string_buffer(120)  # struct io_uring_params
-    fd = libc.syscall(425, ctypes.c_uint(4), params)
-    if fd < 0:
-        return os.strerror(ctypes.get_errno())
-    os.close(fd)
-    return None
 
 
 LISTENING = re.compile(r'listener "([^"]+)" listening on (https?)://(\[[^\]]+\]|[^:/\s]+):(\d+)')
@@ -1680,7 +1654,7 @@ def main():
     try:
         if args.blitzd:
             if os.environ.get("BLITZ_TEST_BACKEND") == "io_uring":
-                why = io_uring_refused()
+                why = casekit.io_uring_refused()
                 if why is not None:
                     print(f"SKIP: io_uring_setup failed ({why}): no io_uring backend here")
                     return 77
@@ -1716,48 +1690,15 @@ def main():
 
 
 def run_cases(env, args):
-    def on_alarm(signum, frame_):
-        raise Watchdog()
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    passed = failed = skipped = 0
-    start = time.monotonic()
-    for name, fn in CASES:
-        if args.filter and args.filter not in name:
-            continue
-        if time.monotonic() - start > args.budget:
-            print(f"FAIL {name} — not run: the run's {args.budget:.0f}s budget is spent",
-                  flush=True)
-            failed += 1
-            continue
-        t0 = time.monotonic()
-        signal.alarm(CASE_WATCHDOG)
-        try:
-            detail = fn(env)
-            signal.alarm(0)
-            print(f"PASS {name}" + (f" — {detail}" if detail else "") +
-                  f" ({time.monotonic() - t0:.2f}s)", flush=True)
-            passed += 1
-        except Skip as e:
-            signal.alarm(0)
-            print(f"SKIP {name} — {e}", flush=True)
-            skipped += 1
-        except Failure as e:
-            signal.alarm(0)
-            print(f"FAIL {name} — {e} ({time.monotonic() - t0:.2f}s)", flush=True)
-            failed += 1
-        except Watchdog:
-            print(f"FAIL {name} — watchdog: still running after {CASE_WATCHDOG}s", flush=True)
-            failed += 1
-        except OSError as e:
-            signal.alarm(0)
-            print(f"FAIL {name} — {type(e).__name__}: {e}", flush=True)
-            failed += 1
+    def blitzd_alive(name):
         if env.proc is not None and env.proc.poll() is not None:
             print(f"FAIL {name} — blitzd exited with {env.proc.returncode}; stderr tail:\n  " +
                   "\n  ".join(env.stderr_lines[-30:]), flush=True)
-            failed += 1
-            break
+            return False
+        return True
+
+    cases = [(name, fn, CASE_WATCHDOG) for name, fn in CASES]
+    passed, failed, skipped = casekit.run(cases, env, args.filter, args.budget, blitzd_alive)
     if env.proc is not None and env.proc.poll() is None:
         env.proc.send_signal(signal.SIGTERM)
         try:

@@ -42,6 +42,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from casekit import Failure, Skip, check  # noqa: E402  (the path above comes first)
+import casekit  # noqa: E402
+
 try:
     import hpack  # python3-h2 brings it; only the HTTP/2 part of the shutdown case needs it
 except ImportError:
@@ -68,23 +72,6 @@ RELOAD_ERROR = re.compile(r"reload failed: (?P<file>.+?):(?P<line>\d+):(?P<col>\
 # The contract logs `draining: ...`; `received SIGTERM: draining (...)` is accepted as well.
 DRAINING = r"\bdraining\b"
 UPGRADED = re.compile(r"upgrade: new process (\d+) is serving")
-
-
-class Failure(Exception):
-    """A case's assertion failed; the message says what was expected and what was seen."""
-
-
-class Skip(Exception):
-    """A case cannot run here."""
-
-
-class Watchdog(Exception):
-    """Raised by SIGALRM when a case overruns its watchdog."""
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1674,64 +1661,15 @@ def socket_activation(env):
 
 # ---------------------------------------------------------------------------------------------
 
-def io_uring_refused():
-    """Why this kernel (or its seccomp profile) refuses io_uring_setup(2), or None if it allows
-    it; syscall 425 is io_uring_setup on every Linux architecture."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    params = ctypes.create_string_buffer(120)  # struct io_uring_params
-    fd = libc.syscall(425, ctypes.c_uint(4), params)
-    if fd < 0:
-        return os.strerror(ctypes.get_errno())
-    os.close(fd)
-    return None
-
-
 def run_cases(env, args):
-    def on_alarm(signum, frame_):
-        raise Watchdog()
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    passed = failed = skipped = 0
-    start = time.monotonic()
-    for name, fn, watchdog in CASES:
-        if args.filter and args.filter not in name:
-            continue
-        if time.monotonic() - start > args.budget:
-            print(f"FAIL {name} — not run: the run's {args.budget:.0f}s budget is spent",
-                  flush=True)
-            failed += 1
-            continue
-        t0 = time.monotonic()
-        signal.alarm(watchdog)
-        try:
-            detail = fn(env)
-            signal.alarm(0)
-            print(f"PASS {name}" + (f" — {detail}" if detail else "") +
-                  f" ({time.monotonic() - t0:.2f}s)", flush=True)
-            passed += 1
-        except Skip as e:
-            signal.alarm(0)
-            print(f"SKIP {name} — {e}", flush=True)
-            skipped += 1
-        except Failure as e:
-            signal.alarm(0)
-            print(f"FAIL {name} — {e} ({time.monotonic() - t0:.2f}s)", flush=True)
-            failed += 1
-        except Watchdog:
-            print(f"FAIL {name} — watchdog: still running after {watchdog}s", flush=True)
-            failed += 1
-        except Exception as e:  # an OSError from a socket, or a bug here: this case fails alone
-            signal.alarm(0)
-            print(f"FAIL {name} — {type(e).__name__}: {e} ({time.monotonic() - t0:.2f}s)",
-                  flush=True)
-            failed += 1
+    def origins_alive(name):
         for o in env.origins:
             if o.proc.poll() is not None:
-                print(f"FAIL {name} — origin {o.name} exited with {o.proc.returncode}",
-                      flush=True)
-                failed += 1
-                print(f"{passed} passed, {failed} failed")
-                return 1
+                print(f"FAIL {name} — origin {o.name} exited with {o.proc.returncode}", flush=True)
+                return False
+        return True
+
+    passed, failed, skipped = casekit.run(CASES, env, args.filter, args.budget, origins_alive)
     print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
     return 1 if failed else 0
 
@@ -1745,7 +1683,7 @@ def main():
     args = ap.parse_args()
     args.blitzd = os.path.realpath(args.blitzd)
     if os.environ.get("BLITZ_TEST_BACKEND") == "io_uring":
-        why = io_uring_refused()
+        why = casekit.io_uring_refused()
         if why is not None:
             print(f"SKIP: io_uring_setup failed ({why}): no io_uring backend here")
             return 77
