@@ -19,8 +19,9 @@ main_packages=(
     # HTTP/2: nghttp2 for the codec, python3-h2 for the frame-level tests (tests/h2). Minimal
     # images have no python3.
     libnghttp2-dev python3 python3-h2
-    # The config schema test validates every example against docs/config.schema.json.
-    python3-jsonschema
+    # The config schema test validates every example against docs/config.schema.json; promtool
+    # (from prometheus) checks the metrics exposition.
+    python3-jsonschema prometheus
 )
 backports_packages=(meson libcatch2-dev)
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,14 @@
 #include <blitz/router.hpp>
 
 namespace blitz {
+
+/// The admin listener: probes, counters and reloads on an address of its own, never reachable
+/// through the public listeners (docs/operations.md#admin-listener).
+struct AdminOptions {
+    std::string address = "127.0.0.1:9901";
+    /// Non-empty: every admin request needs `Authorization: Bearer <token>` (else 401).
+    std::string token;
+};
 
 /// Engine-wide settings.
 struct ServerOptions {
@@ -31,13 +40,16 @@ struct ServerOptions {
     /// Graceful shutdown (drain(), SIGTERM) and listeners removed by reload(): how long
     /// requests in flight may take to finish before what is left is closed.
     std::chrono::milliseconds drain_timeout{30'000};
+    /// The admin listener; none when empty.
+    std::optional<AdminOptions> admin;
 };
 
 /// What Server::run_until_signal() does besides stopping.
 struct ServerHooks {
-    /// SIGHUP, or a change to a file of `watched_files`: called on the control thread (never a
-    /// reactor), typically to re-read the configuration and call Server::reload().
-    std::function<void()> reload;
+    /// SIGHUP, POST /reload on the admin listener, or a change to a file of `watched_files`:
+    /// called on the control thread (never a reactor), typically to re-read the configuration
+    /// and call Server::reload(). The error (a bad file) is what POST /reload answers.
+    std::function<Result<void, std::string>()> reload;
     /// Files whose change calls `reload`; asked again after each reload. Their directories are
     /// watched (inotify), so atomic renames and symlink swaps are seen; changes within 200 ms
     /// make one call.

@@ -85,12 +85,41 @@ struct Document {
     bool has_listeners = false;
     bool has_routes = false;
     Place routes_at;
+    Place admin_at;
 };
 
 // ---- dispatch tables: the keys of each object and what reads them --------------------------
 
 constexpr std::array<std::string_view, 4> kLogLevels = {"debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 3> kBackends = {"auto", "io_uring", "epoll"};
+
+const std::array<Field<Document>, 2> kAdminFields = {{
+    {"address",
+     [](Walker& w, Node& n, Document& d) {
+         constexpr std::string_view kExpected =
+             "\"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port from 0 to 65535 "
+             "(e.g. \"127.0.0.1:9901\")";
+         Text t;
+         if (!w.text(n, kExpected, t)) {
+             return false;
+         }
+         if (net::SocketAddress addr; !net::SocketAddress::parse(t.value, addr)) {
+             return w.mismatch(n, kExpected, t);
+         }
+         d.config.server.admin->address = std::move(t.value);
+         d.admin_at = Walker::place(n);
+         return true;
+     }},
+    {"token",
+     [](Walker& w, Node& n, Document& d) {
+         Text t;
+         if (!w.text(n, "a string", t)) {
+             return false;
+         }
+         d.config.server.admin->token = std::move(t.value);
+         return true;
+     }},
+}};
 
 const std::array<Field<Document>, 1> kShutdownFields = {{
     {"drain_timeout_ms",
@@ -375,7 +404,7 @@ bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
     return true;
 }
 
-const std::array<Field<Document>, 12> kRootFields = {{
+const std::array<Field<Document>, 13> kRootFields = {{
     // Lets editors find docs/config.schema.json; not used by the loader.
     {"$schema",
      [](Walker& w, Node& n, Document&) {
@@ -416,6 +445,12 @@ const std::array<Field<Document>, 12> kRootFields = {{
     {"limits", [](Walker& w, Node& n, Document& d) { return w.object(n, kLimitFields, d.limits); }},
     {"shutdown", [](Walker& w, Node& n, Document& d) { return w.object(n, kShutdownFields, d); }},
     {"reload", [](Walker& w, Node& n, Document& d) { return w.object(n, kReloadFields, d); }},
+    {"admin",
+     [](Walker& w, Node& n, Document& d) {
+         d.config.server.admin.emplace();
+         d.admin_at = Walker::place(n);
+         return w.object(n, kAdminFields, d);
+     }},
     {"listeners",
      [](Walker& w, Node& n, Document& d) {
          d.has_listeners = true;
@@ -459,6 +494,8 @@ std::vector<std::string_view> accepted_keys(ObjectKind kind) {
             return keys_of(kShutdownFields);
         case ObjectKind::Reload:
             return keys_of(kReloadFields);
+        case ObjectKind::Admin:
+            return keys_of(kAdminFields);
         case ObjectKind::Limits:
             return keys_of(kLimitFields);
         case ObjectKind::Listener:
@@ -527,6 +564,20 @@ Result<Config, ConfigError> parse(std::string_view json, std::string_view source
     if (!d.has_routes) {
         w.fail(root_offset, "$", "missing required key \"routes\"");
         return fail(w.error());
+    }
+    if (d.config.server.admin) {
+        // The admin listener is never reachable through a public one.
+        net::SocketAddress admin;
+        if (net::SocketAddress::parse(d.config.server.admin->address, admin) && admin.port() != 0) {
+            for (const ListenerState& l : d.listeners) {
+                net::SocketAddress a;
+                if (net::SocketAddress::parse(l.options.address, a) && a.to_string() == admin.to_string()) {
+                    w.fail(d.admin_at, "the admin address " + quote(d.config.server.admin->address) +
+                                           " is also listener " + quote(l.options.name) + "'s");
+                    return fail(w.error());
+                }
+            }
+        }
     }
     HttpLimits base;
     d.limits.apply_to(base);

@@ -13,6 +13,7 @@ enum class ObjectKind {
     Buffers,         ///< "buffers"
     Shutdown,        ///< "shutdown"
     Reload,          ///< "reload"
+    Admin,           ///< "admin"
     Limits,          ///< "limits", top-level and per listener
     Listener,        ///< an element of "listeners"
     Http2,           ///< "listeners[].http2" when it is an object
@@ -44,7 +45,7 @@ enum class ObjectKind {
 /// Every ObjectKind, for tests that walk them all.
 inline constexpr ObjectKind kObjectKinds[] = {
     ObjectKind::Root,         ObjectKind::Log,         ObjectKind::Buffers,
-    ObjectKind::Shutdown,     ObjectKind::Reload,
+    ObjectKind::Shutdown,     ObjectKind::Reload,      ObjectKind::Admin,
     ObjectKind::Limits,       ObjectKind::Listener,    ObjectKind::Http2,
     ObjectKind::Tls,          ObjectKind::Certificate, ObjectKind::Upstream,
     ObjectKind::Endpoint,     ObjectKind::Hash,        ObjectKind::Pool,

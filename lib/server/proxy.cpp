@@ -688,7 +688,7 @@ void ProxyState::upstream_closed(UpstreamConn& c, int error) {
         // request is sent again once on a new connection; the endpoint is not blamed.
         race_retried_ = true;
         fresh_only_ = true;
-        ++reactor_.stats().keepalive_race_retries;
+        ReactorStats::bump(reactor_.stats().keepalive_race_retries);
         detach(false);
         request_.rewind();
         --tried_count_;
@@ -819,7 +819,7 @@ void ProxyState::schedule_retry() {
         ++cluster_->retries;
         counted_retry_ = true;
     }
-    ++reactor_.stats().retries;
+    ReactorStats::bump(reactor_.stats().retries);
     request_.rewind();
     // Jittered exponential back-off (full jitter), so retries from many requests spread out.
     const auto base = static_cast<std::uint64_t>(action_.retry.backoff_base.count());

@@ -182,6 +182,16 @@ void ReactorImpl::remove_slot(ListenerSlot& l) {
             c->drain();
         }
     }
+    release_removed(l);
+}
+
+void ReactorImpl::release_removed(ListenerSlot& l) noexcept {
+    // Its last connection is gone: nothing here uses that generation any more.
+    if (l.removed && l.connections == 0 && l.config != nullptr) {
+        ListenerConfig* config = l.config;
+        l.config = nullptr;
+        unpin(config);
+    }
 }
 
 void ReactorImpl::apply_listeners() {
@@ -474,6 +484,7 @@ void ReactorImpl::connection_closed(Connection* c) noexcept {
     }
     if (l != nullptr) {
         --l->connections;
+        release_removed(*l);
         // Accepting paused at the limit resumes as soon as a connection is gone.
         if (!l->accepting && !stopping_ && l->max_connections != 0 && l->connections < l->max_connections) {
             arm_accept(*l);

@@ -76,9 +76,17 @@ protected:
 };
 
 /// Counters of one reactor (summed over reactors when reported).
+///
+/// Thread: written by the reactor only, read by any thread (the admin endpoints). A single
+/// writer needs no atomic read-modify-write: bump() is a relaxed load and store (a plain add),
+/// and readers see whole values.
 struct ReactorStats {
-    std::uint64_t retries = 0;                 ///< proxied requests sent again
-    std::uint64_t keepalive_race_retries = 0;  ///< of which: a reused connection closed under us
+    std::atomic<std::uint64_t> retries{0};                 ///< proxied requests sent again
+    std::atomic<std::uint64_t> keepalive_race_retries{0};  ///< of which: a reused connection closed under us
+
+    static void bump(std::atomic<std::uint64_t>& counter) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
 };
 
 /// A listener generation as one reactor uses it. Connections and HTTP/2 streams pin the
@@ -92,7 +100,7 @@ struct ListenerConfig {
 
 /// Per-reactor state of one listening socket.
 struct ListenerSlot {
-    ListenerConfig* config = nullptr;  // the current generation
+    ListenerConfig* config = nullptr;  // the current generation (null: removed and drained)
     std::uint32_t index = 0;           // in the reactor's slot list (accept user_data)
     int fd = -1;
     std::uint32_t max_connections = 0;  // this reactor's share; 0 = unlimited
@@ -193,6 +201,8 @@ private:
     ListenerSlot& add_slot(int fd);
     void set_config(ListenerSlot& l, const std::shared_ptr<const ListenerShared>& shared);
     void remove_slot(ListenerSlot& l);
+    /// Lets go of a removed listener's generation once its last connection is gone.
+    void release_removed(ListenerSlot& l) noexcept;
     /// Drops the pools of upstreams no generation here routes to any more.
     void forget_clusters();
     void update_clock() noexcept;

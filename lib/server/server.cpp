@@ -29,6 +29,7 @@
 
 #include "net/inherited.hpp"
 #include "net/socket.hpp"
+#include "server/admin.hpp"
 #include "server/fd_limit.hpp"
 #include "server/notify.hpp"
 #include "server/reactor.hpp"
@@ -55,7 +56,7 @@ std::uint64_t steady_ms() noexcept {
 
 /// The engine behind blitz::Server: listeners (one generation at a time), reactors and their
 /// threads, the upstream services.
-class ServerCore final : public server::ReactorOwner {
+class ServerCore final : public server::ReactorOwner, private server::AdminSource {
 public:
     explicit ServerCore(ServerOptions options) : options_(std::move(options)) {
         workers_ = options_.workers != 0 ? options_.workers : online_cpus();
@@ -91,14 +92,23 @@ public:
                 ::close(fd);
             }
         }
-        if (exit_fd_ >= 0) {
-            ::close(exit_fd_);
+        for (int fd : {exit_fd_, admin_reload_fd_}) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        }
+        for (int fd : admin_sockets_.fds) {
+            ::close(fd);
         }
     }
 
     std::vector<std::shared_ptr<const server::ListenerShared>> listeners() const override {
         std::lock_guard lock(listeners_mutex_);
-        return listeners_;
+        auto all = listeners_;
+        if (admin_) {
+            all.push_back(admin_);  // last: listen() order indexes the others
+        }
+        return all;
     }
 
     unsigned reactor_count() const noexcept override { return workers_; }
@@ -126,6 +136,10 @@ public:
             }
         }
         sockets_.clear();
+        for (int fd : admin_sockets_.fds) {
+            ::close(fd);
+        }
+        admin_sockets_.fds.clear();
     }
 
     Result<void, std::string> listen(ListenerOptions options, const Router& router) {
@@ -316,6 +330,9 @@ public:
     /// `tell_parent`: a process started by upgrade() tells its parent it serves (run_until_signal
     /// does that itself, after telling the service manager).
     Result<void, std::string> start(bool tell_parent) {
+        if (auto r = start_admin(); !r) {
+            return r;
+        }
         raise_fd_limit(true);
         for (const std::string& unused : inherited_.close_leftovers()) {
             log(LogLevel::Warn, "inherited socket %s: no listener has its address; closed", unused.c_str());
@@ -327,6 +344,35 @@ public:
         if (tell_parent) {
             tell_upgrading_parent();
         }
+        return {};
+    }
+
+    Result<void, std::string> start_admin() {
+        if (!options_.admin || admin_) {
+            return {};
+        }
+        std::lock_guard lock(reload_mutex_);
+        if (net::SocketAddress a; net::SocketAddress::parse(options_.admin->address, a) && a.port() != 0 &&
+                                  sockets_.contains(a.to_string())) {
+            return fail("admin: address " + options_.admin->address + " is a public listener's");
+        }
+        Router router = server::admin_router(*this, options_.admin->token);
+        auto table = router.freeze();
+        if (!table) {
+            return fail(table.error());
+        }
+        ListenerOptions o;
+        o.name = "admin";
+        o.address = options_.admin->address;
+        o.http2.enabled = false;
+        std::map<std::string, Sockets> bound;
+        auto listener = make_listener(std::move(o), *table, router, bound);
+        if (!listener) {
+            return fail(listener.error());
+        }
+        admin_sockets_ = std::move(bound.begin()->second);
+        std::lock_guard l(listeners_mutex_);
+        admin_ = std::move(*listener);
         return {};
     }
 
@@ -364,6 +410,9 @@ public:
             for (int fd : s.fds) {
                 sockets.push_back(net::PassedSocket{.fd = fd, .name = name});
             }
+        }
+        for (int fd : admin_sockets_.fds) {
+            sockets.push_back(net::PassedSocket{.fd = fd, .name = "admin"});
         }
         int ready[2];
         if (::pipe2(ready, O_CLOEXEC) != 0) {
@@ -436,6 +485,55 @@ public:
 
 private:
     class Control;
+
+    // AdminSource
+    bool admin_ready() const noexcept override { return !draining_.load(); }
+
+    void admin_stats(std::string& out) const override {
+        std::uint64_t retries = 0;
+        std::uint64_t race_retries = 0;
+        const_cast<ServerCore*>(this)->for_each_reactor([&](server::ReactorImpl& r) {
+            retries += r.stats().retries.load(std::memory_order_relaxed);
+            race_retries += r.stats().keepalive_race_retries.load(std::memory_order_relaxed);
+        });
+        out += "{\"workers\":" + std::to_string(workers_) + ",\"backend\":\"" + backend_name(backend_) +
+               "\",\"draining\":" + (draining_.load() ? "true" : "false") + ",\"listeners\":[";
+        bool first = true;
+        for (const auto& l : listeners()) {
+            out += first ? "{" : ",{";
+            first = false;
+            out += "\"name\":\"" + l->options.name + "\",\"url\":\"" + l->url + "\"}";
+        }
+        out += "],\"upstream_retries\":" + std::to_string(retries) +
+               ",\"upstream_keepalive_race_retries\":" + std::to_string(race_retries) + "}";
+    }
+
+    bool admin_reload(std::function<void(Result<void, std::string>)> done) override {
+        std::lock_guard lock(admin_reload_mutex_);
+        if (!reload_enabled_) {
+            return false;
+        }
+        admin_reloads_.push_back(std::move(done));
+        const std::uint64_t one = 1;
+        [[maybe_unused]] auto w = ::write(admin_reload_fd_, &one, sizeof one);
+        return true;
+    }
+
+    void admin_post(unsigned index, std::function<void()> task) override {
+        std::lock_guard lock(reactors_mutex_);
+        if (index < reactors_.size() && reactors_[index] != nullptr) {
+            reactors_[index]->post(std::move(task));
+        }
+    }
+
+    std::vector<std::function<void(Result<void, std::string>)>> take_admin_reloads() {
+        std::uint64_t count = 0;
+        [[maybe_unused]] auto r = ::read(admin_reload_fd_, &count, sizeof count);
+        std::lock_guard lock(admin_reload_mutex_);
+        std::vector<std::function<void(Result<void, std::string>)>> taken;
+        taken.swap(admin_reloads_);
+        return taken;
+    }
 
     template <typename F>
     void for_each_reactor(F fn) noexcept {
@@ -519,6 +617,10 @@ private:
         }
         const bool ipv6_only = !options.ipv6_dual_stack;
         std::string key = addr.port() != 0 ? addr.to_string() : std::string();
+        if (!key.empty() && admin_ && key == admin_sockets_.address.to_string()) {
+            return fail("listener \"" + options.name + "\": address " + options.address +
+                        " is the admin listener's");
+        }
         if (!key.empty() && bound.contains(key)) {
             return fail("listener \"" + options.name + "\": address " + options.address +
                         " is already used by another listener");
@@ -663,6 +765,14 @@ private:
     std::vector<std::thread> threads_;
     // Each reactor thread adds one when it ends (the control loop waits on it).
     int exit_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    // The admin listener: its own generation and sockets, untouched by reload().
+    std::shared_ptr<const server::ListenerShared> admin_;
+    Sockets admin_sockets_;
+    // POST /reload: requests for the control loop, which wakes on the eventfd.
+    std::mutex admin_reload_mutex_;
+    std::vector<std::function<void(Result<void, std::string>)>> admin_reloads_;
+    bool reload_enabled_ = false;  // a control loop with a reload hook runs
+    int admin_reload_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> draining_{false};
     bool started_ = false;
@@ -698,13 +808,16 @@ public:
     void run() {
         unsigned ended = 0;
         while (ended < core_.workers_) {
-            pollfd fds[3] = {{signal_fd_, POLLIN, 0}, {core_.exit_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
+            pollfd fds[4] = {{signal_fd_, POLLIN, 0},
+                             {core_.exit_fd_, POLLIN, 0},
+                             {core_.admin_reload_fd_, POLLIN, 0},
+                             {inotify_fd_, POLLIN, 0}};
             int timeout = -1;
             if (reload_due_ms_ != 0) {
                 const std::uint64_t now = steady_ms();
                 timeout = reload_due_ms_ > now ? static_cast<int>(reload_due_ms_ - now) : 0;
             }
-            const int n = ::poll(fds, inotify_fd_ >= 0 ? 3 : 2, timeout);
+            const int n = ::poll(fds, inotify_fd_ >= 0 ? 4 : 3, timeout);
             if (n < 0 && errno != EINTR) {
                 log(LogLevel::Error, "control loop: poll: %s", std::strerror(errno));
                 core_.stop_all();
@@ -719,14 +832,24 @@ public:
             if ((fds[0].revents & POLLIN) != 0) {
                 on_signals();
             }
-            if (inotify_fd_ >= 0 && (fds[2].revents & POLLIN) != 0) {
+            if ((fds[2].revents & POLLIN) != 0) {
+                // POST /reload, possibly several at once: one reload answers them all.
+                auto waiting = core_.take_admin_reloads();
+                if (!waiting.empty()) {
+                    const Result<void, std::string> outcome = reload();
+                    for (auto& done : waiting) {
+                        done(outcome);
+                    }
+                }
+            }
+            if (inotify_fd_ >= 0 && (fds[3].revents & POLLIN) != 0) {
                 on_file_events();
             }
             if (reload_due_ms_ != 0 && steady_ms() >= reload_due_ms_) {
                 reload_due_ms_ = 0;
                 if (files_changed()) {
                     log(LogLevel::Info, "a watched file changed: reloading");
-                    reload();
+                    (void)reload();
                 }
             }
         }
@@ -784,7 +907,7 @@ private:
                     break;
                 case SIGHUP:
                     if (hooks_.reload) {
-                        reload();
+                        (void)reload();
                     } else {
                         log(LogLevel::Info, "received SIGHUP: nothing to reload");
                     }
@@ -796,9 +919,9 @@ private:
         }
     }
 
-    void reload() {
+    Result<void, std::string> reload() {
         if (core_.draining_.load()) {
-            return;
+            return fail(std::string("the server is draining"));
         }
         notify(notifier_.reloading("reloading the configuration"));
         // What the files are before the hook reads them: a change made while it runs is then
@@ -807,9 +930,10 @@ private:
         for (const FileState& f : files_) {
             before.push_back(state_of(f.path));
         }
-        hooks_.reload();
+        Result<void, std::string> outcome = hooks_.reload();
         rewatch(before);
         notify(notifier_.ready("serving"));
+        return outcome;
     }
 
     void upgrade() {
@@ -909,6 +1033,10 @@ int ServerCore::run_until_signal(ServerHooks hooks) {
     }
     // The watch starts before the listeners announce themselves: a file changed from then on is
     // seen.
+    {
+        std::lock_guard lock(admin_reload_mutex_);
+        reload_enabled_ = static_cast<bool>(hooks.reload);
+    }
     Control control(*this, std::move(hooks), sfd);
     if (auto r = start(false); !r) {
         log(LogLevel::Error, "%s", r.error().c_str());
@@ -920,6 +1048,11 @@ int ServerCore::run_until_signal(ServerHooks hooks) {
     control.serving();
     tell_upgrading_parent();
     control.run();
+    {
+        std::lock_guard lock(admin_reload_mutex_);
+        reload_enabled_ = false;
+    }
+    take_admin_reloads();  // their reactors are gone, and the exchanges with them
     join();
     ::close(sfd);
     log(LogLevel::Info, "stopped");

@@ -265,7 +265,7 @@ TEST_CASE("config::parse_config rejects an unknown key and lists the allowed one
     require_error(with_top(R"("wrkers": 2)"), {"$.wrkers", 1, 62,
                                                "unknown key \"wrkers\"; allowed keys: $schema, "
                                                "workers, pin_cpus, backend, log, buffers, limits, "
-                                               "shutdown, reload, listeners, upstreams, routes"});
+                                               "shutdown, reload, admin, listeners, upstreams, routes"});
     require_error(
         with_routes(R"({"match": {"path": "/", "header": "x"}, "respond": {"status": 200}})"),
         {"$.routes[0].match.header", 1, 83,
@@ -681,7 +681,7 @@ TEST_CASE("config::parse_config counts columns in code points and skips a byte o
     require_error("\xEF\xBB\xBF{\"$schema\": \"\xC3\xA9\xE2\x82\xAC\", \"bad\": 1}",
                   {"$.bad", 1, 20,
                    "unknown key \"bad\"; allowed keys: $schema, workers, pin_cpus, backend, log, "
-                   "buffers, limits, shutdown, reload, "
+                   "buffers, limits, shutdown, reload, admin, "
                    "listeners, upstreams, routes"});
     // CRLF line ends.
     require_error("{\r\n  \"workers\": 0,\r\n  \"x\": 1\r\n}",

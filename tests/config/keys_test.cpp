@@ -70,6 +70,7 @@ TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the sa
         {"/properties/buffers", ObjectKind::Buffers},
         {"/properties/shutdown", ObjectKind::Shutdown},
         {"/properties/reload", ObjectKind::Reload},
+        {"/properties/admin", ObjectKind::Admin},
         {"/$defs/limits", ObjectKind::Limits},
         {"/$defs/listener", ObjectKind::Listener},
         {"/$defs/http2", ObjectKind::Http2},
@@ -141,6 +142,8 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
                 return {with_top("\"shutdown\": {" + member + "}"), "$.shutdown"};
             case ObjectKind::Reload:
                 return {with_top("\"reload\": {" + member + "}"), "$.reload"};
+            case ObjectKind::Admin:
+                return {with_top("\"admin\": {" + member + "}"), "$.admin"};
             case ObjectKind::Limits:
                 return {with_top("\"limits\": {" + member + "}"), "$.limits"};
             case ObjectKind::Listener:

@@ -1306,6 +1306,56 @@ def reload_watches_files(env):
 
 
 @case()
+def admin_listener(env):
+    """The admin listener: every endpoint needs the bearer token (401 without); POST /reload
+    reloads and answers with the outcome (a bad file: 400 with FILE:LINE:COL and the JSON path,
+    the running configuration still serving); its routes are not served by the public
+    listener; GET /ready turns 503 once a drain begins."""
+    token = "t0k-" + env.marker("admin")
+    admin_addr = reserve_port()
+    main, held_main = fixed_listener("main")
+    admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}", "token": token}
+    d = env.start(env.config(listeners=[main], admin=admin_cfg), listeners=("main", "admin"),
+                  held=[held_main, admin_addr])
+    auth = (("Authorization", "Bearer " + token),)
+    probe = None
+    try:
+        a = d.addr("admin")
+        c = H1(a)
+        r = c.request("/live")
+        check(r.status == 401 and r.header("WWW-Authenticate"), f"GET /live without the token: {r!r}")
+        r = c.request("/live", extra=(("Authorization", "Bearer wrong"),))
+        check(r.status == 401, f"GET /live with a wrong token: {r!r}")
+        check(c.request("/live", extra=auth).status == 200, "GET /live with the token")
+        check(c.request("/ready", extra=auth).status == 200, "GET /ready")
+        r = c.request("/stats", extra=auth)
+        check(r.status == 200 and json.loads(r.body)["workers"] == 2, f"GET /stats: {r!r}")
+        check(get(d.addr(), "/live").status == 404, "the public listener serves the admin routes")
+        d.config = env.config(body=BODY_B, listeners=[main], admin=admin_cfg)
+        write_config(d.path, d.config)
+        r = c.request("/reload", method="POST", extra=auth)
+        check(r.status == 200 and json.loads(r.body) == {"reloaded": True}, f"POST /reload: {r!r}")
+        check(get(d.addr(), "/direct").body == BODY_B.encode(), "the body after POST /reload")
+        replace_file(d.path, b'{"workers": 2,\n  "listeners": 7}\n')
+        r = c.request("/reload", method="POST", extra=auth)
+        err = json.loads(r.body).get("error", "") if r.status == 400 else ""
+        check(r.status == 400 and re.search(r":2:16: \$\.listeners: ", err), f"POST /reload, bad file: {r!r}")
+        check(get(d.addr(), "/direct").body == BODY_B.encode(), "after a refused reload")
+        probe = H1(a)
+        check(probe.request("/ready", extra=auth).status == 200, "GET /ready before the drain")
+        d.signal(signal.SIGTERM)
+        check(d.wait_for(DRAINING, 0) is not None, "no drain after SIGTERM")
+        r = probe.request("/ready", extra=auth)
+        check(r.status == 503 and r.closes(), f"GET /ready while draining: {r!r}")
+        c.close()
+        check(d.wait_exit(IO_TIMEOUT) == 0, "exit status after the drain")
+        return "token enforced; POST /reload 200 then 400 with the position; /ready 503 draining"
+    finally:
+        closing(probe)
+        d.stop()
+
+
+@case()
 def reload_keeps_unchanged_upstream_pool(env):
     """(5) An upstream whose definition a reload leaves unchanged keeps its pooled connection:
     the origin logs the same `conn` for requests before and after the reload (one client

@@ -41,6 +41,12 @@ void warn_restart_only(const blitz::ServerOptions& running, const blitz::ServerO
     if (next.max_recv_buffers != running.max_recv_buffers) {
         warn("buffers.max_recv_buffers", running.max_recv_buffers);
     }
+    const auto admin_of = [](const blitz::ServerOptions& o) {
+        return o.admin ? o.admin->address + " " + o.admin->token : std::string();
+    };
+    if (admin_of(next) != admin_of(running)) {
+        blitz::log(blitz::LogLevel::Warn, "reload: \"admin\" changed; it needs a restart, keeping the running one");
+    }
     if (next.drain_timeout != running.drain_timeout) {
         warn("shutdown.drain_timeout_ms", static_cast<long long>(running.drain_timeout.count()));
     }
@@ -93,24 +99,26 @@ int main(int argc, char** argv) {
     }
     blitz::Config running = std::move(*config);
     blitz::ServerHooks hooks;
-    hooks.reload = [&] {
+    hooks.reload = [&]() -> blitz::Result<void, std::string> {
         auto next = blitz::load_config(config_path, &running);
         if (!next) {
+            const std::string why = next.error().to_string();
             blitz::log(blitz::LogLevel::Error, "reload failed: %s; still serving the previous configuration",
-                       next.error().to_string().c_str());
-            return;
+                       why.c_str());
+            return blitz::fail(why);
         }
         warn_restart_only(running.server, next->server);
         if (auto r = server.reload(next->listeners, next->router); !r) {
             blitz::log(blitz::LogLevel::Error, "reload failed: %s; still serving the previous configuration",
                        r.error().c_str());
-            return;
+            return r;
         }
         blitz::set_log_level(next->log_level);
         // The engine keeps its own settings (workers, buffers) and the drain time it started with.
         next->server = running.server;
         running = std::move(*next);
         blitz::log(blitz::LogLevel::Info, "configuration reloaded from %s", config_path.c_str());
+        return {};
     };
     hooks.watched_files = [&] { return running.watch ? running.files : std::vector<std::string>{}; };
     return server.run_until_signal(std::move(hooks));

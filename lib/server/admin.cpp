@@ -1,0 +1,122 @@
+#include "server/admin.hpp"
+
+#include <memory>
+#include <utility>
+
+#include <blitz/exchange.hpp>
+#include <blitz/reactor.hpp>
+
+namespace blitz::server {
+
+namespace {
+
+constexpr std::string_view kJson = "application/json";
+
+// Compared in full whatever the first difference, so the time taken says nothing about the
+// token.
+bool same_secret(std::string_view a, std::string_view b) noexcept {
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
+    }
+    return diff == 0;
+}
+
+// RFC 6750 §2.1: `Authorization: Bearer <token>`; the scheme is case-insensitive.
+bool authorized(const Exchange& ex, std::string_view token) {
+    if (token.empty()) {
+        return true;
+    }
+    std::string_view value = ex.request().headers.get("authorization");
+    constexpr std::string_view kScheme = "bearer ";
+    if (value.size() <= kScheme.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < kScheme.size(); ++i) {
+        const char c = value[i];
+        if ((c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c) != kScheme[i]) {
+            return false;
+        }
+    }
+    return same_secret(value.substr(kScheme.size()), token);
+}
+
+Flow unauthorized(Exchange& ex) {
+    const Flow f = ex.respond_static(401, "{\"error\":\"admin token required\"}\n", kJson);
+    ex.response().set_header("WWW-Authenticate", "Bearer realm=\"blitz admin\"");
+    return f;
+}
+
+// JSON string contents (RFC 8259 §7) for an error message.
+void append_escaped(std::string& out, std::string_view s) {
+    for (const char c : s) {
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else if (static_cast<unsigned char>(c) < 0x20) {
+            constexpr char kHex[] = "0123456789abcdef";
+            out += "\\u00";
+            out += kHex[(c >> 4) & 0xF];
+            out += kHex[c & 0xF];
+        } else {
+            out += c;
+        }
+    }
+}
+
+}  // namespace
+
+Router admin_router(AdminSource& source, std::string token) {
+    auto secret = std::make_shared<const std::string>(std::move(token));
+    Router router;
+    router.route(Method::Get, "/live").name("admin-live").handle([secret](Exchange& ex) {
+        if (!authorized(ex, *secret)) {
+            return unauthorized(ex);
+        }
+        return ex.respond_static(200, "live\n");
+    });
+    router.route(Method::Get, "/ready").name("admin-ready").handle([&source, secret](Exchange& ex) {
+        if (!authorized(ex, *secret)) {
+            return unauthorized(ex);
+        }
+        return source.admin_ready() ? ex.respond_static(200, "ready\n") : ex.respond_static(503, "draining\n");
+    });
+    router.route(Method::Get, "/stats").name("admin-stats").handle([&source, secret](Exchange& ex) {
+        if (!authorized(ex, *secret)) {
+            return unauthorized(ex);
+        }
+        std::string json;
+        source.admin_stats(json);
+        json += '\n';
+        return ex.respond(200, json, kJson);
+    });
+    router.route(Method::Post, "/reload").name("admin-reload").handle([&source, secret](Exchange& ex) {
+        if (!authorized(ex, *secret)) {
+            return unauthorized(ex);
+        }
+        // The reload runs on the control thread; its outcome comes back to this reactor.
+        const unsigned reactor = ex.reactor().index();
+        const bool started = source.admin_reload([&source, &ex, reactor](Result<void, std::string> outcome) {
+            source.admin_post(reactor, [&ex, outcome = std::move(outcome)] {
+                if (!ex.aborted()) {
+                    if (outcome) {
+                        ex.respond_static(200, "{\"reloaded\":true}\n", kJson);
+                    } else {
+                        std::string body = "{\"reloaded\":false,\"error\":\"";
+                        append_escaped(body, outcome.error());
+                        body += "\"}\n";
+                        ex.respond(400, body, kJson);
+                    }
+                }
+                ex.resume();
+            });
+        });
+        if (!started) {
+            return ex.respond_static(501, "{\"error\":\"this server has no reload\"}\n", kJson);
+        }
+        return Flow::Pause;
+    });
+    return router;
+}
+
+}  // namespace blitz::server

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <blitz/result.hpp>
+#include <blitz/router.hpp>
+
+namespace blitz::server {
+
+/// What the admin endpoints ask of the server they report on.
+///
+/// Thread: every call comes from a reactor thread (the one serving the admin request) and must
+/// be thread-safe. Lifetime: outlives the admin listener.
+class AdminSource {
+public:
+    /// False while the server drains (GET /ready answers 503, so load balancers move away).
+    virtual bool admin_ready() const noexcept = 0;
+    /// Appends the server's counters as one JSON object (GET /stats).
+    virtual void admin_stats(std::string& out) const = 0;
+    /// Runs a reload on the control thread and calls `done` with its outcome there (POST
+    /// /reload). False: no reload is possible (no control loop or no reload hook).
+    virtual bool admin_reload(std::function<void(Result<void, std::string>)> done) = 0;
+    /// Runs `task` on reactor `index` if it still runs (a stopped reactor drops it, with the
+    /// exchanges it held). Any thread.
+    virtual void admin_post(unsigned index, std::function<void()> task) = 0;
+
+protected:
+    ~AdminSource() = default;
+};
+
+/// The admin listener's routes: GET /live, GET /ready, GET /stats, POST /reload; with a
+/// non-empty `token`, each one first requires `Authorization: Bearer <token>` (401 otherwise).
+///
+/// Thread: config-time. Lifetime: the routes refer to `source`.
+Router admin_router(AdminSource& source, std::string token);
+
+}  // namespace blitz::server
