@@ -90,6 +90,15 @@ Router admin_router(AdminSource& source, std::string token) {
         json += '\n';
         return ex.respond(200, json, kJson);
     });
+    router.route(Method::Get, "/metrics").name("admin-metrics").handle([&source, secret](Exchange& ex) {
+        if (!authorized(ex, *secret)) {
+            return unauthorized(ex);
+        }
+        std::string text;
+        source.admin_metrics(text);
+        // The text exposition format, version 0.0.4 (what Prometheus asks for by default).
+        return ex.respond(200, text, "text/plain; version=0.0.4; charset=utf-8");
+    });
     router.route(Method::Post, "/reload").name("admin-reload").handle([&source, secret](Exchange& ex) {
         if (!authorized(ex, *secret)) {
             return unauthorized(ex);

@@ -18,6 +18,8 @@ public:
     virtual bool admin_ready() const noexcept = 0;
     /// Appends the server's counters as one JSON object (GET /stats).
     virtual void admin_stats(std::string& out) const = 0;
+    /// Appends the server's metrics in the Prometheus text format (GET /metrics).
+    virtual void admin_metrics(std::string& out) const = 0;
     /// Runs a reload on the control thread and calls `done` with its outcome there (POST
     /// /reload). False: no reload is possible (no control loop or no reload hook).
     virtual bool admin_reload(std::function<void(Result<void, std::string>)> done) = 0;
@@ -29,7 +31,7 @@ protected:
     ~AdminSource() = default;
 };
 
-/// The admin listener's routes: GET /live, GET /ready, GET /stats, POST /reload; with a
+/// The admin listener's routes: GET /live, GET /ready, GET /stats, GET /metrics, POST /reload; with a
 /// non-empty `token`, each one first requires `Authorization: Bearer <token>` (401 otherwise).
 ///
 /// Thread: config-time. Lifetime: the routes refer to `source`.

@@ -386,6 +386,8 @@ void Connection::start_exchange(http1::RequestHead& head) {
     ++requests_;
     void* mem = reactor_.take_active_memory();
     active_ = new (mem) Active(*this, reactor_.blocks());
+    active_->started_us = reactor_.now_us();
+    reactor_.metrics().in_flight.add();
     Active& a = *active_;
     Request& req = a.ex.mutable_request();
     req.method = head.method;
@@ -617,6 +619,8 @@ void Connection::local_error(int status, const char* reason, bool close, std::st
     if (active_ == nullptr) {
         void* mem = reactor_.take_active_memory();
         active_ = new (mem) Active(*this, reactor_.blocks());
+        active_->started_us = reactor_.now_us();
+        reactor_.metrics().in_flight.add();
         active_->body_done = true;
         active_->keep_alive = false;
         state_ = State::Head;
@@ -689,6 +693,7 @@ void Connection::complete_exchange(bool keep) {
             f->on_log(a.ex);
         }
     }
+    reactor_.metrics().request_done(a.ex.request().method, a.ex.response().status(), a.started_us, reactor_.now_us());
     if (!keep || draining_) {
         close_after_send_ = true;
     }
@@ -742,6 +747,7 @@ void Connection::end_exchange() noexcept {
     }
     active_->~Active();
     reactor_.give_active_memory(active_);
+    reactor_.metrics().in_flight.sub();
     active_ = nullptr;
     last_activity_ms_ = reactor_.now_ms();
 }

@@ -33,6 +33,7 @@ struct Connection::Active {
     bool aborted = false;
     std::uint64_t body_limit = 0;
     std::uint64_t body_seen = 0;
+    std::uint64_t started_us = 0;  // the reactor's clock when the request head was complete
     std::string_view client_address;
 };
 

@@ -61,6 +61,7 @@ void Connection::tls_input(const char* data, std::size_t len) {
                 log(LogLevel::Debug, "tls: handshake failed: %.*s", static_cast<int>(why.size()), why.data());
             }
             tls_->failed = true;
+            reactor_.metrics().tls_handshake_failures.add();
             if (!tls_send_control()) {
                 close_now();
             }
@@ -100,6 +101,7 @@ void Connection::tls_input(const char* data, std::size_t len) {
 }
 
 void Connection::tls_handshake_done() {
+    reactor_.metrics().tls_handshakes.add();
     state_ = State::Head;
     last_activity_ms_ = reactor_.now_ms();
     if (tls_->session.alpn() == "h2" && config().options.http2.enabled && !h2_begin()) {

@@ -44,6 +44,7 @@ H2Stream::H2Stream(H2Session& session, detail::BlockPool& blocks) noexcept
       arena_(&blocks),
       ex_(*this, arena_) {
     arena = &arena_;
+    session.connection().reactor_.metrics().in_flight.add();
 }
 
 H2Stream::~H2Stream() {
@@ -57,6 +58,7 @@ H2Stream::~H2Stream() {
         }
     }
     reactor.unpin(config_);
+    reactor.metrics().in_flight.sub();
 }
 
 std::size_t H2Stream::bytes() noexcept { return sizeof(H2Stream); }
@@ -70,6 +72,7 @@ SendQueue& H2Stream::body_queue() {
 
 void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
     Connection& conn = session_.connection();
+    started_us_ = conn.reactor_.now_us();
     Request& req = ex_.mutable_request();
     req.method = head.method;
     req.method_name = head.method_name;
@@ -288,6 +291,8 @@ void H2Stream::complete() {
             f->on_log(ex_);
         }
     }
+    ReactorImpl& reactor = session_.connection().reactor_;
+    reactor.metrics().request_done(ex_.request().method, ex_.response().status(), started_us_, reactor.now_us());
     end_exchange();
     session_.stream_done(*this);
 }

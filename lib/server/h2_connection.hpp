@@ -114,6 +114,7 @@ private:
     std::uint64_t body_seen_ = 0;
     std::uint64_t unconsumed_ = 0;  // request bytes not yet given back to the client's window
     std::uint64_t stalled_since_ms_ = 0;  // a response waits on a closed window since then
+    std::uint64_t started_us_ = 0;        // the reactor's clock when the request head was complete
     std::string_view client_address_;
     H2Stream* prev_ = nullptr;
     H2Stream* next_ = nullptr;

@@ -688,7 +688,7 @@ void ProxyState::upstream_closed(UpstreamConn& c, int error) {
         // request is sent again once on a new connection; the endpoint is not blamed.
         race_retried_ = true;
         fresh_only_ = true;
-        ReactorStats::bump(reactor_.stats().keepalive_race_retries);
+        reactor_.metrics().keepalive_race_retries.add();
         detach(false);
         request_.rewind();
         --tried_count_;
@@ -819,7 +819,7 @@ void ProxyState::schedule_retry() {
         ++cluster_->retries;
         counted_retry_ = true;
     }
-    ReactorStats::bump(reactor_.stats().retries);
+    reactor_.metrics().retries.add();
     request_.rewind();
     // Jittered exponential back-off (full jitter), so retries from many requests spread out.
     const auto base = static_cast<std::uint64_t>(action_.retry.backoff_base.count());

@@ -420,6 +420,8 @@ void ReactorImpl::on_accept(ListenerSlot& l, const io::Completion& c) {
         Connection* conn = allocate_connection(slot, generation);
         ++l.connections;
         ++live_connections_;
+        metrics_.connections_accepted.add();
+        metrics_.connections_active.add();
         conn->open(fd, l, slot, generation);
         if (!l.accepting && (l.max_connections == 0 || l.connections < l.max_connections)) {
             arm_accept(l);
@@ -477,6 +479,7 @@ void ReactorImpl::connection_closed(Connection* c) noexcept {
     generations_[slot] = (generations_[slot] + 1) & 0xFFFFFFu;
     free_slots_.push_back(slot);
     free_connections_.push_back(c);
+    metrics_.connections_active.sub();
     if (--live_connections_ == 0 && draining()) {
         // Drained: the loop must see it now, not after the wait it may already have planned.
         std::uint64_t one = 1;

@@ -21,6 +21,7 @@
 #include "io/backend.hpp"
 #include "net/address.hpp"
 #include "net/cidr.hpp"
+#include "server/engine_metrics.hpp"
 #include "tls/session.hpp"
 
 namespace blitz::upstream {
@@ -73,20 +74,6 @@ public:
 
 protected:
     ~ReactorOwner() = default;
-};
-
-/// Counters of one reactor (summed over reactors when reported).
-///
-/// Thread: written by the reactor only, read by any thread (the admin endpoints). A single
-/// writer needs no atomic read-modify-write: bump() is a relaxed load and store (a plain add),
-/// and readers see whole values.
-struct ReactorStats {
-    std::atomic<std::uint64_t> retries{0};                 ///< proxied requests sent again
-    std::atomic<std::uint64_t> keepalive_race_retries{0};  ///< of which: a reused connection closed under us
-
-    static void bump(std::atomic<std::uint64_t>& counter) noexcept {
-        counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    }
 };
 
 /// A listener generation as one reactor uses it. Connections and HTTP/2 streams pin the
@@ -181,7 +168,12 @@ public:
 
     // Proxying.
     ProxyContext& proxy() noexcept { return *proxy_; }
-    ReactorStats& stats() noexcept { return stats_; }
+    EngineMetrics& metrics() noexcept { return metrics_; }
+    /// The loop turn's time in microseconds (steady clock), for request durations.
+    std::uint64_t now_us() const noexcept {
+        return static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now_.time_since_epoch()).count());
+    }
     UpstreamConn* allocate_upstream(std::uint32_t& slot, std::uint32_t& generation);
     void upstream_closed(UpstreamConn* c) noexcept;
     void rearm_upstream_later(UpstreamConn* c);
@@ -232,7 +224,7 @@ private:
     std::vector<Connection*> rearm_swap_;
     std::vector<std::uint16_t> buffer_refs_;
     std::unique_ptr<ProxyContext> proxy_;
-    ReactorStats stats_;
+    EngineMetrics metrics_;
     std::vector<UpstreamConn*> up_slots_;
     std::vector<std::uint32_t> up_generations_;
     std::vector<std::uint32_t> up_free_slots_;

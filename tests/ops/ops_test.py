@@ -1356,6 +1356,57 @@ def admin_listener(env):
 
 
 @case()
+def admin_metrics(env):
+    """GET /metrics after known traffic: exact request counts by method and status class (the
+    scrape itself counted once it is answered), the duration histogram's count, connections,
+    retries; the text passes `promtool check metrics` (Debian's prometheus) when installed."""
+    admin_addr = reserve_port()
+    admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}"}
+    d = env.start(env.config(admin=admin_cfg), listeners=("main", "admin"), held=[admin_addr])
+    c = None
+    try:
+        c = H1(d.addr())
+        for _ in range(5):
+            check(c.request("/direct").status == 200, "GET /direct")
+        for _ in range(3):
+            check(c.request("/nowhere").status == 404, "GET /nowhere")
+        for _ in range(2):
+            check(c.request("/b/x", method="POST").status == 200, "POST through the proxy")
+        c.close()
+        c = None
+        r = get(d.addr("admin"), "/metrics")
+        check(r.status == 200 and r.header("Content-Type").startswith("text/plain; version=0.0.4"),
+              f"GET /metrics: {r.status} {r.header('Content-Type')}")
+        text = r.text()
+        samples = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                samples[name] = float(value)
+        want = {'blitz_requests_total{method="GET",code="2xx"}': 5,
+                'blitz_requests_total{method="GET",code="4xx"}': 3,
+                'blitz_requests_total{method="POST",code="2xx"}': 2,
+                "blitz_request_duration_seconds_count": 10,
+                'blitz_request_duration_seconds_bucket{le="+Inf"}': 10,
+                "blitz_connections_accepted_total": 2,
+                "blitz_requests_in_flight": 1,  # the scrape
+                "blitz_upstream_retries_total": 0}
+        for name, value in want.items():
+            check(samples.get(name) == value, f"{name} = {samples.get(name)}, expected {value}")
+        check(samples.get("process_open_fds", 0) > 0 and samples.get("process_resident_memory_bytes", 0) > 0,
+              "process metrics missing")
+        promtool = shutil.which("promtool")
+        if promtool is not None:
+            p = subprocess.run([promtool, "check", "metrics"], input=r.body, capture_output=True,
+                               timeout=30, check=False)
+            check(p.returncode == 0, f"promtool check metrics: {p.stdout!r} {p.stderr!r}")
+        return f"{len(samples)} samples exact" + ("; promtool ok" if promtool else "; no promtool here")
+    finally:
+        closing(c)
+        d.stop()
+
+
+@case()
 def reload_keeps_unchanged_upstream_pool(env):
     """(5) An upstream whose definition a reload leaves unchanged keeps its pooled connection:
     the origin logs the same `conn` for requests before and after the reload (one client

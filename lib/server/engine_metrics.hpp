@@ -1,0 +1,42 @@
+#pragma once
+
+#include <cstdint>
+
+#include <blitz/http.hpp>
+
+#include "metrics/histogram.hpp"
+#include "metrics/instruments.hpp"
+
+namespace blitz::server {
+
+/// One reactor's counters of the engine: written by that reactor only, with no locked
+/// instruction (metrics::Counter), and summed over reactors when /metrics is scraped.
+///
+/// Thread: written by its reactor, read by any thread. Lifetime: the reactor's.
+struct alignas(64) EngineMetrics {
+    static constexpr std::size_t kStatusClasses = 5;  // 1xx .. 5xx
+    /// Request counts by method and status class, summed at scrape time.
+    using RequestCounts = std::uint64_t[kMethodCount][kStatusClasses];
+
+    /// A request was answered (its response handed to the connection): counted by method and
+    /// status class, its time from the request head to now observed.
+    void request_done(Method method, int status, std::uint64_t started_us, std::uint64_t now_us) noexcept {
+        const int cls = status / 100 - 1;
+        if (cls >= 0 && cls < static_cast<int>(kStatusClasses)) {
+            requests[static_cast<std::size_t>(method)][static_cast<std::size_t>(cls)].add();
+        }
+        duration.observe(now_us > started_us ? now_us - started_us : 0);
+    }
+
+    metrics::Counter requests[kMethodCount][kStatusClasses];
+    metrics::Gauge in_flight;  ///< exchanges begun and not ended (HTTP/1.1 requests, HTTP/2 streams)
+    metrics::Histogram duration;
+    metrics::Counter connections_accepted;
+    metrics::Gauge connections_active;
+    metrics::Counter tls_handshakes;
+    metrics::Counter tls_handshake_failures;
+    metrics::Counter retries;                 ///< proxied requests sent again
+    metrics::Counter keepalive_race_retries;  ///< of which: a reused connection closed under us
+};
+
+}  // namespace blitz::server
