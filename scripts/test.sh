@@ -8,6 +8,8 @@
 #            backends) except the install test
 #   install  meson install into a temporary DESTDIR, examples/installed built against it with
 #            pkg-config and with CMake, run and queried (tests/install)
+#   release  what scripts/run.sh builds (-O3, no tests) compiles with -Werror, and that blitzd
+#            accepts config/blitzd.json (GCC warns differently at -O3)
 #   clang    clang 14 + lld, -Werror, -O0: everything compiles; the tests except
 #            integration/install
 #   openssl  g++ -O0 built with -Dtls=openssl (the system OpenSSL instead of BoringSSL): the
@@ -22,13 +24,13 @@
 #
 # Environment (for development; CI uses the defaults):
 #   BLITZ_BUILD_PREFIX  build directory prefix (default "build": build, build-clang, ...)
-#   BLITZ_STAGES        stages to run (default "gcc install clang openssl asan fuzz")
+#   BLITZ_STAGES        stages to run (default "gcc install release clang openssl asan fuzz")
 set -uo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 prefix=${BLITZ_BUILD_PREFIX:-build}
-stages=${BLITZ_STAGES:-gcc install clang openssl asan fuzz}
+stages=${BLITZ_STAGES:-gcc install release clang openssl asan fuzz}
 jobs=2
 
 total_passed=0
@@ -103,6 +105,18 @@ stage_install() {
     meson_tests "$prefix" --suite install
 }
 
+stage_release() {
+    configure "$prefix-release" -Dbuildtype=release -Dtests=false -Dbenchmarks=false \
+        -Dexamples=false || return 1
+    build "$prefix-release" tools/blitzd/blitzd || return 1
+    if "$prefix-release/tools/blitzd/blitzd" --check-config --config config/blitzd.json; then
+        stage_passed=$((stage_passed + 1))
+    else
+        stage_failed=$((stage_failed + 1))
+        return 1
+    fi
+}
+
 stage_clang() {
     # -O0: a compile check (clang's warnings do not depend on the optimiser), and twice as
     # fast to build.
@@ -166,7 +180,7 @@ fi
 failed_stages=0
 for stage in $stages; do
     if ! declare -F "stage_$stage" >/dev/null; then
-        echo "unknown stage '$stage' (known: gcc install clang openssl asan fuzz)" >&2
+        echo "unknown stage '$stage' (known: gcc install release clang openssl asan fuzz)" >&2
         exit 2
     fi
     note "stage $stage"

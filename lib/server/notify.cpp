@@ -135,10 +135,16 @@ std::string Notifier::describe() const {
         return "(none)";
     }
     const std::size_t path_len = length_ - offsetof(sockaddr_un, sun_path);
+    // Built by append: GCC 12 at -O3 misreads `"@" + std::string(...)` as an overlapping copy
+    // (-Wrestrict).
+    std::string text;
     if (address_.sun_path[0] == '\0') {
-        return "@" + std::string(address_.sun_path + 1, path_len - 1);
+        text.push_back('@');
+        text.append(address_.sun_path + 1, path_len - 1);
+    } else {
+        text.append(address_.sun_path, path_len - 1);
     }
-    return std::string(address_.sun_path, path_len - 1);
+    return text;
 }
 
 }  // namespace blitz::server
