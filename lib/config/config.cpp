@@ -93,22 +93,27 @@ struct Document {
 constexpr std::array<std::string_view, 4> kLogLevels = {"debug", "info", "warn", "error"};
 constexpr std::array<std::string_view, 3> kBackends = {"auto", "io_uring", "epoll"};
 
+// A listening address: numeric IPv4 or bracketed IPv6 and a port (host names are not resolved).
+bool read_address(Walker& w, Node& n, std::string_view example, std::string& out) {
+    const std::string expected =
+        "\"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port from 0 to 65535 (e.g. " +
+        std::string(example) + ")";
+    Text t;
+    if (!w.text(n, expected, t)) {
+        return false;
+    }
+    if (net::SocketAddress addr; !net::SocketAddress::parse(t.value, addr)) {
+        return w.mismatch(n, expected, t);
+    }
+    out = std::move(t.value);
+    return true;
+}
+
 const std::array<Field<Document>, 2> kAdminFields = {{
     {"address",
      [](Walker& w, Node& n, Document& d) {
-         constexpr std::string_view kExpected =
-             "\"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port from 0 to 65535 "
-             "(e.g. \"127.0.0.1:9901\")";
-         Text t;
-         if (!w.text(n, kExpected, t)) {
-             return false;
-         }
-         if (net::SocketAddress addr; !net::SocketAddress::parse(t.value, addr)) {
-             return w.mismatch(n, kExpected, t);
-         }
-         d.config.server.admin->address = std::move(t.value);
          d.admin_at = Walker::place(n);
-         return true;
+         return read_address(w, n, "\"127.0.0.1:9901\"", d.config.server.admin->address);
      }},
     {"token",
      [](Walker& w, Node& n, Document& d) {
@@ -344,19 +349,8 @@ const std::array<Field<ListenerState>, 10> kListenerFields = {{
      }},
     {"address",
      [](Walker& w, Node& n, ListenerState& l) {
-         constexpr std::string_view kExpected =
-             "\"IPv4:port\" or \"[IPv6]:port\" with a numeric address and a port from 0 to 65535 "
-             "(e.g. \"127.0.0.1:8080\", \"[::]:8080\")";
-         Text t;
-         if (!w.text(n, kExpected, t)) {
-             return false;
-         }
-         if (net::SocketAddress addr; !net::SocketAddress::parse(t.value, addr)) {
-             return w.mismatch(n, kExpected, t);
-         }
-         l.options.address = std::move(t.value);
          l.has_address = true;
-         return true;
+         return read_address(w, n, "\"127.0.0.1:8080\", \"[::]:8080\"", l.options.address);
      }},
     {"backlog", [](Walker& w, Node& n,
                    ListenerState& l) { return w.integer(n, 1, 65535, l.options.backlog); }},
