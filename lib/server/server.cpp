@@ -982,12 +982,13 @@ private:
                     // drains already, and the service manager's SIGTERM (sent to every process
                     // of the service) must not cut its requests short.
                     if (++stop_signals_ == 1) {
-                        log(LogLevel::Info, "received %s: draining (up to %lld ms); again to stop at once", name,
-                            static_cast<long long>(core_.options_.drain_timeout.count()));
                         if (!upgraded_) {
                             notify(notifier_.stopping("draining"));
                         }
                         core_.drain();
+                        // Logged once every reactor drains: whoever reads it sees the drain.
+                        log(LogLevel::Info, "received %s: draining (up to %lld ms); again to stop at once", name,
+                            static_cast<long long>(core_.options_.drain_timeout.count()));
                     } else {
                         log(LogLevel::Info, "received %s again: stopping now", name);
                         core_.stop_all();

@@ -1138,6 +1138,11 @@ def reloads_do_not_grow(env):
         rss1 = _rss_kb(d.pid)
         # Pooled upstream connections come and go (idle timeouts): a few either way.
         check(fds1 <= fds0 + 2, f"descriptors {fds0} before, {fds1} after 300 reloads")
+        with open(f"/proc/{d.pid}/maps") as f:
+            sanitized = "libasan" in f.read()
+        if sanitized:
+            # AddressSanitizer keeps freed memory in quarantine: RSS says nothing here.
+            return f"300 reloads: descriptors {fds0} → {fds1} (RSS not judged under ASan)"
         check(rss1 - rss0 < 4096, f"resident memory {rss0} KiB before, {rss1} KiB after 300 reloads")
         return f"300 reloads: descriptors {fds0} → {fds1}, RSS {rss0} → {rss1} KiB"
     finally:
@@ -1386,7 +1391,11 @@ def admin_listener(env):
         d.signal(signal.SIGTERM)
         check(d.wait_for(DRAINING, 0) is not None, "no drain after SIGTERM")
         r = probe.request("/ready", extra=auth)
-        check(r.status == 503 and r.closes(), f"GET /ready while draining: {r!r}")
+        check(r.status == 503, f"GET /ready while draining: {r!r}")
+        # The log line comes before every reactor has begun draining: the answer may still
+        # keep the connection, which then closes with the drain.
+        how = probe.wait_close(3.0)
+        check(how == "EOF", f"the admin connection after /ready while draining: {how}")
         c.close()
         check(d.wait_exit(IO_TIMEOUT) == 0, "exit status after the drain")
         return "token enforced; POST /reload 200 then 400 with the position; /ready 503 draining"
