@@ -46,6 +46,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from casekit import Failure, Skip, check  # noqa: E402  (the path above comes first)
+from h2wire import frame, take_frames  # noqa: E402
 import casekit  # noqa: E402
 
 try:
@@ -116,11 +117,6 @@ def err_name(code):
 
 # ---------------------------------------------------------------------------------------------
 # Frames and header blocks, built by hand so that anything (malformed too) can be sent.
-
-def frame(ftype, flags, sid, payload=b""):
-    n = len(payload)
-    return struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, sid & 0x7FFFFFFF) + payload
-
 
 def settings_frame(pairs=(), ack=False):
     return frame(SETTINGS, ACK if ack else 0, 0,
@@ -291,14 +287,7 @@ class Conn:
         return True
 
     def _parse(self):
-        while len(self.buf) >= 9:
-            n = int.from_bytes(self.buf[0:3], "big")
-            if len(self.buf) < 9 + n:
-                return
-            ftype, flags = self.buf[3], self.buf[4]
-            sid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
-            payload = bytes(self.buf[9:9 + n])
-            del self.buf[:9 + n]
+        for ftype, flags, sid, payload in take_frames(self.buf):
             if self.first_frame is None:
                 self.first_frame = ftype
             self._on_frame(ftype, flags, sid, payload)

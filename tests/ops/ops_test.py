@@ -44,6 +44,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
 from casekit import Failure, Skip, check  # noqa: E402  (the path above comes first)
+from h2wire import frame, take_frames  # noqa: E402
 import casekit  # noqa: E402
 
 try:
@@ -665,11 +666,6 @@ def ws_echo(c, payload, timeout=IO_TIMEOUT):
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
-def h2_frame(ftype, flags, sid, payload=b""):
-    n = len(payload)
-    return struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, sid) + payload
-
-
 class H2:
     DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, CONTINUATION = 0, 1, 3, 4, 6, 7, 9
 
@@ -685,7 +681,7 @@ class H2:
         self.closed = None  # "EOF" / "RESET"
         self.settings_seen = False
         self._block = None
-        self._send(H2_PREFACE + h2_frame(self.SETTINGS, 0, 0))
+        self._send(H2_PREFACE + frame(self.SETTINGS, 0, 0))
 
     def _send(self, data):
         """Sends, ignoring a connection the server has closed: what it sent before is still
@@ -698,7 +694,7 @@ class H2:
     def get(self, sid, path):
         block = self.enc.encode([(":method", "GET"), (":scheme", "http"),
                                  (":authority", "localhost"), (":path", path)])
-        self._send(h2_frame(self.HEADERS, 0x5, sid, block))  # END_STREAM | END_HEADERS
+        self._send(frame(self.HEADERS, 0x5, sid, block))  # END_STREAM | END_HEADERS
 
     def pump(self, pred, timeout=IO_TIMEOUT):
         deadline = time.monotonic() + timeout
@@ -722,19 +718,12 @@ class H2:
         return pred()
 
     def _parse(self):
-        while len(self.buf) >= 9:
-            n = int.from_bytes(self.buf[0:3], "big")
-            if len(self.buf) < 9 + n:
-                return
-            ftype, flags = self.buf[3], self.buf[4]
-            sid = int.from_bytes(self.buf[5:9], "big") & 0x7FFFFFFF
-            payload = bytes(self.buf[9:9 + n])
-            del self.buf[:9 + n]
+        for ftype, flags, sid, payload in take_frames(self.buf):
             if ftype == self.SETTINGS and not flags & 0x1:
                 self.settings_seen = True
-                self._send(h2_frame(self.SETTINGS, 0x1, 0))
+                self._send(frame(self.SETTINGS, 0x1, 0))
             elif ftype == self.PING and not flags & 0x1:
-                self._send(h2_frame(self.PING, 0x1, 0, payload))
+                self._send(frame(self.PING, 0x1, 0, payload))
             elif ftype in (self.HEADERS, self.CONTINUATION):
                 if ftype == self.HEADERS:
                     if flags & 0x8:  # PADDED
