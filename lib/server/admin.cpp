@@ -3,6 +3,8 @@
 #include <memory>
 #include <utility>
 
+#include <openssl/crypto.h>
+
 #include <blitz/exchange.hpp>
 #include <blitz/reactor.hpp>
 
@@ -12,14 +14,10 @@ namespace {
 
 constexpr std::string_view kJson = "application/json";
 
-// Compared in full whatever the first difference, so the time taken says nothing about the
-// token.
+// Compared in constant time (the TLS library's comparison, as for ticket key names), so the
+// time taken says nothing about how much of a guess was right.
 bool same_secret(std::string_view a, std::string_view b) noexcept {
-    unsigned char diff = a.size() == b.size() ? 0 : 1;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        diff |= static_cast<unsigned char>(a[i] ^ (i < b.size() ? b[i] : 0));
-    }
-    return diff == 0;
+    return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // RFC 6750 §2.1: `Authorization: Bearer <token>`; the scheme is case-insensitive.
