@@ -492,37 +492,22 @@ private:
     // AdminSource
     bool admin_ready() const noexcept override { return !draining_.load(); }
 
-    // Every running reactor's metrics, for a scrape (single-writer counters: reading them from
-    // this thread takes no lock on the request path; the list lock only keeps reactors alive).
-    template <typename F>
-    void each_metrics(F fn) const {
+    // Every running reactor's metrics summed, for a scrape (single-writer counters: reading them
+    // from this thread takes no lock on the request path; the list lock only keeps reactors
+    // alive).
+    server::EngineTotals engine_totals() const {
+        server::EngineTotals t;
         std::lock_guard lock(reactors_mutex_);
         for (auto* r : reactors_) {
             if (r != nullptr) {
-                fn(r->metrics());
+                t.add(r->metrics());
             }
         }
+        return t;
     }
 
     void admin_stats(std::string& out) const override {
-        std::uint64_t requests = 0;
-        std::uint64_t retries = 0;
-        std::uint64_t race_retries = 0;
-        std::int64_t active = 0;
-        std::int64_t in_flight = 0;
-        metrics::Histogram::Snapshot duration;
-        each_metrics([&](const server::EngineMetrics& m) {
-            for (const auto& by_method : m.requests) {
-                for (const auto& c : by_method) {
-                    requests += c.value();
-                }
-            }
-            retries += m.retries.value();
-            race_retries += m.keepalive_race_retries.value();
-            active += m.connections_active.value();
-            in_flight += m.in_flight.value();
-            m.duration.merge_into(duration);
-        });
+        const server::EngineTotals t = engine_totals();
         out += "{\"workers\":" + std::to_string(workers_) + ",\"backend\":\"" + backend_name(backend_) +
                "\",\"draining\":" + (draining_.load() ? "true" : "false") + ",\"listeners\":[";
         bool first = true;
@@ -531,38 +516,20 @@ private:
             first = false;
             out += "\"name\":\"" + l->options.name + "\",\"url\":\"" + l->url + "\"}";
         }
-        out += "],\"requests\":" + std::to_string(requests) + ",\"requests_in_flight\":" +
-               std::to_string(in_flight) + ",\"connections_active\":" + std::to_string(active) +
+        out += "],\"requests\":" + std::to_string(t.all_requests) + ",\"requests_in_flight\":" +
+               std::to_string(t.in_flight) + ",\"connections_active\":" + std::to_string(t.connections_active) +
                ",\"request_duration_us\":{";
         const char* sep = "";
         for (const auto& [name, q] : {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}}) {
-            out += std::string(sep) + "\"" + name + "\":" + std::to_string(static_cast<std::uint64_t>(duration.quantile(q)));
+            out += std::string(sep) + "\"" + name + "\":" + std::to_string(static_cast<std::uint64_t>(t.duration.quantile(q)));
             sep = ",";
         }
-        out += "},\"upstream_retries\":" + std::to_string(retries) +
-               ",\"upstream_keepalive_race_retries\":" + std::to_string(race_retries) + "}";
+        out += "},\"upstream_retries\":" + std::to_string(t.retries) +
+               ",\"upstream_keepalive_race_retries\":" + std::to_string(t.keepalive_race_retries) + "}";
     }
 
     void admin_metrics(std::string& out) const override {
-        server::EngineMetrics::RequestCounts requests{};
-        metrics::Histogram::Snapshot duration;
-        std::uint64_t accepted = 0, handshakes = 0, handshake_failures = 0, retries = 0, race_retries = 0;
-        std::int64_t active = 0, in_flight = 0;
-        each_metrics([&](const server::EngineMetrics& m) {
-            for (std::size_t i = 0; i < kMethodCount; ++i) {
-                for (std::size_t j = 0; j < server::EngineMetrics::kStatusClasses; ++j) {
-                    requests[i][j] += m.requests[i][j].value();
-                }
-            }
-            m.duration.merge_into(duration);
-            accepted += m.connections_accepted.value();
-            active += m.connections_active.value();
-            in_flight += m.in_flight.value();
-            handshakes += m.tls_handshakes.value();
-            handshake_failures += m.tls_handshake_failures.value();
-            retries += m.retries.value();
-            race_retries += m.keepalive_race_retries.value();
-        });
+        const server::EngineTotals t = engine_totals();
         metrics::Writer w(out);
         w.family("blitz_requests_total", "Requests answered, by method and status class.", metrics::MetricType::Counter);
         constexpr std::string_view kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
@@ -571,30 +538,30 @@ private:
                                                 ? std::string_view("other")
                                                 : method_token(static_cast<Method>(i));
             for (std::size_t j = 0; j < server::EngineMetrics::kStatusClasses; ++j) {
-                if (requests[i][j] != 0) {
-                    w.counter({{"method", method}, {"code", kClasses[j]}}, requests[i][j]);
+                if (t.requests[i][j] != 0) {
+                    w.counter({{"method", method}, {"code", kClasses[j]}}, t.requests[i][j]);
                 }
             }
         }
         w.family("blitz_requests_in_flight", "Requests (and HTTP/2 streams) begun and not yet ended.",
                  metrics::MetricType::Gauge);
-        w.gauge({}, in_flight);
+        w.gauge({}, t.in_flight);
         w.family("blitz_request_duration_seconds", "Time from a complete request head to its response handed to the connection.",
                  metrics::MetricType::Histogram);
-        w.histogram({}, duration);
+        w.histogram({}, t.duration);
         w.family("blitz_connections_accepted_total", "Downstream connections accepted.", metrics::MetricType::Counter);
-        w.counter({}, accepted);
+        w.counter({}, t.connections_accepted);
         w.family("blitz_connections_active", "Downstream connections open.", metrics::MetricType::Gauge);
-        w.gauge({}, active);
+        w.gauge({}, t.connections_active);
         w.family("blitz_tls_handshakes_total", "TLS handshakes completed.", metrics::MetricType::Counter);
-        w.counter({}, handshakes);
+        w.counter({}, t.tls_handshakes);
         w.family("blitz_tls_handshake_failures_total", "TLS handshakes that failed.", metrics::MetricType::Counter);
-        w.counter({}, handshake_failures);
+        w.counter({}, t.tls_handshake_failures);
         w.family("blitz_upstream_retries_total", "Proxied requests sent again.", metrics::MetricType::Counter);
-        w.counter({}, retries);
+        w.counter({}, t.retries);
         w.family("blitz_upstream_keepalive_race_retries_total",
                  "Retries because a reused upstream connection closed before answering.", metrics::MetricType::Counter);
-        w.counter({}, race_retries);
+        w.counter({}, t.keepalive_race_retries);
         if (auto stats = metrics::read_process_stats(); stats) {
             metrics::write_process_metrics(w, *stats);
         }
