@@ -72,6 +72,10 @@ struct BackendOptions {
 ///   -EPIPE, never SIGPIPE.
 /// - connect completes once with 0 or -errno for a non-blocking socket; `addr` must stay valid
 ///   until it completes.
+/// - write completes once with the bytes written (possibly fewer: write the rest) or -errno;
+///   it is for regular files and stderr (access logs). The iovecs and what they point to must
+///   stay valid until then. Written at the file's current position, which for an O_APPEND
+///   descriptor is its end at the time of the write.
 /// - poll_in is multishot readiness for eventfd/signalfd-like descriptors.
 /// - cancel(fd) ends every operation on fd: each completes (with -ECANCELED or its last
 ///   result) without `more`. Completions never run inside the call that submitted them.
@@ -88,6 +92,10 @@ public:
     virtual void accept(int fd, std::uint64_t ud, bool multishot) = 0;
     virtual void recv(int fd, std::uint64_t ud) = 0;
     virtual void send(int fd, const iovec* iov, unsigned count, std::uint64_t ud) = 0;
+    /// Writes `count` iovecs to `fd` at its current position (regular files cannot be polled:
+    /// io_uring runs the write in a kernel worker; epoll writes synchronously, which a file
+    /// absorbs in the page cache, and delivers the result from run() like every completion).
+    virtual void write(int fd, const iovec* iov, unsigned count, std::uint64_t ud) = 0;
     virtual void poll_in(int fd, std::uint64_t ud) = 0;
     virtual void connect(int fd, const sockaddr* addr, socklen_t len, std::uint64_t ud) = 0;
     virtual void cancel(int fd) = 0;

@@ -1,5 +1,6 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -56,6 +57,17 @@ public:
         st.send_count = count;
         // Attempted at the start of the next run(): completions never run inside submit calls.
         ready_sends_.push_back({fd, st.generation});
+    }
+
+    void write(int fd, const iovec* iov, unsigned count, std::uint64_t ud) override {
+        // Regular files are always "ready" for epoll (EPERM on EPOLL_CTL_ADD): write now, but
+        // deliver the result from run() so completions never run inside the submitting call.
+        ssize_t w;
+        do {
+            w = ::writev(fd, iov, static_cast<int>(count));
+        } while (w < 0 && errno == EINTR);
+        const std::int32_t res = w < 0 ? -errno : static_cast<std::int32_t>(w);
+        immediate_.push_back(Completion{ud, res, false, -1});
     }
 
     void poll_in(int fd, std::uint64_t ud) override {

@@ -86,6 +86,14 @@ public:
         io_uring_sqe_set_data64(s, ud);
     }
 
+    void write(int fd, const iovec* iov, unsigned count, std::uint64_t ud) override {
+        io_uring_sqe* s = sqe();
+        // Offset -1 means "the file position" (IORING_FEAT_RW_CUR_POS, Linux 5.6); with O_APPEND
+        // every write lands at the end, as write(2) would put it.
+        io_uring_prep_writev(s, fd, iov, count, static_cast<__u64>(-1));
+        io_uring_sqe_set_data64(s, ud);
+    }
+
     void poll_in(int fd, std::uint64_t ud) override {
         io_uring_sqe* s = sqe();
         io_uring_prep_poll_multishot(s, fd, POLLIN);

@@ -1,4 +1,5 @@
 // Both backends must show the same completion semantics; every case runs on each.
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -167,4 +168,53 @@ TEST_CASE("io::Backend accepts connections and polls descriptors on both backend
     }
     ::close(efd);
     ::close(lfd);
+}
+
+TEST_CASE("io::Backend appends iovecs to an O_APPEND file and completes from run() on both backends",
+          "[io]") {
+    auto kind = GENERATE(blitz::Backend::IoUring, blitz::Backend::Epoll);
+    CAPTURE(backend_name(kind));
+    auto backend = make_or_skip(kind);
+    Recorder r{backend.get()};
+    char path[] = "/tmp/blitz_io_write_XXXXXX";
+    int tmp = ::mkstemp(path);
+    REQUIRE(tmp >= 0);
+    ::close(tmp);
+    int fd = ::open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    // Bytes already in the file must survive: an append, not a write at offset 0.
+    REQUIRE(::write(fd, "first\n", 6) == 6);
+
+    iovec iov[2] = {{const_cast<char*>("line one\n"), 9}, {const_cast<char*>("line two\n"), 9}};
+    const auto ud = io::pack(io::Op::Send, 5, 9);
+    backend->write(fd, iov, 2, ud);
+    // Completions never run inside the submitting call.
+    CHECK(r.seen.empty());
+    REQUIRE(r.run_until([&] { return !r.seen.empty(); }));
+    CHECK(r.seen.back().user_data == ud);
+    CHECK(r.seen.back().res == 18);
+    CHECK_FALSE(r.seen.back().more);
+
+    backend->write(fd, iov, 1, ud + 1);
+    REQUIRE(r.run_until([&] { return r.seen.size() == 2; }));
+    CHECK(r.seen.back().res == 9);
+
+    int rfd = ::open(path, O_RDONLY | O_CLOEXEC);
+    REQUIRE(rfd >= 0);
+    char buf[64] = {};
+    CHECK(std::string(buf, static_cast<std::size_t>(::read(rfd, buf, sizeof buf))) ==
+          "first\nline one\nline two\nline one\n");
+    ::close(rfd);
+
+    SECTION("a write to a descriptor open read-only completes with -EBADF") {
+        int ro = ::open(path, O_RDONLY | O_CLOEXEC);
+        REQUIRE(ro >= 0);
+        backend->write(ro, iov, 1, ud + 2);
+        REQUIRE(r.run_until([&] { return r.seen.size() == 3; }));
+        CHECK(r.seen.back().user_data == ud + 2);
+        CHECK(r.seen.back().res == -EBADF);
+        ::close(ro);
+    }
+    ::close(fd);
+    ::unlink(path);
 }

@@ -1,0 +1,171 @@
+#include "trace/otlp.hpp"
+
+#include <charconv>
+
+namespace blitz::trace {
+
+namespace {
+
+constexpr char kHex[] = "0123456789abcdef";
+
+// Length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629 §4), or 0 when it
+// is not one (bad lead byte, overlong form, surrogate, above U+10FFFF, truncated).
+std::size_t utf8_sequence(std::string_view s) noexcept {
+    auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
+    auto cont = [&](std::size_t i) { return i < s.size() && (at(i) & 0xc0) == 0x80; };
+    unsigned char c = at(0);
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        return cont(1) ? 2 : 0;
+    }
+    if (c >= 0xe0 && c <= 0xef) {
+        if (!cont(1) || !cont(2)) {
+            return 0;
+        }
+        unsigned char c1 = at(1);
+        if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)) {
+            return 0;  // overlong, or a UTF-16 surrogate
+        }
+        return 3;
+    }
+    if (c >= 0xf0 && c <= 0xf4) {
+        if (!cont(1) || !cont(2) || !cont(3)) {
+            return 0;
+        }
+        unsigned char c1 = at(1);
+        if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f)) {
+            return 0;  // overlong, or above U+10FFFF
+        }
+        return 4;
+    }
+    return 0;
+}
+
+// A JSON string (RFC 8259 §7) holding `s`.
+void append_string(std::string& out, std::string_view s) {
+    out += '"';
+    std::size_t i = 0;
+    while (i < s.size()) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+            ++i;
+        } else if (c < 0x20) {
+            out += "\\u00";
+            out += kHex[c >> 4];
+            out += kHex[c & 0x0f];
+            ++i;
+        } else if (c < 0x80) {
+            out += static_cast<char>(c);
+            ++i;
+        } else if (std::size_t n = utf8_sequence(s.substr(i)); n != 0) {
+            out.append(s.data() + i, n);
+            i += n;
+        } else {
+            out += "\\ufffd";
+            ++i;
+        }
+    }
+    out += '"';
+}
+
+void append_hex(std::string& out, const std::uint8_t* b, std::size_t n) {
+    out += '"';
+    for (std::size_t i = 0; i < n; ++i) {
+        out += kHex[b[i] >> 4];
+        out += kHex[b[i] & 0x0f];
+    }
+    out += '"';
+}
+
+template <class Int>
+void append_int(std::string& out, Int v) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, r.ptr);
+}
+
+// OTLP JSON: 64-bit integers are decimal strings (proto3 JSON mapping).
+template <class Int>
+void append_int_string(std::string& out, Int v) {
+    out += '"';
+    append_int(out, v);
+    out += '"';
+}
+
+void append_string_attribute(std::string& out, std::string_view key, std::string_view value) {
+    out += "{\"key\":";
+    append_string(out, key);
+    out += ",\"value\":{\"stringValue\":";
+    append_string(out, value);
+    out += "}}";
+}
+
+void append_span(std::string& out, const Span& s) {
+    out += "{\"traceId\":";
+    append_hex(out, s.trace.b, sizeof s.trace.b);
+    out += ",\"spanId\":";
+    append_hex(out, s.id.b, sizeof s.id.b);
+    if (s.parent) {
+        out += ",\"parentSpanId\":";
+        append_hex(out, s.parent->b, sizeof s.parent->b);
+    }
+    out += ",\"name\":";
+    append_string(out, s.name);
+    out += ",\"kind\":";
+    append_int(out, static_cast<int>(s.kind));
+    out += ",\"startTimeUnixNano\":";
+    append_int_string(out, s.start_unix_ns);
+    out += ",\"endTimeUnixNano\":";
+    append_int_string(out, s.end_unix_ns);
+    out += ",\"attributes\":[";
+    bool first = true;
+    for (const Attribute& a : s.attrs()) {
+        if (!first) {
+            out += ',';
+        }
+        first = false;
+        if (a.is_int) {
+            out += "{\"key\":";
+            append_string(out, a.key);
+            out += ",\"value\":{\"intValue\":";
+            append_int_string(out, a.num);
+            out += "}}";
+        } else {
+            append_string_attribute(out, a.key, a.str);
+        }
+    }
+    out += "],\"status\":{";
+    if (s.status != StatusCode::Unset) {
+        out += "\"code\":";
+        append_int(out, static_cast<int>(s.status));
+    }
+    out += "}}";
+}
+
+}  // namespace
+
+void encode_otlp_json(std::string& out, std::string_view service_name,
+                      std::span<const Span> spans) {
+    out += "{\"resourceSpans\":[{\"resource\":{\"attributes\":[";
+    append_string_attribute(out, "service.name", service_name);
+    out += ',';
+    append_string_attribute(out, "telemetry.sdk.name", "blitz");
+    out += ',';
+    append_string_attribute(out, "telemetry.sdk.language", "cpp");
+    out += "]},\"scopeSpans\":[{\"scope\":{\"name\":\"blitz\"},\"spans\":[";
+    bool first = true;
+    for (const Span& s : spans) {
+        if (!first) {
+            out += ',';
+        }
+        first = false;
+        append_span(out, s);
+    }
+    out += "]}]}]}";
+}
+
+}  // namespace blitz::trace
