@@ -67,6 +67,8 @@
 # RESULTS [benchmarks/results/DATE]
 # BLITZD [build-release/tools/blitzd/blitzd, brought up to date]
 # BLITZD_OPENSSL [build-release-openssl/tools/blitzd/blitzd (-Dtls=openssl), brought up to date].
+# BLITZ_OBSERVE [0]: 1 gives blitzd's s1/s2 listener a JSON access log (a file in $RESULTS) and
+# request ids, to measure their cost against a run without.
 # --quick: DURATION=3 WARMUP=1 REPS=1 N1=2000 N2=6000 HS_N1=100 HS_N2=300 IDLE_CONNS=1000
 # TLS_IDLE_CONNS=1000, for trying the script.
 #
@@ -211,13 +213,19 @@ if [ -n "$tls_servers" ]; then
         -e "s|@KEY@|$RESULTS/tls.key|g" "$here/nginx_tls.conf.in" >"$RESULTS/nginx_tls.conf"
 fi
 for backend in io_uring epoll; do
+    # BLITZ_OBSERVE=1: blitzd also writes a JSON access log line and makes a request id per
+    # request (the cost of observability; metrics are always on).
+    observe=""
+    if [ "${BLITZ_OBSERVE:-0}" = 1 ]; then
+        observe=", \"access_log\": { \"path\": \"$RESULTS/access-$backend.log\" }, \"request_id\": {}"
+    fi
     cat >"$RESULTS/blitzd-$backend.json" <<JSON
 {
   "workers": 1,
   "backend": "$backend",
   "log": { "level": "info" },
   "limits": { "max_requests_per_connection": 0, "max_connection_age_ms": 86400000 },
-  "listeners": [{ "name": "bench", "address": "127.0.0.1:$PORT" }],
+  "listeners": [{ "name": "bench", "address": "127.0.0.1:$PORT"$observe }],
   "routes": [
     {
       "name": "hello",
@@ -261,7 +269,7 @@ JSON
   "backend": "$backend",
   "log": { "level": "info" },
   "limits": { "max_requests_per_connection": 0, "max_connection_age_ms": 86400000 },
-  "listeners": [{ "name": "bench", "address": "127.0.0.1:$PORT" }],
+  "listeners": [{ "name": "bench", "address": "127.0.0.1:$PORT"$observe }],
   "upstreams": [
     {
       "name": "nginx",

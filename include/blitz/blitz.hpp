@@ -9,6 +9,7 @@
 #include <blitz/http.hpp>
 #include <blitz/listener.hpp>
 #include <blitz/log.hpp>
+#include <blitz/observe.hpp>
 #include <blitz/reactor.hpp>
 #include <blitz/result.hpp>
 #include <blitz/router.hpp>

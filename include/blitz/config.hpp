@@ -43,6 +43,10 @@ struct Config {
     /// When load_config() read the file (the running configuration's files written since are
     /// read again on reload).
     std::filesystem::file_time_type loaded_at{};
+    /// The document as written (before `${VAR}` expansion), pretty-printed, with the values of
+    /// secret keys (`token`, `password`, `secret`, ...) replaced by "[redacted]": what the admin
+    /// listener's GET /config shows (Server::set_config_document).
+    std::string redacted;
 };
 
 /// Parses a JSON configuration. Every string value may use `${VAR}` and `${VAR:-default}`

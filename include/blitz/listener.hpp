@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <blitz/observe.hpp>
 #include <blitz/tls.hpp>
 
 namespace blitz {
@@ -86,6 +87,10 @@ struct ListenerOptions {
     Http2Options http2;
     /// TLS on this listener; without it the listener speaks plain HTTP.
     std::optional<TlsOptions> tls;
+    /// The access log of this listener's exchanges (a route may have its own); none when empty.
+    std::optional<AccessLogOptions> access_log;
+    /// Request ids; none when empty (an incoming id is then forwarded as any header).
+    std::optional<RequestIdOptions> request_id;
 };
 
 }  // namespace blitz

@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -14,6 +15,7 @@
 #include <blitz/filter.hpp>
 #include <blitz/filters.hpp>
 #include <blitz/http.hpp>
+#include <blitz/observe.hpp>
 #include <blitz/result.hpp>
 #include <blitz/upstream.hpp>
 
@@ -152,6 +154,8 @@ struct Route {
     Handler handler;  ///< when set, answers instead of `direct`
     ProxyAction proxy;
     std::optional<Redirect> redirect;
+    /// This route's access log instead of its listener's (`enabled = false`: none).
+    std::optional<AccessLogOptions> access_log;
     /// Position in the Router (config order), the final tie-breaker.
     std::uint32_t order = 0;
     /// Set by Router::freeze(): compiled regexes and the like, so request-time code reaches
@@ -207,6 +211,8 @@ public:
     /// matchers hold.
     virtual RouteMatch match(const Request& request) const noexcept = 0;
     virtual std::size_t size() const noexcept = 0;
+    /// The routes in config order (for listings such as the admin listener's GET /routes).
+    virtual std::span<const Route> routes() const noexcept = 0;
 };
 
 class Router;

@@ -26,6 +26,15 @@ struct AdminOptions {
 };
 
 /// Engine-wide settings.
+/// How many label values the per-route and per-endpoint metrics keep; later values share the
+/// series labelled "other", so a scrape stays bounded however many routes or endpoints there are.
+struct MetricsOptions {
+    std::uint32_t max_route_labels = 200;
+    std::uint32_t max_endpoint_labels = 200;  ///< per upstream
+
+    bool operator==(const MetricsOptions&) const = default;
+};
+
 struct ServerOptions {
     /// Reactor threads; 0 = one per online CPU.
     unsigned workers = 0;
@@ -42,6 +51,9 @@ struct ServerOptions {
     std::chrono::milliseconds drain_timeout{30'000};
     /// The admin listener; none when empty.
     std::optional<AdminOptions> admin;
+    MetricsOptions metrics;
+    /// Span export; none when empty (traceparent is still propagated).
+    std::optional<TracingOptions> tracing;
 };
 
 /// What Server::run_until_signal() does besides stopping.
@@ -117,6 +129,10 @@ public:
     /// LISTEN_FDS protocol), and waits until it serves. Returns its pid; the caller then
     /// drain()s. Thread-safe; not from a reactor thread.
     Result<pid_t, std::string> upgrade();
+    /// What the admin listener's GET /config answers: the running configuration as a JSON
+    /// document, secrets already redacted (blitzd passes its config file through
+    /// config::redacted_json). Until it is set, GET /config answers 404. Thread-safe.
+    void set_config_document(std::string json);
     /// Asks every reactor to stop (thread-safe, idempotent); open connections are closed.
     void stop() noexcept;
     /// Waits for the reactors started by start() to finish.

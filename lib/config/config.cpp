@@ -19,6 +19,7 @@
 #include "config/keys.hpp"
 #include "config/load.hpp"
 #include "config/parts.hpp"
+#include "config/redact.hpp"
 #include "config/syntax.hpp"
 #include "config/walker.hpp"
 #include "net/address.hpp"
@@ -124,6 +125,13 @@ const std::array<Field<Document>, 2> kAdminFields = {{
          d.config.server.admin->token = std::move(t.value);
          return true;
      }},
+}};
+
+const std::array<Field<MetricsOptions>, 2> kMetricsFields = {{
+    {"max_route_labels",
+     [](Walker& w, Node& n, MetricsOptions& m) { return w.integer(n, 1, 100'000, m.max_route_labels); }},
+    {"max_endpoint_labels",
+     [](Walker& w, Node& n, MetricsOptions& m) { return w.integer(n, 1, 100'000, m.max_endpoint_labels); }},
 }};
 
 const std::array<Field<Document>, 1> kShutdownFields = {{
@@ -341,7 +349,7 @@ bool read_trusted_proxies(Walker& w, Node& n, std::vector<std::string>& out) {
     });
 }
 
-const std::array<Field<ListenerState>, 10> kListenerFields = {{
+const std::array<Field<ListenerState>, 12> kListenerFields = {{
     {"name",
      [](Walker& w, Node& n, ListenerState& l) {
          l.name_offset = n.offset;
@@ -371,6 +379,10 @@ const std::array<Field<ListenerState>, 10> kListenerFields = {{
     {"http2", [](Walker& w, Node& n, ListenerState& l) { return read_http2(w, n, l); }},
     {"tls", [](Walker& w, Node& n,
                ListenerState& l) { return read_listener_tls(w, n, l.options.tls, l.alpn); }},
+    {"access_log",
+     [](Walker& w, Node& n, ListenerState& l) { return read_access_log(w, n, l.options.access_log); }},
+    {"request_id",
+     [](Walker& w, Node& n, ListenerState& l) { return read_request_id(w, n, l.options.request_id); }},
 }};
 
 bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
@@ -398,7 +410,7 @@ bool read_listener(Walker& w, Node& n, std::size_t index, Document& d) {
     return true;
 }
 
-const std::array<Field<Document>, 13> kRootFields = {{
+const std::array<Field<Document>, 15> kRootFields = {{
     // Lets editors find docs/config.schema.json; not used by the loader.
     {"$schema",
      [](Walker& w, Node& n, Document&) {
@@ -445,6 +457,9 @@ const std::array<Field<Document>, 13> kRootFields = {{
          d.admin_at = Walker::place(n);
          return w.object(n, kAdminFields, d);
      }},
+    {"metrics",
+     [](Walker& w, Node& n, Document& d) { return w.object(n, kMetricsFields, d.config.server.metrics); }},
+    {"tracing", [](Walker& w, Node& n, Document& d) { return read_tracing(w, n, d.config.server.tracing); }},
     {"listeners",
      [](Walker& w, Node& n, Document& d) {
          d.has_listeners = true;
@@ -490,6 +505,8 @@ std::vector<std::string_view> accepted_keys(ObjectKind kind) {
             return keys_of(kReloadFields);
         case ObjectKind::Admin:
             return keys_of(kAdminFields);
+        case ObjectKind::Metrics:
+            return keys_of(kMetricsFields);
         case ObjectKind::Limits:
             return keys_of(kLimitFields);
         case ObjectKind::Listener:
@@ -503,6 +520,9 @@ std::vector<std::string_view> accepted_keys(ObjectKind kind) {
         return keys;
     }
     if (std::vector<std::string_view> keys = upstream_keys(kind); !keys.empty()) {
+        return keys;
+    }
+    if (std::vector<std::string_view> keys = observe_keys(kind); !keys.empty()) {
         return keys;
     }
     return tls_keys(kind);
@@ -587,6 +607,10 @@ Result<Config, ConfigError> parse(std::string_view json, std::string_view source
     d.config.router = std::move(d.routes.router);
     d.config.upstreams = std::move(d.upstreams.upstreams);
     d.config.files = w.named_files();
+    // The document checked above parses: redaction cannot fail on it.
+    if (auto shown = redacted_json(json.substr(skew)); shown) {
+        d.config.redacted = std::move(*shown);
+    }
     return std::move(d.config);
 }
 

@@ -14,6 +14,10 @@ enum class ObjectKind {
     Shutdown,        ///< "shutdown"
     Reload,          ///< "reload"
     Admin,           ///< "admin"
+    Metrics,         ///< "metrics"
+    Tracing,         ///< "tracing"
+    AccessLog,       ///< "listeners[].access_log", "routes[].access_log"
+    RequestId,       ///< "listeners[].request_id"
     Limits,          ///< "limits", top-level and per listener
     Listener,        ///< an element of "listeners"
     Http2,           ///< "listeners[].http2" when it is an object
@@ -45,7 +49,8 @@ enum class ObjectKind {
 /// Every ObjectKind, for tests that walk them all.
 inline constexpr ObjectKind kObjectKinds[] = {
     ObjectKind::Root,         ObjectKind::Log,         ObjectKind::Buffers,
-    ObjectKind::Shutdown,     ObjectKind::Reload,      ObjectKind::Admin,
+    ObjectKind::Shutdown,     ObjectKind::Reload,      ObjectKind::Admin,       ObjectKind::Metrics,
+    ObjectKind::Tracing,      ObjectKind::AccessLog,   ObjectKind::RequestId,
     ObjectKind::Limits,       ObjectKind::Listener,    ObjectKind::Http2,
     ObjectKind::Tls,          ObjectKind::Certificate, ObjectKind::Upstream,
     ObjectKind::Endpoint,     ObjectKind::Hash,        ObjectKind::Pool,

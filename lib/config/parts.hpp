@@ -7,7 +7,9 @@
 #include <string_view>
 #include <vector>
 
+#include <blitz/observe.hpp>
 #include <blitz/router.hpp>
+#include <blitz/server.hpp>
 #include <blitz/tls.hpp>
 #include <blitz/upstream.hpp>
 
@@ -54,6 +56,13 @@ bool resolve_upstreams(Walker& w, RouteSet& routes, const UpstreamSet& upstreams
 /// Compiles the routes with Router::freeze(). Its errors name a route by index ("route "api"
 /// (#3): ..."); they are reported at that route object, else at the routes array (`at`).
 bool freeze_routes(Walker& w, const RouteSet& routes, const Place& at);
+
+/// "access_log" of a listener or route, "request_id" of a listener, the top-level "tracing".
+bool read_access_log(Walker& w, Node& n, std::optional<AccessLogOptions>& out);
+bool read_request_id(Walker& w, Node& n, std::optional<RequestIdOptions>& out);
+bool read_tracing(Walker& w, Node& n, std::optional<TracingOptions>& out);
+/// The keys of AccessLog, RequestId and Tracing objects; empty for other kinds.
+std::vector<std::string_view> observe_keys(ObjectKind kind);
 
 /// The keys of the route-side objects (Route, Match, Matcher, Respond, Proxy, Retry,
 /// RegexRewrite, Redirect, Filter, HeaderEdits); empty for other kinds.

@@ -642,7 +642,7 @@ bool read_filters(Walker& w, Node& n, RouteState& rs) {
 
 // ---- the route -----------------------------------------------------------------------------
 
-const std::array<Field<RouteState>, 11> kRouteFields = {{
+const std::array<Field<RouteState>, 12> kRouteFields = {{
     {"name", [](Walker& w, Node& n, RouteState& rs) { return w.name(n, rs.route.name); }},
     {"match",
      [](Walker& w, Node& n, RouteState& rs) {
@@ -658,6 +658,8 @@ const std::array<Field<RouteState>, 11> kRouteFields = {{
          return w.integer(n, 0, kMaxExactInteger, rs.route.max_body_bytes);
      }},
     {"filters", [](Walker& w, Node& n, RouteState& rs) { return read_filters(w, n, rs); }},
+    {"access_log",
+     [](Walker& w, Node& n, RouteState& rs) { return read_access_log(w, n, rs.route.access_log); }},
     {"request_headers",
      [](Walker& w, Node& n, RouteState& rs) {
          return w.object(n, kHeaderEditFields, rs.route.request_headers);

@@ -195,6 +195,13 @@ bool Walker::name(Node& n, std::string& out) {
     return true;
 }
 
+std::string Walker::resolve(std::string name) const {
+    if (name.front() == '/' || files_.base_dir.empty()) {
+        return name;
+    }
+    return files_.base_dir.back() == '/' ? files_.base_dir + name : files_.base_dir + '/' + name;
+}
+
 bool Walker::file(Node& n, std::string& out, Place& at) {
     constexpr std::string_view kExpected = "a file name";
     at = place(n);
@@ -205,13 +212,7 @@ bool Walker::file(Node& n, std::string& out, Place& at) {
     if (t.value.empty() || t.value.find('\0') != std::string::npos) {
         return mismatch(n, "a non-empty file name without NUL characters", t);
     }
-    if (t.value.front() == '/' || files_.base_dir.empty()) {
-        out = std::move(t.value);
-    } else if (files_.base_dir.back() == '/') {
-        out = files_.base_dir + t.value;
-    } else {
-        out = files_.base_dir + '/' + t.value;
-    }
+    out = resolve(std::move(t.value));
     if (std::find(named_.begin(), named_.end(), out) == named_.end()) {
         named_.push_back(out);
     }

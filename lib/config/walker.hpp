@@ -150,6 +150,8 @@ class Walker {
     /// A file name (a non-empty string without NUL). A relative one is joined to
     /// FileRules::base_dir. `at` gets the value's place, for readable().
     bool file(Node& n, std::string& out, Place& at);
+    /// `name` joined to FileRules::base_dir when relative (not recorded as a named file).
+    std::string resolve(std::string name) const;
     /// Opens `path` and reads a byte of it, so that a missing, unreadable or empty file is
     /// refused at the key naming it when the config is loaded, not later by whatever uses it.
     /// Always true when FileRules::check is off.

@@ -422,11 +422,32 @@ bool ServerSession::receive(const char* data, std::size_t len, std::uint64_t now
     const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(data), len);
     if (rv < 0) {
         // A bad preface or a fatal protocol error: say so (RFC 9113 §3.4, §5.4.1) and close.
-        const bool flood = rv == NGHTTP2_ERR_FLOODED || rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
-        nghttp2_session_terminate_session(session_, flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
+        if (rv == NGHTTP2_ERR_FLOODED) {
+            flood_ = Flood::OutboundQueue;
+        } else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
+            flood_ = Flood::Continuation;
+        }
+        nghttp2_session_terminate_session(session_, flood_ != Flood::None ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                                          : NGHTTP2_PROTOCOL_ERROR);
         return false;
     }
     return flood_ == Flood::None;
+}
+
+std::string_view flood_name(Flood flood) noexcept {
+    switch (flood) {
+        case Flood::Resets:
+            return "resets";
+        case Flood::ControlFrames:
+            return "control_frames";
+        case Flood::OutboundQueue:
+            return "outbound_queue";
+        case Flood::Continuation:
+            return "continuation";
+        case Flood::None:
+            break;
+    }
+    return "none";
 }
 
 bool ServerSession::send() { return nghttp2_session_send(session_) == 0; }

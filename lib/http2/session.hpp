@@ -18,7 +18,13 @@ struct nghttp2_session;
 namespace blitz::http2 {
 
 /// Why the codec ended the connection on its own (counted by the server).
-enum class Flood : std::uint8_t { None, Resets, ControlFrames };
+/// Which flood limit ended a connection: streams reset faster than they complete (Rapid Reset,
+/// MadeYouReset), control frames over budget (PING/SETTINGS/empty frames), nghttp2's outbound
+/// queue of frames the peer provoked and does not read, or a CONTINUATION flood.
+enum class Flood : std::uint8_t { None, Resets, ControlFrames, OutboundQueue, Continuation };
+inline constexpr std::size_t kFloodKinds = 4;  // without None
+/// The label of a flood other than None ("resets", "control_frames", "outbound_queue", "continuation").
+std::string_view flood_name(Flood flood) noexcept;
 
 /// The codec's part of one request stream. The server's stream object derives from it and
 /// hands it out from Handler::h2_open(); the codec fills the request head into its arena.

@@ -17,7 +17,7 @@
 namespace blitz::io {
 
 /// What an operation is; packed into the top byte of user_data.
-enum class Op : std::uint8_t { None = 0, Accept, Recv, Send, Poll, Connect, UpRecv, UpSend };
+enum class Op : std::uint8_t { None = 0, Accept, Recv, Send, Poll, Connect, UpRecv, UpSend, LogWrite };
 
 /// user_data = op (8 bits) | generation (24 bits) | slot (32 bits). A completion whose
 /// generation no longer matches its slot's owner is stale and dropped (its buffer recycled).

@@ -194,6 +194,7 @@ public:
     }
 
     std::size_t size() const noexcept override { return routes_.size(); }
+    std::span<const Route> routes() const noexcept override { return routes_; }
 
 private:
     RouteMatch lookup(std::string_view authority, const Lookup& q) const noexcept {

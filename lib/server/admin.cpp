@@ -8,6 +8,8 @@
 #include <blitz/exchange.hpp>
 #include <blitz/reactor.hpp>
 
+#include "server/engine_report.hpp"
+
 namespace blitz::server {
 
 namespace {
@@ -45,23 +47,6 @@ Flow unauthorized(Exchange& ex) {
     return f;
 }
 
-// JSON string contents (RFC 8259 §7) for an error message.
-void append_escaped(std::string& out, std::string_view s) {
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            constexpr char kHex[] = "0123456789abcdef";
-            out += "\\u00";
-            out += kHex[(c >> 4) & 0xF];
-            out += kHex[c & 0xF];
-        } else {
-            out += c;
-        }
-    }
-}
-
 }  // namespace
 
 Router admin_router(AdminSource& source, std::string token) {
@@ -79,15 +64,6 @@ Router admin_router(AdminSource& source, std::string token) {
         }
         return source.admin_ready() ? ex.respond_static(200, "ready\n") : ex.respond_static(503, "draining\n");
     });
-    router.route(Method::Get, "/stats").name("admin-stats").handle([&source, secret](Exchange& ex) {
-        if (!authorized(ex, *secret)) {
-            return unauthorized(ex);
-        }
-        std::string json;
-        source.admin_stats(json);
-        json += '\n';
-        return ex.respond(200, json, kJson);
-    });
     router.route(Method::Get, "/metrics").name("admin-metrics").handle([&source, secret](Exchange& ex) {
         if (!authorized(ex, *secret)) {
             return unauthorized(ex);
@@ -97,6 +73,33 @@ Router admin_router(AdminSource& source, std::string token) {
         // The text exposition format, version 0.0.4 (what Prometheus asks for by default).
         return ex.respond(200, text, "text/plain; version=0.0.4; charset=utf-8");
     });
+    const auto json_view = [&router, &source, secret](std::string_view path, std::string_view name,
+                                                     bool (*fill)(AdminSource&, std::string&)) {
+        router.route(Method::Get, path).name(name).handle([&source, secret, fill](Exchange& ex) {
+            if (!authorized(ex, *secret)) {
+                return unauthorized(ex);
+            }
+            std::string json;
+            if (!fill(source, json)) {
+                return ex.respond_static(404, "{\"error\":\"this server has no configuration document\"}\n", kJson);
+            }
+            json += '\n';
+            return ex.respond(200, json, kJson);
+        });
+    };
+    json_view("/stats", "admin-stats", [](AdminSource& s, std::string& out) {
+        s.admin_stats(out);
+        return true;
+    });
+    json_view("/routes", "admin-routes", [](AdminSource& s, std::string& out) {
+        s.admin_routes(out);
+        return true;
+    });
+    json_view("/upstreams", "admin-upstreams", [](AdminSource& s, std::string& out) {
+        s.admin_upstreams(out);
+        return true;
+    });
+    json_view("/config", "admin-config", [](AdminSource& s, std::string& out) { return s.admin_config(out); });
     router.route(Method::Post, "/reload").name("admin-reload").handle([&source, secret](Exchange& ex) {
         if (!authorized(ex, *secret)) {
             return unauthorized(ex);
@@ -109,9 +112,9 @@ Router admin_router(AdminSource& source, std::string token) {
                     if (outcome) {
                         ex.respond_static(200, "{\"reloaded\":true}\n", kJson);
                     } else {
-                        std::string body = "{\"reloaded\":false,\"error\":\"";
-                        append_escaped(body, outcome.error());
-                        body += "\"}\n";
+                        std::string body = "{\"reloaded\":false,\"error\":";
+                        append_json_string(body, outcome.error());
+                        body += "}\n";
                         ex.respond(400, body, kJson);
                     }
                 }

@@ -20,6 +20,13 @@ public:
     virtual void admin_stats(std::string& out) const = 0;
     /// Appends the server's metrics in the Prometheus text format (GET /metrics).
     virtual void admin_metrics(std::string& out) const = 0;
+    /// Appends GET /routes: every listener's routes, as JSON.
+    virtual void admin_routes(std::string& out) const = 0;
+    /// Appends GET /upstreams: every upstream's endpoints with health and pools, as JSON.
+    virtual void admin_upstreams(std::string& out) const = 0;
+    /// Appends GET /config: the running configuration (secrets redacted) as the embedder gave
+    /// it (Server::set_config_document). False: none was given.
+    virtual bool admin_config(std::string& out) const = 0;
     /// Runs a reload on the control thread and calls `done` with its outcome there (POST
     /// /reload). False: no reload is possible (no control loop or no reload hook).
     virtual bool admin_reload(std::function<void(Result<void, std::string>)> done) = 0;
@@ -31,7 +38,8 @@ protected:
     ~AdminSource() = default;
 };
 
-/// The admin listener's routes: GET /live, GET /ready, GET /stats, GET /metrics, POST /reload; with a
+/// The admin listener's routes: GET /live, /ready, /stats, /metrics, /routes, /upstreams, /config,
+/// POST /reload; with a
 /// non-empty `token`, each one first requires `Authorization: Bearer <token>` (401 otherwise).
 ///
 /// Thread: config-time. Lifetime: the routes refer to `source`.

@@ -116,6 +116,8 @@ void Connection::open(int fd, ListenerSlot& listener, std::uint32_t slot, std::u
     recv_armed_ = false;
     send_inflight_ = false;
     close_after_send_ = false;
+    close_noted_ = false;
+    close_reason_ = CloseReason::Server;
     closing_ = false;
     draining_ = false;
     requests_ = 0;
@@ -175,6 +177,10 @@ void Connection::on_recv(const io::Completion& c) {
     } else if (c.res == 0 || (c.res < 0 && c.res != -ENOBUFS && c.res != -ECANCELED)) {
         // Peer closed or the socket failed: nothing more can be answered.
         if (!closing_) {
+            if (state_ == State::Handshake && tls_ != nullptr) {
+                reactor_.metrics().tls_handshake_failures[kTlsFailEof].add();
+            }
+            note_close(c.res == 0 ? CloseReason::Client : CloseReason::Error);
             close_now();
         }
     } else if (c.res == -ENOBUFS) {
@@ -186,6 +192,7 @@ void Connection::on_recv(const io::Completion& c) {
 }
 
 void Connection::consume_input(char* data, std::size_t len, std::uint16_t bid) {
+    reactor_.metrics().bytes_received.add(len);
     if (h2_ != nullptr) {
         reactor_.own_buffer(bid);
         h2_input(data, len, bid);
@@ -217,6 +224,7 @@ void Connection::stash_partial_head(const char* p, std::size_t n) {
         std::size_t cap = std::max<std::size_t>(partial_cap_ * 2, std::max<std::size_t>(4096, partial_len_ + n));
         auto* grown = static_cast<char*>(std::realloc(partial_, cap));
         if (grown == nullptr) {
+            note_close(CloseReason::Error);
             close_now();
             return;
         }
@@ -329,7 +337,7 @@ bool Connection::process_head(char*& p, char* end) {
     }
     p += r.consumed;
     head_started_ms_ = 0;
-    start_exchange(head);
+    start_exchange(head, r.consumed);
     return true;
 }
 
@@ -341,6 +349,7 @@ void Connection::process_body(char*& p, char* end) {
             if (state_ == State::Body && active_ != nullptr && active_->phase < Phase::ResponseHeaders) {
                 local_error(step.error_status, step.reason, true);
             } else {
+                note_close(CloseReason::ProtocolError);
                 close_now();
             }
             return;
@@ -382,11 +391,13 @@ void Connection::process_body(char*& p, char* end) {
 // ---------------------------------------------------------------------------------------------
 // Exchanges
 
-void Connection::start_exchange(http1::RequestHead& head) {
+void Connection::start_exchange(http1::RequestHead& head, std::size_t head_bytes) {
     ++requests_;
     void* mem = reactor_.take_active_memory();
     active_ = new (mem) Active(*this, reactor_.blocks());
     active_->started_us = reactor_.now_us();
+    active_->head_bytes = static_cast<std::uint32_t>(head_bytes);
+    active_->queued_at_start = queued_;
     reactor_.metrics().in_flight.add();
     Active& a = *active_;
     Request& req = a.ex.mutable_request();
@@ -422,6 +433,7 @@ void Connection::start_exchange(http1::RequestHead& head) {
             return;
         }
     }
+    reactor_.observer().started(a.ex, a.obs, config());
     RouteMatch m = routes_->match(req);
     if (m.route == nullptr) {
         if (m.allowed.empty()) {
@@ -489,7 +501,7 @@ void Connection::advance() {
                 a->phase = Phase::AwaitResponse;
                 if (!route->handler && route->proxy.upstream) {
                     void* mem = a->arena.allocate(sizeof(ProxyState), alignof(ProxyState));
-                    a->proxy = new (mem) ProxyState(*this, a->ex, route->proxy, reactor_);
+                    a->proxy = new (mem) ProxyState(*this, a->ex, a->obs, route->proxy, reactor_);
                     a->proxy->start();
                     continue;  // waits in AwaitResponse, or answers an error at once
                 }
@@ -523,6 +535,9 @@ void Connection::advance() {
                 continue;
             case Phase::ResponseHeaders: {
                 Flow f = Flow::Continue;
+                if (a->filter_index == route->filters.size()) {
+                    ReactorObserver::echo(a->ex, a->obs);  // before the filters, which may edit it
+                }
                 // Response phases run in reverse order.
                 while (a->filter_index > 0 && f != Flow::Pause) {
                     f = route->filters[--a->filter_index]->on_response_headers(a->ex);
@@ -564,6 +579,7 @@ void Connection::deliver_body(std::span<const char> chunk, bool end) {
         if (a->phase < Phase::ResponseHeaders) {
             local_error(413, "request body too large", true);
         } else {
+            note_close(CloseReason::ProtocolError);
             close_now();
         }
         return;
@@ -597,6 +613,9 @@ void Connection::send_continue() {
 
 // A local error response. With `close`, the connection closes after it (framing is unknown).
 void Connection::local_error(int status, const char* reason, bool close, std::string_view allow) {
+    if (close) {
+        note_close(status == 408 ? CloseReason::Timeout : CloseReason::ProtocolError);
+    }
     char body[192];
     int n = std::snprintf(body, sizeof body, "{\"error\":\"%s\"}", reason);
     const std::string_view text{body, static_cast<std::size_t>(std::max(n, 0))};
@@ -609,6 +628,7 @@ void Connection::local_error(int status, const char* reason, bool close, std::st
                                                    false, reactor_.date());
         std::memcpy(dst + w, text.data(), text.size());
         out_len_ += static_cast<std::uint32_t>(w + text.size());
+        queued_ += w + text.size();
         close_after_send_ = true;
         state_ = State::Linger;
         if (!in_process_) {
@@ -620,6 +640,7 @@ void Connection::local_error(int status, const char* reason, bool close, std::st
         void* mem = reactor_.take_active_memory();
         active_ = new (mem) Active(*this, reactor_.blocks());
         active_->started_us = reactor_.now_us();
+        active_->ex.mutable_request().method = Method::Other;  // no request head could be read
         reactor_.metrics().in_flight.add();
         active_->body_done = true;
         active_->keep_alive = false;
@@ -676,9 +697,11 @@ void Connection::finish_response() {
                                        reactor_.date());
     }
     out_len_ += static_cast<std::uint32_t>(n);
+    queued_ += n;
     if (send_body && !body.empty()) {
         std::memcpy(out_ + out_len_, body.data(), body.size());
         out_len_ += static_cast<std::uint32_t>(body.size());
+        queued_ += body.size();
     }
     complete_exchange(keep);
 }
@@ -693,7 +716,8 @@ void Connection::complete_exchange(bool keep) {
             f->on_log(a.ex);
         }
     }
-    reactor_.metrics().request_done(a.ex.request().method, a.ex.response().status(), a.started_us, reactor_.now_us());
+    reactor_.exchange_ended(a.ex, {a.started_us, a.head_bytes + a.body_seen, queued_ - a.queued_at_start, a.proxy,
+                                   &config(), &a.obs});
     if (!keep || draining_) {
         close_after_send_ = true;
     }
@@ -909,6 +933,10 @@ void Connection::timer_fired() {
     if (state_ == State::Handshake) {
         // No first byte, or no finished handshake, in time: nothing was asked, nothing to answer.
         if (now >= accepted_ms_ + static_cast<std::uint64_t>(config().options.tls->handshake_timeout.count())) {
+            if (tls_ != nullptr) {
+                reactor_.metrics().tls_handshake_failures[kTlsFailTimeout].add();
+            }
+            note_close(CloseReason::Timeout);
             close_now();
         } else {
             arm_timer();
@@ -939,6 +967,7 @@ void Connection::timer_fired() {
         if (state_ == State::Body && active_ != nullptr && active_->phase < Phase::ResponseHeaders) {
             local_error(408, "request body timeout", true);
         } else {
+            note_close(CloseReason::Timeout);
             close_now();
         }
         return;
@@ -951,6 +980,7 @@ void Connection::drain() noexcept {
         return;
     }
     draining_ = true;
+    note_close(CloseReason::Drain);
     if (state_ == State::H2) {
         // The final GOAWAY follows after the same grace an idle HTTP/1.1 connection gets: time
         // for streams the client sent before it saw the notice.

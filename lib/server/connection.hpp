@@ -44,6 +44,14 @@ public:
     void rearm_recv();
     /// Closes at once (server stop): cancels operations; in-flight exchanges are aborted.
     void close_now() noexcept;
+    /// Notes why the connection is about to close (the first reason given is kept).
+    void note_close(CloseReason reason) noexcept {
+        if (!close_noted_) {
+            close_noted_ = true;
+            close_reason_ = reason;
+        }
+    }
+    CloseReason close_reason() const noexcept { return close_reason_; }
     /// Graceful close (shutdown, or its listener removed by a reload): what is in flight is
     /// answered with `Connection: close` (HTTP/2: GOAWAY, streams finish); an idle connection
     /// gets a short grace for a request already on the wire, then a FIN.
@@ -77,7 +85,7 @@ private:
     void stash_partial_head(const char* p, std::size_t n);
 
     // Exchanges.
-    void start_exchange(http1::RequestHead& head);
+    void start_exchange(http1::RequestHead& head, std::size_t head_bytes);
     void advance();
     void deliver_body(std::span<const char> chunk, bool end);
     void finish_response();
@@ -174,6 +182,8 @@ private:
     bool closing_ = false;      // cancel issued; waiting for operations to finish
     bool in_process_ = false;
     bool draining_ = false;
+    bool close_noted_ = false;
+    CloseReason close_reason_ = CloseReason::Server;
     bool input_blocked_ : 1 = false;  // a proxied request body waits for its upstream
     bool queue_send_ : 1 = false;     // the send in flight is from queue_
     std::uint8_t peer_family_ = 0;    // AF_INET/AF_INET6 once the peer address was fetched
@@ -196,6 +206,7 @@ private:
     // Output: `out_` is being filled while `sending_` is in flight.
     char* out_ = nullptr;
     std::uint32_t out_len_ = 0;
+    std::uint64_t queued_ = 0;  // response bytes handed to the output, ever (per-exchange counts)
     std::uint32_t out_cap_ = 0;
     char* sending_ = nullptr;
     std::uint32_t sending_len_ = 0;

@@ -34,7 +34,10 @@ struct Connection::Active {
     std::uint64_t body_limit = 0;
     std::uint64_t body_seen = 0;
     std::uint64_t started_us = 0;  // the reactor's clock when the request head was complete
+    std::uint64_t queued_at_start = 0;  // Connection::queued_ then: this exchange's bytes sent follow
+    std::uint32_t head_bytes = 0;
     std::string_view client_address;
+    ExchangeObs obs;
 };
 
 }  // namespace blitz::server

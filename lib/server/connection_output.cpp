@@ -44,6 +44,7 @@ void Connection::append(std::string_view bytes) {
     char* dst = reserve_out(bytes.size());
     std::memcpy(dst, bytes.data(), bytes.size());
     out_len_ += static_cast<std::uint32_t>(bytes.size());
+    queued_ += bytes.size();
 }
 
 // Gives an output buffer back: a reactor block, or heap memory a large output grew into.
@@ -112,6 +113,7 @@ void Connection::on_send(const io::Completion& c) {
         return;
     }
     if (c.res < 0) {
+        note_close(CloseReason::Error);
         close_now();
         maybe_recycle();
         return;
@@ -125,6 +127,7 @@ void Connection::on_send(const io::Completion& c) {
             return;
         }
     }
+    reactor_.metrics().bytes_sent.add(static_cast<std::uint64_t>(res));
     if (queue_send_) {
         queue_send_ = false;
         queue_->consume(static_cast<std::uint32_t>(res));

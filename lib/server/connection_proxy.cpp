@@ -94,6 +94,7 @@ bool Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
         const std::string_view protocol = upstream_fields.get("Upgrade");
         r.add_header("Upgrade", copy ? a.arena.copy(protocol) : protocol);
     }
+    ReactorObserver::echo(a.ex, a.obs);
     for (std::size_t i = route->filters.size(); i > 0; --i) {
         // Response filters of a streamed response run synchronously: the upstream's bytes are
         // not held back for them (Pause counts as Continue here; see docs/architecture.md).
@@ -129,6 +130,7 @@ bool Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
         return passthrough;
     }
     out_len_ += static_cast<std::uint32_t>(n);
+    queued_ += n;
     a.phase = Phase::Streaming;
     if (queue_ == nullptr) {
         queue_ = reactor_.take_queue();
@@ -150,6 +152,7 @@ void Connection::proxy_body(const char* data, std::uint32_t len, std::int32_t bi
         out_len_ = 0;
         out_cap_ = 0;
     }
+    queued_ += len;
     if (bid >= 0) {
         queue_->push_buffer(data, len, static_cast<std::uint16_t>(bid));
     } else {

@@ -61,7 +61,8 @@ void Connection::tls_input(const char* data, std::size_t len) {
                 log(LogLevel::Debug, "tls: handshake failed: %.*s", static_cast<int>(why.size()), why.data());
             }
             tls_->failed = true;
-            reactor_.metrics().tls_handshake_failures.add();
+            reactor_.metrics().tls_handshake_failures[static_cast<std::size_t>(s.failure_kind())].add();
+            note_close(CloseReason::Tls);
             if (!tls_send_control()) {
                 close_now();
             }
@@ -73,6 +74,7 @@ void Connection::tls_input(const char* data, std::size_t len) {
     while (!closing_ && state_ != State::Closed && state_ != State::Linger) {
         const int bid = pool.take();
         if (bid < 0) {
+            note_close(CloseReason::Error);
             close_now();  // no memory for the plaintext: the request cannot be read
             return;
         }
@@ -87,10 +89,12 @@ void Connection::tls_input(const char* data, std::size_t len) {
                     log(LogLevel::Debug, "tls: %.*s", static_cast<int>(why.size()), why.data());
                 }
                 tls_->failed = true;
+                note_close(CloseReason::Tls);
                 if (!tls_send_control()) {
                     close_now();
                 }
             } else if (st == tls::Status::Closed) {
+                note_close(CloseReason::Client);
                 close_now();  // close_notify: as a plain peer's EOF
             }
             break;

@@ -1,73 +1,184 @@
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <memory>
+#include <string_view>
 
 #include <blitz/http.hpp>
+#include <blitz/router.hpp>
 
+#include "http2/session.hpp"
 #include "metrics/histogram.hpp"
 #include "metrics/instruments.hpp"
+#include "metrics/label_cap.hpp"
+#include "tls/session.hpp"
 
 namespace blitz::server {
+
+/// Why a downstream connection closed (blitz_connections_closed_total{reason}).
+enum class CloseReason : std::uint8_t {
+    Server,         ///< we ended it between requests: Connection: close, keep-alive limits, age
+    Client,         ///< the client closed (FIN, close_notify)
+    Error,          ///< a socket error or reset, or no memory for its input
+    Timeout,        ///< idle, header, body or handshake timeout
+    ProtocolError,  ///< a request we could not read (4xx then close), an HTTP/2 protocol error
+    Flood,          ///< an HTTP/2 flood limit
+    Tls,            ///< a failed TLS handshake or record
+    Drain,          ///< graceful shutdown or a removed listener
+};
+inline constexpr std::size_t kCloseReasons = 8;
+std::string_view close_reason_name(CloseReason reason) noexcept;
+
+/// Why an upstream attempt failed (blitz_upstream_errors_total{cause}).
+enum class UpstreamError : std::uint8_t {
+    ConnectFailure,
+    ConnectTimeout,
+    Tls,
+    Reset,
+    Timeout,
+    BadResponse,
+    NoEndpoint,   ///< no healthy endpoint: 503
+    CircuitOpen,  ///< a circuit-breaker limit: 503
+};
+inline constexpr std::size_t kUpstreamErrors = 8;
+std::string_view upstream_error_name(UpstreamError error) noexcept;
+
+/// TLS handshake failures by reason: the library's kinds, then ours.
+inline constexpr std::size_t kTlsFailTimeout = tls::kFailureKinds;  // no handshake in time
+inline constexpr std::size_t kTlsFailEof = tls::kFailureKinds + 1;  // the client left mid-handshake
+inline constexpr std::size_t kTlsFailures = tls::kFailureKinds + 2;
+std::string_view tls_failure_name(std::size_t index) noexcept;
+
+inline constexpr std::size_t kStatusClasses = 5;  // 1xx .. 5xx
+
+/// The slot of a status in per-class arrays, or -1 outside 100..599.
+inline int status_class(int status) noexcept {
+    const int cls = status / 100 - 1;
+    return cls >= 0 && cls < static_cast<int>(kStatusClasses) ? cls : -1;
+}
+
+/// Per-label-value series made on first use: slot i of a LabelCap owns series i. The owning
+/// reactor makes a series once (at most cap + 1 times in the cap's life); scrapes read the
+/// published pointers.
+///
+/// Thread: get() on the owning reactor; peek() from any thread. Lifetime: the reactor's.
+template <typename T>
+class SeriesSlots {
+public:
+    explicit SeriesSlots(std::size_t slots) : slots_(new std::atomic<T*>[slots]), count_(slots) {
+        for (std::size_t i = 0; i < slots; ++i) {
+            slots_[i].store(nullptr, std::memory_order_relaxed);
+        }
+    }
+    ~SeriesSlots() {
+        for (std::size_t i = 0; i < count_; ++i) {
+            delete slots_[i].load(std::memory_order_relaxed);
+        }
+    }
+    SeriesSlots(const SeriesSlots&) = delete;
+    SeriesSlots& operator=(const SeriesSlots&) = delete;
+
+    template <typename... Args>
+    T& get(std::size_t slot, Args&&... args) {
+        T* s = slots_[slot].load(std::memory_order_relaxed);
+        if (s == nullptr) {
+            s = new T(std::forward<Args>(args)...);
+            slots_[slot].store(s, std::memory_order_release);
+        }
+        return *s;
+    }
+    const T* peek(std::size_t slot) const noexcept { return slots_[slot].load(std::memory_order_acquire); }
+
+private:
+    std::unique_ptr<std::atomic<T*>[]> slots_;
+    std::size_t count_;
+};
+
+/// A route's metric label: its name, or its path (or path regex) when unnamed.
+inline std::string_view route_label(const Route& r) noexcept {
+    return !r.name.empty() ? std::string_view(r.name) : !r.path_regex.empty() ? std::string_view(r.path_regex) : std::string_view(r.path);
+}
+
+/// One route's series (label: route_label()).
+struct RouteSeries {
+    metrics::Counter requests[kStatusClasses];
+    metrics::Histogram duration;
+};
+
+/// One upstream endpoint's series.
+struct EndpointSeries {
+    metrics::Counter responses[kStatusClasses];  ///< attempts answered, by status class
+    metrics::Counter errors;                     ///< attempts failed without a usable response
+    metrics::Gauge open;                         ///< pooled connections open (busy, idle, connecting)
+    metrics::Gauge idle;                         ///< of which: waiting for a request
+};
+
+/// One upstream's series (label: the upstream's name).
+struct UpstreamSeries {
+    explicit UpstreamSeries(std::size_t max_endpoints) : endpoint_names(max_endpoints), endpoints(endpoint_names.slots()) {}
+
+    EndpointSeries& endpoint(std::string_view address) { return endpoints.get(endpoint_names.slot(address)); }
+
+    metrics::Counter errors[kUpstreamErrors];
+    metrics::Counter retries;
+    metrics::Histogram duration;    ///< attempt sent .. response complete
+    metrics::Histogram connect;     ///< connect started .. connected (TLS included)
+    metrics::Histogram first_byte;  ///< request sent .. first response byte
+    metrics::LabelCap endpoint_names;
+    SeriesSlots<EndpointSeries> endpoints;
+};
+
+/// How many label values the per-route and per-endpoint series keep (ServerOptions::metrics).
+struct MetricsLimits {
+    std::size_t max_routes = 200;
+    std::size_t max_endpoints = 200;
+    static constexpr std::size_t kMaxUpstreams = 256;
+};
 
 /// One reactor's counters of the engine: written by that reactor only, with no locked
 /// instruction (metrics::Counter), and summed over reactors when /metrics is scraped.
 ///
 /// Thread: written by its reactor, read by any thread. Lifetime: the reactor's.
 struct alignas(64) EngineMetrics {
-    static constexpr std::size_t kStatusClasses = 5;  // 1xx .. 5xx
+    explicit EngineMetrics(MetricsLimits limits = {})
+        : max_endpoints(limits.max_endpoints), route_names(limits.max_routes), routes(route_names.slots()),
+          upstream_names(MetricsLimits::kMaxUpstreams), upstreams(upstream_names.slots()) {}
 
     /// A request was answered (its response handed to the connection): counted by method and
     /// status class, its time from the request head to now observed.
-    void request_done(Method method, int status, std::uint64_t started_us, std::uint64_t now_us) noexcept {
-        const int cls = status / 100 - 1;
-        if (cls >= 0 && cls < static_cast<int>(kStatusClasses)) {
+    void request_done(Method method, int status, std::uint64_t duration_us) noexcept {
+        if (const int cls = status_class(status); cls >= 0) {
             requests[static_cast<std::size_t>(method)][static_cast<std::size_t>(cls)].add();
         }
-        duration.observe(now_us > started_us ? now_us - started_us : 0);
+        duration.observe(duration_us);
     }
+    RouteSeries& route(std::string_view label) { return routes.get(route_names.slot(label)); }
+    UpstreamSeries& upstream(std::string_view name) { return upstreams.get(upstream_names.slot(name), max_endpoints); }
 
     metrics::Counter requests[kMethodCount][kStatusClasses];
     metrics::Gauge in_flight;  ///< exchanges begun and not ended (HTTP/1.1 requests, HTTP/2 streams)
     metrics::Histogram duration;
     metrics::Counter connections_accepted;
     metrics::Gauge connections_active;
+    metrics::Counter connections_closed[kCloseReasons];
+    metrics::Counter bytes_received;  ///< from clients (TLS: plaintext)
+    metrics::Counter bytes_sent;      ///< to clients (TLS: plaintext)
     metrics::Counter tls_handshakes;
-    metrics::Counter tls_handshake_failures;
+    metrics::Counter tls_handshake_failures[kTlsFailures];
+    metrics::Counter h2_streams;
+    metrics::Counter h2_floods[http2::kFloodKinds];
+    metrics::Gauge recv_buffers_in_use;
+    metrics::Gauge recv_buffers_allocated;
+    metrics::Counter access_log_lines;    ///< lines buffered for writing
+    metrics::Counter access_log_dropped;  ///< lines lost: buffers full, or their write failed
     metrics::Counter retries;                 ///< proxied requests sent again
     metrics::Counter keepalive_race_retries;  ///< of which: a reused connection closed under us
-};
-
-/// EngineMetrics summed over reactors at scrape time (GET /metrics, /stats).
-///
-/// Thread: the scraping one. Lifetime: a value.
-struct EngineTotals {
-    void add(const EngineMetrics& m) noexcept {
-        for (std::size_t i = 0; i < kMethodCount; ++i) {
-            for (std::size_t j = 0; j < EngineMetrics::kStatusClasses; ++j) {
-                requests[i][j] += m.requests[i][j].value();
-                all_requests += m.requests[i][j].value();
-            }
-        }
-        m.duration.merge_into(duration);
-        in_flight += m.in_flight.value();
-        connections_accepted += m.connections_accepted.value();
-        connections_active += m.connections_active.value();
-        tls_handshakes += m.tls_handshakes.value();
-        tls_handshake_failures += m.tls_handshake_failures.value();
-        retries += m.retries.value();
-        keepalive_race_retries += m.keepalive_race_retries.value();
-    }
-
-    std::uint64_t requests[kMethodCount][EngineMetrics::kStatusClasses] = {};
-    std::uint64_t all_requests = 0;
-    metrics::Histogram::Snapshot duration;
-    std::int64_t in_flight = 0;
-    std::uint64_t connections_accepted = 0;
-    std::int64_t connections_active = 0;
-    std::uint64_t tls_handshakes = 0;
-    std::uint64_t tls_handshake_failures = 0;
-    std::uint64_t retries = 0;
-    std::uint64_t keepalive_race_retries = 0;
+    std::size_t max_endpoints;
+    metrics::LabelCap route_names;
+    SeriesSlots<RouteSeries> routes;
+    metrics::LabelCap upstream_names;
+    SeriesSlots<UpstreamSeries> upstreams;
 };
 
 }  // namespace blitz::server

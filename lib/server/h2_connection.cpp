@@ -45,6 +45,7 @@ H2Stream::H2Stream(H2Session& session, detail::BlockPool& blocks) noexcept
       ex_(*this, arena_) {
     arena = &arena_;
     session.connection().reactor_.metrics().in_flight.add();
+    session.connection().reactor_.metrics().h2_streams.add();
 }
 
 H2Stream::~H2Stream() {
@@ -101,6 +102,7 @@ void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
         return;
     }
     const ListenerShared& config = *config_->shared;
+    conn.reactor_.observer().started(ex_, obs_, config);
     // A plaintext client redirected to https (h2c on a detecting listener) stays redirected.
     const bool plain = conn.routes_ == conn.config().plain_routes.get() && config.plain_routes;
     RouteMatch m = (plain ? config.plain_routes : config.routes)->match(req);
@@ -161,7 +163,7 @@ void H2Stream::advance() {
                 phase_ = Phase::AwaitResponse;
                 if (!route->handler && route->proxy.upstream) {
                     void* mem = arena_.allocate(sizeof(ProxyState), alignof(ProxyState));
-                    proxy_ = new (mem) ProxyState(*this, ex_, route->proxy, session_.connection().reactor_);
+                    proxy_ = new (mem) ProxyState(*this, ex_, obs_, route->proxy, session_.connection().reactor_);
                     ProxyState* p = proxy_;
                     p->start();
                     if (proxy_ == p && held_ != nullptr) {
@@ -199,6 +201,9 @@ void H2Stream::advance() {
                 continue;
             case Phase::ResponseHeaders: {
                 Flow f = Flow::Continue;
+                if (filter_index_ == route->filters.size()) {
+                    ReactorObserver::echo(ex_, obs_);  // before the filters, which may edit it
+                }
                 while (filter_index_ > 0 && f != Flow::Pause) {
                     f = route->filters[--filter_index_]->on_response_headers(ex_);
                 }
@@ -292,7 +297,7 @@ void H2Stream::complete() {
         }
     }
     ReactorImpl& reactor = session_.connection().reactor_;
-    reactor.metrics().request_done(ex_.request().method, ex_.response().status(), started_us_, reactor.now_us());
+    reactor.exchange_ended(ex_, {started_us_, bytes_received_, bytes_sent_, proxy_, config_->shared.get(), &obs_});
     end_exchange();
     session_.stream_done(*this);
 }
@@ -314,6 +319,7 @@ void H2Stream::drop_proxy() noexcept {
 }
 
 void H2Stream::request_data(const char* data, std::size_t len, std::int32_t bid) {
+    bytes_received_ += len;
     if (exchange_done_) {
         give_window(len);
         return;
@@ -443,6 +449,7 @@ std::size_t H2Stream::body_ready(std::size_t max, bool& last) noexcept {
 void H2Stream::write_data(SendQueue& out, std::size_t len) {
     if (len > 0) {
         body_->move_to(out, static_cast<std::uint32_t>(len));
+        bytes_sent_ += len;
     }
     stalled_since_ms_ = 0;
 }
@@ -499,6 +506,7 @@ bool H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade*/) {
     if (route->proxy.via) {
         r.add_header("Via", "2 blitz");
     }
+    ReactorObserver::echo(ex_, obs_);
     for (std::size_t i = route->filters.size(); i > 0; --i) {
         (void)route->filters[i - 1]->on_response_headers(ex_);
     }
@@ -608,8 +616,13 @@ void H2Session::input(const char* data, std::size_t len, std::int32_t bid) {
     const bool ok = codec_.receive(data, len, conn_.reactor_.now_ms());
     bid_ = -1;
     if (!ok && codec_.flood() != http2::Flood::None) {
-        log(LogLevel::Info, "http2: %s flood from a client; GOAWAY ENHANCE_YOUR_CALM",
-            codec_.flood() == http2::Flood::Resets ? "stream reset" : "control frame");
+        const std::string_view kind = http2::flood_name(codec_.flood());
+        log(LogLevel::Info, "http2: %.*s flood from a client; GOAWAY ENHANCE_YOUR_CALM", static_cast<int>(kind.size()),
+            kind.data());
+        conn_.reactor_.metrics().h2_floods[static_cast<std::size_t>(codec_.flood()) - 1].add();
+        conn_.note_close(CloseReason::Flood);
+    } else if (!ok) {
+        conn_.note_close(CloseReason::ProtocolError);
     }
     --depth_;
     flush();

@@ -114,6 +114,9 @@ private:
     std::uint64_t body_seen_ = 0;
     std::uint64_t unconsumed_ = 0;  // request bytes not yet given back to the client's window
     std::uint64_t stalled_since_ms_ = 0;  // a response waits on a closed window since then
+    ExchangeObs obs_;
+    std::uint64_t bytes_received_ = 0;    // DATA payload
+    std::uint64_t bytes_sent_ = 0;        // DATA payload
     std::uint64_t started_us_ = 0;        // the reactor's clock when the request head was complete
     std::string_view client_address_;
     H2Stream* prev_ = nullptr;

@@ -44,8 +44,9 @@ std::uint64_t jitter(std::uint64_t max) noexcept {
 
 }  // namespace
 
-ProxyState::ProxyState(Downstream& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor)
-    : conn_(conn), ex_(ex), action_(action), reactor_(reactor), request_(reactor) {
+ProxyState::ProxyState(Downstream& conn, Exchange& ex, const ExchangeObs& obs, const ProxyAction& action,
+                       ReactorImpl& reactor)
+    : conn_(conn), ex_(ex), obs_(obs), action_(action), reactor_(reactor), request_(reactor) {
     retry_timer_.fire = &ProxyState::on_retry_timer;
     retry_timer_.owner = this;
 }
@@ -83,6 +84,9 @@ void ProxyState::upstream_available(UpstreamConn* c) {
 }
 
 void ProxyState::abort() noexcept {
+    if (span_open_) {
+        end_span(0, "client_aborted");
+    }
     reactor_.timers().cancel(retry_timer_);
     stop_waiting();
     if (up_ != nullptr) {
@@ -120,7 +124,9 @@ void ProxyState::start() {
     request_done_ms_ = reactor_.now_ms();
     upgrade_ = !http1::requested_upgrade(req.headers, req.version).empty();
     cluster_ = &reactor_.proxy().cluster(action_.upstream->cluster());
+    series_ = &reactor_.metrics().upstream(action_.upstream->name());
     if (!cluster_->can_start_request()) {
+        series_->errors[static_cast<std::size_t>(UpstreamError::CircuitOpen)].add();
         give_up(503, "upstream request limit reached", "overflow");
         return;
     }
@@ -151,7 +157,7 @@ bool ProxyState::build_head() {
     if (req.method == Method::Options && req.path == "*") {
         target = "*";
     }
-    Header extra[6];
+    Header extra[9];
     std::size_t n_extra = 0;
     if (action_.forwarded_headers) {
         const bool trusted = conn_.peer_trusted();
@@ -201,7 +207,7 @@ bool ProxyState::build_head() {
     }
     // What the client sent of these is replaced (X-Forwarded-*) or never trusted (a client
     // certificate and early data are the TLS layer's word, not the client's).
-    std::string_view drop[5];
+    std::string_view drop[8];
     std::size_t n_drop = 0;
     if (action_.forwarded_headers) {
         for (std::string_view name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"}) {
@@ -216,6 +222,25 @@ bool ProxyState::build_head() {
         if (tls->early_data) {
             drop[n_drop++] = "Early-Data";
             extra[n_extra++] = Header{"Early-Data", "1"};  // RFC 8470 §5.1
+        }
+    }
+    if (obs_.request_id_generated) {
+        // Ours replaces whatever the client sent (an untrusted or invalid id).
+        drop[n_drop++] = obs_.request_id_options->header;
+        extra[n_extra++] = Header{obs_.request_id_options->header, obs_.request_id};
+    }
+    char* traceparent = nullptr;
+    if (obs_.traced) {
+        // W3C Trace Context §3.2: our span becomes the upstream's parent; each attempt writes
+        // its own span id into the same field (see attempt()).
+        drop[n_drop++] = "traceparent";
+        drop[n_drop++] = "tracestate";
+        traceparent = static_cast<char*>(arena.allocate(trace::kTraceParentSize, 1));
+        trace::format_traceparent(std::span<char, trace::kTraceParentSize>(traceparent, trace::kTraceParentSize),
+                                  obs_.trace, obs_.span, obs_.sampled ? trace::kSampledFlag : 0);
+        extra[n_extra++] = Header{"traceparent", {traceparent, trace::kTraceParentSize}};
+        if (!obs_.tracestate.empty()) {
+            extra[n_extra++] = Header{"tracestate", obs_.tracestate};
         }
     }
     http1::UpstreamRequest r;
@@ -245,12 +270,19 @@ bool ProxyState::build_head() {
     char* dst = static_cast<char*>(arena.allocate(need, 1));
     const std::size_t len = http1::write_request_head({dst, need}, r);
     request_head_ = {dst, len};
+    if (traceparent != nullptr && len != 0) {
+        const std::size_t at = request_head_.find(std::string_view(traceparent, trace::kTraceParentSize));
+        // "00-" + 32 hex digits of trace id + "-": the parent id's 16 digits follow.
+        traceparent_span_ = at == std::string_view::npos ? nullptr : dst + at + 36;
+    }
     return len != 0;
 }
 
 void ProxyState::attempt() {
     got_bytes_ = false;
     try_started_ms_ = reactor_.now_ms();
+    try_started_us_ = reactor_.now_us();
+    connect_started_us_ = 0;
     PickContext ctx;
     ctx.exchange = &ex_;
     ctx.attempt = attempt_;
@@ -260,6 +292,7 @@ void ProxyState::attempt() {
     }
     endpoint_ = cluster_->pick(ctx, {tried_, tried_count_}, reactor_.now_ms());
     if (endpoint_ < 0) {
+        series_->errors[static_cast<std::size_t>(UpstreamError::NoEndpoint)].add();
         give_up(503, "no healthy upstream", "no_healthy_upstream");
         return;
     }
@@ -267,12 +300,19 @@ void ProxyState::attempt() {
         tried_[tried_count_++] = endpoint_;
     }
     pool_ = &reactor_.proxy().pool(*cluster_, endpoint_);
+    if (traceparent_span_ != nullptr) {
+        span_id_ = reactor_.observer().new_span_id();
+        trace::format_hex(std::span<char, 16>(traceparent_span_, 16), span_id_);
+        span_start_ns_ = unix_now_ns();
+        span_open_ = obs_.sampled;
+    }
     UpstreamConn* c = fresh_only_ ? nullptr : reactor_.proxy().take_idle(*pool_);
     fresh_only_ = false;
     if (c == nullptr) {
         const std::uint32_t per_endpoint = opts.pool.max_connections_per_endpoint;
         if (!cluster_->can_open_connection() || (per_endpoint != 0 && pool_->open >= per_endpoint)) {
             if (!cluster_->can_queue()) {
+                series_->errors[static_cast<std::size_t>(UpstreamError::CircuitOpen)].add();
                 give_up(503, "upstream connection limit reached", "overflow");
                 return;
             }
@@ -286,6 +326,7 @@ void ProxyState::attempt() {
             return;
         }
         int error = 0;
+        connect_started_us_ = reactor_.now_us();
         c = reactor_.proxy().connect(*pool_, error);
         if (c == nullptr) {
             log(LogLevel::Warn, "upstream \"%s\": socket: %s", opts.name.c_str(), std::strerror(error));
@@ -377,6 +418,10 @@ void ProxyState::upstream_connected(UpstreamConn& c, int error) {
         failed(error == UpstreamConn::kTlsFailed ? Cause::TlsFailure : Cause::ConnectFailure);
         return;
     }
+    if (connect_started_us_ != 0) {
+        connect_us_ = static_cast<std::int64_t>(reactor_.now_us() - connect_started_us_);
+        series_->connect.observe(static_cast<std::uint64_t>(connect_us_));
+    }
     arm_deadline();
     c.send_from(&request_);
 }
@@ -448,7 +493,11 @@ void ProxyState::tunnel_data(const char* data, std::size_t len, std::int32_t bid
 
 void ProxyState::upstream_data(UpstreamConn& /*c*/, char* data, std::size_t len, std::uint16_t bid) {
     last_io_ms_ = reactor_.now_ms();
-    got_bytes_ = true;
+    if (!got_bytes_) {
+        got_bytes_ = true;
+        first_byte_us_ = static_cast<std::int64_t>(reactor_.now_us() - try_started_us_);
+        series_->first_byte.observe(static_cast<std::uint64_t>(first_byte_us_));
+    }
     if (tunnel_) {
         conn_.proxy_body(data, static_cast<std::uint32_t>(len), bid);
         check_backpressure();
@@ -554,6 +603,10 @@ void ProxyState::parse(char* data, std::size_t len, std::int32_t bid) {
 // The response head is complete. Decides on retrying a 5xx, then hands the head to the client.
 bool ProxyState::on_head(const http1::ResponseHead& head) {
     const int status = head.status;
+    upstream_status_ = status;
+    if (const int cls = status_class(status); cls >= 0) {
+        pool_->series->responses[static_cast<std::size_t>(cls)].add();
+    }
     if (status >= 500 && may_retry(Cause::Status, status)) {
         failed(Cause::Status, status);
         return false;
@@ -655,6 +708,10 @@ void ProxyState::downstream_drained() {
 
 void ProxyState::finish() {
     done_ = true;
+    if (span_open_) {
+        end_span(head_.status, {});
+    }
+    series_->duration.observe(reactor_.now_us() - try_started_us_);
     // Reusable when the exchange ended cleanly on both sides: the response was framed, the
     // whole request went out, and the server did not ask to close.
     const bool reusable = head_.keep_alive && head_.body != http1::Framing::UntilClose && body_done_ &&
@@ -781,6 +838,21 @@ void ProxyState::failed(Cause cause, int status) {
     if (pool_ != nullptr) {
         cluster_->cluster().report(pool_->endpoint, outcome, now);
     }
+    if (cause != Cause::Status) {
+        constexpr UpstreamError kErrors[] = {UpstreamError::ConnectFailure, UpstreamError::ConnectTimeout,
+                                             UpstreamError::Tls,            UpstreamError::Reset,
+                                             UpstreamError::Timeout,        UpstreamError::Reset,
+                                             UpstreamError::BadResponse};
+        series_->errors[static_cast<std::size_t>(kErrors[static_cast<std::size_t>(cause)])].add();
+        if (pool_ != nullptr) {
+            pool_->series->errors.add();
+        }
+    }
+    if (span_open_) {
+        constexpr std::string_view kCauses[] = {"connect_failure", "connect_timeout", "tls_failure", "reset",
+                                                "timeout",         "",                "bad_response"};
+        end_span(status, kCauses[static_cast<std::size_t>(cause)]);
+    }
     const bool retry = may_retry(cause, status);
     detach(false);
     partial_len_ = 0;
@@ -820,6 +892,7 @@ void ProxyState::schedule_retry() {
         counted_retry_ = true;
     }
     reactor_.metrics().retries.add();
+    series_->retries.add();
     request_.rewind();
     // Jittered exponential back-off (full jitter), so retries from many requests spread out.
     const auto base = static_cast<std::uint64_t>(action_.retry.backoff_base.count());
@@ -840,6 +913,13 @@ void ProxyState::on_retry_timer(detail::TimerWheel::Timer* t) {
         return;
     }
     self->attempt();
+}
+
+void ProxyState::end_span(int status, std::string_view error) {
+    span_open_ = false;
+    reactor_.observer().client_span(ex_, obs_, span_id_, span_start_ns_, action_.upstream->name(),
+                                    pool_ != nullptr ? std::string_view(pool_->endpoint.text) : std::string_view(),
+                                    status, error, attempt_);
 }
 
 void ProxyState::give_up(int status, const char* reason, const char* cause) {

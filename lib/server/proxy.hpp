@@ -10,6 +10,8 @@
 #include "core/timer_wheel.hpp"
 #include "http1/parser.hpp"
 #include "http1/proxy.hpp"
+#include "server/engine_metrics.hpp"
+#include "server/observe.hpp"
 #include "server/send_queue.hpp"
 #include "server/upstream_conn.hpp"
 
@@ -51,7 +53,7 @@ protected:
 /// Thread: the reactor's. Lifetime: in the exchange's arena, destroyed with the exchange.
 class ProxyState final : public UpstreamOwner {
 public:
-    ProxyState(Downstream& conn, Exchange& ex, const ProxyAction& action, ReactorImpl& reactor);
+    ProxyState(Downstream& conn, Exchange& ex, const ExchangeObs& obs, const ProxyAction& action, ReactorImpl& reactor);
     ~ProxyState();
     ProxyState(const ProxyState&) = delete;
     ProxyState& operator=(const ProxyState&) = delete;
@@ -73,6 +75,19 @@ public:
     bool wants_body() const noexcept { return started_ && !body_done_; }
     bool input_blocked() const noexcept { return input_blocked_; }
     bool response_started() const noexcept { return head_sent_; }
+
+    /// What the access log and spans say of the upstream side (the last attempt's).
+    struct Report {
+        std::string_view endpoint;   ///< empty when no endpoint was picked
+        int status = 0;              ///< the upstream's status, 0 without a response head
+        std::int64_t connect_us = -1;
+        std::int64_t first_byte_us = -1;
+        std::uint32_t attempts = 0;
+    };
+    Report report() const noexcept {
+        return {pool_ != nullptr ? std::string_view(pool_->endpoint.text) : std::string_view(), upstream_status_,
+                connect_us_, first_byte_us_, started_ ? attempt_ + 1 : 0};
+    }
 
     // UpstreamOwner
     void upstream_connected(UpstreamConn& c, int error) override;
@@ -108,12 +123,15 @@ private:
     void body_filters(std::span<const char> data, bool end);
     bool replayable() const noexcept;
     void stop_waiting() noexcept;
+    void end_span(int status, std::string_view error);
 
     Downstream& conn_;
     Exchange& ex_;
+    const ExchangeObs& obs_;
     const ProxyAction& action_;
     ReactorImpl& reactor_;
     upstream::LocalCluster* cluster_ = nullptr;
+    UpstreamSeries* series_ = nullptr;
     UpstreamConn* up_ = nullptr;
     EndpointPool* pool_ = nullptr;
     int endpoint_ = -1;
@@ -135,6 +153,16 @@ private:
     bool passthrough_ = false;   // response body bytes forwarded with their framing
     bool upgrade_ = false;       // the request asks for a protocol upgrade
     std::uint64_t try_started_ms_ = 0;
+    std::uint64_t try_started_us_ = 0;
+    std::uint64_t connect_started_us_ = 0;  // 0: the attempt reuses a pooled connection
+    std::int64_t connect_us_ = -1;
+    std::int64_t first_byte_us_ = -1;
+    int upstream_status_ = 0;
+    // Tracing: the traceparent field's parent id in the request head, rewritten per attempt.
+    char* traceparent_span_ = nullptr;
+    trace::SpanId span_id_{};
+    std::uint64_t span_start_ns_ = 0;
+    bool span_open_ = false;  // a sampled attempt whose CLIENT span is not recorded yet
     std::uint64_t request_done_ms_ = 0;  // the whole request (body included) was received
     std::uint64_t last_io_ms_ = 0;
     http1::ResponseHead head_{};

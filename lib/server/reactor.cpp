@@ -36,8 +36,8 @@ constexpr std::uint64_t kStopGraceMs = 1000;
 constexpr std::uint64_t kAcceptRetryMs = 100;
 }  // namespace
 
-ReactorImpl::ReactorImpl(ReactorOwner& owner, unsigned index) noexcept
-    : owner_(owner), index_(index) {}
+ReactorImpl::ReactorImpl(ReactorOwner& owner, unsigned index, MetricsLimits limits)
+    : owner_(owner), index_(index), metrics_(limits) {}
 
 ReactorImpl::~ReactorImpl() {
     for (Connection* c : slots_) {
@@ -109,6 +109,7 @@ Result<void, std::string> ReactorImpl::init(const io::BackendOptions& options,
     proxy_ = std::make_unique<ProxyContext>(*this);
     update_clock();
     timers_ = std::make_unique<detail::TimerWheel>(now_ms_);
+    observer_ = std::make_unique<ReactorObserver>(*this, owner_.exporter());
 
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) {
@@ -253,6 +254,14 @@ void ReactorImpl::forget_clusters() {
         live.insert(live.end(), c.shared->clusters.begin(), c.shared->clusters.end());
     }
     proxy_->keep_only(live);
+    std::vector<const LogTarget*> logs;
+    for (const ListenerConfig& c : configs_) {
+        logs.push_back(c.shared->access_log.get());
+        for (const auto& l : c.shared->route_logs) {
+            logs.push_back(l.get());
+        }
+    }
+    observer_->keep_only(logs);
 }
 
 blitz::Backend ReactorImpl::backend() const noexcept { return backend_->kind(); }
@@ -277,7 +286,10 @@ void ReactorImpl::run() {
             if (stop_deadline == 0) {
                 stop_deadline = now_ms_ + kStopGraceMs;
             }
-            if (live_connections_ == 0 || now_ms_ >= stop_deadline) {
+            if (live_connections_ == 0) {
+                observer_->flush();  // the last lines and spans; their writes end the loop
+            }
+            if ((live_connections_ == 0 && !observer_->writing()) || now_ms_ >= stop_deadline) {
                 break;
             }
         }
@@ -290,6 +302,11 @@ void ReactorImpl::run() {
         timers_->advance(now_ms_);
         run_timed_tasks();
         run_tasks();
+        {
+            const io::BufferPool& pool = backend_->buffers();
+            metrics_.recv_buffers_in_use.set(pool.in_use());
+            metrics_.recv_buffers_allocated.set(pool.total());
+        }
         if (!rearm_.empty() || !up_rearm_.empty()) {
             // Receives that found the ring empty. A burst (many connections' data completing in
             // one turn) is over by now and its buffers are back; only when connections still
@@ -399,6 +416,9 @@ void ReactorImpl::on_completion(const io::Completion& c) {
         case io::Op::Poll:
             on_wake();
             return;
+        case io::Op::LogWrite:
+            observer_->write_done(slot, c.res);
+            return;
         case io::Op::None:
             return;
     }
@@ -480,6 +500,7 @@ void ReactorImpl::connection_closed(Connection* c) noexcept {
     free_slots_.push_back(slot);
     free_connections_.push_back(c);
     metrics_.connections_active.sub();
+    metrics_.connections_closed[static_cast<std::size_t>(c->close_reason())].add();
     if (--live_connections_ == 0 && draining()) {
         // Drained: the loop must see it now, not after the wait it may already have planned.
         std::uint64_t one = 1;

@@ -22,6 +22,7 @@
 #include "net/address.hpp"
 #include "net/cidr.hpp"
 #include "server/engine_metrics.hpp"
+#include "server/observe.hpp"
 #include "tls/session.hpp"
 
 namespace blitz::upstream {
@@ -35,6 +36,19 @@ class UpstreamConn;
 class ProxyContext;
 class SendQueue;
 struct TlsState;
+
+class ProxyState;
+struct ListenerShared;
+
+/// What a connection knows of an exchange that ended, beyond the Exchange itself.
+struct ExchangeEnd {
+    std::uint64_t started_us = 0;  ///< the reactor clock when the request head was complete
+    std::uint64_t bytes_received = 0;
+    std::uint64_t bytes_sent = 0;
+    const ProxyState* proxy = nullptr;
+    const ListenerShared* listener = nullptr;
+    const ExchangeObs* obs = nullptr;
+};
 
 /// One generation of a listener: its options, routes and TLS context, and the sockets it
 /// accepts on. A reload makes a new generation for every listener (the sockets of a listener
@@ -54,6 +68,12 @@ struct ListenerShared {
     net::SocketAddress bound;
     std::string url;
     net::CidrSet trusted_proxies;
+    /// The admin listener's: its requests are not counted in the request metrics or logged.
+    bool admin = false;
+    /// The listener's access log (null: none), and routes' own by Route::order (null: the
+    /// listener's; a disabled target: none).
+    std::shared_ptr<const LogTarget> access_log;
+    std::vector<std::shared_ptr<const LogTarget>> route_logs;
     /// Upstreams the routes proxy to (a reactor forgets the others' pools).
     std::vector<const upstream::Cluster*> clusters;
 
@@ -69,6 +89,8 @@ public:
     virtual std::vector<std::shared_ptr<const ListenerShared>> listeners() const = 0;
     /// Reactors in all (fixed for the server's life).
     virtual unsigned reactor_count() const noexcept = 0;
+    /// The span exporter, or nullptr without tracing (fixed for the server's life).
+    virtual trace::Exporter* exporter() const noexcept = 0;
     /// Asks every reactor to stop (called on SIGTERM/SIGINT read by reactor 0).
     virtual void stop_all() noexcept = 0;
 
@@ -108,7 +130,7 @@ public:
     /// TLS output buffers: two full records and then some.
     static constexpr std::size_t kTlsBufferBytes = 40 * 1024;
 
-    ReactorImpl(ReactorOwner& owner, unsigned index) noexcept;
+    ReactorImpl(ReactorOwner& owner, unsigned index, MetricsLimits limits);
     ~ReactorImpl() override;
 
     /// Creates the backend and arms listeners; on the reactor's thread.
@@ -169,6 +191,10 @@ public:
     // Proxying.
     ProxyContext& proxy() noexcept { return *proxy_; }
     EngineMetrics& metrics() noexcept { return metrics_; }
+    ReactorObserver& observer() noexcept { return *observer_; }
+    /// An exchange ended (its response handed to the connection): counted in the metrics,
+    /// logged, traced. `end` says what the protocol's connection knows of it.
+    void exchange_ended(const Exchange& ex, const ExchangeEnd& end);
     /// The loop turn's time in microseconds (steady clock), for request durations.
     std::uint64_t now_us() const noexcept {
         return static_cast<std::uint64_t>(
@@ -223,8 +249,9 @@ private:
     std::vector<Connection*> rearm_;
     std::vector<Connection*> rearm_swap_;
     std::vector<std::uint16_t> buffer_refs_;
+    EngineMetrics metrics_;  // before proxy_: pools closing at destruction still count in it
     std::unique_ptr<ProxyContext> proxy_;
-    EngineMetrics metrics_;
+    std::unique_ptr<ReactorObserver> observer_;
     std::vector<UpstreamConn*> up_slots_;
     std::vector<std::uint32_t> up_generations_;
     std::vector<std::uint32_t> up_free_slots_;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <atomic>
 #include <condition_variable>
 #include <csignal>
@@ -33,6 +34,7 @@
 #include "metrics/histogram.hpp"
 #include "metrics/process.hpp"
 #include "server/admin.hpp"
+#include "server/engine_report.hpp"
 #include "server/fd_limit.hpp"
 #include "server/notify.hpp"
 #include "server/reactor.hpp"
@@ -115,6 +117,7 @@ public:
     }
 
     unsigned reactor_count() const noexcept override { return workers_; }
+    trace::Exporter* exporter() const noexcept override { return exporter_.get(); }
 
     void stop_all() noexcept override {
         stop_requested_.store(true);
@@ -288,7 +291,7 @@ public:
                     pin_to(cpus[i % cpus.size()]);
                 }
                 {
-                    server::ReactorImpl reactor(*this, i);
+                    server::ReactorImpl reactor(*this, i, {options_.metrics.max_route_labels, options_.metrics.max_endpoint_labels});
                     std::string why;
                     auto r = reactor.init(backend_options(), why);
                     if (!r) {
@@ -336,6 +339,22 @@ public:
         if (auto r = start_admin(); !r) {
             return r;
         }
+        if (options_.tracing && exporter_ == nullptr) {
+            const TracingOptions& t = *options_.tracing;
+            auto e = trace::Exporter::start({.collector = t.collector,
+                                             .path = t.path,
+                                             .service_name = t.service_name,
+                                             .batch_spans = t.batch_spans,
+                                             .queue_batches = t.queue_batches,
+                                             .flush_interval_ms = static_cast<std::uint32_t>(t.flush_interval.count()),
+                                             .timeout_ms = static_cast<std::uint32_t>(t.timeout.count()),
+                                             .sample_ratio = t.sample_ratio});
+            if (!e) {
+                char why[256];
+                return fail(std::string("tracing: ") + describe(e.error(), why, sizeof why));
+            }
+            exporter_ = std::move(*e);
+        }
         raise_fd_limit(true);
         for (const std::string& unused : inherited_.close_leftovers()) {
             log(LogLevel::Warn, "inherited socket %s: no listener has its address; closed", unused.c_str());
@@ -369,7 +388,7 @@ public:
         o.address = options_.admin->address;
         o.http2.enabled = false;
         std::map<std::string, Sockets> bound;
-        auto listener = make_listener(std::move(o), *table, router, bound);
+        auto listener = make_listener(std::move(o), *table, router, bound, true);
         if (!listener) {
             return fail(listener.error());
         }
@@ -481,6 +500,60 @@ public:
         }
         threads_.clear();
         services_->stop();
+        if (exporter_ != nullptr) {
+            exporter_->stop();  // what the reactors handed over on their way out
+        }
+    }
+
+    // SIGUSR1: every access log file is opened again (after logrotate moved it); reactors take
+    // the new file with their next write.
+    void reopen_logs() {
+        const std::vector<std::string> errors = sinks_.reopen_all();
+        for (const std::string& e : errors) {
+            log(LogLevel::Error, "access log: %s; still writing to the previous file", e.c_str());
+        }
+        log(LogLevel::Info, "received SIGUSR1: access logs reopened");
+    }
+
+    // The LogTarget for `o`: the running one when a log with the same options exists (so
+    // reactors keep their buffers across reloads).
+    Result<std::shared_ptr<const server::LogTarget>, std::string> log_target(const AccessLogOptions& o) {
+        std::string key = o.enabled ? o.path + '\0' + o.format + '\0' + std::to_string(o.buffer_bytes) + '\0' +
+                                          std::to_string(o.flush_interval.count())
+                                    : std::string("off");
+        std::lock_guard lock(log_targets_mutex_);
+        if (auto it = log_targets_.find(key); it != log_targets_.end()) {
+            if (auto t = it->second.lock()) {
+                return std::shared_ptr<const server::LogTarget>(std::move(t));
+            }
+        }
+        auto t = std::make_shared<server::LogTarget>();
+        t->options = o;
+        if (o.enabled) {
+            if (o.format != "json") {
+                auto f = accesslog::Format::compile(o.format);
+                if (!f) {
+                    return fail("access_log: format: at byte " + std::to_string(f.error().offset) + ": " +
+                                f.error().message);
+                }
+                t->format = std::move(*f);
+            }
+            auto sink = sinks_.get(o.path);
+            if (!sink) {
+                return fail("access_log: " + sink.error());
+            }
+            t->sink = std::move(*sink);
+        }
+        for (auto it = log_targets_.begin(); it != log_targets_.end();) {
+            it = it->second.expired() ? log_targets_.erase(it) : std::next(it);
+        }
+        log_targets_[key] = t;
+        return std::shared_ptr<const server::LogTarget>(std::move(t));
+    }
+
+    void set_config_document(std::string json) {
+        std::lock_guard lock(config_document_mutex_);
+        config_document_ = std::move(json);
     }
 
     blitz::Backend backend() const noexcept { return backend_; }
@@ -516,55 +589,78 @@ private:
             first = false;
             out += "\"name\":\"" + l->options.name + "\",\"url\":\"" + l->url + "\"}";
         }
-        out += "],\"requests\":" + std::to_string(t.all_requests) + ",\"requests_in_flight\":" +
-               std::to_string(t.in_flight) + ",\"connections_active\":" + std::to_string(t.connections_active) +
-               ",\"request_duration_us\":{";
-        const char* sep = "";
-        for (const auto& [name, q] : {std::pair{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}}) {
-            out += std::string(sep) + "\"" + name + "\":" + std::to_string(static_cast<std::uint64_t>(t.duration.quantile(q)));
-            sep = ",";
-        }
-        out += "},\"upstream_retries\":" + std::to_string(t.retries) +
-               ",\"upstream_keepalive_race_retries\":" + std::to_string(t.keepalive_race_retries) + "}";
+        out += "],";
+        server::append_engine_stats(out, t);
+        out += '}';
     }
 
     void admin_metrics(std::string& out) const override {
         const server::EngineTotals t = engine_totals();
         metrics::Writer w(out);
-        w.family("blitz_requests_total", "Requests answered, by method and status class.", metrics::MetricType::Counter);
-        constexpr std::string_view kClasses[] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
-        for (std::size_t i = 0; i < kMethodCount; ++i) {
-            const std::string_view method = i == static_cast<std::size_t>(Method::Other)
-                                                ? std::string_view("other")
-                                                : method_token(static_cast<Method>(i));
-            for (std::size_t j = 0; j < server::EngineMetrics::kStatusClasses; ++j) {
-                if (t.requests[i][j] != 0) {
-                    w.counter({{"method", method}, {"code", kClasses[j]}}, t.requests[i][j]);
-                }
-            }
+        server::write_engine_metrics(w, t);
+        const auto ls = listeners();
+        server::write_upstream_health(w, clusters_of(ls));
+        if (exporter_ != nullptr) {
+            w.family("blitz_tracing_spans_exported_total", "Spans the collector accepted.", metrics::MetricType::Counter);
+            w.counter({}, exporter_->spans_exported());
+            w.family("blitz_tracing_spans_dropped_total",
+                     "Spans dropped: the export queue was full, or their export failed.", metrics::MetricType::Counter);
+            w.counter({}, exporter_->spans_dropped());
+            w.family("blitz_tracing_export_failures_total", "Export requests that failed (a retry counts again).",
+                     metrics::MetricType::Counter);
+            w.counter({}, exporter_->export_failures());
         }
-        w.family("blitz_requests_in_flight", "Requests (and HTTP/2 streams) begun and not yet ended.",
-                 metrics::MetricType::Gauge);
-        w.gauge({}, t.in_flight);
-        w.family("blitz_request_duration_seconds", "Time from a complete request head to its response handed to the connection.",
-                 metrics::MetricType::Histogram);
-        w.histogram({}, t.duration);
-        w.family("blitz_connections_accepted_total", "Downstream connections accepted.", metrics::MetricType::Counter);
-        w.counter({}, t.connections_accepted);
-        w.family("blitz_connections_active", "Downstream connections open.", metrics::MetricType::Gauge);
-        w.gauge({}, t.connections_active);
-        w.family("blitz_tls_handshakes_total", "TLS handshakes completed.", metrics::MetricType::Counter);
-        w.counter({}, t.tls_handshakes);
-        w.family("blitz_tls_handshake_failures_total", "TLS handshakes that failed.", metrics::MetricType::Counter);
-        w.counter({}, t.tls_handshake_failures);
-        w.family("blitz_upstream_retries_total", "Proxied requests sent again.", metrics::MetricType::Counter);
-        w.counter({}, t.retries);
-        w.family("blitz_upstream_keepalive_race_retries_total",
-                 "Retries because a reused upstream connection closed before answering.", metrics::MetricType::Counter);
-        w.counter({}, t.keepalive_race_retries);
         if (auto stats = metrics::read_process_stats(); stats) {
             metrics::write_process_metrics(w, *stats);
         }
+    }
+
+    // The current generation's upstreams, each once.
+    static std::vector<const upstream::Cluster*> clusters_of(const std::vector<std::shared_ptr<const server::ListenerShared>>& ls) {
+        std::vector<const upstream::Cluster*> out;
+        for (const auto& l : ls) {
+            for (const upstream::Cluster* c : l->clusters) {
+                if (std::find(out.begin(), out.end(), c) == out.end()) {
+                    out.push_back(c);
+                }
+            }
+        }
+        return out;
+    }
+
+    void admin_routes(std::string& out) const override {
+        const server::EngineTotals t = engine_totals();
+        out += "{\"listeners\":[";
+        const char* sep = "";
+        for (const auto& l : listeners()) {
+            out += sep;
+            sep = ",";
+            out += "{\"name\":";
+            server::append_json_string(out, l->options.name);
+            out += ",\"routes\":[";
+            const char* rsep = "";
+            for (const Route& r : l->routes->routes()) {
+                out += rsep;
+                rsep = ",";
+                server::append_route_json(out, r, t);
+            }
+            out += "]}";
+        }
+        out += "]}";
+    }
+
+    void admin_upstreams(std::string& out) const override {
+        const auto ls = listeners();  // keeps the clusters alive
+        server::append_upstreams_json(out, clusters_of(ls), engine_totals());
+    }
+
+    bool admin_config(std::string& out) const override {
+        std::lock_guard lock(config_document_mutex_);
+        if (!config_document_) {
+            return false;
+        }
+        out += *config_document_;
+        return true;
     }
 
     bool admin_reload(std::function<void(Result<void, std::string>)> done) override {
@@ -641,13 +737,33 @@ private:
     // to `bound`, which also collects the reused ones).
     Result<std::shared_ptr<const server::ListenerShared>, std::string> make_listener(
         ListenerOptions options, const std::shared_ptr<const RouteTable>& table, const Router& router,
-        std::map<std::string, Sockets>& bound) {
+        std::map<std::string, Sockets>& bound, bool admin = false) {
         net::SocketAddress addr;
         if (!net::SocketAddress::parse(options.address, addr)) {
             return fail("listener \"" + options.name + "\": invalid address \"" + options.address +
                         "\" (expected 127.0.0.1:8080 or [::1]:8080)");
         }
         auto shared = std::make_shared<server::ListenerShared>();
+        shared->admin = admin;
+        if (options.access_log) {
+            auto t = log_target(*options.access_log);
+            if (!t) {
+                return fail("listener \"" + options.name + "\": " + t.error());
+            }
+            shared->access_log = std::move(*t);
+        }
+        for (const Route& r : table->routes()) {
+            if (r.access_log) {
+                auto t = log_target(*r.access_log);
+                if (!t) {
+                    return fail("route \"" + r.name + "\": " + t.error());
+                }
+                if (shared->route_logs.size() <= r.order) {
+                    shared->route_logs.resize(r.order + 1);
+                }
+                shared->route_logs[r.order] = std::move(*t);
+            }
+        }
         for (const std::string& cidr : options.trusted_proxies) {
             if (auto r = shared->trusted_proxies.add(cidr); !r) {
                 return fail("listener \"" + options.name + "\": trusted_proxies: " + r.error());
@@ -815,6 +931,12 @@ private:
     // or the embedder's), read by reactors under listeners_mutex_.
     std::mutex reload_mutex_;
     mutable std::mutex listeners_mutex_;
+    accesslog::SinkRegistry sinks_;
+    std::mutex log_targets_mutex_;
+    std::map<std::string, std::weak_ptr<server::LogTarget>> log_targets_;
+    std::unique_ptr<trace::Exporter> exporter_;
+    mutable std::mutex config_document_mutex_;
+    std::optional<std::string> config_document_;
     std::vector<std::shared_ptr<const server::ListenerShared>> listeners_;
     std::map<std::string, Sockets> sockets_;  // by bound address
     std::vector<std::shared_ptr<upstream::Cluster>> clusters_;
@@ -964,6 +1086,9 @@ private:
                 }
                 case SIGUSR2:
                     upgrade();
+                    break;
+                case SIGUSR1:
+                    core_.reopen_logs();
                     break;
                 case SIGHUP:
                     if (hooks_.reload) {
@@ -1144,6 +1269,8 @@ Result<void, std::string> Server::reload(std::vector<ListenerOptions> listeners,
 }
 
 void Server::drain() noexcept { core_->drain(); }
+
+void Server::set_config_document(std::string json) { core_->set_config_document(std::move(json)); }
 
 Result<pid_t, std::string> Server::upgrade() { return core_->upgrade(); }
 

@@ -45,6 +45,7 @@ bool UpstreamConn::open(EndpointPool& pool, std::uint32_t slot, std::uint32_t ge
     owner_ = nullptr;
     queue_ = nullptr;
     ++pool.open;
+    pool.series->open.add();
     reactor_.io().connect(fd_, addr.get(), addr.length, io::pack(io::Op::Connect, generation_, slot_));
     return true;
 }
@@ -400,6 +401,7 @@ void UpstreamConn::release_to_pool() {
     }
     state_ = State::Idle;
     pool.idle.push_back(this);
+    pool.series->idle.add();
     arm_timer(reactor_.now_ms() + static_cast<std::uint64_t>(opts.idle_timeout.count()));
     arm_recv();
 }
@@ -415,7 +417,10 @@ void UpstreamConn::close() noexcept {
     }
     if (state_ == State::Idle) {
         auto& idle = pool_->idle;
-        idle.erase(std::remove(idle.begin(), idle.end(), this), idle.end());
+        if (auto it = std::find(idle.begin(), idle.end(), this); it != idle.end()) {
+            idle.erase(it);
+            pool_->series->idle.sub();
+        }
     }
     state_ = State::Closing;
     owner_ = nullptr;
@@ -476,6 +481,7 @@ EndpointPool& ProxyContext::pool(upstream::LocalCluster& cluster, int index) {
         auto* p = new EndpointPool;
         p->endpoint = *e.endpoint;
         p->cluster = &cluster;
+        p->series = &reactor_.metrics().upstream(cluster.cluster().options().name).endpoint(p->endpoint.text);
         e.pool = p;
     }
     return *static_cast<EndpointPool*>(e.pool);
@@ -485,6 +491,7 @@ UpstreamConn* ProxyContext::take_idle(EndpointPool& pool) {
     while (!pool.idle.empty()) {
         UpstreamConn* c = pool.idle.back();
         pool.idle.pop_back();
+        pool.series->idle.sub();
         if (c->state() == UpstreamConn::State::Idle) {
             c->take_from_pool();
             return c;
@@ -507,6 +514,7 @@ UpstreamConn* ProxyContext::connect(EndpointPool& pool, int& error) {
 
 void ProxyContext::connection_closed(EndpointPool& pool) noexcept {
     --pool.open;
+    pool.series->open.sub();
     if (pool.cluster != nullptr && pool.cluster->connections > 0) {
         --pool.cluster->connections;
     }
@@ -538,6 +546,7 @@ void ProxyContext::drop_pool(void* /*context*/, void* p) {
     // it is not touched after the loop.
     std::vector<UpstreamConn*> idle;
     idle.swap(pool->idle);
+    pool->series->idle.sub(static_cast<std::int64_t>(idle.size()));
     for (UpstreamConn* c : idle) {
         c->close();
     }

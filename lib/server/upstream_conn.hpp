@@ -18,6 +18,7 @@ namespace blitz::server {
 class ReactorImpl;
 class UpstreamConn;
 struct EndpointPool;
+struct EndpointSeries;
 struct TlsState;
 
 /// What an upstream connection reports to the exchange using it.
@@ -155,6 +156,7 @@ struct EndpointPool {
     /// circuit breaker's max_pending_requests).
     std::vector<UpstreamOwner*> waiters;
     std::uint32_t open = 0;           // connections open (busy, idle, connecting)
+    EndpointSeries* series = nullptr;  // this reactor's metrics of the endpoint (open, idle)
     bool orphaned = false;            // the endpoint left the set
     /// The last TLS session the endpoint gave (offered for resumption by the next connection).
     SSL_SESSION* tls_session = nullptr;

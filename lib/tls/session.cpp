@@ -112,6 +112,38 @@ void note_refusal(SSL* ssl, const char* reason) noexcept {
 
 Session::Session(BufferSource& buffers) noexcept : out_(buffers) {}
 
+std::string_view failure_kind_name(FailureKind kind) noexcept {
+    constexpr std::string_view kNames[] = {"malformed", "version", "cipher", "alpn", "certificate", "other"};
+    return kNames[static_cast<std::size_t>(kind)];
+}
+
+// error_ holds the library's reason, lower-cased with spaces (both libraries' spellings meet
+// there): the kind is read from its words.
+FailureKind Session::failure_kind() const noexcept {
+    const std::string_view e = error_;
+    const auto has = [e](std::string_view word) { return e.find(word) != std::string_view::npos; };
+    if (has("alpn") || has("application protocol")) {
+        return FailureKind::Alpn;
+    }
+    if (has("certificate")) {
+        return FailureKind::Certificate;
+    }
+    if (has("version") && !has("wrong version number")) {
+        return FailureKind::Version;  // "unsupported protocol", "tlsv1 alert protocol version"
+    }
+    if (has("unsupported protocol")) {
+        return FailureKind::Version;
+    }
+    if (has("cipher") || has("group") || has("curve") || has("signature") || has("sigalg")) {
+        return FailureKind::Cipher;
+    }
+    if (has("wrong version number") || has("record") || has("decode") || has("unexpected message") ||
+        has("http request") || has("packet") || has("length") || has("excess")) {
+        return FailureKind::Malformed;
+    }
+    return FailureKind::Other;
+}
+
 Session::~Session() { reset(); }
 
 void Session::reset() noexcept {

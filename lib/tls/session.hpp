@@ -65,6 +65,19 @@ public:
 };
 
 /// What a call into the session asks of the caller next.
+/// Why a handshake failed, coarsely (a metric label: a few values, stable across libraries).
+enum class FailureKind : std::uint8_t {
+    Malformed,    ///< not TLS, or broken records and messages ("wrong version number")
+    Version,      ///< no protocol version in common
+    Cipher,       ///< no cipher suite, group or signature algorithm in common
+    Alpn,         ///< no application protocol in common (or none offered under alpn_strict)
+    Certificate,  ///< a certificate was refused (client certificates, upstream servers)
+    Other,
+};
+inline constexpr std::size_t kFailureKinds = 6;
+/// The label of `kind` ("malformed", "version", "cipher", "alpn", "certificate", "other").
+std::string_view failure_kind_name(FailureKind kind) noexcept;
+
 enum class Status : std::uint8_t {
     Ok,        ///< progress was made (handshake done, or bytes produced)
     WantRead,  ///< more ciphertext is needed
@@ -167,6 +180,8 @@ public:
     /// Why the last Error happened, for logs ("certificate verify failed: hostname mismatch",
     /// "no shared ALPN protocol"), in lower case whichever library is used.
     std::string_view error_reason() const noexcept { return error_; }
+    /// The kind of the last Error, for the failure counters (TLS handshakes failed by reason).
+    FailureKind failure_kind() const noexcept;
 
     /// Client side: the latest resumable session the server gave (TLS 1.3 tickets arrive after
     /// the handshake, so this fills once read() processed them), or nullptr. The caller owns the

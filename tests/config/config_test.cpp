@@ -261,11 +261,11 @@ TEST_CASE("config::parse_config rejects an unknown key and lists the allowed one
     require_error(R"({"listeners": [{"address": "127.0.0.1:8080", "adress": "x"}], "routes": []})",
                   {"$.listeners[0].adress", 1, 46,
                    "unknown key \"adress\"; allowed keys: name, address, backlog, max_connections, "
-                   "tcp_nodelay, ipv6_dual_stack, trusted_proxies, limits, http2, tls"});
+                   "tcp_nodelay, ipv6_dual_stack, trusted_proxies, limits, http2, tls, access_log, request_id"});
     require_error(with_top(R"("wrkers": 2)"), {"$.wrkers", 1, 62,
                                                "unknown key \"wrkers\"; allowed keys: $schema, "
                                                "workers, pin_cpus, backend, log, buffers, limits, "
-                                               "shutdown, reload, admin, listeners, upstreams, routes"});
+                                               "shutdown, reload, admin, metrics, tracing, listeners, upstreams, routes"});
     require_error(
         with_routes(R"({"match": {"path": "/", "header": "x"}, "respond": {"status": 200}})"),
         {"$.routes[0].match.header", 1, 83,
@@ -682,7 +682,7 @@ TEST_CASE("config::parse_config counts columns in code points and skips a byte o
                   {"$.bad", 1, 20,
                    "unknown key \"bad\"; allowed keys: $schema, workers, pin_cpus, backend, log, "
                    "buffers, limits, shutdown, reload, admin, "
-                   "listeners, upstreams, routes"});
+                   "metrics, tracing, listeners, upstreams, routes"});
     // CRLF line ends.
     require_error("{\r\n  \"workers\": 0,\r\n  \"x\": 1\r\n}",
                   {"$.workers", 2, 14, "expected \"auto\" or an integer from 1 to 1024, found 0"});

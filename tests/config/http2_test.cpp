@@ -255,5 +255,5 @@ TEST_CASE("config::parse_config rejects unknown keys in http2 and lists the allo
     require_error_at(R"({"listeners": [{"address": "127.0.0.1:8080"}], "routes": [], "http2": {}})",
                      "\"http2\"", "$.http2",
                      "unknown key \"http2\"; allowed keys: $schema, workers, pin_cpus, backend, "
-                     "log, buffers, limits, shutdown, reload, admin, listeners, upstreams, routes");
+                     "log, buffers, limits, shutdown, reload, admin, metrics, tracing, listeners, upstreams, routes");
 }

@@ -71,6 +71,10 @@ TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the sa
         {"/properties/shutdown", ObjectKind::Shutdown},
         {"/properties/reload", ObjectKind::Reload},
         {"/properties/admin", ObjectKind::Admin},
+        {"/properties/metrics", ObjectKind::Metrics},
+        {"/properties/tracing", ObjectKind::Tracing},
+        {"/$defs/access_log", ObjectKind::AccessLog},
+        {"/$defs/request_id", ObjectKind::RequestId},
         {"/$defs/limits", ObjectKind::Limits},
         {"/$defs/listener", ObjectKind::Listener},
         {"/$defs/http2", ObjectKind::Http2},
@@ -144,6 +148,16 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
                 return {with_top("\"reload\": {" + member + "}"), "$.reload"};
             case ObjectKind::Admin:
                 return {with_top("\"admin\": {" + member + "}"), "$.admin"};
+            case ObjectKind::Metrics:
+                return {with_top("\"metrics\": {" + member + "}"), "$.metrics"};
+            case ObjectKind::Tracing:
+                return {with_top("\"tracing\": {" + member + "}"), "$.tracing"};
+            case ObjectKind::AccessLog:
+                return {"{\"listeners\": [{\"access_log\": {" + member + "}}], \"routes\": []}",
+                        "$.listeners[0].access_log"};
+            case ObjectKind::RequestId:
+                return {"{\"listeners\": [{\"request_id\": {" + member + "}}], \"routes\": []}",
+                        "$.listeners[0].request_id"};
             case ObjectKind::Limits:
                 return {with_top("\"limits\": {" + member + "}"), "$.limits"};
             case ObjectKind::Listener:

@@ -27,6 +27,7 @@ import argparse
 import collections
 import ctypes
 import errno
+import http.server
 import json
 import os
 import re
@@ -42,7 +43,8 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+SOURCE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+sys.path.insert(0, os.path.join(SOURCE_DIR, "tests", "pylib"))
 from casekit import Failure, Skip, check  # noqa: E402  (the path above comes first)
 from h2wire import frame, take_frames  # noqa: E402
 import casekit  # noqa: E402
@@ -1396,11 +1398,15 @@ def admin_listener(env):
 @case()
 def admin_metrics(env):
     """GET /metrics after known traffic: exact request counts by method and status class (the
-    scrape itself counted once it is answered), the duration histogram's count, connections,
-    retries; the text passes `promtool check metrics` (Debian's prometheus) when installed."""
+    scrape itself counted once it is answered), by route and by upstream endpoint, the duration
+    histograms' counts, connections accepted and closed by reason, bytes, retries; the text passes
+    `promtool check metrics` (Debian's prometheus) when installed. GET /routes, /upstreams and
+    /config describe what runs (the config with its secrets redacted)."""
     admin_addr = reserve_port()
-    admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}"}
-    d = env.start(env.config(admin=admin_cfg), listeners=("main", "admin"), held=[admin_addr])
+    admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}", "token": "s3cret-" + env.marker("t")}
+    auth = (("Authorization", "Bearer " + admin_cfg["token"]),)
+    d = env.start(env.config(admin=admin_cfg, metrics={"max_route_labels": 2}), listeners=("main", "admin"),
+                  held=[admin_addr])
     c = None
     try:
         c = H1(d.addr())
@@ -1410,38 +1416,355 @@ def admin_metrics(env):
             check(c.request("/nowhere").status == 404, "GET /nowhere")
         for _ in range(2):
             check(c.request("/b/x", method="POST").status == 200, "POST through the proxy")
+        check(c.request("/ws").status == 400, "GET /ws through the proxy: the origin wants a WebSocket handshake")
         c.close()
         c = None
-        r = get(d.addr("admin"), "/metrics")
-        check(r.status == 200 and r.header("Content-Type").startswith("text/plain; version=0.0.4"),
-              f"GET /metrics: {r.status} {r.header('Content-Type')}")
-        text = r.text()
-        samples = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                samples[name] = float(value)
+        # A client that sends garbage: 400, then the connection closes (a protocol error).
+        with socket.create_connection(d.addr(), timeout=IO_TIMEOUT) as bad:
+            bad.sendall(b"BROKEN\r\n\r\n")
+            answer = b""
+            while chunk := bad.recv(4096):
+                answer += chunk
+            check(answer.startswith(b"HTTP/1.1 400 "), f"a bad request: {answer[:60]!r}")
+        a = H1(d.addr("admin"))
+
+        def scrape():
+            r = a.request("/metrics", extra=auth)
+            check(r.status == 200 and r.header("Content-Type").startswith("text/plain; version=0.0.4"),
+                  f"GET /metrics: {r.status} {r.header('Content-Type')}")
+            samples = {}
+            for line in r.text().splitlines():
+                if line and not line.startswith("#"):
+                    name, value = line.rsplit(" ", 1)
+                    samples[name] = float(value)
+            return r, samples
+
+        # The closes reach the reactors a moment after the client's: scrape until they did
+        # (admin requests are not counted in the request metrics, so scraping changes nothing).
+        deadline = time.monotonic() + IO_TIMEOUT
+        scraped, samples = scrape()
+        while samples.get("blitz_connections_active") != 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+            scraped, samples = scrape()
+        ep = env.b1.endpoint
         want = {'blitz_requests_total{method="GET",code="2xx"}': 5,
-                'blitz_requests_total{method="GET",code="4xx"}': 3,
+                'blitz_requests_total{method="GET",code="4xx"}': 3 + 1,  # + the /ws answer
                 'blitz_requests_total{method="POST",code="2xx"}': 2,
-                "blitz_request_duration_seconds_count": 10,
-                'blitz_request_duration_seconds_bucket{le="+Inf"}': 10,
-                "blitz_connections_accepted_total": 2,
-                "blitz_requests_in_flight": 1,  # the scrape
+                'blitz_requests_total{method="other",code="4xx"}': 1,  # BROKEN: 400
+                "blitz_request_duration_seconds_count": 12,
+                'blitz_request_duration_seconds_bucket{le="+Inf"}': 12,
+                # Routes: two keep their own series, the third shares "other".
+                'blitz_route_requests_total{route="direct",code="2xx"}': 5,
+                'blitz_route_requests_total{route="proxy",code="2xx"}': 2,
+                'blitz_route_request_duration_seconds_count{route="direct"}': 5,
+                f'blitz_upstream_requests_total{{upstream="origin",endpoint="{ep}",code="2xx"}}': 2,
+                f'blitz_upstream_requests_total{{upstream="origin",endpoint="{ep}",code="4xx"}}': 1,
+                'blitz_route_requests_total{route="other",code="4xx"}': 1,
+                'blitz_upstream_request_duration_seconds_count{upstream="origin"}': 3,
+                'blitz_upstream_first_byte_seconds_count{upstream="origin"}': 3,
+                'blitz_upstream_connections{upstream="origin",state="active"}': 0,
+                f'blitz_upstream_endpoint_healthy{{upstream="origin",endpoint="{ep}"}}': 1,
+                "blitz_connections_accepted_total": 3,
+                "blitz_connections_active": 1,  # the scrape's
+                'blitz_connections_closed_total{reason="client"}': 1,
+                'blitz_connections_closed_total{reason="protocol_error"}': 1,
+                "blitz_requests_in_flight": 1,  # the scrape (in flight, though not counted once answered)
                 "blitz_upstream_retries_total": 0}
         for name, value in want.items():
             check(samples.get(name) == value, f"{name} = {samples.get(name)}, expected {value}")
+        check(1 <= samples.get('blitz_upstream_connect_duration_seconds_count{upstream="origin"}', 0) <= 3,
+              "no upstream connect time observed")
+        check(samples.get("blitz_received_bytes_total", 0) > 10 * 16, "bytes received")
+        check(samples.get("blitz_sent_bytes_total", 0) > 10 * 60, "bytes sent")
+        check(samples.get('blitz_recv_buffers{state="allocated"}', 0) > 0, "receive buffers")
+        # Every family exported is documented (docs/observability.md), and every documented
+        # one is exported (the tracing ones only with tracing configured).
+        exported = set(re.findall(r"^# TYPE (blitz_[a-z0-9_]+) ", scraped.text(), re.M))
+        with open(os.path.join(SOURCE_DIR, "docs", "observability.md"), encoding="utf-8") as f:
+            documented = set(re.findall(r"^\| `(blitz_[a-z0-9_]+)` \|", f.read(), re.M))
+        documented = {m for m in documented if not m.startswith("blitz_tracing_")}
+        check(exported == documented, f"exported, not documented: {sorted(exported - documented)}; "
+                                       f"documented, not exported: {sorted(documented - exported)}")
+        r = a.request("/routes", extra=auth)
+        routes = json.loads(r.body)["listeners"][0]["routes"]
+        check(r.status == 200 and [x["name"] for x in routes] == ["direct", "proxy", "ws"] and
+              routes[0]["requests"] == 5 and routes[1]["upstream"] == "origin" and routes[1]["prefix"] == "/b/",
+              f"GET /routes: {r!r}")
+        r = a.request("/upstreams", extra=auth)
+        ups = {u["name"]: u for u in json.loads(r.body)["upstreams"]}
+        e = ups["origin"]["endpoints"][0] if "origin" in ups else {}
+        check(r.status == 200 and e.get("address") == ep and e.get("healthy") is True and
+              e.get("ejected") is False and e["connections"]["active"] == 0 and e["responses"] == 3,
+              f"GET /upstreams: {r!r}")
+        r = a.request("/config", extra=auth)
+        shown = json.loads(r.body)
+        check(r.status == 200 and shown["admin"]["token"] == "[redacted]" and
+              admin_cfg["token"] not in r.body.decode() and shown["routes"][0]["name"] == "direct",
+              f"GET /config: {r!r}")
+        check(a.request("/config").status == 401, "GET /config without the token")
+        a.close()
         check(samples.get("process_open_fds", 0) > 0 and samples.get("process_resident_memory_bytes", 0) > 0,
               "process metrics missing")
         promtool = shutil.which("promtool")
         if promtool is not None:
-            p = subprocess.run([promtool, "check", "metrics"], input=r.body, capture_output=True,
+            p = subprocess.run([promtool, "check", "metrics"], input=scraped.body, capture_output=True,
                                timeout=30, check=False)
             check(p.returncode == 0, f"promtool check metrics: {p.stdout!r} {p.stderr!r}")
-        return f"{len(samples)} samples exact" + ("; promtool ok" if promtool else "; no promtool here")
+        return (f"{len(samples)} samples, {len(want)} exact; /routes /upstreams /config" +
+                ("; promtool ok" if promtool else "; no promtool here"))
     finally:
         closing(c)
         d.stop()
+
+
+def read_json_lines(path, want, timeout=IO_TIMEOUT):
+    """The JSON lines of `path` once there are at least `want` (blitzd writes them within its
+    flush interval)."""
+    deadline = time.monotonic() + timeout
+    lines = []
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                lines = [json.loads(line) for line in f if line.strip()]
+        except OSError:
+            lines = []
+        if len(lines) >= want:
+            return lines
+        time.sleep(0.02)
+    raise Failure(f"{path}: {len(lines)} log lines after {timeout}s, expected {want}")
+
+
+UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+@case()
+def access_log_and_request_ids(env):
+    """Access log (JSON lines per listener, a template per route) written within its flush
+    interval, one line per request with the request's own fields; request ids kept from the
+    client when valid, generated (UUID v4) otherwise, sent upstream and echoed; SIGUSR1 after
+    the file was renamed (logrotate) opens a new file, and the old one keeps its lines."""
+    log = os.path.join(env.workdir, env.marker("access") + "log")
+    direct_log = os.path.join(env.workdir, env.marker("direct") + "log")
+    listener = {"name": "main", "address": "127.0.0.1:0",
+                "access_log": {"path": log, "flush_interval_ms": 50},
+                "request_id": {}}
+    routes = env.routes()
+    routes[0]["access_log"] = {"path": direct_log, "flush_interval_ms": 50,
+                               "format": "$method $path $status id=$request_id $$$$"}
+    d = env.start(env.config(listeners=[listener], routes=routes))
+    c = None
+    try:
+        c = H1(d.addr())
+        m = env.marker("logged")
+        r = c.request(f"/b/{m}", method="POST", extra=(("X-Request-Id", "client-id-7"),
+                                                      ("User-Agent", "ops-test/1")))
+        check(r.status == 200 and r.header("X-Request-Id") == "client-id-7", f"kept id: {r!r}")
+        up = env.b1.entries(m)
+        check(len(up) == 1 and ["X-Request-Id", "client-id-7"] in up[0]["headers"],
+              f"the origin did not get the client's id: {up}")
+        m2 = env.marker("generated")
+        r = c.request(f"/b/{m2}", extra=(("X-Request-Id", 'bad "id"'),))
+        rid = r.header("X-Request-Id") or ""
+        check(r.status == 200 and UUID4.match(rid), f"generated id: {r!r}")
+        up = env.b1.entries(m2)
+        ids = [v for k, v in up[0]["headers"] if k.lower() == "x-request-id"] if up else []
+        check(ids == [rid], f"the origin got ids {ids}, expected only ours {rid}")
+        r = c.request("/direct")
+        check(r.status == 200 and UUID4.match(r.header("X-Request-Id") or ""), f"/direct: {r!r}")
+        check(c.request("/nowhere").status == 404, "GET /nowhere")
+        lines = read_json_lines(log, 3)
+        check(len(lines) == 3, f"{len(lines)} JSON lines, expected 3 (/direct logs elsewhere)")
+        first, second, missing = lines
+        check(first["method"] == "POST" and first["path"] == f"/b/{m}" and first["status"] == 200 and
+              first["route"] == "proxy" and first["upstream"] == "origin" and
+              first["upstream_endpoint"] == env.b1.endpoint and first["upstream_status"] == 200 and
+              first["request_id"] == "client-id-7" and first["user_agent"] == "ops-test/1" and
+              first["protocol"] == "HTTP/1.1" and first["listener"] == "main" and first["attempts"] == 1 and
+              first["bytes_sent"] > 0 and first["bytes_received"] > 0 and first["duration_us"] >= 0 and
+              first["client"] == "127.0.0.1" and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", first["time"]),
+              f"first line: {first}")
+        check(second["request_id"] == rid and second["path"] == f"/b/{m2}", f"second line: {second}")
+        check(missing["status"] == 404 and "route" not in missing and UUID4.match(missing["request_id"]),
+              f"404 line: {missing}")
+        with open(direct_log) as f:
+            text = f.read()
+        deadline = time.monotonic() + IO_TIMEOUT
+        while not text and time.monotonic() < deadline:
+            time.sleep(0.02)
+            with open(direct_log) as f:
+                text = f.read()
+        check(re.fullmatch(r"GET /direct 200 id=[0-9a-f-]{36} \$\n", text), f"the route's template log: {text!r}")
+        # logrotate: rename, SIGUSR1, new lines go to a new file.
+        os.rename(log, log + ".1")
+        d.signal(signal.SIGUSR1)
+        check(d.wait_for("access logs reopened") is not None, "no reopen logged after SIGUSR1")
+        m3 = env.marker("rotated")
+        check(c.request(f"/b/{m3}").status == 200, "a request after SIGUSR1")
+        after = read_json_lines(log, 1)
+        check(len(after) == 1 and after[0]["path"] == f"/b/{m3}", f"the new file: {after}")
+        with open(log + ".1") as f:
+            check(sum(1 for _ in f) == 3, "the rotated file changed")
+        return "JSON and template lines exact; ids kept, generated, forwarded, echoed; SIGUSR1 reopen"
+    finally:
+        closing(c)
+        d.stop()
+
+
+class OtlpReceiver:
+    """An OTLP/HTTP receiver on loopback: keeps every POSTed ExportTraceServiceRequest."""
+
+    def __init__(self):
+        self.requests = []
+        self.conns = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver.conns.append(self.connection)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.lock:
+                    receiver.requests.append((self.path, self.headers.get("Content-Type"), body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.addr = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def spans(self):
+        out = []
+        with self.lock:
+            for path, ctype, body in self.requests:
+                check(path == "/v1/traces" and ctype == "application/json", f"export to {path} as {ctype}")
+                doc = json.loads(body)
+                for rs in doc["resourceSpans"]:
+                    attrs = {a["key"]: a["value"] for a in rs["resource"]["attributes"]}
+                    check(attrs["service.name"] == {"stringValue": "ops"}, f"resource: {attrs}")
+                    for ss in rs["scopeSpans"]:
+                        out.extend(ss["spans"])
+        return out
+
+    def wait_spans(self, want, timeout=IO_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            spans = self.spans()
+            if len(spans) >= want:
+                return spans
+            time.sleep(0.02)
+        raise Failure(f"{len(self.spans())} spans exported, expected {want}")
+
+    def stop(self):
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+            self.server = None
+            with self.lock:
+                for conn in self.conns:  # the exporter's keep-alive connection goes too
+                    try:
+                        conn.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+
+def span_attrs(span):
+    return {a["key"]: next(iter(a["value"].values())) for a in span.get("attributes", [])}
+
+
+@case()
+def tracing(env):
+    """W3C Trace Context and OTLP export: a sampled traceparent from the client gives a SERVER
+    span (its parent the client's span) and a CLIENT span per upstream attempt (its child),
+    exported as OTLP/HTTP JSON to a receiver written here; the upstream gets a traceparent whose
+    parent is the CLIENT span; an unsampled one is forwarded (our span id, flag 00) and not
+    exported; tracestate is forwarded; with the collector gone requests still succeed and the
+    lost spans are counted."""
+    otlp = OtlpReceiver()
+    admin_addr = reserve_port()
+    admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}"}
+    tracing_cfg = {"collector": otlp.addr, "sample_ratio": 0, "service_name": "ops",
+                   "flush_interval_ms": 50, "timeout_ms": 500}
+    d = env.start(env.config(tracing=tracing_cfg, admin=admin_cfg), listeners=("main", "admin"), held=[admin_addr])
+    c = None
+    try:
+        trace_id = "4bf92f3577b34da6a3ce929e0e4736" + "%02x" % (env.seq % 256)
+        parent = "00f067aa0ba902b7"
+        c = H1(d.addr())
+        m = env.marker("traced")
+        r = c.request(f"/b/{m}", extra=(("traceparent", f"00-{trace_id}-{parent}-01"),
+                                         ("tracestate", "vendor=abc")))
+        check(r.status == 200, f"traced request: {r!r}")
+        up = env.b1.entries(m)
+        sent = dict((k.lower(), v) for k, v in up[0]["headers"]) if up else {}
+        tp = sent.get("traceparent", "")
+        check(re.fullmatch(rf"00-{trace_id}-[0-9a-f]{{16}}-01", tp) and tp.split("-")[2] != parent and
+              sent.get("tracestate") == "vendor=abc", f"upstream trace headers: {sent}")
+        spans = otlp.wait_spans(2)
+        server = [s for s in spans if s["kind"] == 2]
+        client = [s for s in spans if s["kind"] == 3]
+        check(len(server) == 1 and len(client) == 1, f"spans: {spans}")
+        s, cl = server[0], client[0]
+        check(s["traceId"] == trace_id and s["parentSpanId"] == parent and cl["traceId"] == trace_id and
+              cl["parentSpanId"] == s["spanId"] and cl["spanId"] == tp.split("-")[2],
+              f"ids: server {s} client {cl}")
+        check(int(s["startTimeUnixNano"]) <= int(cl["startTimeUnixNano"]) <= int(cl["endTimeUnixNano"]) <=
+              int(s["endTimeUnixNano"]), "span times do not nest")
+        sa, ca = span_attrs(s), span_attrs(cl)
+        check(sa.get("http.request.method") == "GET" and sa.get("url.path") == f"/b/{m}" and
+              str(sa.get("http.response.status_code")) == "200" and sa.get("http.route") == "proxy" and
+              s["name"] == "GET proxy", f"server span attributes: {s['name']} {sa}")
+        check(ca.get("server.address") == "127.0.0.1" and str(ca.get("server.port")) == str(env.b1.addr[1]) and
+              str(ca.get("http.response.status_code")) == "200", f"client span attributes: {ca}")
+        # Not sampled by the client (and ratio 0): forwarded with our span id, nothing exported.
+        m2 = env.marker("unsampled")
+        check(c.request(f"/b/{m2}", extra=(("traceparent", f"00-{trace_id}-{parent}-00"),)).status == 200,
+              "unsampled request")
+        up = env.b1.entries(m2)
+        tp2 = dict((k.lower(), v) for k, v in up[0]["headers"]).get("traceparent", "") if up else ""
+        check(re.fullmatch(rf"00-{trace_id}-[0-9a-f]{{16}}-00", tp2) and tp2.split("-")[2] != parent,
+              f"unsampled traceparent upstream: {tp2!r}")
+        # No traceparent at all and ratio 0: a new trace, not sampled.
+        m3 = env.marker("fresh")
+        check(c.request(f"/b/{m3}").status == 200, "request without traceparent")
+        up = env.b1.entries(m3)
+        tp3 = dict((k.lower(), v) for k, v in up[0]["headers"]).get("traceparent", "") if up else ""
+        check(re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-00", tp3), f"new trace upstream: {tp3!r}")
+        time.sleep(0.2)
+        check(len(otlp.spans()) == 2, f"unsampled requests were exported: {len(otlp.spans())} spans")
+        # The collector goes away: requests are answered as before, the spans are dropped.
+        otlp.stop()
+        for i in range(20):
+            r = c.request(f"/b/{env.marker('down')}", extra=(("traceparent", f"00-{trace_id}-{parent}-01"),))
+            check(r.status == 200, f"request {i} with the collector down: {r!r}")
+        deadline = time.monotonic() + IO_TIMEOUT
+        dropped = 0
+        while time.monotonic() < deadline:
+            text = get(d.addr("admin"), "/metrics").text()
+            got = re.search(r"^blitz_tracing_spans_dropped_total (\d+)", text, re.M)
+            dropped = int(got.group(1)) if got else 0
+            if dropped >= 40:
+                break
+            time.sleep(0.05)
+        check(dropped >= 40, f"blitz_tracing_spans_dropped_total = {dropped}, expected 40")
+        return f"server and client spans exact; unsampled forwarded; {dropped} spans dropped with the collector down"
+    finally:
+        closing(c)
+        d.stop()
+        otlp.stop()
 
 
 @case()

@@ -47,6 +47,9 @@ void warn_restart_only(const blitz::ServerOptions& running, const blitz::ServerO
     if (admin_of(next) != admin_of(running)) {
         blitz::log(blitz::LogLevel::Warn, "reload: \"admin\" changed; it needs a restart, keeping the running one");
     }
+    if (next.metrics != running.metrics) {
+        blitz::log(blitz::LogLevel::Warn, "reload: \"metrics\" changed; it needs a restart, keeping the running one");
+    }
     if (next.drain_timeout != running.drain_timeout) {
         warn("shutdown.drain_timeout_ms", static_cast<long long>(running.drain_timeout.count()));
     }
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
+    server.set_config_document(config->redacted);
     blitz::Config running = std::move(*config);
     blitz::ServerHooks hooks;
     hooks.reload = [&]() -> blitz::Result<void, std::string> {
@@ -114,6 +118,7 @@ int main(int argc, char** argv) {
             return r;
         }
         blitz::set_log_level(next->log_level);
+        server.set_config_document(next->redacted);
         // The engine keeps its own settings (workers, buffers) and the drain time it started with.
         next->server = running.server;
         running = std::move(*next);
