@@ -717,7 +717,7 @@ void Connection::complete_exchange(bool keep) {
         }
     }
     reactor_.exchange_ended(a.ex, {a.started_us, a.head_bytes + a.body_seen, queued_ - a.queued_at_start, a.proxy,
-                                   &config(), &a.obs});
+                                   &config(), &a.obs, this});
     if (!keep || draining_) {
         close_after_send_ = true;
     }

@@ -52,6 +52,8 @@ public:
         }
     }
     CloseReason close_reason() const noexcept { return close_reason_; }
+    /// The client's TCP port (0 when it cannot be had).
+    std::uint16_t client_port() noexcept { return fetch_peer() ? peer_port_ : 0; }
     /// Graceful close (shutdown, or its listener removed by a reload): what is in flight is
     /// answered with `Connection: close` (HTTP/2: GOAWAY, streams finish); an idle connection
     /// gets a short grace for a request already on the wire, then a FIN.
@@ -186,6 +188,7 @@ private:
     CloseReason close_reason_ = CloseReason::Server;
     bool input_blocked_ : 1 = false;  // a proxied request body waits for its upstream
     bool queue_send_ : 1 = false;     // the send in flight is from queue_
+    std::uint16_t peer_port_ = 0;
     std::uint8_t peer_family_ = 0;    // AF_INET/AF_INET6 once the peer address was fetched
     std::uint8_t peer_[16] = {};
     std::uint64_t accepted_ms_ = 0;

@@ -30,8 +30,10 @@ bool Connection::fetch_peer() noexcept {
     }
     if (ss.ss_family == AF_INET) {
         std::memcpy(peer_, &reinterpret_cast<const sockaddr_in*>(&ss)->sin_addr, 4);
+        peer_port_ = ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port);
     } else if (ss.ss_family == AF_INET6) {
         std::memcpy(peer_, &reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_addr, 16);
+        peer_port_ = ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port);
     } else {
         return false;
     }

@@ -122,6 +122,11 @@ struct UpstreamSeries {
 
     metrics::Counter errors[kUpstreamErrors];
     metrics::Counter retries;
+    // What the circuit breaker counts (this reactor's part): requests in flight, waiting for a
+    // connection, and retries in flight.
+    metrics::Gauge requests_active;
+    metrics::Gauge requests_pending;
+    metrics::Gauge retries_active;
     metrics::Histogram duration;    ///< attempt sent .. response complete
     metrics::Histogram connect;     ///< connect started .. connected (TLS included)
     metrics::Histogram first_byte;  ///< request sent .. first response byte

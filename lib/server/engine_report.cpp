@@ -96,6 +96,9 @@ void EngineTotals::add(const EngineMetrics& m) {
         Upstream& u = entry(upstreams, name);
         add_counts(u.errors, s.errors);
         u.retries += s.retries.value();
+        u.requests_active += s.requests_active.value();
+        u.requests_pending += s.requests_pending.value();
+        u.retries_active += s.retries_active.value();
         s.duration.merge_into(u.duration);
         s.connect.merge_into(u.connect);
         s.first_byte.merge_into(u.first_byte);
@@ -287,6 +290,42 @@ void write_upstream_health(metrics::Writer& w, std::span<const upstream::Cluster
         const auto set = c->endpoints();
         for (const auto& e : set->endpoints) {
             w.gauge({{"upstream", c->options().name}, {"endpoint", e.text}}, upstream::Cluster::available(e, now) ? 1 : 0);
+        }
+    }
+}
+
+void write_circuit_breakers(metrics::Writer& w, std::span<const upstream::Cluster* const> clusters,
+                            const EngineTotals& t) {
+    using metrics::MetricType;
+    const auto totals_of = [&t](const upstream::Cluster* c) {
+        const auto it = t.upstreams.find(c->options().name);
+        return it != t.upstreams.end() ? it->second : EngineTotals::Upstream{};
+    };
+    w.family("blitz_upstream_requests_active", "Requests in flight to an upstream.", MetricType::Gauge);
+    for (const upstream::Cluster* c : clusters) {
+        w.gauge({{"upstream", c->options().name}}, totals_of(c).requests_active);
+    }
+    w.family("blitz_upstream_requests_pending", "Requests waiting for an upstream connection.", MetricType::Gauge);
+    for (const upstream::Cluster* c : clusters) {
+        w.gauge({{"upstream", c->options().name}}, totals_of(c).requests_pending);
+    }
+    w.family("blitz_upstream_circuit_breaker_open",
+             "1 while a circuit-breaker limit of an upstream is reached (new requests get 503).", MetricType::Gauge);
+    for (const upstream::Cluster* c : clusters) {
+        const EngineTotals::Upstream u = totals_of(c);
+        std::int64_t connections = 0;
+        for (const auto& [address, e] : u.endpoints) {
+            connections += e.active + e.idle;
+        }
+        const CircuitBreakerOptions& cb = c->options().circuit_breaker;
+        const std::pair<std::string_view, bool> limits[] = {
+            {"connections", connections >= static_cast<std::int64_t>(cb.max_connections)},
+            {"pending_requests", u.requests_pending >= static_cast<std::int64_t>(cb.max_pending_requests)},
+            {"requests", u.requests_active >= static_cast<std::int64_t>(cb.max_requests)},
+            {"retries", u.retries_active >= static_cast<std::int64_t>(cb.max_retries)},
+        };
+        for (const auto& [limit, open] : limits) {
+            w.gauge({{"upstream", c->options().name}, {"limit", limit}}, open ? 1 : 0);
         }
     }
 }

@@ -29,6 +29,9 @@ struct EngineTotals {
     struct Upstream {
         std::uint64_t errors[kUpstreamErrors] = {};
         std::uint64_t retries = 0;
+        std::int64_t requests_active = 0;
+        std::int64_t requests_pending = 0;
+        std::int64_t retries_active = 0;
         metrics::Histogram::Snapshot duration;
         metrics::Histogram::Snapshot connect;
         metrics::Histogram::Snapshot first_byte;
@@ -78,6 +81,12 @@ namespace blitz::server {
 /// health checks pass and outlier detection has not ejected it), from the clusters' shared
 /// state.
 void write_upstream_health(metrics::Writer& w, std::span<const upstream::Cluster* const> clusters);
+
+/// blitz_upstream_requests_active / _pending and blitz_upstream_circuit_breaker_open{upstream,
+/// limit}: 1 while what a circuit-breaker limit counts (over all reactors) is at the limit, so
+/// new requests get 503 at once.
+void write_circuit_breakers(metrics::Writer& w, std::span<const upstream::Cluster* const> clusters,
+                            const EngineTotals& t);
 
 /// GET /upstreams: every upstream with its endpoints (address, configured host name, weight,
 /// health, ejection, pooled connections active/idle and answers from the totals).

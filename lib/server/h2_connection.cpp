@@ -280,6 +280,7 @@ void H2Stream::finish_response() {
     }
     if (has_body) {
         body_queue().push_copy(body.data(), static_cast<std::uint32_t>(body.size()));
+        bytes_sent_ += body.size();
     }
     body_end_ = true;
     complete();
@@ -297,7 +298,8 @@ void H2Stream::complete() {
         }
     }
     ReactorImpl& reactor = session_.connection().reactor_;
-    reactor.exchange_ended(ex_, {started_us_, bytes_received_, bytes_sent_, proxy_, config_->shared.get(), &obs_});
+    reactor.exchange_ended(ex_, {started_us_, bytes_received_, bytes_sent_, proxy_, config_->shared.get(), &obs_,
+                                 &session_.connection()});
     end_exchange();
     session_.stream_done(*this);
 }
@@ -449,7 +451,6 @@ std::size_t H2Stream::body_ready(std::size_t max, bool& last) noexcept {
 void H2Stream::write_data(SendQueue& out, std::size_t len) {
     if (len > 0) {
         body_->move_to(out, static_cast<std::uint32_t>(len));
-        bytes_sent_ += len;
     }
     stalled_since_ms_ = 0;
 }
@@ -525,6 +526,7 @@ void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid)
         return;
     }
     SendQueue& q = body_queue();
+    bytes_sent_ += len;
     if (bid >= 0) {
         q.push_buffer(data, len, static_cast<std::uint16_t>(bid));
     } else {

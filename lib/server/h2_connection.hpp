@@ -116,7 +116,7 @@ private:
     std::uint64_t stalled_since_ms_ = 0;  // a response waits on a closed window since then
     ExchangeObs obs_;
     std::uint64_t bytes_received_ = 0;    // DATA payload
-    std::uint64_t bytes_sent_ = 0;        // DATA payload
+    std::uint64_t bytes_sent_ = 0;        // DATA payload queued
     std::uint64_t started_us_ = 0;        // the reactor's clock when the request head was complete
     std::string_view client_address_;
     H2Stream* prev_ = nullptr;

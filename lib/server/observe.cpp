@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "server/connection.hpp"
 #include "server/proxy.hpp"
 #include "server/reactor.hpp"
 #include "trace/span.hpp"
@@ -178,6 +179,7 @@ void ReactorObserver::ended(const Exchange& ex, const ExchangeEnd& end, std::uin
         r.time_us = static_cast<std::int64_t>(now_ns / 1000 - duration_us);
         r.duration_us = static_cast<std::int64_t>(duration_us);
         r.client = const_cast<Exchange&>(ex).client_address();
+        r.client_port = end.connection != nullptr ? end.connection->client_port() : 0;
         r.method = req.method_name;
         r.scheme = req.scheme;
         r.authority = req.authority;

@@ -62,6 +62,7 @@ void ProxyState::stop_waiting() noexcept {
     }
     waiting_ = false;
     --cluster_->pending;
+    series_->requests_pending.sub();
     auto& w = pool_->waiters;
     w.erase(std::remove(w.begin(), w.end(), static_cast<UpstreamOwner*>(this)), w.end());
 }
@@ -70,6 +71,7 @@ void ProxyState::upstream_available(UpstreamConn* c) {
     // Already out of the pool's waiters (the pool removed us).
     waiting_ = false;
     --cluster_->pending;
+    series_->requests_pending.sub();
     reactor_.timers().cancel(retry_timer_);
     if (c == nullptr) {
         // Connect (or pick again) from the timer, outside the pool's own bookkeeping.
@@ -97,10 +99,12 @@ void ProxyState::abort() noexcept {
     if (cluster_ != nullptr) {
         if (counted_request_) {
             --cluster_->requests;
+            series_->requests_active.sub();
             counted_request_ = false;
         }
         if (counted_retry_) {
             --cluster_->retries;
+            series_->retries_active.sub();
             counted_retry_ = false;
         }
     }
@@ -131,6 +135,7 @@ void ProxyState::start() {
         return;
     }
     ++cluster_->requests;
+    series_->requests_active.add();
     counted_request_ = true;
     if (!build_head()) {
         give_up(500, "request cannot be forwarded", "invalid_request");
@@ -320,6 +325,7 @@ void ProxyState::attempt() {
             --tried_count_;
             waiting_ = true;
             ++cluster_->pending;
+            series_->requests_pending.add();
             pool_->waiters.push_back(this);
             reactor_.timers().arm(retry_timer_,
                                   reactor_.now_ms() + static_cast<std::uint64_t>(opts.pool.connect_timeout.count()));
@@ -889,6 +895,7 @@ void ProxyState::schedule_retry() {
     ++attempt_;
     if (!counted_retry_) {
         ++cluster_->retries;
+        series_->retries_active.add();
         counted_retry_ = true;
     }
     reactor_.metrics().retries.add();

@@ -48,6 +48,7 @@ struct ExchangeEnd {
     const ProxyState* proxy = nullptr;
     const ListenerShared* listener = nullptr;
     const ExchangeObs* obs = nullptr;
+    Connection* connection = nullptr;  ///< the client's (its port is read only when logged)
 };
 
 /// One generation of a listener: its options, routes and TLS context, and the sockets it

@@ -599,7 +599,9 @@ private:
         metrics::Writer w(out);
         server::write_engine_metrics(w, t);
         const auto ls = listeners();
-        server::write_upstream_health(w, clusters_of(ls));
+        const auto clusters = clusters_of(ls);
+        server::write_upstream_health(w, clusters);
+        server::write_circuit_breakers(w, clusters, t);
         if (exporter_ != nullptr) {
             w.family("blitz_tracing_spans_exported_total", "Spans the collector accepted.", metrics::MetricType::Counter);
             w.counter({}, exporter_->spans_exported());

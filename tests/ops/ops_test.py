@@ -1540,7 +1540,7 @@ UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-
 @case()
 def access_log_and_request_ids(env):
     """Access log (JSON lines per listener, a template per route) written within its flush
-    interval, one line per request with the request's own fields; request ids kept from the
+    interval, one line per request (HTTP/1.1 and HTTP/2) with its own fields; request ids kept from the
     client when valid, generated (UUID v4) otherwise, sent upstream and echoed; SIGUSR1 after
     the file was renamed (logrotate) opens a new file, and the old one keeps its lines."""
     log = os.path.join(env.workdir, env.marker("access") + "log")
@@ -1581,11 +1581,20 @@ def access_log_and_request_ids(env):
               first["request_id"] == "client-id-7" and first["user_agent"] == "ops-test/1" and
               first["protocol"] == "HTTP/1.1" and first["listener"] == "main" and first["attempts"] == 1 and
               first["bytes_sent"] > 0 and first["bytes_received"] > 0 and first["duration_us"] >= 0 and
-              first["client"] == "127.0.0.1" and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", first["time"]),
+              first["client"] == "127.0.0.1" and first["client_port"] > 0 and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", first["time"]),
               f"first line: {first}")
         check(second["request_id"] == rid and second["path"] == f"/b/{m2}", f"second line: {second}")
         check(missing["status"] == 404 and "route" not in missing and UUID4.match(missing["request_id"]),
               f"404 line: {missing}")
+        # HTTP/2 (h2c with prior knowledge): the same line, its protocol and DATA bytes.
+        m4 = env.marker("h2")
+        p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--http2-prior-knowledge",
+                            f"http://127.0.0.1:{d.addr()[1]}/b/{m4}"], capture_output=True, timeout=IO_TIMEOUT)
+        h2_id = re.search(rb"(?im)^x-request-id: *([0-9a-f-]+)", p.stdout)
+        check(p.returncode == 0 and p.stdout.startswith(b"HTTP/2 200") and h2_id, f"curl --http2: {p.stdout!r}")
+        h2 = read_json_lines(log, 4)[3]
+        check(h2["protocol"] == "HTTP/2" and h2["status"] == 200 and h2["path"] == f"/b/{m4}" and
+              h2["bytes_sent"] > 0 and h2["request_id"] == h2_id.group(1).decode(), f"HTTP/2 line: {h2}")
         with open(direct_log) as f:
             text = f.read()
         deadline = time.monotonic() + IO_TIMEOUT
@@ -1603,7 +1612,7 @@ def access_log_and_request_ids(env):
         after = read_json_lines(log, 1)
         check(len(after) == 1 and after[0]["path"] == f"/b/{m3}", f"the new file: {after}")
         with open(log + ".1") as f:
-            check(sum(1 for _ in f) == 3, "the rotated file changed")
+            check(sum(1 for _ in f) == 4, "the rotated file changed")
         return "JSON and template lines exact; ids kept, generated, forwarded, echoed; SIGUSR1 reopen"
     finally:
         closing(c)
@@ -1765,6 +1774,50 @@ def tracing(env):
         closing(c)
         d.stop()
         otlp.stop()
+
+
+@case()
+def circuit_breaker_metrics(env):
+    """A request held by a slow origin fills an upstream's max_requests of 1: the breaker shows
+    open in /metrics (requests in flight 1) and the next request is answered 503 at once and
+    counted as circuit_open; when the slow one finishes the breaker closes again."""
+    admin_addr = reserve_port()
+    admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}"}
+    ups = [{"name": "origin", "endpoints": [env.b1.endpoint], "circuit_breaker": {"max_requests": 1}}]
+    d = env.start(env.config(admin=admin_cfg, upstreams=ups, workers=1), listeners=("main", "admin"),
+                  held=[admin_addr])
+    slow = quick = None
+    try:
+
+        def metric(text, name):
+            got = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
+            return float(got.group(1)) if got else None
+
+        slow = H1(d.addr())
+        slow.send(request_bytes(f"/b/{env.marker('slow')}?delay_ms=1500"))
+        deadline = time.monotonic() + IO_TIMEOUT
+        text = ""
+        while time.monotonic() < deadline:
+            text = get(d.addr("admin"), "/metrics").text()
+            if metric(text, 'blitz_upstream_requests_active{upstream="origin"}') == 1:
+                break
+            time.sleep(0.02)
+        check(metric(text, 'blitz_upstream_circuit_breaker_open{upstream="origin",limit="requests"}') == 1 and
+              metric(text, 'blitz_upstream_circuit_breaker_open{upstream="origin",limit="connections"}') == 0,
+              "the breaker does not show open with the one request in flight")
+        quick = H1(d.addr())
+        r = quick.request(f"/b/{env.marker('refused')}")
+        check(r.status == 503, f"a request past max_requests: {r!r}")
+        check(slow.read_response().status == 200, "the slow request")
+        text = get(d.addr("admin"), "/metrics").text()
+        check(metric(text, 'blitz_upstream_errors_total{upstream="origin",cause="circuit_open"}') == 1 and
+              metric(text, 'blitz_upstream_circuit_breaker_open{upstream="origin",limit="requests"}') == 0 and
+              metric(text, 'blitz_upstream_requests_active{upstream="origin"}') == 0,
+              "after the slow request: circuit_open not counted once, or the breaker still open")
+        return "open at max_requests, 503 counted as circuit_open, closed again"
+    finally:
+        closing(slow, quick)
+        d.stop()
 
 
 @case()
