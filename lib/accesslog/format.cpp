@@ -5,6 +5,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "core/utf8.hpp"
+
 namespace blitz::accesslog {
 
 namespace {
@@ -123,29 +125,6 @@ void put_int(Out& o, std::int64_t v) noexcept {
     o.put(buf, static_cast<std::size_t>(r.ptr - buf));
 }
 
-/// Length of the valid UTF-8 sequence at s (RFC 3629 §4: no overlongs, no surrogates, nothing
-/// above U+10FFFF), or 0 when the byte at s does not start one.
-std::size_t utf8_length(const unsigned char* s, std::size_t avail) noexcept {
-    const unsigned char c = s[0];
-    auto cont = [&](std::size_t i, unsigned char lo, unsigned char hi) {
-        return i < avail && s[i] >= lo && s[i] <= hi;
-    };
-    if (c >= 0xC2 && c <= 0xDF) {
-        return cont(1, 0x80, 0xBF) ? 2 : 0;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        const unsigned char lo = c == 0xE0 ? 0xA0 : 0x80;
-        const unsigned char hi = c == 0xED ? 0x9F : 0xBF;
-        return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        const unsigned char lo = c == 0xF0 ? 0x90 : 0x80;
-        const unsigned char hi = c == 0xF4 ? 0x8F : 0xBF;
-        return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
-    }
-    return 0;
-}
-
 /// Bytes copied unchanged in a JSON string and in a template value: printable ASCII except the
 /// quote and the backslash. A table: this test runs once per byte of every logged value.
 constexpr std::array<bool, 256> kPlain = [] {
@@ -172,7 +151,7 @@ void put_json_chars(Out& o, std::string_view s) noexcept {
         }
         o.put(s.data() + run, i - run);
         if (c >= 0x80) {
-            const std::size_t len = utf8_length(b + i, n - i);
+            const std::size_t len = blitz::detail::utf8_sequence(s.substr(i));
             if (len != 0) {
                 o.put(s.data() + i, len);
                 i += len;

@@ -3,6 +3,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/utf8.hpp"
+
 namespace blitz::metrics {
 
 namespace {
@@ -19,34 +21,6 @@ bool ends_with(std::string_view s, std::string_view suffix) noexcept {
     return s.size() > suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-// Length of the well-formed UTF-8 sequence at the start of `s`, or 0. The ranges are those of
-// the Unicode standard (table 3-7): no overlong forms, no surrogates, nothing above U+10FFFF;
-// the Prometheus parser rejects label values and help text outside them.
-std::size_t utf8_sequence(std::string_view s) noexcept {
-    const auto b = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-    const auto cont = [&](std::size_t i, unsigned lo = 0x80, unsigned hi = 0xBF) {
-        return i < s.size() && b(i) >= lo && b(i) <= hi;
-    };
-    const unsigned c = b(0);
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        return cont(1) ? 2 : 0;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        const unsigned lo = c == 0xE0 ? 0xA0 : 0x80;
-        const unsigned hi = c == 0xED ? 0x9F : 0xBF;
-        return cont(1, lo, hi) && cont(2) ? 3 : 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        const unsigned lo = c == 0xF0 ? 0x90 : 0x80;
-        const unsigned hi = c == 0xF4 ? 0x8F : 0xBF;
-        return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
-    }
-    return 0;
-}
-
 // Appends `s` with `\` and newline escaped (and `"` too when `quote`), invalid UTF-8 replaced.
 // Text format 0.0.4: label values escape all three; HELP text escapes `\` and newline only.
 void append_escaped(std::string& out, std::string_view s, bool quote) {
@@ -59,7 +33,7 @@ void append_escaped(std::string& out, std::string_view s, bool quote) {
             ++i;
             continue;
         }
-        const std::size_t n = u < 0x80 ? 1 : utf8_sequence(s.substr(i));
+        const std::size_t n = u < 0x80 ? 1 : blitz::detail::utf8_sequence(s.substr(i));
         if (n > 1) {
             i += n;
             continue;

@@ -2,46 +2,13 @@
 
 #include <charconv>
 
+#include "core/utf8.hpp"
+
 namespace blitz::trace {
 
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
-
-// Length of the well-formed UTF-8 sequence at the start of `s` (RFC 3629 §4), or 0 when it
-// is not one (bad lead byte, overlong form, surrogate, above U+10FFFF, truncated).
-std::size_t utf8_sequence(std::string_view s) noexcept {
-    auto at = [&](std::size_t i) { return static_cast<unsigned char>(s[i]); };
-    auto cont = [&](std::size_t i) { return i < s.size() && (at(i) & 0xc0) == 0x80; };
-    unsigned char c = at(0);
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        return cont(1) ? 2 : 0;
-    }
-    if (c >= 0xe0 && c <= 0xef) {
-        if (!cont(1) || !cont(2)) {
-            return 0;
-        }
-        unsigned char c1 = at(1);
-        if ((c == 0xe0 && c1 < 0xa0) || (c == 0xed && c1 > 0x9f)) {
-            return 0;  // overlong, or a UTF-16 surrogate
-        }
-        return 3;
-    }
-    if (c >= 0xf0 && c <= 0xf4) {
-        if (!cont(1) || !cont(2) || !cont(3)) {
-            return 0;
-        }
-        unsigned char c1 = at(1);
-        if ((c == 0xf0 && c1 < 0x90) || (c == 0xf4 && c1 > 0x8f)) {
-            return 0;  // overlong, or above U+10FFFF
-        }
-        return 4;
-    }
-    return 0;
-}
 
 // A JSON string (RFC 8259 §7) holding `s`.
 void append_string(std::string& out, std::string_view s) {
@@ -61,7 +28,7 @@ void append_string(std::string& out, std::string_view s) {
         } else if (c < 0x80) {
             out += static_cast<char>(c);
             ++i;
-        } else if (std::size_t n = utf8_sequence(s.substr(i)); n != 0) {
+        } else if (std::size_t n = blitz::detail::utf8_sequence(s.substr(i)); n != 0) {
             out.append(s.data() + i, n);
             i += n;
         } else {
