@@ -163,7 +163,12 @@ class SyntaxChecker {
                     (text_[end] >= '0' && text_[end] <= '9') || text_[end] == '_')) {
                 ++end;
             }
-            return "'" + std::string(text_.substr(pos_, end - pos_)) + "'";
+            // Appended rather than "'" + std::string(...): GCC 12 at -O3 reports a false
+            // -Wrestrict overlap for operator+(const char*, string&&).
+            std::string word = "'";
+            word.append(text_.substr(pos_, end - pos_));
+            word += '\'';
+            return word;
         }
         if (c == '\'') {
             return "a single quote (JSON strings use double quotes)";
