@@ -433,7 +433,7 @@ void Connection::start_exchange(http1::RequestHead& head, std::size_t head_bytes
             return;
         }
     }
-    reactor_.observer().started(a.ex, a.obs, config());
+    reactor_.exchange_started(a.ex, a.obs, config());
     RouteMatch m = routes_->match(req);
     if (m.route == nullptr) {
         if (m.allowed.empty()) {

@@ -70,7 +70,7 @@ void EngineTotals::add(const EngineMetrics& m) {
             all_requests += m.requests[i][j].value();
         }
     }
-    m.duration.merge_into(duration);
+    m.unrouted_duration.merge_into(duration);
     in_flight += m.in_flight.value();
     connections_accepted += m.connections_accepted.value();
     connections_active += m.connections_active.value();
@@ -91,6 +91,7 @@ void EngineTotals::add(const EngineMetrics& m) {
         Route& r = entry(routes, name);
         add_counts(r.requests, s.requests);
         s.duration.merge_into(r.duration);
+        s.duration.merge_into(duration);
     });
     each_series(m.upstream_names, m.upstreams, [this](std::string_view name, const UpstreamSeries& s) {
         Upstream& u = entry(upstreams, name);

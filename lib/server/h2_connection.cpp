@@ -102,7 +102,7 @@ void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
         return;
     }
     const ListenerShared& config = *config_->shared;
-    conn.reactor_.observer().started(ex_, obs_, config);
+    conn.reactor_.exchange_started(ex_, obs_, config);
     // A plaintext client redirected to https (h2c on a detecting listener) stays redirected.
     const bool plain = conn.routes_ == conn.config().plain_routes.get() && config.plain_routes;
     RouteMatch m = (plain ? config.plain_routes : config.routes)->match(req);

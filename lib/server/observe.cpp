@@ -413,16 +413,10 @@ void ReactorImpl::exchange_ended(const Exchange& ex, const ExchangeEnd& end) {
     }
     const std::uint64_t now = now_us();
     const std::uint64_t duration = now > end.started_us ? now - end.started_us : 0;
-    const int status = ex.response().status();
-    metrics_.request_done(ex.request().method, status, duration);
-    if (const Route* route = ex.route()) {
-        RouteSeries& series = metrics_.route(route_label(*route));
-        if (const int cls = status_class(status); cls >= 0) {
-            series.requests[static_cast<std::size_t>(cls)].add();
-        }
-        series.duration.observe(duration);
+    metrics_.request_done(ex.request().method, ex.route(), ex.response().status(), duration);
+    if (end.listener->logs || (end.obs != nullptr && end.obs->sampled)) {
+        observer_->ended(ex, end, duration);
     }
-    observer_->ended(ex, end, duration);
 }
 
 }  // namespace blitz::server

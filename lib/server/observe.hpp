@@ -55,11 +55,12 @@ struct ExchangeObs {
     bool traced = false;                ///< tracing runs: our traceparent goes upstream
     bool sampled = false;
     bool has_parent = false;
-    trace::TraceId trace{};
-    trace::SpanId span{};    ///< the SERVER span of this exchange
-    trace::SpanId parent{};  ///< the client's span, when has_parent
+    // Set only when `traced` (left uninitialised otherwise: an exchange costs no stores here).
+    trace::TraceId trace;
+    trace::SpanId span;    ///< the SERVER span of this exchange
+    trace::SpanId parent;  ///< the client's span, when has_parent
     std::string_view tracestate;  ///< forwarded when valid (arena or a request header)
-    std::uint64_t start_unix_ns = 0;
+    std::uint64_t start_unix_ns;
 };
 
 /// A reactor's part of the access logs and tracing: a buffered writer per log, the id

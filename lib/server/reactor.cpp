@@ -110,6 +110,7 @@ Result<void, std::string> ReactorImpl::init(const io::BackendOptions& options,
     update_clock();
     timers_ = std::make_unique<detail::TimerWheel>(now_ms_);
     observer_ = std::make_unique<ReactorObserver>(*this, owner_.exporter());
+    tracing_ = owner_.exporter() != nullptr;
 
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) {
@@ -197,6 +198,7 @@ void ReactorImpl::release_removed(ListenerSlot& l) noexcept {
 
 void ReactorImpl::apply_listeners() {
     const auto current = owner_.listeners();
+    metrics_.forget_routes();
     const unsigned reactors = owner_.reactor_count();
     std::vector<ListenerSlot*> kept;
     for (const auto& shared : current) {

@@ -71,6 +71,8 @@ struct ListenerShared {
     net::CidrSet trusted_proxies;
     /// The admin listener's: its requests are not counted in the request metrics or logged.
     bool admin = false;
+    /// access_log or a route's access_log is set (else nothing is formatted per request).
+    bool logs = false;
     /// The listener's access log (null: none), and routes' own by Route::order (null: the
     /// listener's; a disabled target: none).
     std::shared_ptr<const LogTarget> access_log;
@@ -193,6 +195,13 @@ public:
     ProxyContext& proxy() noexcept { return *proxy_; }
     EngineMetrics& metrics() noexcept { return metrics_; }
     ReactorObserver& observer() noexcept { return *observer_; }
+    /// An exchange's request head is complete: its request id and trace context, when the
+    /// listener has ids or tracing runs.
+    void exchange_started(Exchange& ex, ExchangeObs& obs, const ListenerShared& listener) {
+        if (listener.options.request_id || tracing_) {
+            observer_->started(ex, obs, listener);
+        }
+    }
     /// An exchange ended (its response handed to the connection): counted in the metrics,
     /// logged, traced. `end` says what the protocol's connection knows of it.
     void exchange_ended(const Exchange& ex, const ExchangeEnd& end);
@@ -253,6 +262,7 @@ private:
     EngineMetrics metrics_;  // before proxy_: pools closing at destruction still count in it
     std::unique_ptr<ProxyContext> proxy_;
     std::unique_ptr<ReactorObserver> observer_;
+    bool tracing_ = false;  // the server exports spans
     std::vector<UpstreamConn*> up_slots_;
     std::vector<std::uint32_t> up_generations_;
     std::vector<std::uint32_t> up_free_slots_;

@@ -753,6 +753,7 @@ private:
                 return fail("listener \"" + options.name + "\": " + t.error());
             }
             shared->access_log = std::move(*t);
+            shared->logs = true;
         }
         for (const Route& r : table->routes()) {
             if (r.access_log) {
@@ -764,6 +765,7 @@ private:
                     shared->route_logs.resize(r.order + 1);
                 }
                 shared->route_logs[r.order] = std::move(*t);
+                shared->logs = true;
             }
         }
         for (const std::string& cidr : options.trusted_proxies) {
