@@ -9,6 +9,11 @@
 
 namespace blitz::net {
 
+/// The text of an IPv4 (`family` AF_INET, 4 bytes at `addr`) or IPv6 (AF_INET6, 16 bytes)
+/// address into `buf` (at least INET6_ADDRSTRLEN bytes for IPv6, INET_ADDRSTRLEN for IPv4),
+/// NUL-terminated; returns its length, 0 on failure. IPv4 without printf (per logged request).
+std::size_t format_ip(int family, const void* addr, char* buf, std::size_t len) noexcept;
+
 /// An IPv4 or IPv6 socket address.
 ///
 /// Thread: value type. Lifetime: value type.

@@ -845,8 +845,8 @@ std::string_view Connection::exchange_client_address() noexcept {
     }
     if (a->client_address.empty() && fetch_peer()) {
         char buf[64];
-        if (inet_ntop(peer_family_, peer_, buf, sizeof buf) != nullptr) {
-            a->client_address = a->arena.copy(buf);
+        if (const std::size_t n = net::format_ip(peer_family_, peer_, buf, sizeof buf); n != 0) {
+            a->client_address = a->arena.copy(std::string_view(buf, n));
         }
     }
     return a->client_address;

@@ -594,7 +594,7 @@ std::string_view H2Stream::exchange_client_address() noexcept {
     if (client_address_.empty()) {
         Connection& c = session_.connection();
         char buf[64];
-        if (c.fetch_peer() && inet_ntop(c.peer_family_, c.peer_, buf, sizeof buf) != nullptr) {
+        if (c.fetch_peer() && net::format_ip(c.peer_family_, c.peer_, buf, sizeof buf) != 0) {
             client_address_ = arena_.copy(buf);
         }
     }

@@ -82,7 +82,7 @@ void ReactorObserver::started(Exchange& ex, ExchangeObs& obs, const ListenerShar
         std::string_view given;
         int fields = 0;
         for (const Header& h : req.headers) {
-            if (iequals(h.name, o->header)) {
+            if (h.name.size() == o->header.size() && iequals(h.name, o->header)) {
                 given = h.value;
                 ++fields;
             }
@@ -210,8 +210,13 @@ void ReactorObserver::ended(const Exchange& ex, const ExchangeEnd& end, std::uin
             r.tls_version = tls->version;
             r.tls_sni = tls->server_name;
         }
-        r.user_agent = req.headers.get("user-agent");
-        r.referer = req.headers.get("referer");
+        for (const Header& h : req.headers) {  // one pass, the length compared first
+            if (h.name.size() == 10 && iequals(h.name, "user-agent")) {
+                r.user_agent = h.value;
+            } else if (h.name.size() == 7 && iequals(h.name, "referer")) {
+                r.referer = h.value;
+            }
+        }
         r.listener = l.options.name;
         if (Log* log = log_for(*owned)) {
             if (log->writer.append(target->format, r)) {

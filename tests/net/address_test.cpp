@@ -1,5 +1,6 @@
 #include "net/address.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include <string_view>
@@ -55,3 +56,19 @@ TEST_CASE("net::SocketAddress::format_ip writes only the address", "[net]") {
 }
 
 }  // namespace
+
+TEST_CASE("net::format_ip writes every IPv4 octet as inet_ntop does", "[net]") {
+    for (unsigned v = 0; v < 256; ++v) {
+        const unsigned char addr[4] = {static_cast<unsigned char>(v), 10, static_cast<unsigned char>(255 - v), 0};
+        char ours[INET6_ADDRSTRLEN];
+        char theirs[INET6_ADDRSTRLEN];
+        const std::size_t n = blitz::net::format_ip(AF_INET, addr, ours, sizeof ours);
+        REQUIRE(inet_ntop(AF_INET, addr, theirs, sizeof theirs) != nullptr);
+        CHECK(std::string_view(ours, n) == theirs);
+        CHECK(ours[n] == '\0');
+    }
+    const unsigned char v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    char buf[INET6_ADDRSTRLEN];
+    const std::size_t n = blitz::net::format_ip(AF_INET6, v6, buf, sizeof buf);
+    CHECK(std::string_view(buf, n) == "2001:db8::1");
+}
