@@ -110,6 +110,7 @@ public:
     /// - SIGTERM/SIGINT: drain(); a second one: stop().
     /// - SIGHUP: hooks.reload.
     /// - SIGUSR2: upgrade(); when the new process is serving, drain().
+    /// - SIGUSR1: every access log file is opened again (log rotation).
     /// Under systemd (NOTIFY_SOCKET) it reports READY, RELOADING and STOPPING.
     int run_until_signal(ServerHooks hooks = {});
     /// Replaces every listener and its routes while running, atomically: everything new is

@@ -510,7 +510,7 @@ public:
     void reopen_logs() {
         const std::vector<std::string> errors = sinks_.reopen_all();
         for (const std::string& e : errors) {
-            log(LogLevel::Error, "access log: %s; still writing to the previous file", e.c_str());
+            log(LogLevel::Error, "%s; still writing to the previous file", e.c_str());
         }
         log(LogLevel::Info, "received SIGUSR1: access logs reopened");
     }
@@ -540,7 +540,7 @@ public:
             }
             auto sink = sinks_.get(o.path);
             if (!sink) {
-                return fail("access_log: " + sink.error());
+                return fail(sink.error());
             }
             t->sink = std::move(*sink);
         }

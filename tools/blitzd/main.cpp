@@ -18,7 +18,8 @@ constexpr const char* kUsage =
     "  --help           print this help and exit\n"
     "\n"
     "Signals: SIGTERM or SIGINT drain and stop (a second one stops at once), SIGHUP reloads\n"
-    "the configuration, SIGUSR2 starts a new binary on the same sockets (upgrade).\n"
+    "the configuration, SIGUSR2 starts a new binary on the same sockets (upgrade), SIGUSR1\n"
+    "reopens the access log files (log rotation).\n"
     "Configuration reference: docs/config.md\n";
 
 // Settings the running engine cannot change: a reload logs them and keeps the running ones.
