@@ -15,24 +15,13 @@
 #include "accesslog/sink.hpp"
 #include "accesslog/writer.hpp"
 #include "io/backend.hpp"
+#include "support.hpp"
 
 using namespace blitz;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-    std::string out;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return "<missing>";
-    }
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return out;
-}
+using blitz::accesslog::test::slurp;
 
 /// What a reactor keeps per writer: the handle of the write in flight and its iovec.
 struct Flusher final : io::CompletionHandler {

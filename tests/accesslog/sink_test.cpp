@@ -12,6 +12,8 @@
 
 #include <catch2/catch_test_macros.hpp>
 
+#include "support.hpp"
+
 using namespace blitz;
 using accesslog::Sink;
 using accesslog::SinkRegistry;
@@ -34,19 +36,7 @@ struct TempDir {
     }
 };
 
-std::string slurp(const std::string& path) {
-    std::string out;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return "<missing>";
-    }
-    char buf[4096];
-    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) {
-        out.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return out;
-}
+using blitz::accesslog::test::slurp;
 
 void put(int fd, std::string_view s) {
     REQUIRE(::write(fd, s.data(), s.size()) == static_cast<ssize_t>(s.size()));
