@@ -265,24 +265,6 @@ void append_engine_stats(std::string& out, const EngineTotals& t) {
 
 namespace blitz::server {
 
-void append_json_string(std::string& out, std::string_view s) {
-    out += '"';
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += c;
-        } else if (static_cast<unsigned char>(c) < 0x20) {
-            constexpr char kHex[] = "0123456789abcdef";
-            out += "\\u00";
-            out += kHex[(c >> 4) & 0xF];
-            out += kHex[c & 0xF];
-        } else {
-            out += c;
-        }
-    }
-    out += '"';
-}
-
 void write_upstream_health(metrics::Writer& w, std::span<const upstream::Cluster* const> clusters) {
     w.family("blitz_upstream_endpoint_healthy", "1 when an upstream endpoint takes requests (health checks pass, not ejected).",
              metrics::MetricType::Gauge);

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/json.hpp"
 #include "metrics/exposition.hpp"
 #include "server/engine_metrics.hpp"
 
@@ -95,7 +96,6 @@ void append_upstreams_json(std::string& out, std::span<const upstream::Cluster* 
 /// One route of GET /routes: match, action, and its requests from the totals.
 void append_route_json(std::string& out, const Route& route, const EngineTotals& t);
 
-/// Appends `s` as a JSON string (quotes included; RFC 8259 §7 escapes).
-void append_json_string(std::string& out, std::string_view s);
+using detail::append_json_string;
 
 }  // namespace blitz::server

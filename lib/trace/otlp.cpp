@@ -2,42 +2,13 @@
 
 #include <charconv>
 
-#include "core/utf8.hpp"
+#include "core/json.hpp"
 
 namespace blitz::trace {
 
 namespace {
 
 constexpr char kHex[] = "0123456789abcdef";
-
-// A JSON string (RFC 8259 §7) holding `s`.
-void append_string(std::string& out, std::string_view s) {
-    out += '"';
-    std::size_t i = 0;
-    while (i < s.size()) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += static_cast<char>(c);
-            ++i;
-        } else if (c < 0x20) {
-            out += "\\u00";
-            out += kHex[c >> 4];
-            out += kHex[c & 0x0f];
-            ++i;
-        } else if (c < 0x80) {
-            out += static_cast<char>(c);
-            ++i;
-        } else if (std::size_t n = blitz::detail::utf8_sequence(s.substr(i)); n != 0) {
-            out.append(s.data() + i, n);
-            i += n;
-        } else {
-            out += "\\ufffd";
-            ++i;
-        }
-    }
-    out += '"';
-}
 
 void append_hex(std::string& out, const std::uint8_t* b, std::size_t n) {
     out += '"';
@@ -65,9 +36,9 @@ void append_int_string(std::string& out, Int v) {
 
 void append_string_attribute(std::string& out, std::string_view key, std::string_view value) {
     out += "{\"key\":";
-    append_string(out, key);
+    blitz::detail::append_json_string(out, key);
     out += ",\"value\":{\"stringValue\":";
-    append_string(out, value);
+    blitz::detail::append_json_string(out, value);
     out += "}}";
 }
 
@@ -81,7 +52,7 @@ void append_span(std::string& out, const Span& s) {
         append_hex(out, s.parent->b, sizeof s.parent->b);
     }
     out += ",\"name\":";
-    append_string(out, s.name);
+    blitz::detail::append_json_string(out, s.name);
     out += ",\"kind\":";
     append_int(out, static_cast<int>(s.kind));
     out += ",\"startTimeUnixNano\":";
@@ -97,7 +68,7 @@ void append_span(std::string& out, const Span& s) {
         first = false;
         if (a.is_int) {
             out += "{\"key\":";
-            append_string(out, a.key);
+            blitz::detail::append_json_string(out, a.key);
             out += ",\"value\":{\"intValue\":";
             append_int_string(out, a.num);
             out += "}}";
