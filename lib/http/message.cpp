@@ -1,5 +1,8 @@
 #include <blitz/http.hpp>
 
+#include <cstdint>
+#include <cstring>
+
 namespace blitz {
 
 namespace {
@@ -10,6 +13,38 @@ constexpr std::string_view kMethodTokens[kMethodCount] = {
 
 constexpr unsigned char ascii_lower(unsigned char c) noexcept {
     return (c >= 'A' && c <= 'Z') ? static_cast<unsigned char>(c | 0x20) : c;
+}
+
+/// ascii_lower() on each of the eight bytes of `w` at once: header names are compared on every
+/// lookup, mostly 4 to 16 bytes long, and a byte at a time that costs more than the rest of the
+/// lookup. Bytes from 0x80 are left alone, as ascii_lower() leaves them.
+constexpr std::uint64_t ascii_lower8(std::uint64_t w) noexcept {
+    constexpr std::uint64_t k01 = 0x0101010101010101u;
+    constexpr std::uint64_t k7f = 0x7F7F7F7F7F7F7F7Fu;
+    constexpr std::uint64_t k80 = 0x8080808080808080u;
+    const std::uint64_t low7 = w & k7f;
+    // Bit 7 of each byte: set where the low seven bits are >= 'A', and where they are > 'Z'
+    // (the additions never carry into the next byte: 0x7F + 0x3F < 0x100).
+    const std::uint64_t ge_a = low7 + k01 * (0x80 - 'A');
+    const std::uint64_t gt_z = low7 + k01 * (0x7F - 'Z');
+    const std::uint64_t upper = (ge_a & ~gt_z) & ~w & k80;
+    return w | (upper >> 2);
+}
+
+static_assert([] {
+    for (unsigned c = 0; c < 256; ++c) {
+        const std::uint64_t w = 0x0101010101010101u * c;
+        if (ascii_lower8(w) != 0x0101010101010101u * ascii_lower(static_cast<unsigned char>(c))) {
+            return false;
+        }
+    }
+    return true;
+}());
+
+std::uint64_t load8(const char* p) noexcept {
+    std::uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    return w;
 }
 
 }  // namespace
@@ -69,7 +104,17 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) {
         return false;
     }
-    for (std::size_t i = 0; i < a.size(); ++i) {
+    const std::size_t n = a.size();
+    if (n >= 8) {
+        // Whole words, the last one overlapping the one before it.
+        for (std::size_t i = 0; i + 8 < n; i += 8) {
+            if (ascii_lower8(load8(a.data() + i)) != ascii_lower8(load8(b.data() + i))) {
+                return false;
+            }
+        }
+        return ascii_lower8(load8(a.data() + n - 8)) == ascii_lower8(load8(b.data() + n - 8));
+    }
+    for (std::size_t i = 0; i < n; ++i) {
         if (ascii_lower(static_cast<unsigned char>(a[i])) !=
             ascii_lower(static_cast<unsigned char>(b[i]))) {
             return false;

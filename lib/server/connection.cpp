@@ -852,6 +852,10 @@ std::string_view Connection::exchange_client_address() noexcept {
     return a->client_address;
 }
 
+std::size_t Connection::format_client_ip(char* buf, std::size_t len) noexcept {
+    return fetch_peer() ? net::format_ip(peer_family_, peer_, buf, len) : 0;
+}
+
 bool Connection::exchange_aborted() const noexcept { return active_ != nullptr && active_->aborted; }
 
 // ---------------------------------------------------------------------------------------------

@@ -54,6 +54,9 @@ public:
     CloseReason close_reason() const noexcept { return close_reason_; }
     /// The client's TCP port (0 when it cannot be had).
     std::uint16_t client_port() noexcept { return fetch_peer() ? peer_port_ : 0; }
+    /// The client's IP as text into `buf` (INET6_ADDRSTRLEN bytes); its length, 0 when it cannot
+    /// be had. For a line about to be written: no copy into an exchange's arena.
+    std::size_t format_client_ip(char* buf, std::size_t len) noexcept;
     /// Graceful close (shutdown, or its listener removed by a reload): what is in flight is
     /// answered with `Connection: close` (HTTP/2: GOAWAY, streams finish); an idle connection
     /// gets a short grace for a request already on the wire, then a FIN.

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <netinet/in.h>
+
 #include "server/connection.hpp"
 #include "server/proxy.hpp"
 #include "server/reactor.hpp"
@@ -178,8 +180,13 @@ void ReactorObserver::ended(const Exchange& ex, const ExchangeEnd& end, std::uin
         accesslog::Record r;
         r.time_us = static_cast<std::int64_t>(now_ns / 1000 - duration_us);
         r.duration_us = static_cast<std::int64_t>(duration_us);
-        r.client = const_cast<Exchange&>(ex).client_address();
-        r.client_port = end.connection != nullptr ? end.connection->client_port() : 0;
+        char client[INET6_ADDRSTRLEN];
+        if (end.connection != nullptr) {
+            r.client = {client, end.connection->format_client_ip(client, sizeof client)};
+            r.client_port = end.connection->client_port();
+        } else {
+            r.client = const_cast<Exchange&>(ex).client_address();
+        }
         r.method = req.method_name;
         r.scheme = req.scheme;
         r.authority = req.authority;

@@ -176,6 +176,74 @@ TEST_CASE("accesslog::Format::json escapes hostile values so that they parse bac
     CHECK(text.find("\\n") != std::string::npos);
 }
 
+TEST_CASE("accesslog::Format::json sees a byte to escape at any position of a value of any length",
+          "[accesslog]") {
+    // Values are checked a word at a time with an overlapping last word, and values under eight
+    // bytes gathered into one word: every length from 1 to 24 and every position of the byte
+    // must still take the escaping path, and plain values of every length come out unchanged.
+    simdjson::dom::parser parser;
+    const auto bad = GENERATE(as<char>{}, '"', '\\', '\x01', '\x7f', '\xff');
+    for (std::size_t len = 1; len <= 24; ++len) {
+        for (std::size_t pos = 0; pos <= len; ++pos) {
+            std::string value(len, 'v');
+            if (pos < len) {
+                value[pos] = bad;
+            }
+            Record r = typical();
+            r.path = value;
+            const std::string text = line(Format::json(), r);
+            INFO("length " << len << ", position " << pos << ", byte " << int(static_cast<unsigned char>(bad)));
+            auto e = parse(parser, text);
+            const std::string expect =
+                pos < len && bad == '\xff' ? value.substr(0, pos) + "\xEF\xBF\xBD" + value.substr(pos + 1) : value;
+            CHECK(str(e, "path") == expect);
+        }
+    }
+}
+
+TEST_CASE("accesslog::Format::json stays within 1024 bytes plus six per value byte", "[accesslog]") {
+    // format_to writes a JSON line without bounds tests when the buffer holds that much: the
+    // longest line (every number at its longest, every value byte escaped to six) must fit.
+    Record r;
+    r.time_us = INT64_MAX;
+    r.duration_us = INT64_MIN;
+    r.client_port = UINT16_MAX;
+    r.status = UINT16_MAX;
+    r.bytes_received = UINT64_MAX;
+    r.bytes_sent = UINT64_MAX;
+    r.upstream_status = UINT16_MAX;
+    r.upstream_connect_us = INT64_MAX;
+    r.upstream_first_byte_us = INT64_MAX;
+    r.attempts = UINT32_MAX;
+    const std::string_view control("\x01", 1);
+    for (std::string_view* v : {&r.client, &r.method, &r.scheme, &r.authority, &r.path, &r.protocol,
+                                &r.route, &r.upstream, &r.upstream_endpoint, &r.request_id, &r.trace_id,
+                                &r.span_id, &r.tls_version, &r.tls_sni, &r.user_agent, &r.referer,
+                                &r.listener}) {
+        *v = control;
+    }
+    const std::string text = line(Format::json(), r);
+    CHECK(text.size() <= 1024 + 6 * 17);
+    CHECK(text.size() > 6 * 17);  // every value is in it, escaped
+}
+
+TEST_CASE("accesslog::Format writes numbers exactly at their digit boundaries", "[accesslog]") {
+    simdjson::dom::parser parser;
+    const auto v = GENERATE(as<std::int64_t>{}, 0, 9, 10, 99, 100, 999, 1000, 65535, 1234567890123,
+                            INT64_MAX);
+    Record r = typical();
+    r.duration_us = v;
+    r.bytes_sent = static_cast<std::uint64_t>(v);
+    r.upstream_connect_us = v;
+    auto e = parse(parser, line(Format::json(), r));
+    CHECK(num(e, "duration_us") == v);
+    CHECK(num(e, "bytes_sent") == v);
+    CHECK(num(e, "upstream_connect_us") == v);
+    CHECK(render("$duration_us", r) == std::to_string(v) + "\n");
+    r.duration_us = -v;
+    CHECK(render("$duration_us", r) == std::to_string(-v) + "\n");
+}
+
 TEST_CASE("accesslog::Format::json replaces each byte of invalid UTF-8 with U+FFFD",
           "[accesslog]") {
     simdjson::dom::parser parser;

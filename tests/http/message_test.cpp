@@ -48,6 +48,19 @@ TEST_CASE("http::iequals compares ASCII case-insensitively and nothing else", "[
     // Only letters fold: '@' and '`' differ by 0x20 but are not the same character.
     CHECK_FALSE(blitz::iequals("@", "`"));
     CHECK_FALSE(blitz::iequals("[", "{"));
+    // Names of eight bytes and more go a word at a time, the last word overlapping: a difference
+    // in any position, first word, middle or tail, is seen.
+    CHECK(blitz::iequals("X-FORWARDED-FOR", "x-forwarded-for"));
+    CHECK(blitz::iequals("Access-Control-Request-Headers", "access-control-request-HEADERS"));
+    CHECK(blitz::iequals("ABCDEFGH", "abcdefgh"));
+    CHECK_FALSE(blitz::iequals("x-forwarded-for", "y-forwarded-for"));
+    CHECK_FALSE(blitz::iequals("x-forwarded-for", "x-forwardeD-fos"));
+    CHECK_FALSE(blitz::iequals("x-forwarded-for", "x-forw@rded-for"));
+    CHECK_FALSE(blitz::iequals("content-length\r", "content-length-"));
+    CHECK_FALSE(blitz::iequals("abcdefgh[", "ABCDEFGH{"));
+    // Bytes from 0x80 compare exactly (no folding of Latin-1 or UTF-8).
+    CHECK(blitz::iequals("caf\xC3\xA9-header", "CAF\xC3\xA9-HEADER"));
+    CHECK_FALSE(blitz::iequals("caf\xC3\xA9-header", "caf\xC3\x89-header"));
 }
 
 TEST_CASE("http::Headers::get returns the first matching field, case-insensitively", "[http]") {
