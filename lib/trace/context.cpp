@@ -2,11 +2,11 @@
 
 #include <algorithm>
 
+#include "core/hex.hpp"
+
 namespace blitz::trace {
 
 namespace {
-
-constexpr char kHexDigits[] = "0123456789abcdef";
 
 // Trace Context §3.2.2: HEXDIGLC = DIGIT / "a" / "b" / "c" / "d" / "e" / "f"; uppercase is
 // not accepted.
@@ -31,13 +31,6 @@ bool decode_hex(std::string_view text, std::uint8_t* out, std::size_t n) noexcep
         out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
     }
     return true;
-}
-
-void encode_hex(const std::uint8_t* in, std::size_t n, char* out) noexcept {
-    for (std::size_t i = 0; i < n; ++i) {
-        out[2 * i] = kHexDigits[in[i] >> 4];
-        out[2 * i + 1] = kHexDigits[in[i] & 0x0f];
-    }
 }
 
 bool lcalpha(char c) noexcept { return c >= 'a' && c <= 'z'; }
@@ -134,11 +127,11 @@ void format_traceparent(std::span<char, kTraceParentSize> out, const TraceId& tr
     p[0] = '0';
     p[1] = '0';
     p[2] = '-';
-    encode_hex(trace.b, 16, p + 3);
+    blitz::detail::encode_hex(trace.b, 16, p + 3);
     p[35] = '-';
-    encode_hex(span.b, 8, p + 36);
+    blitz::detail::encode_hex(span.b, 8, p + 36);
     p[52] = '-';
-    encode_hex(&flags, 1, p + 53);
+    blitz::detail::encode_hex(&flags, 1, p + 53);
 }
 
 bool valid_tracestate(std::string_view value) noexcept {
@@ -191,11 +184,11 @@ bool valid_request_id(std::string_view value) noexcept {
 }
 
 void format_hex(std::span<char, 32> out, const TraceId& id) noexcept {
-    encode_hex(id.b, 16, out.data());
+    blitz::detail::encode_hex(id.b, 16, out.data());
 }
 
 void format_hex(std::span<char, 16> out, const SpanId& id) noexcept {
-    encode_hex(id.b, 8, out.data());
+    blitz::detail::encode_hex(id.b, 8, out.data());
 }
 
 }  // namespace blitz::trace

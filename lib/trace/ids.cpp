@@ -6,6 +6,8 @@
 
 #include <sys/random.h>
 
+#include "core/hex.hpp"
+
 namespace blitz::trace {
 
 namespace {
@@ -95,21 +97,24 @@ SpanId IdGenerator::span_id() noexcept {
 }
 
 void IdGenerator::request_id(std::span<char, kUuidSize> out) noexcept {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::uint8_t b[16];
-    store_be64(b, next());
-    store_be64(b + 8, next());
-    // RFC 9562 §5.4: version 4 in the high nibble of octet 6, variant 10xx in octet 8.
-    b[6] = static_cast<std::uint8_t>((b[6] & 0x0f) | 0x40);
-    b[8] = static_cast<std::uint8_t>((b[8] & 0x3f) | 0x80);
+    // RFC 9562 §5.4: version 4 in the high nibble of octet 6, variant 10xx in octet 8 (the
+    // octets of `hi` then `lo`, most significant first).
+    const std::uint64_t hi = (next() & ~std::uint64_t{0xF000}) | 0x4000;
+    const std::uint64_t lo = (next() & ~(std::uint64_t{0xC0} << 56)) | std::uint64_t{0x80} << 56;
+    // 8-4-4-4-12 digits (RFC 9562 §4).
+    char hex[32];
+    blitz::detail::encode_hex64(hi, hex);
+    blitz::detail::encode_hex64(lo, hex + 16);
     char* p = out.data();
-    for (int i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) {
-            *p++ = '-';
-        }
-        *p++ = kHex[b[i] >> 4];
-        *p++ = kHex[b[i] & 0x0f];
-    }
+    std::memcpy(p, hex, 8);
+    p[8] = '-';
+    std::memcpy(p + 9, hex + 8, 4);
+    p[13] = '-';
+    std::memcpy(p + 14, hex + 12, 4);
+    p[18] = '-';
+    std::memcpy(p + 19, hex + 16, 4);
+    p[23] = '-';
+    std::memcpy(p + 24, hex + 20, 12);
 }
 
 }  // namespace blitz::trace

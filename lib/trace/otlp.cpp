@@ -2,20 +2,20 @@
 
 #include <charconv>
 
+#include "core/hex.hpp"
 #include "core/json.hpp"
 
 namespace blitz::trace {
 
 namespace {
 
-constexpr char kHex[] = "0123456789abcdef";
-
-void append_hex(std::string& out, const std::uint8_t* b, std::size_t n) {
+/// A trace or span id as a JSON string of its hex digits (OTLP/JSON: ids are hex, not base64).
+template <std::size_t N>
+void append_hex(std::string& out, const std::uint8_t (&b)[N]) {
+    char hex[2 * N];
+    blitz::detail::encode_hex(b, N, hex);
     out += '"';
-    for (std::size_t i = 0; i < n; ++i) {
-        out += kHex[b[i] >> 4];
-        out += kHex[b[i] & 0x0f];
-    }
+    out.append(hex, sizeof hex);
     out += '"';
 }
 
@@ -44,12 +44,12 @@ void append_string_attribute(std::string& out, std::string_view key, std::string
 
 void append_span(std::string& out, const Span& s) {
     out += "{\"traceId\":";
-    append_hex(out, s.trace.b, sizeof s.trace.b);
+    append_hex(out, s.trace.b);
     out += ",\"spanId\":";
-    append_hex(out, s.id.b, sizeof s.id.b);
+    append_hex(out, s.id.b);
     if (s.parent) {
         out += ",\"parentSpanId\":";
-        append_hex(out, s.parent->b, sizeof s.parent->b);
+        append_hex(out, s.parent->b);
     }
     out += ",\"name\":";
     blitz::detail::append_json_string(out, s.name);
