@@ -659,6 +659,7 @@ void Connection::local_error(int status, const char* reason, bool close, std::st
     a.phase = Phase::ResponseHeaders;
     a.filter_index = route != nullptr ? static_cast<std::uint16_t>(route->filters.size()) : 0;
     if (route == nullptr) {
+        ReactorObserver::echo(a.ex, a.obs);  // no route's filters will: a 404 carries its id too
         a.phase = Phase::Done;
         finish_response();
     } else {

@@ -238,6 +238,7 @@ void H2Stream::local_error(int status, const char* reason, std::string_view allo
     }
     const Route* route = ex_.route();
     if (route == nullptr) {
+        ReactorObserver::echo(ex_, obs_);  // no route's filters will: a 404 carries its id too
         phase_ = Phase::Done;
         finish_response();
         return;

@@ -1413,7 +1413,9 @@ def admin_metrics(env):
         for _ in range(5):
             check(c.request("/direct").status == 200, "GET /direct")
         for _ in range(3):
-            check(c.request("/nowhere").status == 404, "GET /nowhere")
+            nowhere = c.request("/nowhere")
+        check(nowhere.status == 404 and UUID4.match(nowhere.header("X-Request-Id") or ""),
+              f"GET /nowhere answers 404 with its request id: {nowhere!r}")
         for _ in range(2):
             check(c.request("/b/x", method="POST").status == 200, "POST through the proxy")
         check(c.request("/ws").status == 400, "GET /ws through the proxy: the origin wants a WebSocket handshake")
@@ -1571,7 +1573,9 @@ def access_log_and_request_ids(env):
         check(ids == [rid], f"the origin got ids {ids}, expected only ours {rid}")
         r = c.request("/direct")
         check(r.status == 200 and UUID4.match(r.header("X-Request-Id") or ""), f"/direct: {r!r}")
-        check(c.request("/nowhere").status == 404, "GET /nowhere")
+        nowhere = c.request("/nowhere")
+        check(nowhere.status == 404 and UUID4.match(nowhere.header("X-Request-Id") or ""),
+              f"GET /nowhere answers 404 with its request id: {nowhere!r}")
         lines = read_json_lines(log, 3)
         check(len(lines) == 3, f"{len(lines)} JSON lines, expected 3 (/direct logs elsewhere)")
         first, second, missing = lines
@@ -1584,8 +1588,8 @@ def access_log_and_request_ids(env):
               first["client"] == "127.0.0.1" and first["client_port"] > 0 and re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", first["time"]),
               f"first line: {first}")
         check(second["request_id"] == rid and second["path"] == f"/b/{m2}", f"second line: {second}")
-        check(missing["status"] == 404 and "route" not in missing and UUID4.match(missing["request_id"]),
-              f"404 line: {missing}")
+        check(missing["status"] == 404 and "route" not in missing and
+              missing["request_id"] == nowhere.header("X-Request-Id"), f"404 line: {missing}")
         # HTTP/2 (h2c with prior knowledge): the same line, its protocol and DATA bytes.
         m4 = env.marker("h2")
         p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--http2-prior-knowledge",
@@ -1595,6 +1599,12 @@ def access_log_and_request_ids(env):
         h2 = read_json_lines(log, 4)[3]
         check(h2["protocol"] == "HTTP/2" and h2["status"] == 200 and h2["path"] == f"/b/{m4}" and
               h2["bytes_sent"] > 0 and h2["request_id"] == h2_id.group(1).decode(), f"HTTP/2 line: {h2}")
+        p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--http2-prior-knowledge",
+                            f"http://127.0.0.1:{d.addr()[1]}/nowhere"], capture_output=True, timeout=IO_TIMEOUT)
+        h2_id = re.search(rb"(?im)^x-request-id: *([0-9a-f-]+)", p.stdout)
+        check(p.stdout.startswith(b"HTTP/2 404") and h2_id, f"HTTP/2 404 with its request id: {p.stdout!r}")
+        h2 = read_json_lines(log, 5)[4]
+        check(h2["status"] == 404 and h2["request_id"] == h2_id.group(1).decode(), f"HTTP/2 404 line: {h2}")
         with open(direct_log) as f:
             text = f.read()
         deadline = time.monotonic() + IO_TIMEOUT
@@ -1612,7 +1622,7 @@ def access_log_and_request_ids(env):
         after = read_json_lines(log, 1)
         check(len(after) == 1 and after[0]["path"] == f"/b/{m3}", f"the new file: {after}")
         with open(log + ".1") as f:
-            check(sum(1 for _ in f) == 4, "the rotated file changed")
+            check(sum(1 for _ in f) == 5, "the rotated file changed")
         return "JSON and template lines exact; ids kept, generated, forwarded, echoed; SIGUSR1 reopen"
     finally:
         closing(c)
