@@ -45,6 +45,7 @@ BodyDecoder::Step BodyDecoder::decode(std::span<const char> in) noexcept {
     const char* const end = begin + in.size();
     const char* p = begin;
     const auto used = [&] { return static_cast<std::size_t>(p - begin); };
+    const char* trailer = nullptr;  // where this call's trailer-section bytes start
     Step s;
     if (state_ == State::Error) {
         s.error_status = error_status_;
@@ -146,6 +147,9 @@ BodyDecoder::Step BodyDecoder::decode(std::span<const char> in) noexcept {
                 if (++trailer_bytes_ > kMaxTrailerBytes) {
                     return fail(431, "trailer section too large", used());
                 }
+                if (trailer == nullptr) {
+                    trailer = p;
+                }
                 if (state_ == State::Trailer) {
                     // RFC 9112 §7.1.2: trailer fields are field lines, so obs-fold and bad
                     // names are rejected as in the head (§5.1, §5.2).
@@ -179,6 +183,7 @@ BodyDecoder::Step BodyDecoder::decode(std::span<const char> in) noexcept {
                         state_ = State::Done;
                         s.done = true;
                         s.consumed = used();
+                        s.trailer = {trailer, p};
                         return s;
                     }
                     state_ = State::Trailer;
@@ -194,7 +199,36 @@ BodyDecoder::Step BodyDecoder::decode(std::span<const char> in) noexcept {
     }
     s.done = state_ == State::Done;
     s.consumed = used();
+    if (trailer != nullptr) {
+        s.trailer = {trailer, p};
+    }
     return s;
+}
+
+std::optional<std::size_t> parse_trailer_fields(std::string_view section, std::span<Header> out) noexcept {
+    const auto ows = [](char c) { return c == ' ' || c == '\t'; };
+    std::size_t n = 0;
+    while (!section.empty()) {
+        const std::size_t eol = section.find("\r\n");
+        const std::string_view line = section.substr(0, eol);
+        section.remove_prefix(eol == std::string_view::npos ? section.size() : eol + 2);
+        const std::size_t colon = line.find(':');
+        if (line.empty() || colon == std::string_view::npos) {
+            continue;  // the final empty line (the decoder let nothing else through)
+        }
+        if (n == out.size()) {
+            return std::nullopt;
+        }
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && ows(value.front())) {
+            value.remove_prefix(1);
+        }
+        while (!value.empty() && ows(value.back())) {
+            value.remove_suffix(1);
+        }
+        out[n++] = Header{line.substr(0, colon), value};
+    }
+    return n;
 }
 
 }  // namespace blitz::http1

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -110,8 +111,9 @@ ParseResult parse_request_head(std::span<char> buf, std::span<Header> header_sto
 /// comes out as views into the input.
 ///
 /// Chunk extensions are skipped (the size line is bounded to kMaxChunkLineBytes, bare CR or
-/// LF and other controls in it are 400). Trailer fields are validated as field lines and
-/// skipped; the trailer section is bounded to kMaxTrailerBytes (431).
+/// LF and other controls in it are 400). Trailer fields are validated as field lines and handed
+/// out raw in Step::trailer (split them with parse_trailer_fields()); the trailer section is
+/// bounded to kMaxTrailerBytes (431).
 ///
 /// Thread: owned by one connection. Lifetime: reset for each request.
 class BodyDecoder {
@@ -126,6 +128,10 @@ class BodyDecoder {
         bool done = false;           ///< the body (and any trailers) ended
         int error_status = 0;        ///< 400 on malformed framing, 431 on oversized trailers; close
         const char* reason = "";
+        /// Trailer-section bytes validated in this call (field lines and the final CRLF), a view
+        /// into the input. A section split over inputs comes in several Steps: callers that
+        /// pass trailers on concatenate them (at most kMaxTrailerBytes in all).
+        std::span<const char> trailer;
     };
     /// Starts a body of exactly `n` bytes (done at once when n == 0).
     void reset_length(std::uint64_t n) noexcept;
@@ -165,6 +171,13 @@ class BodyDecoder {
     std::uint16_t error_status_ = 0;
     const char* error_reason_ = "";
 };
+
+/// Splits a trailer section BodyDecoder validated (the concatenated Step::trailer bytes) into
+/// fields: names as sent, values without surrounding whitespace (RFC 9110 §5.5). Returns the
+/// number of fields written to `out`, or nullopt when the section has more than out.size().
+///
+/// Thread: any. Lifetime: the fields view `section`.
+std::optional<std::size_t> parse_trailer_fields(std::string_view section, std::span<Header> out) noexcept;
 
 /// Writes a response head ("HTTP/1.1 200 OK\r\n" + headers + framing + "\r\n") into `out`.
 /// Adds Date (the given value; none when empty), Content-Length (unless the status forbids it:

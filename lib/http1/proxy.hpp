@@ -118,6 +118,19 @@ std::string_view requested_upgrade(Headers fields, Version version) noexcept;
 /// Thread: any. Lifetime: nothing kept.
 bool accepts_trailers(Headers fields) noexcept;
 
+/// Whether a trailer field must not be passed to another hop (RFC 9110 §6.5.1: fields that
+/// are evaluated before the content cannot arrive after it): connection-specific fields
+/// (Connection, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade), framing
+/// (Content-Length, Trailer), routing (Host), authentication (Authorization,
+/// Proxy-Authorization, WWW-Authenticate, Proxy-Authenticate, Cookie, Set-Cookie), request
+/// modifiers (Expect, Max-Forwards, Range, Cache-Control, Pragma, the If-* conditionals),
+/// response controls (Age, Date, Expires, Location, Retry-After, Vary), content format
+/// (Content-Type, Content-Encoding, Content-Range) and pseudo-headers (a name starting with
+/// ':'). Case-insensitive.
+///
+/// Thread: any. Lifetime: nothing kept.
+bool trailer_forbidden(std::string_view name) noexcept;
+
 /// What write_request_head() sends upstream.
 ///
 /// Thread: value type. Lifetime: views, read during the call.

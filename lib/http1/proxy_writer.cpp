@@ -272,6 +272,25 @@ std::string_view requested_upgrade(Headers fields, Version version) noexcept {
     return {};
 }
 
+bool trailer_forbidden(std::string_view name) noexcept {
+    static constexpr std::string_view kForbidden[] = {
+        "connection", "keep-alive", "proxy-connection", "te", "transfer-encoding", "upgrade",
+        "content-length", "trailer", "host", "authorization", "proxy-authorization",
+        "www-authenticate", "proxy-authenticate", "cookie", "set-cookie", "expect", "max-forwards",
+        "range", "cache-control", "pragma", "if-match", "if-none-match", "if-modified-since",
+        "if-unmodified-since", "if-range", "age", "date", "expires", "location", "retry-after",
+        "vary", "content-type", "content-encoding", "content-range"};
+    if (!name.empty() && name[0] == ':') {
+        return true;
+    }
+    for (const std::string_view f : kForbidden) {
+        if (f.size() == name.size() && field_is(name, f)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 bool accepts_trailers(Headers fields) noexcept {
     for (const Header& h : fields) {
         if (h.name.size() == 2 && field_is(h.name, "te")) {

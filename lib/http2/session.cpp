@@ -126,6 +126,14 @@ struct ServerSession::Callbacks {
         if (last) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
             st->response_done = true;
+            // nghttp2 lets the trailers be submitted from here; their HEADERS frame carries
+            // END_STREAM instead of this DATA frame.
+            if (st->response_trailers.size() > 0) {
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+                if (!self(user).trailers(*st, st->response_trailers)) {
+                    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+                }
+            }
         }
         return static_cast<ssize_t>(n);
     }
@@ -638,6 +646,19 @@ bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body
     nghttp2_data_provider body{};
     body.read_callback = &Callbacks::read_body;
     return nghttp2_submit_response(session_, s.id, nv, k, has_body ? &body : nullptr) == 0;
+}
+
+bool ServerSession::informational(Stream& s, int status) {
+    if (status < 100 || status > 199) {
+        return false;
+    }
+    char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
+                    static_cast<char>('0' + status % 10)};
+    static constexpr char kStatus[] = ":status";
+    const nghttp2_nv nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(kStatus)),
+                        reinterpret_cast<std::uint8_t*>(code), 7, 3, NGHTTP2_NV_FLAG_NONE};
+    // nghttp2 copies the field on submit; a non-final head is sent as HEADERS without END_STREAM.
+    return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, &nv, 1, nullptr) >= 0;
 }
 
 bool ServerSession::trailers(Stream& s, Headers fields) {

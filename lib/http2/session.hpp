@@ -50,6 +50,9 @@ struct Stream {
     bool upload_stopped = false;  ///< RST_STREAM NO_ERROR sent to end an unread upload
     std::uint64_t drained = 0;   ///< request-body bytes that came after the response
     int error_status = 0;        ///< 431 when the head broke a limit (the head is incomplete)
+    /// Set by the server before the response body's last byte is reported: sent as a trailing
+    /// HEADERS frame that ends the stream instead of the last DATA frame (RFC 9113 §8.1).
+    Headers response_trailers;
 };
 
 /// A validated request head. Views live in the stream's arena (or are static).
@@ -141,8 +144,12 @@ public:
     /// h2_body_ready(); otherwise the head ends the stream. False when a field cannot be sent
     /// (CR, LF or NUL in a value, an invalid name) or the stream is gone.
     bool respond(Stream& s, int status, Headers fields, bool has_body);
-    /// Sends trailers and ends the stream (after the body's last byte was reported).
+    /// Sends trailers and ends the stream (after the body's last byte was reported; a stream
+    /// with response_trailers set has them sent this way by itself).
     bool trailers(Stream& s, Headers fields);
+    /// Sends an informational (1xx) response head, e.g. 100 Continue (RFC 9110 §15.2); the
+    /// final response follows with respond(). False when the stream is gone.
+    bool informational(Stream& s, int status);
     /// The stream's body has more bytes (or its end) ready.
     void resume_body(Stream& s);
     /// Resets the stream (RST_STREAM with `error`).

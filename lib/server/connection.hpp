@@ -125,6 +125,7 @@ private:
     bool proxy_head(const http1::ResponseHead& head, bool upgrade) override;
     void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) override;
     void proxy_continue() override;
+    void proxy_trailers(Headers fields) override;
     void proxy_tunnel() override;
     void proxy_done(bool clean) override;
     void proxy_block_input() override;

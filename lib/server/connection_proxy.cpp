@@ -173,6 +173,10 @@ void Connection::proxy_continue() {
     flush();
 }
 
+// Only an HTTP/1.0 client gets a chunked response decoded (close-delimited), and HTTP/1.0 has
+// no trailer section to carry the fields in: they are dropped (RFC 9110 §6.5.1 allows it).
+void Connection::proxy_trailers(Headers /*fields*/) {}
+
 void Connection::proxy_tunnel() {
     state_ = State::Tunnel;
     if (partial_len_ > 0) {

@@ -91,6 +91,8 @@ void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
     body_done_ = head.end_stream;
     is_head_ = head.method == Method::Head;
     chunked_ = req.has_body && head.content_length < 0;
+    // RFC 9110 §10.1.1: the client holds its body back until 100 (or a final status).
+    expect_continue_ = req.has_body && iequals(req.headers.get("expect"), "100-continue");
     if (status != 0) {
         local_error(status, reason);
         return;
@@ -155,6 +157,7 @@ void H2Stream::advance() {
             }
             case Phase::AwaitBody:
                 if (!route->handler && !route->proxy.upstream && !body_done_) {
+                    send_continue();
                     break;  // a configured response answers the complete request
                 }
                 phase_ = Phase::Action;
@@ -356,9 +359,21 @@ void H2Stream::request_data(const char* data, std::size_t len, std::int32_t bid)
     }
 }
 
-void H2Stream::request_end() {
+void H2Stream::request_end(std::span<const Header> trailers) {
     body_done_ = true;
     if (exchange_done_) {
+        return;
+    }
+    if (error_status != 0) {
+        // The trailers broke the head limits (the codec kept only part of them): the request
+        // is refused like an oversized head, or cut if its answer has begun.
+        if (!head_sent_ && phase_ < Phase::ResponseHeaders) {
+            drop_proxy();
+            local_error(431, "request trailer fields too large");
+        } else {
+            session_.codec().reset(*this, NGHTTP2_CANCEL);
+            complete();
+        }
         return;
     }
     deliver_body({}, true);
@@ -368,7 +383,18 @@ void H2Stream::request_end() {
     if (ex_.route() != nullptr && ex_.route()->proxy.upstream) {
         SendQueue& q = upstream_body();
         if (chunked_) {
-            q.push_copy("0\r\n\r\n", 5);
+            // RFC 9112 §7.1.2: the trailers travel in the last chunk's trailer section. A body
+            // with content-length goes upstream as it is, so its trailers are dropped.
+            q.push_copy("0\r\n", 3);
+            for (const Header& h : trailers) {
+                if (!http1::trailer_forbidden(h.name)) {
+                    q.push_copy(h.name.data(), static_cast<std::uint32_t>(h.name.size()));
+                    q.push_copy(": ", 2);
+                    q.push_copy(h.value.data(), static_cast<std::uint32_t>(h.value.size()));
+                    q.push_copy("\r\n", 2);
+                }
+            }
+            q.push_copy("\r\n", 2);
         }
         if (proxy_ != nullptr) {
             proxy_->request_body_from(q, true);
@@ -415,6 +441,17 @@ void H2Stream::deliver_body(std::span<const char> chunk, bool end) {
     }
     if (ex_.body_reader()) {
         ex_.body_reader()(bytes, end);
+    }
+}
+
+void H2Stream::send_continue() {
+    if (!expect_continue_ || continue_sent_ || head_sent_ || closed_ || body_done_ || bytes_received_ > 0) {
+        return;
+    }
+    continue_sent_ = true;
+    (void)session_.codec().informational(*this, 100);
+    if (!in_advance_) {
+        session_.flush();
     }
 }
 
@@ -556,6 +593,20 @@ void H2Stream::proxy_done(bool clean) {
     session_.flush();
 }
 
+// The upstream's trailer fields, as the last HEADERS frame of the stream. Fields that may
+// not travel in a trailer section are left out (RFC 9110 §6.5.1); the codec lower-cases the
+// names and drops what HTTP/2 cannot carry.
+void H2Stream::proxy_trailers(Headers fields) {
+    auto* kept = static_cast<Header*>(arena_.allocate(sizeof(Header) * fields.size(), alignof(Header)));
+    std::size_t n = 0;
+    for (const Header& h : fields) {
+        if (!http1::trailer_forbidden(h.name)) {
+            kept[n++] = h;
+        }
+    }
+    response_trailers = Headers({kept, n});
+}
+
 void H2Stream::proxy_unblock_input() {
     input_blocked_ = false;
     give_window(unconsumed_);
@@ -588,6 +639,8 @@ void H2Stream::exchange_resume() {
     advance();
     session_.flush();
 }
+
+void H2Stream::exchange_read_body() { send_continue(); }
 
 Reactor& H2Stream::exchange_reactor() noexcept { return session_.connection().reactor_; }
 
@@ -816,9 +869,9 @@ void H2Session::h2_data(http2::Stream& st, const char* data, std::size_t len) {
     --depth_;
 }
 
-void H2Session::h2_request_end(http2::Stream& st, std::span<const Header> /*trailers*/) {
+void H2Session::h2_request_end(http2::Stream& st, std::span<const Header> trailers) {
     ++depth_;
-    static_cast<H2Stream&>(st).request_end();
+    static_cast<H2Stream&>(st).request_end(trailers);
     --depth_;
 }
 

@@ -44,7 +44,7 @@ private:
     // From the session (codec events).
     void start(http2::RequestHead& head, int status, const char* reason);
     void request_data(const char* data, std::size_t len, std::int32_t bid);
-    void request_end();
+    void request_end(std::span<const Header> trailers);
     void codec_closed();
     std::size_t body_ready(std::size_t max, bool& last) noexcept;
     void write_data(SendQueue& out, std::size_t len);
@@ -65,6 +65,8 @@ private:
     SendQueue& upstream_body();
     void give_window(std::size_t n) noexcept;
     SendQueue& body_queue();
+    /// Sends 100 Continue when the client asked for it and is still waiting to send its body.
+    void send_continue();
 
     // Downstream
     bool peer_trusted() noexcept override;
@@ -72,7 +74,8 @@ private:
     void proxy_error(int status, const char* reason, const char* cause) override;
     bool proxy_head(const http1::ResponseHead& head, bool upgrade) override;
     void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) override;
-    void proxy_continue() override {}
+    void proxy_continue() override { send_continue(); }
+    void proxy_trailers(Headers fields) override;
     void proxy_tunnel() override {}
     void proxy_done(bool clean) override;
     void proxy_block_input() override { input_blocked_ = true; }
@@ -81,7 +84,7 @@ private:
 
     // ExchangeDriver
     void exchange_resume() override;
-    void exchange_read_body() override {}
+    void exchange_read_body() override;
     Reactor& exchange_reactor() noexcept override;
     std::string_view exchange_client_address() noexcept override;
     bool exchange_aborted() const noexcept override { return aborted_; }
@@ -110,6 +113,8 @@ private:
     bool chunked_ = false;         // the upstream request body is sent chunked
     bool input_blocked_ = false;   // the upstream is behind: the window stays closed
     bool is_head_ = false;
+    bool expect_continue_ = false;  // the request carries expect: 100-continue and a body
+    bool continue_sent_ = false;
     std::uint64_t body_limit_ = 0;
     std::uint64_t body_seen_ = 0;
     std::uint64_t unconsumed_ = 0;  // request bytes not yet given back to the client's window

@@ -573,9 +573,10 @@ void ProxyState::parse(char* data, std::size_t len, std::int32_t bid) {
         char* after = base + r.consumed;
         char* after_end = base + avail;
         if (head.interim()) {
-            // Interim responses: 100 Continue goes to a client that asked for it.
+            // Interim responses: 100 Continue goes to a client that asked for it (HTTP/1.0
+            // clients cannot: RFC 9110 §10.1.1).
             if (head.status == 100 && ex_.request().headers.has("Expect") &&
-                ex_.request().version == Version::Http11) {
+                ex_.request().version != Version::Http10) {
                 conn_.proxy_continue();
             }
             if (base == partial_) {
@@ -679,9 +680,14 @@ void ProxyState::forward_body(char* p, char* end, std::int32_t bid) {
         } else if (!step.data.empty()) {
             conn_.proxy_body(step.data.data(), static_cast<std::uint32_t>(step.data.size()), bid);
         }
+        if (!passthrough_ && !step.trailer.empty()) {
+            keep_trailer(step.trailer);
+        }
         p += step.consumed;
         if (step.done) {
-            finish();
+            if (pass_trailers()) {
+                finish();
+            }
             return;
         }
         if (step.consumed == 0) {
@@ -689,6 +695,43 @@ void ProxyState::forward_body(char* p, char* end, std::int32_t bid) {
         }
     }
     check_backpressure();
+}
+
+// A decoded chunked response's trailer section is copied as it arrives: it may span receive
+// buffers, and the client gets it only after the last DATA. The decoder bounds it to
+// kMaxTrailerBytes.
+void ProxyState::keep_trailer(std::span<const char> bytes) {
+    if (trailer_ == nullptr && bytes.size() == 2 && bytes[0] == '\r') {
+        return;  // just the final CRLF (a field line starts with its name): no fields
+    }
+    if (trailer_ == nullptr) {
+        trailer_ = static_cast<char*>(ex_.arena().allocate(http1::BodyDecoder::kMaxTrailerBytes, 1));
+    }
+    std::memcpy(trailer_ + trailer_len_, bytes.data(), bytes.size());
+    trailer_len_ += static_cast<std::uint32_t>(bytes.size());
+}
+
+// Hands the response's trailer fields to the client. More fields than a response head may
+// carry is a bad response: the head went out, so the client sees the message cut.
+bool ProxyState::pass_trailers() {
+    if (trailer_len_ == 0) {
+        return true;
+    }
+    http1::ResponseLimits limits;
+    auto* fields = static_cast<Header*>(ex_.arena().allocate(sizeof(Header) * limits.max_headers, alignof(Header)));
+    const auto n = http1::parse_trailer_fields({trailer_, trailer_len_}, {fields, limits.max_headers});
+    if (!n) {
+        log(LogLevel::Warn, "upstream \"%s\": endpoint %s: bad response trailers: more than %u fields",
+            cluster_->cluster().options().name.c_str(), pool_->endpoint.text.c_str(), limits.max_headers);
+        detach(false);
+        done_ = true;
+        conn_.proxy_done(false);
+        return false;
+    }
+    if (*n > 0) {
+        conn_.proxy_trailers(Headers({fields, *n}));
+    }
+    return true;
 }
 
 // Response filters observe the body as it streams past (reverse order, like the head); the

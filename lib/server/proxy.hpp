@@ -34,6 +34,9 @@ public:
     virtual bool proxy_head(const http1::ResponseHead& head, bool upgrade) = 0;
     virtual void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) = 0;
     virtual void proxy_continue() = 0;
+    /// The trailer fields of a chunked response whose body went out decoded (proxy_head()
+    /// returned false), just before proxy_done(true). The views live in the exchange's arena.
+    virtual void proxy_trailers(Headers fields) = 0;
     virtual void proxy_tunnel() = 0;
     /// The response ended (`clean`) or was cut (the client must not see it as complete).
     virtual void proxy_done(bool clean) = 0;
@@ -121,6 +124,8 @@ private:
     void finish();
     void check_backpressure();
     void body_filters(std::span<const char> data, bool end);
+    void keep_trailer(std::span<const char> bytes);
+    bool pass_trailers();
     bool replayable() const noexcept;
     void stop_waiting() noexcept;
     void end_span(int status, std::string_view error);
@@ -169,6 +174,9 @@ private:
     http1::BodyDecoder body_;
     std::string_view request_head_;
     SendQueue request_;
+    // The trailer section of a chunked response going out decoded, gathered for the client.
+    char* trailer_ = nullptr;
+    std::uint32_t trailer_len_ = 0;
     // A response head split over receive buffers is gathered here.
     char* partial_ = nullptr;
     std::uint32_t partial_len_ = 0;

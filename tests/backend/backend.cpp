@@ -1028,6 +1028,7 @@ struct Params {
     bool expect_417 = false;
     Reset reset = Reset::None;
     std::vector<Field> extra_fields;
+    std::vector<Field> trailer_fields;  // trailer_field=: sent after the last chunk
 };
 
 std::string percent_decode(std::string_view s) {
@@ -1123,17 +1124,17 @@ bool parse_params(std::string_view query, Params& p, std::string& err) {
                                          : Reset::None;
             ok = p.reset != Reset::None;
             err = ok ? err : "bad value for reset";
-        } else if (key == "header") {
+        } else if (key == "header" || key == "trailer_field") {
             auto colon = value.find(':');
             Field f;
             if (colon == std::string::npos || !is_token(value.substr(0, colon)) ||
                 !is_field_value(value.substr(colon + 1))) {
-                err = "bad value for header (want Name:Value)";
+                err = "bad value for " + key + " (want Name:Value)";
                 return false;
             }
             f.name = value.substr(0, colon);
             f.value = std::string(trim_ows(std::string_view(value).substr(colon + 1)));
-            p.extra_fields.push_back(std::move(f));
+            (key == "header" ? p.extra_fields : p.trailer_fields).push_back(std::move(f));
         }
         if (!ok) {
             return false;
@@ -1403,7 +1404,11 @@ After handle_default(Exchange& ex, bool& reset_next) {
         return After::Reset;
     }
     if (chunked) {
-        ex.conn.append(p.trailer ? "0\r\nX-Trailer: done\r\n\r\n" : "0\r\n\r\n");
+        std::string last = p.trailer ? "0\r\nX-Trailer: done\r\n" : "0\r\n";
+        for (const Field& t : p.trailer_fields) {
+            last += t.name + ": " + t.value + "\r\n";
+        }
+        ex.conn.append(last + "\r\n");
     }
     ex.conn.flush();
     return after_response(ex, keep_alive);

@@ -908,6 +908,34 @@ def content_length_mismatch_proxied(env):
         c.close()
 
 
+@case
+def oversized_request_trailers(env):
+    """Request trailers count against the head limits like the head itself: a proxied request
+    whose trailer block is larger than the MAX_HEADER_LIST_SIZE the server announced is answered
+    431 (its upstream answer had not begun) or reset, never forwarded, and the connection lives."""
+    if env.echo_path is None:
+        raise Skip("no echo route (--echo-path)")
+    c = Conn(env.main).start()
+    try:
+        limit = c.server_settings[0].get(S_MAX_HEADER_LIST_SIZE, 16384)
+        fields = [(f"x-t{i}", "v" * 1000) for i in range(limit // 1000 + 2)]
+        trailer = block(fields)
+        head = block(_req("POST", env.echo_path))
+        c.send(headers_frame(1, head, end_stream=False) + data_frame(1, b"abc") +
+               headers_frame(1, trailer[:8000], end_stream=True, end_headers=False) +
+               continuation_frame(1, trailer[8000:16000]) +
+               continuation_frame(1, trailer[16000:], end_headers=True))
+        c.wait(lambda: c.complete(1) or (1 in c.streams and c.streams[1].reset is not None) or c.goaways)
+        st = c.streams.get(1)
+        check(st is not None and (st.status == 431 or st.reset is not None),
+              f"stream 1: neither 431 nor RST_STREAM ({c.describe()})")
+        check(st.status in (None, 431), f"stream 1 answered {st.status}")
+        expect_alive(c)
+        return f"status {st.status}, reset {err_name(st.reset) if st.reset is not None else 'none'}"
+    finally:
+        c.close()
+
+
 # --- connection errors (RFC 9113 §5.4.1) --------------------------------------------------------
 
 @case

@@ -1,5 +1,6 @@
 #include "http1/parser.hpp"
 
+#include <array>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,7 @@ using blitz::http1::BodyDecoder;
 
 struct Outcome {
     std::string body;
+    std::string trailer;  // the Step::trailer pieces, concatenated
     std::size_t consumed = 0;
     bool done = false;
     int error_status = 0;
@@ -35,7 +37,12 @@ Outcome run(BodyDecoder& d, std::string_view wire, const std::vector<std::size_t
                 REQUIRE(s.data.data() >= in.data());
                 REQUIRE(s.data.data() + s.data.size() <= in.data() + s.consumed);
             }
+            if (!s.trailer.empty()) {
+                REQUIRE(s.trailer.data() >= in.data());
+                REQUIRE(s.trailer.data() + s.trailer.size() <= in.data() + s.consumed);
+            }
             out.body.append(s.data.data(), s.data.size());
+            out.trailer.append(s.trailer.data(), s.trailer.size());
             out.consumed += s.consumed;
             if (s.error_status != 0) {
                 out.error_status = s.error_status;
@@ -119,6 +126,7 @@ TEST_CASE("http1::BodyDecoder gives the same body for every split of the input",
             const Outcome o = run_chunked(wire, {i, j});
             REQUIRE(o.done);
             REQUIRE(o.body == expected);
+            REQUIRE(o.trailer == "X-T: 1\r\n\r\n");
             REQUIRE(o.consumed == wire.size());
         }
     }
@@ -143,11 +151,38 @@ TEST_CASE("http1::BodyDecoder accepts upper- and lower-case hex and a full 16-di
     CHECK_FALSE(s.done);
 }
 
-TEST_CASE("http1::BodyDecoder skips trailer fields", "[http1]") {
+TEST_CASE("http1::BodyDecoder hands out the trailer section apart from the body", "[http1]") {
     const Outcome o = run_chunked("3\r\nabc\r\n0\r\nX-Checksum: 123\r\nX-Empty:\r\n\r\n");
     CHECK(o.done);
     CHECK(o.body == "abc");
-    CHECK(run_chunked("0\r\n\r\n").done);
+    CHECK(o.trailer == "X-Checksum: 123\r\nX-Empty:\r\n\r\n");
+    const Outcome none = run_chunked("0\r\n\r\n");
+    CHECK(none.done);
+    CHECK(none.trailer == "\r\n");
+    BodyDecoder d;
+    d.reset_length(3);
+    CHECK(d.decode(std::string_view("abc")).trailer.empty());
+}
+
+TEST_CASE("http1::parse_trailer_fields splits a validated section into trimmed fields", "[http1]") {
+    const Outcome o = run_chunked("0\r\nX-Checksum: \t123 \r\nX-Empty:\r\ngrpc-status:0\r\n\r\n", {4, 9, 30});
+    REQUIRE(o.done);
+    std::array<blitz::Header, 4> fields{};
+    const auto n = blitz::http1::parse_trailer_fields(o.trailer, fields);
+    REQUIRE(n == 3u);
+    CHECK(fields[0].name == "X-Checksum");
+    CHECK(fields[0].value == "123");
+    CHECK(fields[1].name == "X-Empty");
+    CHECK(fields[1].value.empty());
+    CHECK(fields[2].name == "grpc-status");
+    CHECK(fields[2].value == "0");
+    CHECK(blitz::http1::parse_trailer_fields("\r\n", fields) == 0u);
+}
+
+TEST_CASE("http1::parse_trailer_fields refuses more fields than it has room for", "[http1]") {
+    std::array<blitz::Header, 2> fields{};
+    CHECK(blitz::http1::parse_trailer_fields("A: 1\r\nB: 2\r\n\r\n", fields) == 2u);
+    CHECK_FALSE(blitz::http1::parse_trailer_fields("A: 1\r\nB: 2\r\nC: 3\r\n\r\n", fields).has_value());
 }
 
 TEST_CASE("http1::BodyDecoder rejects malformed chunk framing with 400", "[http1]") {

@@ -73,6 +73,22 @@ TEST_CASE("http1::is_hop_by_hop names the fields RFC 9110 §7.6.1 removes, in an
     }
 }
 
+TEST_CASE("http1::trailer_forbidden keeps framing, routing and auth fields out of trailers", "[http1]") {
+    for (std::string_view name :
+         {"Content-Length", "content-length", "Transfer-Encoding", "TE", "Host", "Connection",
+          "Keep-Alive", "Upgrade", "Trailer", "Authorization", "Set-Cookie", "Content-Type",
+          "Content-Encoding", "Cache-Control", "If-None-Match", ":status", ":path"}) {
+        CAPTURE(name);
+        CHECK(blitz::http1::trailer_forbidden(name));
+    }
+    for (std::string_view name :
+         {"grpc-status", "grpc-message", "X-Checksum", "Server-Timing", "Digest", "Content-MD5",
+          "Hostname", "Contents", ""}) {
+        CAPTURE(name);
+        CHECK_FALSE(blitz::http1::trailer_forbidden(name));
+    }
+}
+
 TEST_CASE("http1::is_hop_by_hop does not mistake control bytes for '-' or digits", "[http1]") {
     // 0x0d | 0x20 is '-' and 0x12 | 0x20 is '2': a word-wise case fold alone would match these.
     for (std::string_view name :

@@ -143,6 +143,8 @@ public:
 /// What the nghttp2 client saw of one stream.
 struct ClientStream {
     int status = 0;
+    std::vector<int> interim;  // 1xx statuses, in order
+    bool in_final_head = false;  // the final response's HEADERS frame is being received
     Fields headers;
     Fields trailers;
     std::string body;
@@ -299,10 +301,13 @@ private:
         ClientStream& cs = self(user).responses[frame->hd.stream_id];
         std::string n(reinterpret_cast<const char*>(name), namelen);
         std::string v(reinterpret_cast<const char*>(value), valuelen);
-        if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
+        if (n == ":status" && v.size() == 3 && v[0] == '1') {
+            cs.interim.push_back(std::stoi(v));
+        } else if (frame->headers.cat == NGHTTP2_HCAT_HEADERS && cs.status != 0 && !cs.in_final_head) {
             cs.trailers.emplace_back(std::move(n), std::move(v));
         } else if (n == ":status") {
             cs.status = std::stoi(v);
+            cs.in_final_head = true;
         } else {
             cs.headers.emplace_back(std::move(n), std::move(v));
         }
@@ -332,6 +337,9 @@ private:
                 break;
             case NGHTTP2_HEADERS:
             case NGHTTP2_DATA:
+                if (frame->hd.type == NGHTTP2_HEADERS) {
+                    p.responses[frame->hd.stream_id].in_final_head = false;
+                }
                 if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0) {
                     p.responses[frame->hd.stream_id].end_stream = true;
                 }
@@ -1040,6 +1048,69 @@ TEST_CASE("http2::ServerSession sends response trailers after the body", "[http2
     CHECK(r.trailers[0] == std::pair<std::string, std::string>{"grpc-status", "0"});
     CHECK(r.end_stream);
     CHECK(r.close_error == 0);
+}
+
+TEST_CASE("http2::ServerSession ends a body with the stream's response trailers, not END_STREAM on DATA",
+          "[http2]") {
+    Pair p;
+    p.pump();
+    const std::int32_t id = p.get("/grpc");
+    p.pump();
+    TestStream& s = p.handler.at(id);
+    REQUIRE(p.server.respond(s, 200, Headers(), true));
+    const std::array<Header, 2> t{Header{"X-Checksum", "c0ffee"}, Header{"grpc-status", "0"}};
+    s.response_trailers = Headers(t);
+    s.out_body = "payload";
+    s.out_last = true;
+    p.server.resume_body(s);
+    p.pump();
+    const ClientStream& r = p.responses[id];
+    CHECK(r.body == "payload");
+    REQUIRE(r.trailers.size() == 2);
+    CHECK(r.trailers[0] == std::pair<std::string, std::string>{"x-checksum", "c0ffee"});
+    CHECK(r.trailers[1] == std::pair<std::string, std::string>{"grpc-status", "0"});
+    CHECK(r.end_stream);
+    CHECK(r.close_error == 0);
+}
+
+TEST_CASE("http2::ServerSession sends response trailers after an empty body", "[http2]") {
+    Pair p;
+    p.pump();
+    const std::int32_t id = p.get("/");
+    p.pump();
+    TestStream& s = p.handler.at(id);
+    REQUIRE(p.server.respond(s, 200, Headers(), true));
+    const std::array<Header, 1> t{Header{"x-done", "yes"}};
+    s.response_trailers = Headers(t);
+    s.out_last = true;
+    p.server.resume_body(s);
+    p.pump();
+    const ClientStream& r = p.responses[id];
+    CHECK(r.body.empty());
+    REQUIRE(r.trailers.size() == 1);
+    CHECK(r.trailers[0].first == "x-done");
+    CHECK(r.end_stream);
+}
+
+TEST_CASE("http2::ServerSession sends 100 Continue before the final response", "[http2]") {
+    Pair p;
+    p.pump();
+    const std::int32_t id = p.get("/", {{"expect", "100-continue"}});
+    p.pump();
+    TestStream& s = p.handler.at(id);
+    CHECK_FALSE(p.server.informational(s, 200));
+    REQUIRE(p.server.informational(s, 100));
+    p.pump();
+    CHECK(p.responses[id].interim == std::vector<int>{100});
+    CHECK(p.responses[id].status == 0);
+    CHECK_FALSE(p.responses[id].end_stream);
+    answer(p, id, "done");
+    p.pump();
+    const ClientStream& r = p.responses[id];
+    CHECK(r.status == 200);
+    CHECK(r.body == "done");
+    CHECK(r.trailers.empty());
+    CHECK(r.end_stream);
 }
 
 TEST_CASE("http2::ServerSession stops an unread upload with RST_STREAM NO_ERROR after max_drain_bytes",

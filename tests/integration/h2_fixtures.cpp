@@ -4,6 +4,8 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 namespace blitz::itest {
 
@@ -105,7 +107,9 @@ NghttpTrace parse_nghttp(std::string_view out) {
             const std::string name(field.substr(0, colon));
             const std::string value(field.substr(colon + 2));
             NghttpStream& s = t.streams[id];
-            if (name == ":status") {
+            if (s.head_done) {
+                s.trailers.emplace_back(name, value);
+            } else if (name == ":status") {
                 s.status = std::atoi(value.c_str());
             } else {
                 s.headers.emplace_back(name, value);
@@ -121,8 +125,12 @@ NghttpTrace parse_nghttp(std::string_view out) {
                     s.data_bytes += static_cast<std::size_t>(length);
                     s.data_times.push_back(when);
                 }
-            } else if (end && !s.end_stream && s.data_bytes == 0) {
-                s.headers_end_stream = true;
+            } else if (s.status > 0 && s.status < 200 && !s.head_done) {
+                s.interim.push_back(s.status);  // a 1xx head: the final one follows
+                s.status = 0;
+            } else if (!s.head_done) {
+                s.head_done = true;
+                s.headers_end_stream = end;
             }
             s.end_stream = s.end_stream || end;
         } else if (what.rfind("recv RST_STREAM frame", 0) == 0) {
@@ -150,6 +158,19 @@ H2loadSummary parse_h2load(std::string_view out) {
                            &s.total, &s.started, &s.done, &s.succeeded, &s.failed, &s.errored, &s.timeout) == 7 &&
                std::sscanf(c.c_str(), "%ld 2xx, %ld 3xx, %ld 4xx, %ld 5xx", &s.s2xx, &s.s3xx, &s.s4xx, &s.s5xx) == 4;
     return s;
+}
+
+LoggedRequest logged(const Backend& b, std::string_view target) {
+    REQUIRE(b.wait_for_requests(1));
+    std::vector<LoggedRequest> found;
+    for (auto& r : b.requests()) {
+        if (r.target == target) {
+            found.push_back(std::move(r));
+        }
+    }
+    INFO("backend logged " << found.size() << " requests for " << target);
+    REQUIRE(found.size() == 1);
+    return found[0];
 }
 
 NghttpStream only_stream(std::string_view verbose_output) {

@@ -30,6 +30,10 @@ CommandResult h2load(const std::vector<std::string>& args, Millis timeout = Mill
 struct NghttpStream {
     int status = 0;
     std::vector<std::pair<std::string, std::string>> headers;  ///< without :status
+    /// Fields of a HEADERS frame after the final response head (the trailer section).
+    std::vector<std::pair<std::string, std::string>> trailers;
+    std::vector<int> interim;         ///< 1xx statuses before the final one
+    bool head_done = false;           ///< the final response head arrived
     std::size_t data_bytes = 0;
     std::vector<double> data_times;  ///< seconds since start, one per DATA frame with bytes
     bool headers_end_stream = false;  ///< the response HEADERS carried END_STREAM
@@ -51,6 +55,9 @@ struct NghttpTrace {
 NghttpTrace parse_nghttp(std::string_view verbose_output);
 /// The one stream of an nghttp run (a test failure unless there was exactly one).
 NghttpStream only_stream(std::string_view verbose_output);
+
+/// The only request `b` logged with this target (a test failure unless there was exactly one).
+LoggedRequest logged(const Backend& b, std::string_view target);
 
 /// h2load's summary lines ("requests: ..." and "status codes: ...").
 struct H2loadSummary {

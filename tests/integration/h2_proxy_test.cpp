@@ -36,20 +36,6 @@ std::string read_all(const std::string& path) {
     return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
 }
 
-/// The only request the backend logged with this target.
-LoggedRequest logged(const Backend& b, std::string_view target) {
-    REQUIRE(b.wait_for_requests(1));
-    std::vector<LoggedRequest> found;
-    for (auto& r : b.requests()) {
-        if (r.target == target) {
-            found.push_back(std::move(r));
-        }
-    }
-    INFO("backend logged " << found.size() << " requests for " << target);
-    REQUIRE(found.size() == 1);
-    return found[0];
-}
-
 }  // namespace
 
 TEST_CASE("blitzd forwards an h2 GET to an HTTP/1.1 upstream with the head translated", "[h2][proxy]") {
