@@ -136,6 +136,7 @@ void check_head(const Parse& p, std::string_view input, const Limits& limits) {
 
 struct Decoded {
     std::string body;
+    std::string trailer;  // the trailer-section bytes the steps handed out, concatenated
     std::size_t consumed = 0;
     bool done = false;
     int error_status = 0;
@@ -159,7 +160,13 @@ Decoded decode(BodyDecoder d, std::string_view wire, std::string_view piece_size
                       s.data.data() + s.data.size() <= in.data() + s.consumed,
                   "data is a view into the consumed input");
         }
+        if (!s.trailer.empty()) {
+            check(s.trailer.data() >= in.data() &&
+                      s.trailer.data() + s.trailer.size() <= in.data() + s.consumed,
+                  "trailer bytes are a view into the consumed input");
+        }
         out.body.append(s.data.data(), s.data.size());
+        out.trailer.append(s.trailer.data(), s.trailer.size());
         out.consumed += s.consumed;
         if (s.error_status != 0) {
             check(s.error_status == 400 || s.error_status == 431, "decoder error is 400 or 431");
@@ -200,6 +207,28 @@ void check_body(BodyDecoder fresh, std::string_view wire, std::string_view piece
     check(whole.body == pieces.body && whole.consumed == pieces.consumed &&
               whole.done == pieces.done && whole.error_status == pieces.error_status,
           "the same body however the input is split");
+    // (After an error the bytes handed out before it differ with the split; the message is
+    // refused then, so they do not matter.)
+    check(whole.error_status != 0 || whole.trailer == pieces.trailer,
+          "the same trailer section however the input is split");
+    check(whole.trailer.size() <= BodyDecoder::kMaxTrailerBytes, "the trailer section is bounded");
+    if (whole.done && !whole.trailer.empty()) {
+        // A section the decoder let through splits into fields that are all non-empty names
+        // without a colon, and values without surrounding whitespace; the count is bounded by
+        // the space given.
+        std::array<blitz::Header, 8> fields;
+        const auto n = blitz::http1::parse_trailer_fields(whole.trailer, fields);
+        if (n) {
+            check(*n <= fields.size(), "fields within the space given");
+            for (std::size_t i = 0; i < *n; ++i) {
+                const blitz::Header& h = fields[i];
+                check(!h.name.empty() && h.name.find(':') == std::string_view::npos, "a field name");
+                check(h.value.empty() || (h.value.front() != ' ' && h.value.front() != '\t' &&
+                                          h.value.back() != ' ' && h.value.back() != '\t'),
+                      "a trimmed value");
+            }
+        }
+    }
     if (head != nullptr && head->body == BodyKind::Length) {
         check(whole.error_status == 0, "a Content-Length body has no framing errors");
         check(whole.body.size() == std::min<std::uint64_t>(head->content_length, wire.size()),
