@@ -1413,9 +1413,7 @@ def admin_metrics(env):
         for _ in range(5):
             check(c.request("/direct").status == 200, "GET /direct")
         for _ in range(3):
-            nowhere = c.request("/nowhere")
-        check(nowhere.status == 404 and UUID4.match(nowhere.header("X-Request-Id") or ""),
-              f"GET /nowhere answers 404 with its request id: {nowhere!r}")
+            check(c.request("/nowhere").status == 404, "GET /nowhere")
         for _ in range(2):
             check(c.request("/b/x", method="POST").status == 200, "POST through the proxy")
         check(c.request("/ws").status == 400, "GET /ws through the proxy: the origin wants a WebSocket handshake")
