@@ -8,6 +8,7 @@
 
 #include <blitz/http.hpp>
 #include <blitz/router.hpp>
+#include <blitz/upstream.hpp>
 
 #include "http2/session.hpp"
 #include "metrics/histogram.hpp"
@@ -173,16 +174,18 @@ struct alignas(64) EngineMetrics {
     /// The series of `r`: a small direct-mapped cache by route address spares the label lookup
     /// (a hash of the name) on every request.
     RouteSeries& route(const Route& r) {
-        const auto key = reinterpret_cast<std::uintptr_t>(&r) * 0x9E3779B97F4A7C15u;
-        RouteCacheEntry& e = route_cache_[key >> (64 - kRouteCacheBits)];
-        if (e.route != &r) {
-            e.route = &r;
-            e.series = &routes.get(route_names.slot(route_label(r)));
-        }
-        return *e.series;
+        return route_cache_.get(&r, [&]() -> RouteSeries& { return routes.get(route_names.slot(route_label(r))); });
     }
-    /// A reload brings new route tables: addresses may be reused, so the cache starts over.
-    void forget_routes() noexcept { route_cache_ = {}; }
+    /// The series of upstream `u` (by its name), cached by address like routes.
+    UpstreamSeries& upstream(const Upstream& u) {
+        return upstream_cache_.get(&u, [&]() -> UpstreamSeries& { return upstream(u.name()); });
+    }
+    /// A reload brings new route tables and upstreams: addresses may be reused, so the caches
+    /// start over.
+    void forget_addresses() noexcept {
+        route_cache_.clear();
+        upstream_cache_.clear();
+    }
     UpstreamSeries& upstream(std::string_view name) { return upstreams.get(upstream_names.slot(name), max_endpoints); }
 
     metrics::Counter requests[kMethodCount][kStatusClasses];
@@ -210,12 +213,32 @@ struct alignas(64) EngineMetrics {
     SeriesSlots<UpstreamSeries> upstreams;
 
 private:
-    static constexpr unsigned kRouteCacheBits = 6;
-    struct RouteCacheEntry {
-        const Route* route = nullptr;
-        RouteSeries* series = nullptr;
+    /// Series by the address of what they count (a Route, an Upstream): direct-mapped, a miss
+    /// replaces the entry.
+    template <class Key, class Series>
+    class AddressCache {
+    public:
+        template <class Make>
+        Series& get(const Key* key, Make make) {
+            Entry& e = entries_[(reinterpret_cast<std::uintptr_t>(key) * 0x9E3779B97F4A7C15u) >> (64 - kBits)];
+            if (e.key != key) {
+                e.key = key;
+                e.series = &make();
+            }
+            return *e.series;
+        }
+        void clear() noexcept { entries_ = {}; }
+
+    private:
+        static constexpr unsigned kBits = 6;
+        struct Entry {
+            const Key* key = nullptr;
+            Series* series = nullptr;
+        };
+        std::array<Entry, std::size_t{1} << kBits> entries_{};
     };
-    std::array<RouteCacheEntry, std::size_t{1} << kRouteCacheBits> route_cache_{};  // reactor-only
+    AddressCache<Route, RouteSeries> route_cache_;           // reactor-only
+    AddressCache<Upstream, UpstreamSeries> upstream_cache_;  // reactor-only
 };
 
 }  // namespace blitz::server

@@ -128,7 +128,7 @@ void ProxyState::start() {
     request_done_ms_ = reactor_.now_ms();
     upgrade_ = !http1::requested_upgrade(req.headers, req.version).empty();
     cluster_ = &reactor_.proxy().cluster(action_.upstream->cluster());
-    series_ = &reactor_.metrics().upstream(action_.upstream->name());
+    series_ = &reactor_.metrics().upstream(*action_.upstream);
     if (!cluster_->can_start_request()) {
         series_->errors[static_cast<std::size_t>(UpstreamError::CircuitOpen)].add();
         give_up(503, "upstream request limit reached", "overflow");

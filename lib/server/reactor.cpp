@@ -198,7 +198,7 @@ void ReactorImpl::release_removed(ListenerSlot& l) noexcept {
 
 void ReactorImpl::apply_listeners() {
     const auto current = owner_.listeners();
-    metrics_.forget_routes();
+    metrics_.forget_addresses();
     const unsigned reactors = owner_.reactor_count();
     std::vector<ListenerSlot*> kept;
     for (const auto& shared : current) {
