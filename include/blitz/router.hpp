@@ -17,6 +17,7 @@
 #include <blitz/http.hpp>
 #include <blitz/observe.hpp>
 #include <blitz/result.hpp>
+#include <blitz/tls.hpp>
 #include <blitz/upstream.hpp>
 
 namespace blitz {
@@ -37,9 +38,9 @@ struct DirectResponse {
     std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// How a header or query-parameter matcher compares a value. Regexes use RE2 syntax (linear
-/// time: no pattern can make matching slow) and must match the whole value.
-enum class MatchKind : std::uint8_t { Exact, Prefix, Regex, Present, Absent };
+/// How a header, query-parameter or client-certificate matcher compares a value. Regexes use
+/// RE2 syntax (linear time: no pattern can make matching slow) and must match the whole value.
+enum class MatchKind : std::uint8_t { Exact, Prefix, Regex, Present, Absent, Suffix };
 
 /// A condition on a request header (name compared case-insensitively; a token). With several
 /// fields of that name, any one matching is enough (Absent: none may be present). Each field
@@ -47,7 +48,7 @@ enum class MatchKind : std::uint8_t { Exact, Prefix, Regex, Present, Absent };
 struct HeaderMatcher {
     std::string name;
     MatchKind kind = MatchKind::Exact;
-    std::string value;  ///< Exact/Prefix: compared case-sensitively; Regex: the pattern
+    std::string value;  ///< Exact/Prefix/Suffix: compared case-sensitively; Regex: the pattern
 };
 
 /// A condition on a query parameter (name compared exactly, after percent-decoding both name
@@ -59,6 +60,32 @@ struct QueryMatcher {
     std::string name;
     MatchKind kind = MatchKind::Exact;
     std::string value;
+};
+
+/// A condition on one text of a client certificate (see ClientCertMatcher): Exact, Prefix and
+/// Suffix compare case-sensitively; Regex matches the whole text; Present / Absent hold when
+/// the text is non-empty / empty (and take no value).
+struct CertTextMatcher {
+    MatchKind kind = MatchKind::Exact;
+    std::string value;  ///< Exact/Prefix/Suffix: the text; Regex: the pattern
+};
+
+/// A condition on the TLS client certificate of the connection a request came on (mutual TLS;
+/// Envoy's route `tls_context` and RBAC principal matchers). Each set field must hold.
+///
+/// `presented`: whether a client certificate was presented. `verified`: whether it was
+/// verified against the listener's `client_ca`. A listener with `client_auth` set fails the
+/// handshake of a certificate that does not verify, so there every presented certificate is a
+/// verified one; a listener without client_auth asks for none. `subject` (RFC 2253 form, as
+/// TlsInfo::client_subject) and `san` (the first DNS or URI subjectAltName, as
+/// TlsInfo::client_san) need a presented certificate: a plaintext request or one without a
+/// certificate fails them, even with MatchKind::Absent. A plaintext request counts as "no
+/// certificate presented": only `presented: false` / `verified: false` can match it.
+struct ClientCertMatcher {
+    std::optional<bool> presented;
+    std::optional<bool> verified;
+    std::optional<CertTextMatcher> subject;
+    std::optional<CertTextMatcher> san;
 };
 
 /// A redirect answer (RFC 9110 §15.4). Each empty part keeps the request's own: scheme
@@ -123,7 +150,7 @@ struct ProxyAction {
 /// the port. `path` is an exact path, or a prefix when `prefix` is set ("/v1/" matches
 /// "/v1/x"); when `path_regex` is set, the route instead matches the paths that RE2 pattern
 /// matches in full, and `path` is not used. `methods` empty means every method. Every header
-/// and query matcher must hold too.
+/// and query matcher, and the `client_cert` matcher when set, must hold too.
 ///
 /// Actions: `handler` when set, else `proxy` when `proxy.upstream` is set, else `redirect`
 /// when set, else `direct` (freeze() rejects more than one of the first three).
@@ -142,6 +169,8 @@ struct Route {
     MethodSet methods;
     std::vector<HeaderMatcher> headers;
     std::vector<QueryMatcher> query;
+    /// Checked after every other criterion, and only for routes that have one.
+    std::optional<ClientCertMatcher> client_cert;
     /// Higher wins before any other precedence rule (see RouteTable).
     std::int32_t priority = 0;
     std::vector<std::shared_ptr<Filter>> filters;
@@ -175,11 +204,11 @@ struct RouteMatch {
 /// An immutable, compiled route table: what reactors look requests up in.
 ///
 /// Precedence (deterministic, documented in docs/config.md): among the routes that match the
-/// host, path, method, headers and query, the highest `priority` wins; then the most specific
-/// host wins (exact, then the longest wildcard suffix, then any host); then the most specific
-/// path (exact, then the longest prefix, then a regex: regexes in config order); then the route
-/// that came first. A route whose header or query matchers fail is passed over: the next
-/// route in this order is tried.
+/// host, path, method, headers, query and client certificate, the highest `priority` wins; then the
+/// most specific host wins (exact, then the longest wildcard suffix, then any host); then the most
+/// specific path (exact, then the longest prefix, then a regex: regexes in config order); then the
+/// route that came first. A route whose header, query or client-certificate matchers fail is passed
+/// over: the next route in this order is tried.
 ///
 /// Cost: exact and prefix lookups cost O(length of host + path), independent of the number of
 /// routes, and allocate nothing. Each distinct `priority` value adds one such lookup (searched
@@ -203,13 +232,19 @@ class RouteTable {
 public:
     virtual ~RouteTable() = default;
     /// `host` may carry a port (ignored) and any case; `path` is the normalised path. Without
-    /// a request, routes with header or query matchers never match (nor count in `allowed`).
+    /// a request, routes with header, query or client-certificate matchers never match (nor
+    /// count in `allowed`).
     virtual RouteMatch match(std::string_view host, std::string_view path,
                              Method method) const noexcept = 0;
     /// As above for request.authority, request.path and request.method, also checking routes'
-    /// header and query matchers against `request`; `allowed` counts only routes whose
-    /// matchers hold.
-    virtual RouteMatch match(const Request& request) const noexcept = 0;
+    /// header and query matchers against `request` and client-certificate matchers against
+    /// `tls` (null: a plaintext request, which presented no certificate); `allowed` counts
+    /// only routes whose matchers hold. `tls` is read only for routes with a client_cert
+    /// matcher: callers may pass null when uses_client_cert() is false.
+    virtual RouteMatch match(const Request& request,
+                             const TlsInfo* tls = nullptr) const noexcept = 0;
+    /// Whether some route has a client_cert matcher (so match() needs the TlsInfo).
+    virtual bool uses_client_cert() const noexcept = 0;
     virtual std::size_t size() const noexcept = 0;
     /// The routes in config order (for listings such as the admin listener's GET /routes).
     virtual std::span<const Route> routes() const noexcept = 0;
@@ -250,6 +285,8 @@ public:
     /// Adds a header / query matcher (all of a route's matchers must hold).
     RouteBuilder& header(HeaderMatcher m);
     RouteBuilder& query(QueryMatcher m);
+    /// Sets the client-certificate matcher.
+    RouteBuilder& client_cert(ClientCertMatcher m);
     RouteBuilder& priority(std::int32_t p);
     Route& spec();
 
@@ -277,15 +314,14 @@ public:
     /// bracketed IPv6 literal; filters are non-null; a direct response's status is a final
     /// one, 200..599; regexes compile (RE2's error is quoted); a regex route is not a prefix
     /// route; matcher names are tokens (headers) or non-empty (query) and Present/Absent
-    /// matchers have no value; at most one of handler, proxy upstream and redirect; a redirect
-    /// status is 301, 302, 303, 307 or 308 and its parts are well-formed; prefix rewrites only
-    /// on prefix routes, not both a prefix and a regex rewrite, substitution groups the pattern
-    /// has; header edits use token names and field values and leave the framing headers alone.
-    /// The table gets the routes with hosts lowercased, Route::order set to each route's
-    /// index, Route::compiled set, and a filters::Headers first in the filters of routes with
-    /// header edits. The error message names the offending route:
-    /// `route "api" (#3): path must start with '/' (got "v1/")`, where #3 is the route's
-    /// 0-based index.
+    /// matchers (client_cert texts too) have no value; at most one of handler, proxy upstream
+    /// and redirect; a redirect status is 301, 302, 303, 307 or 308 and its parts are
+    /// well-formed; prefix rewrites only on prefix routes, not both a prefix and a regex
+    /// rewrite, substitution groups the pattern has; header edits use token names and field values
+    /// and leave the framing headers alone. The table gets the routes with hosts lowercased,
+    /// Route::order set to each route's index, Route::compiled set, and a filters::Headers first in
+    /// the filters of routes with header edits. The error message names the offending route: `route
+    /// "api" (#3): path must start with '/' (got "v1/")`, where #3 is the route's 0-based index.
     Result<std::shared_ptr<const RouteTable>, std::string> freeze() const;
 
 private:

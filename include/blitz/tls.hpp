@@ -111,6 +111,9 @@ struct TlsInfo {
     std::string_view alpn;         ///< empty when none was negotiated
     bool resumed = false;
     bool early_data = false;  ///< this request arrived in 0-RTT data
+    /// A client certificate was presented (and, on a listener with client_auth, verified: a
+    /// bad one fails the handshake).
+    bool client_presented = false;
     /// A client certificate was presented and verified against the listener's client_ca.
     bool client_verified = false;
     std::string_view client_subject;  ///< RFC 2253 form, empty without a certificate

@@ -36,6 +36,8 @@ enum class ObjectKind {
     Route,           ///< an element of "routes"
     Match,           ///< "routes[].match"
     Matcher,         ///< an element of "routes[].match.headers" and "routes[].match.query"
+    ClientCert,      ///< "routes[].match.client_cert"
+    CertText,        ///< "routes[].match.client_cert.subject" and ".san"
     Respond,         ///< "routes[].respond"
     Proxy,           ///< "routes[].proxy"
     Retry,           ///< "routes[].proxy.retry"
@@ -48,18 +50,19 @@ enum class ObjectKind {
 
 /// Every ObjectKind, for tests that walk them all.
 inline constexpr ObjectKind kObjectKinds[] = {
-    ObjectKind::Root,         ObjectKind::Log,         ObjectKind::Buffers,
-    ObjectKind::Shutdown,     ObjectKind::Reload,      ObjectKind::Admin,       ObjectKind::Metrics,
-    ObjectKind::Tracing,      ObjectKind::AccessLog,   ObjectKind::RequestId,
-    ObjectKind::Limits,       ObjectKind::Listener,    ObjectKind::Http2,
-    ObjectKind::Tls,          ObjectKind::Certificate, ObjectKind::Upstream,
-    ObjectKind::Endpoint,     ObjectKind::Hash,        ObjectKind::Pool,
-    ObjectKind::HealthCheck,  ObjectKind::Outlier,     ObjectKind::CircuitBreaker,
-    ObjectKind::RetryBudget,  ObjectKind::Dns,         ObjectKind::UpstreamTls,
-    ObjectKind::Route,        ObjectKind::Match,       ObjectKind::Matcher,
-    ObjectKind::Respond,      ObjectKind::Proxy,       ObjectKind::Retry,
-    ObjectKind::RegexRewrite, ObjectKind::Redirect,    ObjectKind::Filter,
-    ObjectKind::HeaderEdits,
+    ObjectKind::Root,           ObjectKind::Log,          ObjectKind::Buffers,
+    ObjectKind::Shutdown,       ObjectKind::Reload,       ObjectKind::Admin,
+    ObjectKind::Metrics,        ObjectKind::Tracing,      ObjectKind::AccessLog,
+    ObjectKind::RequestId,      ObjectKind::Limits,       ObjectKind::Listener,
+    ObjectKind::Http2,          ObjectKind::Tls,          ObjectKind::Certificate,
+    ObjectKind::Upstream,       ObjectKind::Endpoint,     ObjectKind::Hash,
+    ObjectKind::Pool,           ObjectKind::HealthCheck,  ObjectKind::Outlier,
+    ObjectKind::CircuitBreaker, ObjectKind::RetryBudget,  ObjectKind::Dns,
+    ObjectKind::UpstreamTls,    ObjectKind::Route,        ObjectKind::Match,
+    ObjectKind::Matcher,        ObjectKind::Respond,      ObjectKind::Proxy,
+    ObjectKind::Retry,          ObjectKind::RegexRewrite, ObjectKind::Redirect,
+    ObjectKind::Filter,         ObjectKind::HeaderEdits,  ObjectKind::ClientCert,
+    ObjectKind::CertText,
 };
 
 /// The keys parse_config() accepts in an object of `kind`, in documentation order. They come

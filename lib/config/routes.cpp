@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,7 +50,7 @@ struct MatcherState {
     bool has_name = false;
     MatchKind kind = MatchKind::Exact;
     std::string value;
-    std::string_view kind_key;  ///< "exact", "prefix", "regex", "present" or "absent"
+    std::string_view kind_key;  ///< "exact", "prefix", "suffix", "regex", "present" or "absent"
 };
 
 struct RegexRewriteState {
@@ -161,8 +162,8 @@ bool read_methods(Walker& w, Node& n, RouteState& rs) {
 bool claim_kind(Walker& w, Node& n, MatcherState& m, std::string_view key, MatchKind kind) {
     if (!m.kind_key.empty()) {
         return w.fail(n.offset, n.path,
-                      "use only one of \"exact\", \"prefix\", \"regex\", \"present\" and "
-                      "\"absent\" (found " +
+                      "use only one of \"exact\", \"prefix\", \"suffix\", \"regex\", "
+                      "\"present\" and \"absent\" (found " +
                           quote(m.kind_key) + " already)");
     }
     m.kind_key = key;
@@ -209,7 +210,7 @@ bool read_match_flag(Walker& w, Node& n, MatcherState& m, std::string_view key, 
     return true;
 }
 
-const std::array<Field<MatcherState>, 6> kMatcherFields = {{
+const std::array<Field<MatcherState>, 7> kMatcherFields = {{
     {"name",
      [](Walker& w, Node& n, MatcherState& m) {
          m.has_name = true;
@@ -233,6 +234,10 @@ const std::array<Field<MatcherState>, 6> kMatcherFields = {{
      [](Walker& w, Node& n, MatcherState& m) {
          return read_match_value(w, n, m, "prefix", MatchKind::Prefix);
      }},
+    {"suffix",
+     [](Walker& w, Node& n, MatcherState& m) {
+         return read_match_value(w, n, m, "suffix", MatchKind::Suffix);
+     }},
     {"regex", [](Walker& w, Node& n,
                  MatcherState& m) { return read_match_value(w, n, m, "regex", MatchKind::Regex); }},
     {"present",
@@ -244,6 +249,10 @@ const std::array<Field<MatcherState>, 6> kMatcherFields = {{
          return read_match_flag(w, n, m, "absent", MatchKind::Absent);
      }},
 }};
+
+/// The keys of a client_cert text matcher: those of a header matcher without "name".
+const std::span<const Field<MatcherState>> kCertTextFields(kMatcherFields.begin() + 1,
+                                                           kMatcherFields.end());
 
 template <class T>
 bool read_matchers(Walker& w, Node& n, bool header, std::vector<T>& out) {
@@ -260,8 +269,8 @@ bool read_matchers(Walker& w, Node& n, bool header, std::vector<T>& out) {
         }
         if (m.kind_key.empty()) {
             return w.fail(at,
-                          "missing required key \"exact\", \"prefix\", \"regex\", \"present\" or "
-                          "\"absent\"");
+                          "missing required key \"exact\", \"prefix\", \"suffix\", \"regex\", "
+                          "\"present\" or \"absent\"");
         }
         out.push_back(T{std::move(m.name), m.kind, std::move(m.value)});
         return true;
@@ -274,7 +283,58 @@ bool read_matchers(Walker& w, Node& n, bool header, std::vector<T>& out) {
     return ok;
 }
 
-const std::array<Field<RouteState>, 7> kMatchFields = {{
+/// Reads a client_cert "subject" or "san" object into `out`.
+bool read_cert_text(Walker& w, Node& n, std::optional<CertTextMatcher>& out) {
+    MatcherState m;
+    m.header = false;
+    const Place at = Walker::place(n);
+    if (!w.object(n, kCertTextFields, m)) {
+        return false;
+    }
+    if (m.kind_key.empty()) {
+        return w.fail(at,
+                      "missing required key \"exact\", \"prefix\", \"suffix\", \"regex\", "
+                      "\"present\" or \"absent\"");
+    }
+    out = CertTextMatcher{m.kind, std::move(m.value)};
+    return true;
+}
+
+bool read_optional_bool(Walker& w, Node& n, std::optional<bool>& out) {
+    bool v = false;
+    if (!w.boolean(n, v)) {
+        return false;
+    }
+    out = v;
+    return true;
+}
+
+const std::array<Field<ClientCertMatcher>, 4> kClientCertFields = {{
+    {"presented", [](Walker& w, Node& n,
+                     ClientCertMatcher& m) { return read_optional_bool(w, n, m.presented); }},
+    {"verified",
+     [](Walker& w, Node& n, ClientCertMatcher& m) { return read_optional_bool(w, n, m.verified); }},
+    {"subject",
+     [](Walker& w, Node& n, ClientCertMatcher& m) { return read_cert_text(w, n, m.subject); }},
+    {"san", [](Walker& w, Node& n, ClientCertMatcher& m) { return read_cert_text(w, n, m.san); }},
+}};
+
+bool read_client_cert(Walker& w, Node& n, RouteState& rs) {
+    ClientCertMatcher m;
+    const Place at = Walker::place(n);
+    if (!w.object(n, kClientCertFields, m)) {
+        return false;
+    }
+    if (!m.presented && !m.verified && !m.subject && !m.san) {
+        return w.fail(at,
+                      "expected at least one of \"presented\", \"verified\", \"subject\" and "
+                      "\"san\" (omit \"client_cert\" to match any)");
+    }
+    rs.route.client_cert = std::move(m);
+    return true;
+}
+
+const std::array<Field<RouteState>, 8> kMatchFields = {{
     {"host",
      [](Walker& w, Node& n, RouteState& rs) {
          constexpr std::string_view kExpected =
@@ -298,6 +358,7 @@ const std::array<Field<RouteState>, 7> kMatchFields = {{
                    RouteState& rs) { return read_matchers(w, n, true, rs.route.headers); }},
     {"query",
      [](Walker& w, Node& n, RouteState& rs) { return read_matchers(w, n, false, rs.route.query); }},
+    {"client_cert", [](Walker& w, Node& n, RouteState& rs) { return read_client_cert(w, n, rs); }},
 }};
 
 // ---- actions -------------------------------------------------------------------------------
@@ -804,6 +865,10 @@ std::vector<std::string_view> route_keys(ObjectKind kind) {
             return keys_of(kMatchFields);
         case ObjectKind::Matcher:
             return keys_of(kMatcherFields);
+        case ObjectKind::ClientCert:
+            return keys_of(kClientCertFields);
+        case ObjectKind::CertText:
+            return keys_of(kCertTextFields);
         case ObjectKind::Respond:
             return keys_of(kRespondFields);
         case ObjectKind::Proxy:

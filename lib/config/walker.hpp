@@ -70,13 +70,18 @@ struct Field {
     bool (*read)(Walker&, Node&, T&);
 };
 
-template <class T, std::size_t N>
-std::vector<std::string_view> keys_of(const std::array<Field<T>, N>& fields) {
+template <class T>
+std::vector<std::string_view> keys_of(std::span<const Field<T>> fields) {
     std::vector<std::string_view> out;
     for (const Field<T>& f : fields) {
         out.push_back(f.key);
     }
     return out;
+}
+
+template <class T, std::size_t N>
+std::vector<std::string_view> keys_of(const std::array<Field<T>, N>& fields) {
+    return keys_of(std::span<const Field<T>>(fields));
 }
 
 /// Walks the document with simdjson On-Demand, in document order, and records the first error
@@ -195,6 +200,12 @@ class Walker {
     /// Reads an object whose keys are listed in `fields`; any other key is an error.
     template <class T, std::size_t N>
     bool object(Node& n, const std::array<Field<T>, N>& fields, T& target) {
+        return object(n, std::span<const Field<T>>(fields), target);
+    }
+
+    /// As above, for a sub-range of a field table.
+    template <class T>
+    bool object(Node& n, std::span<const Field<T>> fields, T& target) {
         return members(n, [&](Node& member, std::string_view key, std::size_t key_offset) {
             for (const Field<T>& f : fields) {
                 if (f.key == key) {

@@ -24,6 +24,9 @@ struct CompiledRoute {
     /// null for other kinds.
     std::vector<std::unique_ptr<const RE2>> header_regexes;
     std::vector<std::unique_ptr<const RE2>> query_regexes;
+    /// The patterns of Regex client_cert subject / san matchers, null otherwise.
+    std::unique_ptr<const RE2> subject_regex;
+    std::unique_ptr<const RE2> san_regex;
     std::unique_ptr<const RE2> rewrite;  ///< ProxyAction::regex_rewrite
     /// The highest \N group ProxyAction::regex_substitution uses (0 when none).
     int rewrite_groups = 0;
@@ -42,9 +45,9 @@ inline bool full_match(const RE2& re, std::string_view text) noexcept {
                     nullptr, 0);
 }
 
-/// Whether `route` has header or query matchers.
+/// Whether `route` has header, query or client-certificate matchers.
 inline bool has_matchers(const Route& route) noexcept {
-    return !route.headers.empty() || !route.query.empty();
+    return !route.headers.empty() || !route.query.empty() || route.client_cert.has_value();
 }
 
 /// One header or query matcher as the checks below read it. The views point at the route's
@@ -72,6 +75,14 @@ bool query_holds(const MatcherView& m, std::string_view query) noexcept;
 ///
 /// Thread: any. Lifetime: nothing kept. Requires route.compiled when a matcher is a Regex.
 bool matchers_hold(const Route& route, const Request& request) noexcept;
+
+/// Whether `route`'s client_cert matcher (which it must have) holds for the connection's
+/// `tls` (null: plaintext, no certificate). Subject and SAN conditions need a presented
+/// certificate. Allocates nothing.
+///
+/// Thread: any. Lifetime: nothing kept. Requires route.compiled for Regex texts.
+bool client_cert_holds(const ClientCertMatcher& m, const CompiledRoute* compiled,
+                       const TlsInfo* tls) noexcept;
 
 /// See matchers_hold().
 inline constexpr std::size_t kMaxDecodedQueryValue = 4096;

@@ -2,6 +2,8 @@
 #include <cstddef>
 #include <string_view>
 
+#include <blitz/tls.hpp>
+
 #include "router/compiled_route.hpp"
 
 namespace blitz::router {
@@ -66,14 +68,19 @@ bool value_holds(const MatcherView& m, std::string_view raw) noexcept {
             return decoded_equals(raw, m.value, false);
         case MatchKind::Prefix:
             return decoded_equals(raw, m.value, true);
+        case MatchKind::Suffix:
         case MatchKind::Regex:
             break;
     }
-    if (m.regex == nullptr) {
+    if (m.kind == MatchKind::Regex && m.regex == nullptr) {
         return false;
     }
+    auto compare = [&m](std::string_view decoded) {
+        return m.kind == MatchKind::Suffix ? decoded.ends_with(m.value)
+                                           : full_match(*m.regex, decoded);
+    };
     if (raw.find('%') == std::string_view::npos) {
-        return full_match(*m.regex, raw);
+        return compare(raw);
     }
     std::array<char, kMaxDecodedQueryValue> buf;
     std::size_t n = 0;
@@ -84,7 +91,26 @@ bool value_holds(const MatcherView& m, std::string_view raw) noexcept {
         buf[n++] = c;
         return true;
     });
-    return fits && full_match(*m.regex, std::string_view(buf.data(), n));
+    return fits && compare(std::string_view(buf.data(), n));
+}
+
+bool text_holds(MatchKind kind, std::string_view want, const RE2* regex,
+                std::string_view text) noexcept {
+    switch (kind) {
+        case MatchKind::Exact:
+            return text == want;
+        case MatchKind::Prefix:
+            return text.starts_with(want);
+        case MatchKind::Suffix:
+            return text.ends_with(want);
+        case MatchKind::Regex:
+            return regex != nullptr && full_match(*regex, text);
+        case MatchKind::Present:
+            return !text.empty();
+        case MatchKind::Absent:
+            return text.empty();
+    }
+    return false;
 }
 
 }  // namespace
@@ -106,6 +132,11 @@ bool header_holds(const MatcherView& m, const Headers& headers) noexcept {
                 break;
             case MatchKind::Prefix:
                 if (h.value.starts_with(m.value)) {
+                    return true;
+                }
+                break;
+            case MatchKind::Suffix:
+                if (h.value.ends_with(m.value)) {
                     return true;
                 }
                 break;
@@ -147,6 +178,25 @@ RE2::Options regex_options() noexcept {
     RE2::Options options;
     options.set_log_errors(false);
     return options;
+}
+
+bool client_cert_holds(const ClientCertMatcher& m, const CompiledRoute* compiled,
+                       const TlsInfo* tls) noexcept {
+    const bool presented = tls != nullptr && tls->client_presented;
+    if (m.presented && *m.presented != presented) {
+        return false;
+    }
+    if (m.verified && *m.verified != (tls != nullptr && tls->client_verified)) {
+        return false;
+    }
+    if (m.subject && (!presented || !text_holds(m.subject->kind, m.subject->value,
+                                                compiled ? compiled->subject_regex.get() : nullptr,
+                                                tls->client_subject))) {
+        return false;
+    }
+    return !m.san || (presented &&
+                      text_holds(m.san->kind, m.san->value,
+                                 compiled ? compiled->san_regex.get() : nullptr, tls->client_san));
 }
 
 bool matchers_hold(const Route& route, const Request& request) noexcept {

@@ -66,6 +66,9 @@ struct Member {
     std::uint32_t headers = 0;        ///< header matchers, then `queries` query matchers
     std::uint32_t queries = 0;
     MethodSet methods;
+    /// The route's client_cert matcher (checked after the others), or null.
+    const ClientCertMatcher* client_cert = nullptr;
+    const CompiledRoute* compiled = nullptr;
 };
 
 using MethodRow = std::array<std::uint32_t, kMethodCount>;
@@ -134,6 +137,7 @@ struct Lookup {
     std::string_view path;
     Method method;
     const Request* request;  ///< null: routes with header or query matchers never match
+    const TlsInfo* tls;      ///< null: plaintext (no client certificate)
 };
 
 /// The compiled table: tiers by descending priority; in each, host buckets found by hash (the
@@ -149,6 +153,7 @@ public:
         for (const Route& r : routes_) {
             priorities_.push_back(r.priority);
             host_routes_ = host_routes_ || !r.host.empty();
+            client_cert_ = client_cert_ || r.client_cert.has_value();
         }
         std::sort(priorities_.begin(), priorities_.end(), std::greater<>());
         priorities_.erase(std::unique(priorities_.begin(), priorities_.end()), priorities_.end());
@@ -186,12 +191,14 @@ public:
 
     RouteMatch match(std::string_view host, std::string_view path,
                      Method method) const noexcept override {
-        return lookup(host, Lookup{path, method, nullptr});
+        return lookup(host, Lookup{path, method, nullptr, nullptr});
     }
 
-    RouteMatch match(const Request& request) const noexcept override {
-        return lookup(request.authority, Lookup{request.path, request.method, &request});
+    RouteMatch match(const Request& request, const TlsInfo* tls) const noexcept override {
+        return lookup(request.authority, Lookup{request.path, request.method, &request, tls});
     }
+
+    bool uses_client_cert() const noexcept override { return client_cert_; }
 
     std::size_t size() const noexcept override { return routes_.size(); }
     std::span<const Route> routes() const noexcept override { return routes_; }
@@ -337,9 +344,10 @@ private:
         }
     }
 
-    /// Whether the route's header and query matchers hold for the lookup.
+    /// Whether the route's header and query matchers, then its client_cert matcher, hold for
+    /// the lookup.
     bool holds(const Member& m, const Lookup& q) const noexcept {
-        if (m.headers == 0 && m.queries == 0) {
+        if (m.headers == 0 && m.queries == 0 && m.client_cert == nullptr) {
             return true;
         }
         if (q.request == nullptr) {
@@ -356,7 +364,7 @@ private:
                 return false;
             }
         }
-        return true;
+        return m.client_cert == nullptr || client_cert_holds(*m.client_cert, m.compiled, q.tls);
     }
 
     /// Picks the route of `level` for the method, or adds the level's methods to
@@ -410,6 +418,8 @@ private:
         m.first_matcher = static_cast<std::uint32_t>(matchers_.size());
         m.headers = static_cast<std::uint32_t>(r.headers.size());
         m.queries = static_cast<std::uint32_t>(r.query.size());
+        m.client_cert = r.client_cert ? &*r.client_cert : nullptr;
+        m.compiled = r.compiled.get();
         auto text = [this](const std::string& s) {
             const std::size_t at = matcher_text_.size();
             matcher_text_ += s;
@@ -477,6 +487,7 @@ private:
     std::vector<std::int32_t> priorities_;
     std::vector<Tier> tiers_;  ///< by descending priority
     bool host_routes_ = false;
+    bool client_cert_ = false;  ///< some route has a client_cert matcher
 };
 
 }  // namespace

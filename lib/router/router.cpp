@@ -161,6 +161,22 @@ std::optional<std::string> check_matcher(const Matcher& m, std::string prefix, b
     return std::nullopt;
 }
 
+/// Checks one client_cert text matcher; compiles its regex into `re`.
+std::optional<std::string> check_cert_text(const std::optional<CertTextMatcher>& m,
+                                           std::string_view what, std::unique_ptr<const RE2>& re) {
+    if (!m) {
+        return std::nullopt;
+    }
+    const std::string prefix = "client_cert " + std::string(what);
+    if ((m->kind == MatchKind::Present || m->kind == MatchKind::Absent) && !m->value.empty()) {
+        return prefix + ": Present and Absent matchers take no value";
+    }
+    if (m->kind == MatchKind::Regex) {
+        return compile_regex(prefix + ": regex", m->value, re);
+    }
+    return std::nullopt;
+}
+
 std::optional<std::string> check_edits(const filters::HeaderEdits& edits, std::string_view what) {
     auto check_name = [&](const std::string& name) -> std::optional<std::string> {
         if (!is_token(name)) {
@@ -309,6 +325,15 @@ std::optional<std::string> check(Route& r, router::CompiledRoute& compiled) {
             return error;
         }
     }
+    if (r.client_cert) {
+        if (auto error =
+                check_cert_text(r.client_cert->subject, "subject", compiled.subject_regex)) {
+            return error;
+        }
+        if (auto error = check_cert_text(r.client_cert->san, "san", compiled.san_regex)) {
+            return error;
+        }
+    }
     for (std::size_t i = 0; i < r.filters.size(); ++i) {
         if (!r.filters[i]) {
             return "filter #" + std::to_string(i) + " is null";
@@ -442,6 +467,11 @@ RouteBuilder& RouteBuilder::path_regex(std::string_view pattern) {
 
 RouteBuilder& RouteBuilder::header(HeaderMatcher m) {
     spec().headers.push_back(std::move(m));
+    return *this;
+}
+
+RouteBuilder& RouteBuilder::client_cert(ClientCertMatcher m) {
+    spec().client_cert = std::move(m);
     return *this;
 }
 

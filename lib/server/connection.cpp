@@ -434,7 +434,8 @@ void Connection::start_exchange(http1::RequestHead& head, std::size_t head_bytes
         }
     }
     reactor_.exchange_started(a.ex, a.obs, config());
-    RouteMatch m = routes_->match(req);
+    // The TLS details are formatted (once per connection) only for tables that match on them.
+    RouteMatch m = routes_->match(req, routes_->uses_client_cert() ? exchange_tls() : nullptr);
     if (m.route == nullptr) {
         if (m.allowed.empty()) {
             local_error(404, "no route", false);

@@ -205,6 +205,7 @@ const TlsInfo* Connection::exchange_tls() noexcept {
         i.server_name = s.server_name();
         i.alpn = s.alpn();
         i.resumed = s.resumed();
+        i.client_presented = s.peer_presented();
         i.client_verified = s.peer_verified();
         i.client_subject = s.peer_subject();
         i.client_san = s.peer_san();

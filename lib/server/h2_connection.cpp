@@ -107,7 +107,9 @@ void H2Stream::start(http2::RequestHead& head, int status, const char* reason) {
     conn.reactor_.exchange_started(ex_, obs_, config);
     // A plaintext client redirected to https (h2c on a detecting listener) stays redirected.
     const bool plain = conn.routes_ == conn.config().plain_routes.get() && config.plain_routes;
-    RouteMatch m = (plain ? config.plain_routes : config.routes)->match(req);
+    const RouteTable& table = *(plain ? config.plain_routes : config.routes);
+    // The TLS details are formatted (once per connection) only for tables that match on them.
+    RouteMatch m = table.match(req, table.uses_client_cert() ? conn.exchange_tls() : nullptr);
     if (m.route == nullptr) {
         if (m.allowed.empty()) {
             local_error(404, "no route");

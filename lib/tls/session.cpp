@@ -457,6 +457,10 @@ bool Session::peer_verified() const noexcept {
     return static_cast<bool>(compat::peer_certificate(ssl_));
 }
 
+bool Session::peer_presented() const noexcept {
+    return ssl_ != nullptr && handshake_done() && static_cast<bool>(compat::peer_certificate(ssl_));
+}
+
 const PeerText* Session::peer() noexcept {
     if (ssl_ == nullptr || !established_) {
         return nullptr;

@@ -166,6 +166,8 @@ public:
     /// A peer certificate was presented and verified (client certificates on a listener with
     /// client_auth; server certificates with UpstreamTlsOptions::verify).
     bool peer_verified() const noexcept;
+    /// A peer certificate was presented (verified or not).
+    bool peer_presented() const noexcept;
     /// RFC 2253 subject and first DNS/URI SAN of the peer certificate, formatted once after the
     /// handshake and kept by the session; empty without a peer certificate.
     std::string_view peer_subject() noexcept;

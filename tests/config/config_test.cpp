@@ -270,7 +270,7 @@ TEST_CASE("config::parse_config rejects an unknown key and lists the allowed one
         with_routes(R"({"match": {"path": "/", "header": "x"}, "respond": {"status": 200}})"),
         {"$.routes[0].match.header", 1, 83,
          "unknown key \"header\"; allowed keys: host, path, path_prefix, path_regex, methods, "
-         "headers, query"});
+         "headers, query, client_cert"});
     require_error(
         with_routes(R"({"match": {"path": "/"}, "respond": {"status": 200, "X-Header": "x"}})"),
         {"$.routes[0].respond[\"X-Header\"]", 1, 111,
@@ -934,5 +934,5 @@ TEST_CASE("config::parse accepts the full example in docs/config.md (its files u
     CHECK(c.listeners[2].http2.zero_window_timeout == 30'000ms);
     CHECK(c.upstreams.size() == 2);
     CHECK(c.upstreams[0]->options().tls.enabled);
-    CHECK(c.router.routes().size() == 6);
+    CHECK(c.router.routes().size() == 7);
 }

@@ -93,6 +93,8 @@ TEST_CASE("config::accepted_keys and docs/config.schema.json list exactly the sa
         {"/$defs/route", ObjectKind::Route},
         {"/$defs/match", ObjectKind::Match},
         {"/$defs/matcher", ObjectKind::Matcher},
+        {"/$defs/clientCertMatcher", ObjectKind::ClientCert},
+        {"/$defs/certTextMatcher", ObjectKind::CertText},
         {"/$defs/respond", ObjectKind::Respond},
         {"/$defs/proxy", ObjectKind::Proxy},
         {"/$defs/retry", ObjectKind::Retry},
@@ -200,6 +202,12 @@ TEST_CASE("config::accepted_keys are the keys parse_config dispatches on", "[con
             case ObjectKind::Matcher:
                 return {with_routes("{\"match\": {\"headers\": [{" + member + "}]}}"),
                         "$.routes[0].match.headers[0]"};
+            case ObjectKind::ClientCert:
+                return {with_routes("{\"match\": {\"client_cert\": {" + member + "}}}"),
+                        "$.routes[0].match.client_cert"};
+            case ObjectKind::CertText:
+                return {with_routes("{\"match\": {\"client_cert\": {\"san\": {" + member + "}}}}"),
+                        "$.routes[0].match.client_cert.san"};
             case ObjectKind::Respond:
                 return {with_routes("{\"respond\": {" + member + "}}"), "$.routes[0].respond"};
             case ObjectKind::Proxy:

@@ -1,4 +1,5 @@
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -15,6 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using blitz::MatchKind;
+using blitz::Route;
 using blitz::config::test::error_of;
 using blitz::config::test::kListener;
 using blitz::config::test::parse_ok;
@@ -240,12 +242,12 @@ TEST_CASE("config::parse_config validates header and query matchers", "[config]"
                      "missing required key \"name\"");
     j = matching(R"("headers": [{"name": "X-A"}])");
     require_error_at(j, "{\"name\": \"X-A\"", "$.routes[0].match.headers[0]",
-                     "missing required key \"exact\", \"prefix\", \"regex\", \"present\" or "
-                     "\"absent\"");
+                     "missing required key \"exact\", \"prefix\", \"suffix\", \"regex\", "
+                     "\"present\" or \"absent\"");
     j = matching(R"("headers": [{"name": "X-A", "exact": "1", "regex": "1"}])");
     require_error_at(j, "\"1\"}", "$.routes[0].match.headers[0].regex",
-                     "use only one of \"exact\", \"prefix\", \"regex\", \"present\" and \"absent\" "
-                     "(found \"exact\" already)");
+                     "use only one of \"exact\", \"prefix\", \"suffix\", \"regex\", "
+                     "\"present\" and \"absent\" (found \"exact\" already)");
     j = matching(R"("headers": [{"name": "X A", "present": true}])");
     require_error_at(j, "\"X A\"", "$.routes[0].match.headers[0].name",
                      "expected a header name (an RFC 9110 token), found \"X A\"");
@@ -267,14 +269,92 @@ TEST_CASE("config::parse_config validates header and query matchers", "[config]"
                      "\"a\\nb\"");
     j = matching(R"("headers": [{"name": "X-A", "equals": "1"}])");
     require_error_at(j, "\"equals\"", "$.routes[0].match.headers[0].equals",
-                     "unknown key \"equals\"; allowed keys: name, exact, prefix, regex, present, "
-                     "absent");
+                     "unknown key \"equals\"; allowed keys: name, exact, prefix, suffix, regex, "
+                     "present, absent");
     j = matching(R"("query": [{"name": "", "present": true}])");
     require_error_at(j, "\"\"", "$.routes[0].match.query[0].name",
                      "expected a non-empty string, found \"\"");
     // A query value is compared after percent-decoding, so any characters may be matched.
     const blitz::Config c = parse_ok(matching(R"("query": [{"name": "q", "exact": "a\tb"}])"));
     CHECK(c.router.routes()[0].query[0].value == "a\tb");
+}
+
+TEST_CASE("config::parse_config reads suffix header and query matchers", "[config]") {
+    const blitz::Config c = parse_ok(matching(
+        R"("headers": [{"name": "X-A", "suffix": ".internal"}], "query": [{"name": "f", "suffix": ".gz"}])"));
+    const Route& r = c.router.routes()[0];
+    REQUIRE(r.headers.size() == 1);
+    CHECK(r.headers[0].kind == MatchKind::Suffix);
+    CHECK(r.headers[0].value == ".internal");
+    REQUIRE(r.query.size() == 1);
+    CHECK(r.query[0].kind == MatchKind::Suffix);
+    CHECK(r.query[0].value == ".gz");
+}
+
+TEST_CASE("config::parse_config reads client_cert matchers", "[config]") {
+    const blitz::Config c = parse_ok(matching(
+        R"("client_cert": {"presented": true, "verified": false, "subject": {"regex": "CN=[a-z]+"}, "san": {"suffix": ".example.com"}})"));
+    const Route& r = c.router.routes()[0];
+    REQUIRE(r.client_cert.has_value());
+    CHECK(r.client_cert->presented == std::optional<bool>(true));
+    CHECK(r.client_cert->verified == std::optional<bool>(false));
+    REQUIRE(r.client_cert->subject.has_value());
+    CHECK(r.client_cert->subject->kind == MatchKind::Regex);
+    CHECK(r.client_cert->subject->value == "CN=[a-z]+");
+    REQUIRE(r.client_cert->san.has_value());
+    CHECK(r.client_cert->san->kind == MatchKind::Suffix);
+    CHECK(r.client_cert->san->value == ".example.com");
+
+    const blitz::Config only_absent =
+        parse_ok(matching(R"("client_cert": {"san": {"absent": true}})"));
+    const Route& a = only_absent.router.routes()[0];
+    REQUIRE(a.client_cert.has_value());
+    CHECK_FALSE(a.client_cert->presented.has_value());
+    CHECK_FALSE(a.client_cert->subject.has_value());
+    REQUIRE(a.client_cert->san.has_value());
+    CHECK(a.client_cert->san->kind == MatchKind::Absent);
+    CHECK(a.client_cert->san->value.empty());
+
+    CHECK_FALSE(parse_ok(matching(R"("headers": [{"name": "X-A", "present": true}])"))
+                    .router.routes()[0]
+                    .client_cert.has_value());
+}
+
+TEST_CASE("config::parse_config validates client_cert matchers", "[config]") {
+    std::string j = matching(R"("client_cert": {})");
+    require_error_at(j, "{}", "$.routes[0].match.client_cert",
+                     "expected at least one of \"presented\", \"verified\", \"subject\" and "
+                     "\"san\" (omit \"client_cert\" to match any)");
+    j = matching(R"("client_cert": true)");
+    require_error_at(j, "true", "$.routes[0].match.client_cert", "expected an object, found true");
+    j = matching(R"("client_cert": {"presented": "yes"})");
+    require_error_at(j, "\"yes\"", "$.routes[0].match.client_cert.presented",
+                     "expected true or false, found \"yes\"");
+    j = matching(R"("client_cert": {"subject": {}})");
+    require_error_at(j, "{}", "$.routes[0].match.client_cert.subject",
+                     "missing required key \"exact\", \"prefix\", \"suffix\", \"regex\", "
+                     "\"present\" or \"absent\"");
+    j = matching(R"("client_cert": {"san": {"exact": "a", "prefix": "b"}})");
+    require_error_at(j, "\"b\"", "$.routes[0].match.client_cert.san.prefix",
+                     "use only one of \"exact\", \"prefix\", \"suffix\", \"regex\", "
+                     "\"present\" and \"absent\" (found \"exact\" already)");
+    j = matching(R"("client_cert": {"san": {"name": "x", "exact": "a"}})");
+    require_error_at(j, "\"name\": \"x\"", "$.routes[0].match.client_cert.san.name",
+                     "unknown key \"name\"; allowed keys: exact, prefix, suffix, regex, present, "
+                     "absent");
+    j = matching(R"("client_cert": {"san": {"suffix": ""}})");
+    require_error_at(j, "\"\"", "$.routes[0].match.client_cert.san.suffix",
+                     "expected a non-empty string, found \"\"");
+    j = matching(R"("client_cert": {"subject": {"absent": false}})");
+    require_error_at(j, "false", "$.routes[0].match.client_cert.subject.absent",
+                     "expected true, found false (write \"present\": true for the opposite)");
+    j = matching(R"("client_cert": {"issuer": {"exact": "a"}})");
+    require_error_at(j, "\"issuer\"", "$.routes[0].match.client_cert.issuer",
+                     "unknown key \"issuer\"; allowed keys: presented, verified, subject, san");
+    // The router compiles the regex; its error is placed at the route.
+    const blitz::ConfigError e = error_of(matching(R"("client_cert": {"san": {"regex": "(a"}})"));
+    CHECK(e.path == "$.routes[0]");
+    CHECK_THAT(e.message, Catch::Matchers::ContainsSubstring("client_cert san: regex \"(a\""));
 }
 
 TEST_CASE("config::parse_config validates route priority", "[config]") {

@@ -1,11 +1,15 @@
 // Client certificates (mutual TLS) on a listener: none, optional and required, checked with
 // curl and openssl s_client; what the upstream (tests/backend, which logs every request) sees
-// of the client's certificate in X-Forwarded-Client-Cert, and that a client cannot forge it.
+// of the client's certificate in X-Forwarded-Client-Cert, and that a client cannot forge it;
+// routes that match on the certificate's subject and SAN, over HTTP/1.1 and HTTP/2.
 
+#include <algorithm>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
 
 #include "tls_fixtures.hpp"
 
@@ -160,4 +164,70 @@ TEST_CASE("blitzd without client_auth asks for no certificate", "[tls][mtls]") {
     INFO(r.err);
     CHECK(r.out == "b1\n");
     CHECK(logged(b, "/ok").header_count("X-Forwarded-Client-Cert") == 0);
+}
+
+namespace {
+
+/// blitzd with client certificates `policy` ("optional" or "none") whose routes answer with
+/// their own name: "/svc/" for client1 by SAN, for a verified client by subject, for clients
+/// without a certificate, and a fallback.
+std::string cert_routes_config(std::string_view policy) {
+    std::string tls = "{\"certificates\": [" + cert_entry(pki().a_ec) + "]";
+    if (policy != "none") {
+        tls += client_ca_keys(policy, false);
+    }
+    tls += "}";
+    return tls_config(tls_listener(tls), R"([
+    { "name": "by-san",
+      "match": { "path": "/svc/san", "client_cert": { "san": { "exact": "spiffe://blitz.test/client1" } } },
+      "respond": { "status": 200, "body": "by-san" } },
+    { "name": "by-subject",
+      "match": { "path": "/svc/subject",
+                 "client_cert": { "verified": true, "subject": { "regex": "CN=client[0-9]+" } } },
+      "respond": { "status": 200, "body": "by-subject" } },
+    { "name": "anonymous",
+      "match": { "path_prefix": "/svc/", "client_cert": { "presented": false } },
+      "respond": { "status": 200, "body": "anonymous" } },
+    { "name": "fallback", "match": { "path_prefix": "/" },
+      "respond": { "status": 200, "body": "fallback" } }
+])");
+}
+
+/// The body of GET `target` (curl's exit status checked), over HTTP/2 when `h2`.
+std::string body_of(const TlsBlitzd& d, const std::string& target, std::vector<std::string> args,
+                    bool h2 = false) {
+    args.insert(args.end(), {h2 ? "--http2" : "--http1.1", "-w", "|%{http_version}"});
+    CommandResult r = get(d, target, std::move(args));
+    INFO(target << ": " << r.err);
+    CHECK(r.status.exited_with(0));
+    const std::string version = h2 ? "|2" : "|1.1";
+    CHECK(r.out.ends_with(version));
+    return r.out.substr(0, r.out.size() - std::min(r.out.size(), version.size()));
+}
+
+}  // namespace
+
+TEST_CASE("blitzd routes by the client certificate's SAN and subject", "[tls][mtls]") {
+    TlsBlitzd d(cert_routes_config("optional"));
+    const bool h2 = GENERATE(false, true);
+    INFO((h2 ? "HTTP/2" : "HTTP/1.1"));
+
+    // client1: first SAN spiffe://blitz.test/client1, subject CN=client1.
+    CHECK(body_of(d, "/svc/san", with_cert(pki().client), h2) == "by-san");
+    CHECK(body_of(d, "/svc/subject", with_cert(pki().client), h2) == "by-subject");
+    // client2 is verified too, but its SAN is another: it falls through to the fallback.
+    CHECK(body_of(d, "/svc/san", with_cert(pki().client2), h2) == "fallback");
+    CHECK(body_of(d, "/svc/subject", with_cert(pki().client2), h2) == "by-subject");
+    // Without a certificate: the route for certificate-less clients.
+    CHECK(body_of(d, "/svc/san", {}, h2) == "anonymous");
+    CHECK(body_of(d, "/svc/subject", {}, h2) == "anonymous");
+    CHECK(body_of(d, "/other", with_cert(pki().client), h2) == "fallback");
+}
+
+TEST_CASE("blitzd without client_auth matches only certificate-less client_cert routes",
+          "[tls][mtls]") {
+    TlsBlitzd d(cert_routes_config("none"));
+    // curl offers its certificate only when asked, and nobody asks.
+    CHECK(body_of(d, "/svc/san", with_cert(pki().client)) == "anonymous");
+    CHECK(body_of(d, "/svc/subject", with_cert(pki().client)) == "anonymous");
 }

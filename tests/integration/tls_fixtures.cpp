@@ -100,6 +100,11 @@ basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
 subjectAltName = URI:spiffe://blitz.test/client1, DNS:client1.test
+[client2]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:client2.elsewhere.test
 )";
 
 enum class KeyType { Ec, Rsa };
@@ -240,6 +245,9 @@ const Pki& pki() {
         std::string client_key;
         std::string client_csr = b.csr("client", KeyType::Ec, "client1", client_key);
         p.client = {b.sign("client", client_csr, client_ca, "client", 8193), client_key};
+        std::string client2_key;
+        std::string client2_csr = b.csr("client2", KeyType::Ec, "client2", client2_key);
+        p.client2 = {b.sign("client2", client2_csr, client_ca, "client2", 8194), client2_key};
 
         KeyPair other = b.self_signed_ca("other-ca", "Blitz Other CA");
         p.other_ca = other.cert;

@@ -48,6 +48,8 @@ struct Pki {
     /// CN client1, SAN DNS:client1.test and URI:spiffe://blitz.test/client1, clientAuth,
     /// signed by the client CA
     KeyPair client;
+    /// CN client2, SAN DNS:client2.elsewhere.test, clientAuth, signed by the client CA
+    KeyPair client2;
     /// CN rogue, clientAuth, signed by the other CA: a client certificate nobody should accept
     KeyPair rogue_client;
     /// DER OCSP response ("good") for a_ec, signed by its issuer (the intermediate)

@@ -1,9 +1,12 @@
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 
 #include <blitz/router.hpp>
+#include <blitz/tls.hpp>
 
 #include "router/compiled_route.hpp"
 #include "helpers.hpp"
@@ -145,4 +148,153 @@ TEST_CASE("router::matchers_hold fails a query regex whose decoded value exceeds
     CHECK(regex(TestRequest("", "/", "v=" + std::string(limit * 2, 'x'))));
     CHECK(regex(TestRequest("", "/", "v=%78" + std::string(limit - 1, 'x'))));
     CHECK_FALSE(regex(TestRequest("", "/", "v=%78" + std::string(limit, 'x'))));
+}
+
+TEST_CASE("router::matchers_hold supports suffix matchers on headers and decoded query values",
+          "[router]") {
+    MatcherRoute header({{"x-client", MatchKind::Suffix, ".internal"}});
+    CHECK(header(TestRequest("", "/", "", {{"X-Client", "a.internal"}})));
+    CHECK(header(TestRequest("", "/", "", {{"X-Client", "b"}, {"X-Client", ".internal"}})));
+    CHECK_FALSE(header(TestRequest("", "/", "", {{"X-Client", "a.internal.com"}})));
+    CHECK_FALSE(header(TestRequest("", "/", "", {{"X-Client", "a.INTERNAL"}})));
+
+    MatcherRoute query({}, {{"f", MatchKind::Suffix, ".tar gz"}});
+    CHECK(query(TestRequest("", "/", "f=a.tar%20gz")));
+    CHECK(query(TestRequest("", "/", "f=a.tar gz")));
+    CHECK_FALSE(query(TestRequest("", "/", "f=a.tar%20gz2")));
+    CHECK_FALSE(query(TestRequest("", "/", "f=a.tar+gz")));
+}
+
+namespace {
+
+using blitz::CertTextMatcher;
+using blitz::ClientCertMatcher;
+using blitz::TlsInfo;
+
+/// A table of one route with this client_cert matcher (compiled by freeze()), asked through
+/// RouteTable::match(const Request&, const TlsInfo*).
+class CertRoute {
+public:
+    explicit CertRoute(ClientCertMatcher m) {
+        Route r;
+        r.name = "m";
+        r.client_cert = std::move(m);
+        router_.add(r);
+        table_ = router_test::freeze_ok(router_);
+    }
+
+    bool operator()(const TlsInfo* tls) const {
+        const TestRequest request("", "/");
+        const blitz::RouteMatch m = table_->match(*request, tls);
+        return m.route != nullptr && m.route->name == "m";
+    }
+
+private:
+    Router router_;
+    std::shared_ptr<const blitz::RouteTable> table_;
+};
+
+/// A TLS connection whose client presented a verified certificate.
+TlsInfo verified_client(std::string_view subject, std::string_view san) {
+    TlsInfo tls;
+    tls.client_presented = true;
+    tls.client_verified = true;
+    tls.client_subject = subject;
+    tls.client_san = san;
+    return tls;
+}
+
+}  // namespace
+
+TEST_CASE("router::client_cert_holds tells presented, verified and absent certificates apart",
+          "[router]") {
+    const TlsInfo none;
+    const TlsInfo good = verified_client("CN=alice,O=Example", "alice.example.com");
+    TlsInfo unverified = good;
+    unverified.client_verified = false;
+
+    CertRoute presented(ClientCertMatcher{.presented = true});
+    CHECK(presented(&good));
+    CHECK(presented(&unverified));
+    CHECK_FALSE(presented(&none));
+    CHECK_FALSE(presented(nullptr));
+
+    CertRoute not_presented(ClientCertMatcher{.presented = false});
+    CHECK(not_presented(&none));
+    CHECK(not_presented(nullptr));
+    CHECK_FALSE(not_presented(&good));
+
+    CertRoute verified(ClientCertMatcher{.verified = true});
+    CHECK(verified(&good));
+    CHECK_FALSE(verified(&unverified));
+    CHECK_FALSE(verified(nullptr));
+
+    CertRoute not_verified(ClientCertMatcher{.verified = false});
+    CHECK(not_verified(&unverified));
+    CHECK(not_verified(nullptr));
+    CHECK_FALSE(not_verified(&good));
+}
+
+TEST_CASE("router::client_cert_holds supports every text match kind on subject and SAN",
+          "[router]") {
+    const TlsInfo alice = verified_client("CN=alice,O=Example", "spiffe://example.org/alice");
+    const TlsInfo bob = verified_client("CN=bob,O=Other", "bob.example.com");
+    const TlsInfo bare = verified_client("", "");
+
+    CertRoute exact(
+        ClientCertMatcher{.subject = CertTextMatcher{MatchKind::Exact, "CN=alice,O=Example"}});
+    CHECK(exact(&alice));
+    CHECK_FALSE(exact(&bob));
+
+    CertRoute prefix(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Prefix, "spiffe://"}});
+    CHECK(prefix(&alice));
+    CHECK_FALSE(prefix(&bob));
+
+    CertRoute suffix(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Suffix, ".example.com"}});
+    CHECK(suffix(&bob));
+    CHECK_FALSE(suffix(&alice));
+
+    // The whole subject must match, and case counts.
+    CertRoute regex(
+        ClientCertMatcher{.subject = CertTextMatcher{MatchKind::Regex, "CN=[a-z]+,O=Example"}});
+    CHECK(regex(&alice));
+    CHECK_FALSE(regex(&bob));
+    const TlsInfo longer = verified_client("CN=alice,O=Example,C=DE", "");
+    CHECK_FALSE(regex(&longer));
+
+    CertRoute present(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Present, ""}});
+    CHECK(present(&bob));
+    CHECK_FALSE(present(&bare));
+
+    CertRoute absent(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Absent, ""}});
+    CHECK(absent(&bare));
+    CHECK_FALSE(absent(&bob));
+}
+
+TEST_CASE("router::client_cert_holds fails subject and SAN conditions without a certificate",
+          "[router]") {
+    const TlsInfo none;
+    CertRoute absent_san(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Absent, ""}});
+    CHECK_FALSE(absent_san(&none));
+    CHECK_FALSE(absent_san(nullptr));
+
+    CertRoute any_subject(ClientCertMatcher{.subject = CertTextMatcher{MatchKind::Regex, ".*"}});
+    CHECK_FALSE(any_subject(&none));
+    CHECK_FALSE(any_subject(nullptr));
+}
+
+TEST_CASE("router::client_cert_holds needs every condition of the matcher to hold", "[router]") {
+    CertRoute both(
+        ClientCertMatcher{.verified = true,
+                          .subject = CertTextMatcher{MatchKind::Prefix, "CN=alice,"},
+                          .san = CertTextMatcher{MatchKind::Exact, "alice.example.com"}});
+    const TlsInfo ok = verified_client("CN=alice,O=Example", "alice.example.com");
+    CHECK(both(&ok));
+    const TlsInfo other_san = verified_client("CN=alice,O=Example", "mallory.example.com");
+    CHECK_FALSE(both(&other_san));
+    const TlsInfo other_subject = verified_client("CN=mallory,O=Example", "alice.example.com");
+    CHECK_FALSE(both(&other_subject));
+    TlsInfo unverified = ok;
+    unverified.client_verified = false;
+    CHECK_FALSE(both(&unverified));
 }

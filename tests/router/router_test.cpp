@@ -1063,6 +1063,81 @@ TEST_CASE("router::Router::freeze rejects invalid regexes and matchers, naming t
                    ContainsSubstring("route #0: query matcher #0 (\"q\"): regex \"[z-a]\" is "
                                      "invalid: invalid character class range: z-a"));
     }
+    SECTION("a client_cert regex RE2 cannot compile") {
+        Router router;
+        router.route("/").client_cert({.san = blitz::CertTextMatcher{MatchKind::Regex, "(a"}});
+        CHECK_THAT(freeze_error(router),
+                   ContainsSubstring("route #0: client_cert san: regex \"(a\" is invalid: "
+                                     "missing )"));
+    }
+    SECTION("a client_cert Absent matcher with a value") {
+        Router router;
+        router.route("/").client_cert(
+            {.subject = blitz::CertTextMatcher{MatchKind::Absent, "CN=x"}});
+        CHECK_THAT(freeze_error(router),
+                   Equals("route #0: client_cert subject: Present and Absent matchers take no "
+                          "value"));
+    }
+}
+
+TEST_CASE("router::RouteTable passes over routes whose client_cert matcher fails", "[router]") {
+    Router router;
+    router.route("/api/").prefix().name("partner").client_cert(
+        {.verified = true, .san = blitz::CertTextMatcher{MatchKind::Suffix, ".partner.example"}});
+    router.route("/api/").prefix().name("anonymous").client_cert({.presented = false});
+    router.route("/").prefix().name("fallback");
+    const auto table = freeze_ok(router);
+    CHECK(table->uses_client_cert());
+
+    blitz::TlsInfo partner;
+    partner.client_presented = true;
+    partner.client_verified = true;
+    partner.client_subject = "CN=a";
+    partner.client_san = "a.partner.example";
+    blitz::TlsInfo other = partner;
+    other.client_san = "a.elsewhere.example";
+    const blitz::TlsInfo no_cert;
+    const TestRequest request("", "/api/x");
+    auto name = [&](const blitz::TlsInfo* tls) {
+        const blitz::RouteMatch m = table->match(*request, tls);
+        return m.route != nullptr ? m.route->name : std::string();
+    };
+    CHECK(name(&partner) == "partner");
+    CHECK(name(&other) == "fallback");
+    CHECK(name(&no_cert) == "anonymous");
+    CHECK(name(nullptr) == "anonymous");
+    // Without a request no matcher can be evaluated: such routes never match.
+    CHECK(matched(*table, "", "/api/x") == "fallback");
+}
+
+TEST_CASE("router::RouteTable checks client_cert matchers only after the method and headers",
+          "[router]") {
+    Router router;
+    router.route(Method::Post, "/pay")
+        .name("mtls")
+        .header({"x-pay", MatchKind::Present, ""})
+        .client_cert({.presented = true});
+    router.route(Method::Get, "/pay").name("get");
+    const auto table = freeze_ok(router);
+    blitz::TlsInfo client;
+    client.client_presented = true;
+    const TestRequest post("", "/pay", "", {{"x-pay", "1"}}, Method::Post);
+    const blitz::RouteMatch hit = table->match(*post, &client);
+    REQUIRE(hit.route != nullptr);
+    CHECK(hit.route->name == "mtls");
+    // A POST without a certificate matches no route; GET and HEAD remain allowed.
+    const blitz::RouteMatch m = table->match(*post, nullptr);
+    CHECK(m.route == nullptr);
+    CHECK(m.allowed == methods({Method::Get, Method::Head}));
+}
+
+TEST_CASE("router::RouteTable reports whether any route matches on client certificates",
+          "[router]") {
+    Router router;
+    router.route("/").prefix().header({"x", MatchKind::Present, ""});
+    CHECK_FALSE(freeze_ok(router)->uses_client_cert());
+    router.route("/a").client_cert({.verified = false});
+    CHECK(freeze_ok(router)->uses_client_cert());
 }
 
 namespace {
