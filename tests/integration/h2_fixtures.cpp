@@ -160,19 +160,6 @@ H2loadSummary parse_h2load(std::string_view out) {
     return s;
 }
 
-LoggedRequest logged(const Backend& b, std::string_view target) {
-    REQUIRE(b.wait_for_requests(1));
-    std::vector<LoggedRequest> found;
-    for (auto& r : b.requests()) {
-        if (r.target == target) {
-            found.push_back(std::move(r));
-        }
-    }
-    INFO("backend logged " << found.size() << " requests for " << target);
-    REQUIRE(found.size() == 1);
-    return found[0];
-}
-
 NghttpStream only_stream(std::string_view verbose_output) {
     NghttpTrace t = parse_nghttp(verbose_output);
     REQUIRE(t.streams.size() == 1);

@@ -56,9 +56,6 @@ NghttpTrace parse_nghttp(std::string_view verbose_output);
 /// The one stream of an nghttp run (a test failure unless there was exactly one).
 NghttpStream only_stream(std::string_view verbose_output);
 
-/// The only request `b` logged with this target (a test failure unless there was exactly one).
-LoggedRequest logged(const Backend& b, std::string_view target);
-
 /// h2load's summary lines ("requests: ..." and "status codes: ...").
 struct H2loadSummary {
     bool parsed = false;

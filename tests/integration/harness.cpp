@@ -1438,4 +1438,17 @@ public:
 
 CATCH_REGISTER_LISTENER(BackendProbe)
 
+LoggedRequest logged(const Backend& b, std::string_view target) {
+    REQUIRE(b.wait_for_requests(1));
+    std::vector<LoggedRequest> found;
+    for (auto& r : b.requests()) {
+        if (r.target == target) {
+            found.push_back(std::move(r));
+        }
+    }
+    INFO("backend " << b.name() << " logged " << found.size() << " requests for " << target);
+    REQUIRE(found.size() == 1);
+    return found[0];
+}
+
 }  // namespace blitz::itest

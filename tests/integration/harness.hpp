@@ -399,6 +399,10 @@ private:
     bool paused_ = false;
 };
 
+/// The only request `b` logged with this target, once it has logged any (a test failure unless
+/// there was exactly one).
+LoggedRequest logged(const Backend& b, std::string_view target);
+
 /// Debian's nginx (/usr/sbin/nginx, or env NGINX) on 127.0.0.1, one worker in the foreground,
 /// serving `locations` (nginx `location` blocks).
 ///

@@ -44,19 +44,6 @@ Response must_answer(const Server& server, const std::string& raw) {
     return must_answer(c, raw);
 }
 
-/// The only request the backend logged with this target.
-LoggedRequest logged(const Backend& b, std::string_view target) {
-    std::vector<LoggedRequest> found;
-    for (auto& r : b.requests()) {
-        if (r.target == target) {
-            found.push_back(std::move(r));
-        }
-    }
-    INFO("backend " << b.name() << " logged " << found.size() << " requests for " << target);
-    REQUIRE(found.size() == 1);
-    return found[0];
-}
-
 std::string all_lines(const Backend& b) {
     std::string s;
     for (const auto& r : b.requests()) {

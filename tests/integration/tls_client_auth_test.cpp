@@ -40,19 +40,6 @@ CommandResult get(const TlsBlitzd& d, const std::string& target, std::vector<std
 
 std::vector<std::string> with_cert(const KeyPair& pair) { return {"--cert", pair.cert, "--key", pair.key}; }
 
-/// The request the backend logged for `target`; fails the test unless there is exactly one.
-LoggedRequest logged(const Backend& b, std::string_view target) {
-    std::vector<LoggedRequest> found;
-    for (auto& r : b.requests()) {
-        if (r.target == target) {
-            found.push_back(std::move(r));
-        }
-    }
-    INFO("backend logged " << found.size() << " requests for " << target);
-    REQUIRE(found.size() == 1);
-    return found[0];
-}
-
 const std::string kSpoofed = "X-Forwarded-Client-Cert: Hash=0000;Subject=\"CN=admin\"";
 
 /// What a verified client1 certificate must look like in X-Forwarded-Client-Cert.
