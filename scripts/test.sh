@@ -36,6 +36,8 @@ jobs=2
 total_passed=0
 total_failed=0
 summary=()
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
 
 note() { printf '\n=== %s\n' "$*"; }
 
@@ -74,7 +76,26 @@ meson_tests() {
     if [ "$rc" -ne 0 ] && [ "$all" -eq "$((passed + skipped))" ]; then
         stage_failed=$((stage_failed + 1))
     fi
+    if [ "$all" -ne "$((passed + skipped))" ]; then
+        failure_excerpts "$log" >>"$failures"
+    fi
     return "$rc"
+}
+
+# failure_excerpts TESTLOG.JSON: each failed test's name and the part of its output around the
+# first failure, so that the end of a long CI log still says what broke.
+failure_excerpts() {
+    python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1], encoding="utf-8", errors="replace"):
+    test = json.loads(line)
+    if test.get("result") in ("OK", "EXPECTEDFAIL", "SKIP"):
+        continue
+    out = (test.get("stdout") or "").splitlines()
+    at = next((i for i, l in enumerate(out) if "FAILED" in l or "failed" in l), len(out) - 20)
+    print(f"--- {test['name']}: {test['result']}")
+    print("\n".join(out[max(0, at - 12):at + 28]))
+PY
 }
 
 # build DIR [TARGETS...]: compiles; a failure counts as one failed test.
@@ -203,6 +224,10 @@ for stage in $stages; do
         "$stage_passed passed, $stage_failed failed" "$(fmt_time $((SECONDS - start)))")")
 done
 
+if [ -s "$failures" ]; then
+    note "failed tests"
+    cat "$failures"
+fi
 note "summary ($(fmt_time $((SECONDS - overall_start))))"
 printf '%-8s %-5s %-22s %s\n' stage result tests time
 printf '%s\n' "${summary[@]}"
