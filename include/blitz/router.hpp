@@ -241,8 +241,10 @@ public:
     /// `tls` (null: a plaintext request, which presented no certificate); `allowed` counts
     /// only routes whose matchers hold. `tls` is read only for routes with a client_cert
     /// matcher: callers may pass null when uses_client_cert() is false.
-    virtual RouteMatch match(const Request& request,
-                             const TlsInfo* tls = nullptr) const noexcept = 0;
+    virtual RouteMatch match(const Request& request, const TlsInfo* tls) const noexcept = 0;
+    /// A plaintext request (no client certificate). Not virtual: a default argument on a
+    /// virtual function would be taken from the static type, whatever the override says.
+    RouteMatch match(const Request& request) const noexcept { return match(request, nullptr); }
     /// Whether some route has a client_cert matcher (so match() needs the TlsInfo).
     virtual bool uses_client_cert() const noexcept = 0;
     virtual std::size_t size() const noexcept = 0;
