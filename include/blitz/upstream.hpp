@@ -182,6 +182,12 @@ struct UpstreamOptions {
     RetryBudgetOptions retry_budget;
     DnsOptions dns;
     UpstreamTlsOptions tls;
+    /// Panic mode (Envoy's healthy panic threshold): while fewer than this percent of the
+    /// endpoints are available (healthy and not ejected), requests are balanced across all of
+    /// them, so a bad health check or a cluster-wide blip degrades the service instead of
+    /// failing every request with 503. 0 turns it off: then an upstream with no available
+    /// endpoint answers 503 `no_healthy_upstream`.
+    std::uint32_t panic_threshold_percent = 50;
 
     bool operator==(const UpstreamOptions&) const = default;
 };

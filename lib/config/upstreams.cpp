@@ -360,7 +360,7 @@ bool ordered(Walker& w, const Place& at, std::string_view lo_key, std::chrono::m
                           std::to_string(hi.count()) + ")");
 }
 
-const std::array<Field<UpstreamState>, 11> kUpstreamFields = {{
+const std::array<Field<UpstreamState>, 12> kUpstreamFields = {{
     {"name",
      [](Walker& w, Node& n, UpstreamState& u) {
          // Names appear in logs and in the response header that names a proxy error's cause.
@@ -432,6 +432,10 @@ const std::array<Field<UpstreamState>, 11> kUpstreamFields = {{
      }},
     {"tls",
      [](Walker& w, Node& n, UpstreamState& u) { return read_upstream_tls(w, n, u.options.tls); }},
+    {"panic_threshold_percent",
+     [](Walker& w, Node& n, UpstreamState& u) {
+         return w.integer(n, 0, 100, u.options.panic_threshold_percent);
+     }},
 }};
 
 }  // namespace

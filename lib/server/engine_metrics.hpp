@@ -124,6 +124,7 @@ struct UpstreamSeries {
 
     metrics::Counter errors[kUpstreamErrors];
     metrics::Counter retries;
+    metrics::Counter panics;  ///< attempts balanced in panic mode
     // What the circuit breaker counts (this reactor's part): requests in flight, waiting for a
     // connection, and retries in flight.
     metrics::Gauge requests_active;

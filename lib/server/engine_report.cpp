@@ -1,5 +1,7 @@
 #include "server/engine_report.hpp"
 
+#include <algorithm>
+
 #include "upstream/cluster.hpp"
 
 namespace blitz::server {
@@ -97,6 +99,7 @@ void EngineTotals::add(const EngineMetrics& m) {
         Upstream& u = entry(upstreams, name);
         add_counts(u.errors, s.errors);
         u.retries += s.retries.value();
+        u.panics += s.panics.value();
         u.requests_active += s.requests_active.value();
         u.requests_pending += s.requests_pending.value();
         u.retries_active += s.retries_active.value();
@@ -203,6 +206,12 @@ void write_engine_metrics(metrics::Writer& w, const EngineTotals& t) {
                 w.counter({{"upstream", name}, {"cause", upstream_error_name(static_cast<UpstreamError>(i))}}, u.errors[i]);
             }
         }
+    }
+    w.family("blitz_upstream_panic_total",
+             "Upstream attempts balanced in panic mode: too few endpoints available, so across all of them.",
+             MetricType::Counter);
+    for (const auto& [name, u] : t.upstreams) {
+        w.counter({{"upstream", name}}, u.panics);
     }
     w.family("blitz_upstream_request_duration_seconds", "Upstream attempt: request sent until response complete.",
              MetricType::Histogram);
@@ -324,9 +333,13 @@ void append_upstreams_json(std::string& out, std::span<const upstream::Cluster* 
         sep = ",";
         out += "{\"name\":";
         append_json_string(out, name);
+        const auto set = c->endpoints();
+        const auto up = std::count_if(set->endpoints.begin(), set->endpoints.end(),
+                                      [now](const upstream::Endpoint& e) { return upstream::Cluster::available(e, now); });
+        out += c->panic(static_cast<std::uint64_t>(up), set->endpoints.size()) ? ",\"panic\":true"
+                                                                             : ",\"panic\":false";
         out += ",\"endpoints\":[";
         const char* esep = "";
-        const auto set = c->endpoints();
         for (const auto& e : set->endpoints) {
             const EngineTotals::Endpoint* et = nullptr;
             if (totals != t.upstreams.end()) {

@@ -30,6 +30,7 @@ struct EngineTotals {
     struct Upstream {
         std::uint64_t errors[kUpstreamErrors] = {};
         std::uint64_t retries = 0;
+        std::uint64_t panics = 0;
         std::int64_t requests_active = 0;
         std::int64_t requests_pending = 0;
         std::int64_t retries_active = 0;

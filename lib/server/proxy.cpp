@@ -295,7 +295,11 @@ void ProxyState::attempt() {
     if (opts.balance == Balance::RingHash || opts.balance == Balance::Maglev) {
         ctx.has_hash = upstream::request_hash(opts.hash, ex_, ctx.hash);
     }
-    endpoint_ = cluster_->pick(ctx, {tried_, tried_count_}, reactor_.now_ms());
+    const upstream::LocalCluster::Pick pick = cluster_->pick(ctx, {tried_, tried_count_}, reactor_.now_ms());
+    endpoint_ = pick.index;
+    if (pick.panic) {
+        series_->panics.add();
+    }
     if (endpoint_ < 0) {
         series_->errors[static_cast<std::size_t>(UpstreamError::NoEndpoint)].add();
         give_up(503, "no healthy upstream", "no_healthy_upstream");

@@ -192,6 +192,9 @@ std::string check_options(const UpstreamOptions& o, std::vector<Endpoint>& liter
             return e;
         }
     }
+    if (o.panic_threshold_percent > 100) {
+        return "panic_threshold_percent must be <= 100";
+    }
     if (o.balance == Balance::Custom && !o.custom_balancer) {
         return "balance is custom but custom_balancer is not set";
     }

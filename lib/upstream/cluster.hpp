@@ -108,6 +108,10 @@ public:
 
     /// Whether `e` may receive requests now: healthy and not ejected.
     static bool available(const Endpoint& e, std::uint64_t now_ms) noexcept;
+    /// Panic mode: fewer than panic_threshold_percent of `total` endpoints are available.
+    bool panic(std::uint64_t available, std::uint64_t total) const noexcept {
+        return available * 100 < std::uint64_t{options_.panic_threshold_percent} * total;
+    }
     /// Endpoints of the current set ejected at the last ejection decision (a gauge; exact
     /// counts are recomputed over the set whenever an ejection is decided). Thread: any.
     std::uint32_t ejected_count() const noexcept {
@@ -172,9 +176,15 @@ public:
     void refresh();
     std::span<LocalEndpoint> endpoints() noexcept { return endpoints_; }
 
+    /// What pick() chose.
+    struct Pick {
+        int index = -1;      ///< into endpoints(); -1 when no endpoint may be used
+        bool panic = false;  ///< chosen in panic mode (UpstreamOptions::panic_threshold_percent)
+    };
     /// Picks an available endpoint not in `tried` (indices already attempted by this
-    /// request); if every available one was tried, any available one. -1 when none is.
-    int pick(const PickContext& ctx, std::span<const int> tried, std::uint64_t now_ms);
+    /// request); if every available one was tried, any available one. In panic mode (too few
+    /// available endpoints) every endpoint counts as available.
+    Pick pick(const PickContext& ctx, std::span<const int> tried, std::uint64_t now_ms);
 
     // Circuit breaker (this reactor's share of the cluster's limits).
     bool can_open_connection() const noexcept;

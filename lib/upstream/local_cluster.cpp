@@ -59,37 +59,49 @@ void LocalCluster::refresh() {
     version_ = set_->version;
 }
 
-int LocalCluster::pick(const PickContext& ctx, std::span<const int> tried, std::uint64_t now_ms) {
+LocalCluster::Pick LocalCluster::pick(const PickContext& ctx, std::span<const int> tried,
+                                      std::uint64_t now_ms) {
     refresh();
     if (!balancer_ || endpoints_.empty()) {
-        return -1;
+        return {};
     }
     const std::size_t n = endpoints_.size();
-    bool any = false;
+    std::uint64_t up = 0;
     for (std::size_t i = 0; i < n; ++i) {
-        const bool was_tried =
-            std::find(tried.begin(), tried.end(), static_cast<int>(i)) != tried.end();
-        infos_[i].available = !was_tried && Cluster::available(*endpoints_[i].endpoint, now_ms);
+        infos_[i].available = Cluster::available(*endpoints_[i].endpoint, now_ms);
         infos_[i].active_requests = endpoints_[i].active_requests;
-        any = any || infos_[i].available;
+        up += infos_[i].available ? 1 : 0;
     }
-    if (!any && !tried.empty()) {
-        // Every available endpoint was tried already: a retry may go to one of them again.
-        for (std::size_t i = 0; i < n; ++i) {
-            infos_[i].available = Cluster::available(*endpoints_[i].endpoint, now_ms);
-            any = any || infos_[i].available;
+    // Below the threshold the health verdicts are more likely wrong (a bad check, a shared
+    // dependency down) than every endpoint broken: sending to all beats failing all.
+    const bool panic = cluster_->panic(up, n);
+    bool any = false;
+    bool any_untried = false;
+    for (std::size_t i = 0; i < n; ++i) {
+        infos_[i].available = infos_[i].available || panic;
+        any = any || infos_[i].available;
+        if (infos_[i].available &&
+            std::find(tried.begin(), tried.end(), static_cast<int>(i)) != tried.end()) {
+            infos_[i].available = false;
         }
+        any_untried = any_untried || infos_[i].available;
     }
     if (!any) {
-        return -1;
+        return {};
+    }
+    if (!any_untried) {
+        // Every available endpoint was tried already: a retry may go to one of them again.
+        for (std::size_t i = 0; i < n; ++i) {
+            infos_[i].available = panic || Cluster::available(*endpoints_[i].endpoint, now_ms);
+        }
     }
     const int index = balancer_->pick(infos_, ctx);
     // A custom policy's answer is checked: the engine indexes with it.
     if (index < 0 || static_cast<std::size_t>(index) >= n ||
         !infos_[static_cast<std::size_t>(index)].available) {
-        return -1;
+        return {};
     }
-    return index;
+    return {index, panic};
 }
 
 std::uint32_t LocalCluster::share(std::uint32_t limit) const noexcept {

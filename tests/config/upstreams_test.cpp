@@ -56,7 +56,8 @@ constexpr std::string_view kComplete = R"({
      "circuit_breaker": {"max_connections": 100, "max_pending_requests": 0, "max_requests": 200,
                          "max_retries": 5},
      "retry_budget": {"enabled": false, "percent": 50, "min_retry_concurrency": 1},
-     "dns": {"min_ttl_ms": 1000, "max_ttl_ms": 60000, "family": "v6"}},
+     "dns": {"min_ttl_ms": 1000, "max_ttl_ms": 60000, "family": "v6"},
+     "panic_threshold_percent": 30},
     {"name": "web", "endpoints": ["127.0.0.1:9002"]}
   ]
 })";
@@ -108,6 +109,7 @@ TEST_CASE("config::parse_config reads every key of an upstream", "[config]") {
     CHECK(o.dns.min_ttl == 1000ms);
     CHECK(o.dns.max_ttl == 60000ms);
     CHECK(o.dns.family == "v6");
+    CHECK(o.panic_threshold_percent == 30);
     CHECK(options_of(c, 1).name == "web");
 }
 
@@ -127,6 +129,7 @@ TEST_CASE("config::parse_config gives an upstream the documented defaults", "[co
     CHECK(o.retry_budget.enabled);
     CHECK(o.retry_budget.percent == 20);
     CHECK(o.dns.family == "any");
+    CHECK(o.panic_threshold_percent == 50);  // Envoy's healthy panic threshold
     CHECK(parse_ok(with_top("\"upstreams\": []")).upstreams.empty());
 
     // A health_check object turns checks on unless it says otherwise.
@@ -199,7 +202,8 @@ TEST_CASE("config::parse_config validates upstream names", "[config]") {
     j = upstream_with(R"("balance": "random")");
     require_error_at(j, "\"balance\"", "$.upstreams[0].balance",
                      "unknown key \"balance\"; allowed keys: name, endpoints, lb, hash, pool, "
-                     "health_check, outlier_detection, circuit_breaker, retry_budget, dns, tls");
+                     "health_check, outlier_detection, circuit_breaker, retry_budget, dns, tls, "
+                     "panic_threshold_percent");
 }
 
 TEST_CASE("config::parse_config validates upstream endpoints", "[config]") {
@@ -297,6 +301,9 @@ TEST_CASE("config::parse_config validates pools, limits and DNS of an upstream",
                      "expected an integer from 1 to 10000, found 0");
     j = upstream_with(R"("outlier_detection": {"max_ejection_percent": 101})");
     require_error_at(j, "101", "$.upstreams[0].outlier_detection.max_ejection_percent",
+                     "expected an integer from 0 to 100, found 101");
+    j = upstream_with(R"("panic_threshold_percent": 101)");
+    require_error_at(j, "101", "$.upstreams[0].panic_threshold_percent",
                      "expected an integer from 0 to 100, found 101");
     j = upstream_with(R"("outlier_detection": {"base_ejection_ms": 400000})");
     require_error_at(j, "{\"base_ejection_ms\"", "$.upstreams[0].outlier_detection",

@@ -406,10 +406,12 @@ TEST_CASE("blitzd answers with a JSON error when no endpoint can be reached", "[
     }
 }
 
-TEST_CASE("blitzd answers 503 when health checks mark every endpoint down", "[proxy]") {
+TEST_CASE("blitzd answers 503 when health checks mark every endpoint down and panic mode is off",
+          "[proxy]") {
     Backend a("a"), b("b");
     Blitzd d(config_for({&a, &b},
-                        R"("health_check": { "path": "/health", "interval_ms": 100,
+                        R"("panic_threshold_percent": 0,
+                           "health_check": { "path": "/health", "interval_ms": 100,
                              "jitter_percent": 0, "unhealthy_threshold": 1 })")
                  .render());
     for (const Backend* be : {&a, &b}) {

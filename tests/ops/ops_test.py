@@ -1829,6 +1829,71 @@ def circuit_breaker_metrics(env):
 
 
 @case()
+def upstream_panic_mode(env):
+    """Health checks mark both endpoints of an upstream down while they still serve: with the
+    default panic threshold (50 %) requests keep going to both, /upstreams shows "panic": true
+    and blitz_upstream_panic_total counts them; the same upstream with the threshold at 0
+    answers 503 no_healthy_upstream. Once the checks pass again, panic ends."""
+    admin_addr = reserve_port()
+    admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}"}
+    health = {"path": "/health", "interval_ms": 50, "jitter_percent": 0, "unhealthy_threshold": 1,
+              "healthy_threshold": 1}
+    both = [env.b1.endpoint, env.b2.endpoint]
+    ups = [{"name": "origin", "endpoints": both, "health_check": health},
+           {"name": "strict", "endpoints": both, "health_check": health, "panic_threshold_percent": 0}]
+    routes = [{"name": "proxy", "match": {"path_prefix": "/b/"}, "upstream": "origin"},
+              {"name": "strict", "match": {"path_prefix": "/s/"}, "upstream": "strict"}]
+    d = env.start(env.config(admin=admin_cfg, upstreams=ups, routes=routes, workers=1),
+                  listeners=("main", "admin"), held=[admin_addr])
+    c = None
+    try:
+        def state():
+            """Per upstream: (panic, endpoints the health checks mark healthy)."""
+            r = get(d.addr("admin"), "/upstreams")
+            return {u["name"]: (u["panic"], sum(e["healthy"] for e in u["endpoints"]))
+                    for u in json.loads(r.body)["upstreams"]}
+
+        def wait_for(want, what):
+            deadline = time.monotonic() + IO_TIMEOUT
+            while (got := state()) != want:
+                check(time.monotonic() < deadline, f"{what}: /upstreams says {got}")
+                time.sleep(0.02)
+
+        wait_for({"origin": (False, 2), "strict": (False, 2)}, "before")
+        for origin in (env.b1, env.b2):
+            check(get(origin.addr, "/__health/fail").status == 200, "failing the health check")
+        # The threshold at 0: never panic, whatever the checks say.
+        wait_for({"origin": (True, 0), "strict": (False, 0)}, "both endpoints down")
+        c = H1(d.addr())
+        seen = set()
+        for i in range(20):
+            m = env.marker(f"panic{i}")
+            r = c.request(f"/b/{m}")
+            check(r.status == 200, f"request {i} in panic mode: {r!r}")
+            seen |= {o.name for o in (env.b1, env.b2) if o.entries(m)}
+        check(seen == {"b1", "b2"}, f"panic mode balanced over {sorted(seen)}, not both")
+        r = c.request(f"/s/{env.marker('strict')}")
+        check(r.status == 503 and r.header("X-Blitz-Error") == "no_healthy_upstream",
+              f"threshold 0, every endpoint down: {r!r}")
+        text = get(d.addr("admin"), "/metrics").text()
+        got = re.search(r'^blitz_upstream_panic_total\{upstream="origin"\} (\S+)$', text, re.M)
+        check(got is not None and float(got.group(1)) == 20, f"blitz_upstream_panic_total: {got and got.group(0)}")
+        for origin in (env.b1, env.b2):
+            check(get(origin.addr, "/__health/ok").status == 200, "passing the health check")
+        wait_for({"origin": (False, 2), "strict": (False, 2)}, "after the checks pass again")
+        check(c.request(f"/s/{env.marker('back')}").status == 200, "threshold 0, endpoints up again")
+        return "20 requests served in panic over both endpoints, counted; 503 with the threshold at 0"
+    finally:
+        for origin in (env.b1, env.b2):
+            try:
+                get(origin.addr, "/__health/ok")
+            except OSError:
+                pass
+        closing(c)
+        d.stop()
+
+
+@case()
 def reload_keeps_unchanged_upstream_pool(env):
     """(5) An upstream whose definition a reload leaves unchanged keeps its pooled connection:
     the origin logs the same `conn` for requests before and after the reload (one client

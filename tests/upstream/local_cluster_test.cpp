@@ -1,5 +1,6 @@
 #include <array>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -80,7 +81,9 @@ TEST_CASE("LocalCluster::refresh carries pools and counters over and drops pools
 }
 
 TEST_CASE("LocalCluster::pick skips tried and unavailable endpoints", "[upstream]") {
-    auto c = make(options({"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"}));
+    UpstreamOptions o = options({"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"});
+    o.panic_threshold_percent = 0;
+    auto c = make(std::move(o));
     LocalCluster local(c, nullptr, nullptr);
     const std::uint64_t now = 1000;
     auto set = c->endpoints();
@@ -88,29 +91,80 @@ TEST_CASE("LocalCluster::pick skips tried and unavailable endpoints", "[upstream
 
     for (int i = 0; i < 20; ++i) {
         const int tried[] = {0};
-        CHECK(local.pick({}, tried, now) == 2);
+        CHECK(local.pick({}, tried, now).index == 2);
     }
     // Every available endpoint tried: a retry may go to one of them again, never to the
     // unhealthy one.
     for (int i = 0; i < 20; ++i) {
         const int tried[] = {0, 2};
-        const int p = local.pick({}, tried, now);
+        const int p = local.pick({}, tried, now).index;
         CHECK((p == 0 || p == 2));
     }
     set->endpoints[0].health->ejected_until_ms = now + 1;
     set->endpoints[2].health->healthy = false;
-    CHECK(local.pick({}, {}, now) == -1);
-    CHECK(local.pick({}, {}, now + 1) == 0);
+    CHECK(local.pick({}, {}, now).index == -1);
+    CHECK(local.pick({}, {}, now + 1).index == 0);
+}
+
+TEST_CASE("LocalCluster::pick balances across every endpoint below the panic threshold",
+          "[upstream]") {
+    UpstreamOptions o = options({"10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"});
+    o.panic_threshold_percent = 50;
+    auto c = make(std::move(o));
+    LocalCluster local(c, nullptr, nullptr);
+    auto set = c->endpoints();
+    const std::uint64_t now = 1000;
+
+    // Two of four available: at the threshold, not below it.
+    set->endpoints[0].health->healthy = false;
+    set->endpoints[1].health->ejected_until_ms = now + 10;
+    for (int i = 0; i < 20; ++i) {
+        const LocalCluster::Pick p = local.pick({}, {}, now);
+        CHECK((p.index == 2 || p.index == 3));
+        CHECK_FALSE(p.panic);
+    }
+    // One of four: every endpoint is eligible again, the down and the ejected one included.
+    set->endpoints[2].health->healthy = false;
+    std::set<int> seen;
+    for (int i = 0; i < 40; ++i) {
+        const LocalCluster::Pick p = local.pick({}, {}, now);
+        CHECK(p.panic);
+        seen.insert(p.index);
+    }
+    CHECK(seen == std::set<int>{0, 1, 2, 3});
+    // A retry still goes to an endpoint not tried yet, then to any once all were tried.
+    const int three[] = {0, 1, 3};
+    CHECK(local.pick({}, three, now).index == 2);
+    const int all[] = {0, 1, 2, 3};
+    CHECK(local.pick({}, all, now).index >= 0);
+    // Once the ejection ends, two of four are available: out of panic.
+    const LocalCluster::Pick calm = local.pick({}, {}, now + 10);
+    CHECK_FALSE(calm.panic);
+    CHECK((calm.index == 1 || calm.index == 3));
+}
+
+TEST_CASE("LocalCluster::pick without panic mode finds no endpoint when none is available",
+          "[upstream]") {
+    UpstreamOptions o = options({"10.0.0.1:80", "10.0.0.2:80"});
+    o.panic_threshold_percent = 0;
+    auto c = make(std::move(o));
+    LocalCluster local(c, nullptr, nullptr);
+    auto set = c->endpoints();
+    set->endpoints[0].health->healthy = false;
+    set->endpoints[1].health->healthy = false;
+    const LocalCluster::Pick p = local.pick({}, {}, 0);
+    CHECK(p.index == -1);
+    CHECK_FALSE(p.panic);
 }
 
 TEST_CASE("LocalCluster::pick follows a new endpoint set", "[upstream]") {
     auto c = make(options({"10.0.0.1:80"}));
     LocalCluster local(c, nullptr, nullptr);
-    CHECK(local.pick({}, {}, 0) == 0);
+    CHECK(local.pick({}, {}, 0).index == 0);
     c->publish({});
-    CHECK(local.pick({}, {}, 0) == -1);
+    CHECK(local.pick({}, {}, 0).index == -1);
     c->publish({literal("10.0.0.7:80"), literal("10.0.0.8:80")});
-    const int p = local.pick({}, {}, 0);
+    const int p = local.pick({}, {}, 0).index;
     REQUIRE((p == 0 || p == 1));
     CHECK(local.endpoints()[static_cast<std::size_t>(p)].endpoint->text.starts_with("10.0.0."));
 }
@@ -152,7 +206,7 @@ TEST_CASE("LocalCluster gives a custom policy the endpoint infos and checks its 
     local.endpoints()[1].active_requests = 9;
 
     factory->last->answer = 1;
-    CHECK(local.pick({}, {}, 0) == 1);
+    CHECK(local.pick({}, {}, 0).index == 1);
     REQUIRE(factory->last->seen.size() == 2);
     CHECK(factory->last->seen[0].address == "10.0.0.1:80");
     CHECK(factory->last->seen[1].weight == 5);
@@ -160,13 +214,13 @@ TEST_CASE("LocalCluster gives a custom policy the endpoint infos and checks its 
     CHECK(factory->last->seen[1].available);
 
     factory->last->answer = 7;
-    CHECK(local.pick({}, {}, 0) == -1);
+    CHECK(local.pick({}, {}, 0).index == -1);
     factory->last->answer = 0;
     const int tried[] = {0};
-    CHECK(local.pick({}, tried, 0) == -1);  // 0 was tried: not available to this pick
+    CHECK(local.pick({}, tried, 0).index == -1);  // 0 was tried: not available to this pick
 
     c->publish({literal("10.0.0.3:80")});
-    CHECK(local.pick({}, {}, 0) == 0);
+    CHECK(local.pick({}, {}, 0).index == 0);
     CHECK(factory->creates == 2);  // a policy for the new set
     REQUIRE(factory->last->seen.size() == 1);
     CHECK(factory->last->seen[0].address == "10.0.0.3:80");
