@@ -527,11 +527,9 @@ bool upstream_error(Walker& w, const Place& at, const UpstreamTlsOptions& tls,
         const std::string& path;
         const Place& place;
     };
-    // The last entry: a CA that expired is reported as a "certificate" of the bundle's file.
     const File files[] = {{"CA bundle", tls.ca, places.ca},
                           {"certificate", tls.cert, places.cert},
-                          {"private key", tls.key, places.key},
-                          {"certificate", tls.ca, places.ca}};
+                          {"private key", tls.key, places.key}};
     for (const File& f : files) {
         if (!f.place.set) {
             continue;
