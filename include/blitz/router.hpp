@@ -77,10 +77,12 @@ struct CertTextMatcher {
 /// verified against the listener's `client_ca`. A listener with `client_auth` set fails the
 /// handshake of a certificate that does not verify, so there every presented certificate is a
 /// verified one; a listener without client_auth asks for none. `subject` (RFC 2253 form, as
-/// TlsInfo::client_subject) and `san` (the first DNS or URI subjectAltName, as
-/// TlsInfo::client_san) need a presented certificate: a plaintext request or one without a
-/// certificate fails them, even with MatchKind::Absent. A plaintext request counts as "no
-/// certificate presented": only `presented: false` / `verified: false` can match it.
+/// TlsInfo::client_subject) and `san` need a presented certificate: a plaintext request or one
+/// without a certificate fails them, even with MatchKind::Absent. `san` holds when any of the
+/// certificate's subjectAltNames (TlsInfo::client_sans: DNS, URI, email, IP) satisfies it, as
+/// Envoy's SAN matchers do; Present holds when there is at least one, Absent when there is
+/// none. A plaintext request counts as "no certificate presented": only `presented: false` /
+/// `verified: false` can match it.
 struct ClientCertMatcher {
     std::optional<bool> presented;
     std::optional<bool> verified;

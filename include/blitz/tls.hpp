@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -118,6 +119,9 @@ struct TlsInfo {
     bool client_verified = false;
     std::string_view client_subject;  ///< RFC 2253 form, empty without a certificate
     std::string_view client_san;      ///< first DNS or URI subjectAltName, empty if none
+    /// Every DNS, URI, email (rfc822Name) and IP address subjectAltName of the client
+    /// certificate, in certificate order, IP addresses in textual form; empty without one.
+    std::span<const std::string_view> client_sans;
 };
 
 }  // namespace blitz

@@ -86,9 +86,22 @@ struct AlpnWritten {
 /// tells whether and where "alpn" listed "h2".
 bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out, AlpnWritten& alpn);
 
+/// Where an upstream's "tls" object named its files (unset when it did not).
+struct UpstreamTlsPlaces {
+    Place ca;
+    Place cert;
+    Place key;
+};
+
 /// Reads an upstream's "tls": true or false, or an object of settings (which turns TLS on),
-/// then opens every file it names.
-bool read_upstream_tls(Walker& w, Node& n, UpstreamTlsOptions& out);
+/// then opens every file it names; `places` gets where the file keys are.
+bool read_upstream_tls(Walker& w, Node& n, UpstreamTlsOptions& out, UpstreamTlsPlaces& places);
+
+/// Reports an error of building an upstream (Upstream::make) at the "tls" key of the file it
+/// is about when it is about one (`tls` and `places` as read by read_upstream_tls), else at
+/// `at`.
+bool upstream_error(Walker& w, const Place& at, const UpstreamTlsOptions& tls,
+                    const UpstreamTlsPlaces& places, const std::string& message);
 
 /// The keys of the TLS objects (Tls, Certificate, UpstreamTls); empty for other kinds.
 std::vector<std::string_view> tls_keys(ObjectKind kind);

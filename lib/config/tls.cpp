@@ -480,7 +480,7 @@ bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out, AlpnW
     return true;
 }
 
-bool read_upstream_tls(Walker& w, Node& n, UpstreamTlsOptions& out) {
+bool read_upstream_tls(Walker& w, Node& n, UpstreamTlsOptions& out, UpstreamTlsPlaces& places) {
     constexpr std::string_view kExpected = "true, false or an object of TLS settings";
     if (n.type != od::json_type::object) {
         Scalar s;
@@ -513,7 +513,33 @@ bool read_upstream_tls(Walker& w, Node& n, UpstreamTlsOptions& out) {
     }
     out = std::move(u.options);
     out.enabled = true;
+    places = UpstreamTlsPlaces{.ca = u.ca, .cert = u.cert, .key = u.key};
     return true;
+}
+
+bool upstream_error(Walker& w, const Place& at, const UpstreamTlsOptions& tls,
+                    const UpstreamTlsPlaces& places, const std::string& message) {
+    // tls::ClientContext::make() names the file and what it holds ("CA bundle \"/etc/ca.pem\":
+    // not a PEM certificate"); the error at the key keeps just that, as for listeners, since
+    // the path already names the upstream.
+    struct File {
+        std::string_view what;
+        const std::string& path;
+        const Place& place;
+    };
+    const File files[] = {{"CA bundle", tls.ca, places.ca},
+                          {"certificate", tls.cert, places.cert},
+                          {"private key", tls.key, places.key}};
+    for (const File& f : files) {
+        if (!f.place.set) {
+            continue;
+        }
+        const std::string about = std::string(f.what) + " \"" + f.path + "\":";
+        if (const std::size_t from = message.find(about); from != std::string::npos) {
+            return w.fail(f.place, message.substr(from));
+        }
+    }
+    return w.fail(at, message);
 }
 
 std::vector<std::string_view> tls_keys(ObjectKind kind) {

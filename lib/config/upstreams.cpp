@@ -52,6 +52,7 @@ struct UpstreamState {
     Place name;
     Place endpoints;
     Place hash;
+    UpstreamTlsPlaces tls;
 };
 
 bool read_address(Walker& w, Node& n, std::string& out) {
@@ -431,7 +432,9 @@ const std::array<Field<UpstreamState>, 12> kUpstreamFields = {{
                 ordered(w, at, "min_ttl_ms", d.min_ttl, "max_ttl_ms", d.max_ttl);
      }},
     {"tls",
-     [](Walker& w, Node& n, UpstreamState& u) { return read_upstream_tls(w, n, u.options.tls); }},
+     [](Walker& w, Node& n, UpstreamState& u) {
+         return read_upstream_tls(w, n, u.options.tls, u.tls);
+     }},
     {"panic_threshold_percent",
      [](Walker& w, Node& n, UpstreamState& u) {
          return w.integer(n, 0, 100, u.options.panic_threshold_percent);
@@ -497,9 +500,11 @@ bool read_upstream(Walker& w, Node& n, UpstreamSet& upstreams) {
         upstreams.names.push_back(std::move(name));
         return true;
     }
+    // Kept for placing an error about one of its files; a few strings, at load time only.
+    const UpstreamTlsOptions tls = u.options.tls;
     auto made = Upstream::make(std::move(u.options));
     if (!made) {
-        return w.fail(at, made.error());
+        return upstream_error(w, at, tls, u.tls, made.error());
     }
     upstreams.upstreams.push_back(std::move(*made));
     upstreams.names.push_back(std::move(name));

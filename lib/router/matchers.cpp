@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <span>
 #include <string_view>
 
 #include <blitz/tls.hpp>
@@ -194,9 +196,22 @@ bool client_cert_holds(const ClientCertMatcher& m, const CompiledRoute* compiled
                                                 tls->client_subject))) {
         return false;
     }
-    return !m.san || (presented &&
-                      text_holds(m.san->kind, m.san->value,
-                                 compiled ? compiled->san_regex.get() : nullptr, tls->client_san));
+    if (!m.san) {
+        return true;
+    }
+    if (!presented) {
+        return false;
+    }
+    // Envoy's SAN matchers hold when any of the certificate's names matches; Present and
+    // Absent ask whether there is any name at all.
+    const std::span<const std::string_view> sans = tls->client_sans;
+    if (m.san->kind == MatchKind::Present || m.san->kind == MatchKind::Absent) {
+        return (m.san->kind == MatchKind::Present) != sans.empty();
+    }
+    const RE2* regex = compiled ? compiled->san_regex.get() : nullptr;
+    return std::any_of(sans.begin(), sans.end(), [&](std::string_view san) {
+        return text_holds(m.san->kind, m.san->value, regex, san);
+    });
 }
 
 bool matchers_hold(const Route& route, const Request& request) noexcept {

@@ -209,6 +209,7 @@ const TlsInfo* Connection::exchange_tls() noexcept {
         i.client_verified = s.peer_verified();
         i.client_subject = s.peer_subject();
         i.client_san = s.peer_san();
+        i.client_sans = s.peer_sans();
         tls_->info_ready = true;
     }
     return &tls_->info;

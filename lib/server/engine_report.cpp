@@ -385,6 +385,64 @@ void append_upstreams_json(std::string& out, std::span<const upstream::Cluster* 
 
 namespace blitz::server {
 
+namespace {
+
+// The config keys of a text matcher, so /routes reads like the route it came from.
+std::string_view match_kind_name(MatchKind kind) noexcept {
+    switch (kind) {
+        case MatchKind::Exact:
+            return "exact";
+        case MatchKind::Prefix:
+            return "prefix";
+        case MatchKind::Suffix:
+            return "suffix";
+        case MatchKind::Regex:
+            return "regex";
+        case MatchKind::Present:
+            return "present";
+        case MatchKind::Absent:
+            return "absent";
+    }
+    return "exact";
+}
+
+void append_cert_text_json(std::string& out, std::string_view key, const CertTextMatcher& m) {
+    out += ",\"";
+    out += key;
+    out += "\":{\"kind\":";
+    append_json_string(out, match_kind_name(m.kind));
+    if (m.kind != MatchKind::Present && m.kind != MatchKind::Absent) {
+        out += ",\"value\":";
+        append_json_string(out, m.value);
+    }
+    out += '}';
+}
+
+void append_client_cert_json(std::string& out, const ClientCertMatcher& m) {
+    // Fields join with a leading comma; the first one replaces it by the opening brace.
+    const std::size_t start = out.size();
+    if (m.presented) {
+        out += *m.presented ? ",\"presented\":true" : ",\"presented\":false";
+    }
+    if (m.verified) {
+        out += *m.verified ? ",\"verified\":true" : ",\"verified\":false";
+    }
+    if (m.subject) {
+        append_cert_text_json(out, "subject", *m.subject);
+    }
+    if (m.san) {
+        append_cert_text_json(out, "san", *m.san);
+    }
+    if (out.size() == start) {
+        out += '{';
+    } else {
+        out[start] = '{';
+    }
+    out += '}';
+}
+
+}  // namespace
+
 void append_route_json(std::string& out, const Route& r, const EngineTotals& t) {
     out += "{\"name\":";
     append_json_string(out, route_label(r));
@@ -420,6 +478,10 @@ void append_route_json(std::string& out, const Route& r, const EngineTotals& t) 
     }
     if (!r.query.empty()) {
         out += ",\"query_matchers\":" + std::to_string(r.query.size());
+    }
+    if (r.client_cert) {
+        out += ",\"client_cert\":";
+        append_client_cert_json(out, *r.client_cert);
     }
     out += ",\"action\":";
     if (r.handler) {

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -359,9 +360,23 @@ void describe_peer(X509* cert, bool verified, PeerText& out) {
                     append_header_safe(out.san, v);
                 }
                 (g->type == GEN_DNS ? dns : uris).push_back(v);
+                append_header_safe(out.sans.emplace_back(), v);
+            } else if (g->type == GEN_EMAIL) {
+                append_header_safe(out.sans.emplace_back(), asn1_view(g->d.rfc822Name));
+            } else if (g->type == GEN_IPADD) {
+                // RFC 5280 §4.2.1.6: four octets for IPv4, sixteen for IPv6; anything else
+                // (a name constraint's address and mask) is no address to match on.
+                const std::string_view raw = asn1_view(g->d.iPAddress);
+                char text[INET6_ADDRSTRLEN] = {};
+                const int family = raw.size() == 4 ? AF_INET : raw.size() == 16 ? AF_INET6 : 0;
+                if (family != 0 && ::inet_ntop(family, raw.data(), text, sizeof(text)) != nullptr) {
+                    out.sans.emplace_back(text);
+                }
             }
         }
     }
+    // Views are taken only now: adding to `sans` may move short strings held inline.
+    out.san_views.assign(out.sans.begin(), out.sans.end());
 
     if (verified) {
         // Envoy's element order: Hash, Subject, URI, DNS.

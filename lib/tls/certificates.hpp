@@ -51,10 +51,21 @@ Result<std::vector<X509Ptr>, std::string> load_ca_bundle(const std::string& path
 std::string normalize_server_name(std::string_view name);
 
 /// What the session tells filters about a peer certificate.
+///
+/// Thread: owner's. Lifetime: held by the Session (behind a pointer, never moved once filled),
+/// because `san_views` points into `sans`; copying is deleted for that reason.
 struct PeerText {
+    PeerText() = default;
+    PeerText(const PeerText&) = delete;
+    PeerText& operator=(const PeerText&) = delete;
+
     std::string subject;  ///< RFC 2253
     std::string san;      ///< first DNS or URI subjectAltName
-    std::string xfcc;     ///< Envoy's X-Forwarded-Client-Cert element (verified peers only)
+    /// Every DNS, URI, email (rfc822Name) and IP address subjectAltName, in certificate order;
+    /// IP addresses in their textual form ("192.0.2.1", "2001:db8::1").
+    std::vector<std::string> sans;
+    std::vector<std::string_view> san_views;  ///< views of `sans`, for TlsInfo::client_sans
+    std::string xfcc;  ///< Envoy's X-Forwarded-Client-Cert element (verified peers only)
 };
 /// Formats `cert`; `xfcc` only when `verified`. Bytes that may not appear in a header field are
 /// replaced by '?'.

@@ -484,6 +484,12 @@ std::string_view Session::peer_san() noexcept {
     return p != nullptr ? std::string_view(p->san) : std::string_view();
 }
 
+std::span<const std::string_view> Session::peer_sans() noexcept {
+    const PeerText* p = peer();
+    return p != nullptr ? std::span<const std::string_view>(p->san_views)
+                        : std::span<const std::string_view>();
+}
+
 std::string_view Session::peer_xfcc() noexcept {
     const PeerText* p = peer();
     return p != nullptr ? std::string_view(p->xfcc) : std::string_view();

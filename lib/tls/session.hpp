@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -172,6 +173,9 @@ public:
     /// handshake and kept by the session; empty without a peer certificate.
     std::string_view peer_subject() noexcept;
     std::string_view peer_san() noexcept;
+    /// Every DNS, URI, email and IP address SAN of the peer certificate (PeerText::sans), kept
+    /// by the session like peer_subject(); empty without a peer certificate.
+    std::span<const std::string_view> peer_sans() noexcept;
     /// `X-Forwarded-Client-Cert` value for a verified peer, in Envoy's format:
     /// `Hash=<SHA-256 of the DER, hex>;Subject="<RFC 2253>";URI=<uri>;DNS=<name>` (one URI/DNS
     /// element per SAN); empty otherwise.

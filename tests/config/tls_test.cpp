@@ -583,6 +583,29 @@ TEST_CASE("config::parse_config reports what the TLS engine refuses in the files
     }
 }
 
+TEST_CASE("config::parse_config reports what the TLS engine refuses in an upstream's files at "
+          "their key",
+          "[config][tls]") {
+    const TempDir d;
+    require_error_at(d(upstream_tls(R"({"ca": "@/placeholder.pem"})")), d("\"@/placeholder.pem"),
+                     "$.upstreams[0].tls.ca",
+                     d("CA bundle \"@/placeholder.pem\": not a PEM certificate (no readable "
+                       "CERTIFICATE block)"));
+    require_error_at(d(upstream_tls(R"({"cert": "@/placeholder.pem", "key": "@/client.key"})")),
+                     d("\"@/placeholder.pem"), "$.upstreams[0].tls.cert",
+                     d("certificate \"@/placeholder.pem\": not a PEM certificate (no readable "
+                       "CERTIFICATE block)"));
+    require_error_at(d(upstream_tls(R"({"cert": "@/client.pem", "key": "@/ec.key"})")),
+                     d("\"@/ec.key"), "$.upstreams[0].tls.key",
+                     d("private key \"@/ec.key\": does not match the certificate in "
+                       "\"@/client.pem\""));
+    // One file named by two keys: the error goes to the key whose use of it failed.
+    require_error_at(d(upstream_tls(R"({"ca": "@/ca.pem", "cert": "@/client.pem",
+                     "key": "@/ca.pem"})")),
+                     d("\"@/ca.pem"), "$.upstreams[0].tls.key",
+                     d("private key \"@/ca.pem\": not a PEM private key"), 1);
+}
+
 TEST_CASE("config::parse_config reports a file that cannot be read at the key naming it",
           "[config][tls]") {
     const TempDir d;

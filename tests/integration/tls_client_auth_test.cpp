@@ -199,12 +199,14 @@ TEST_CASE("blitzd routes by the client certificate's SAN and subject", "[tls][mt
     const bool h2 = GENERATE(false, true);
     INFO((h2 ? "HTTP/2" : "HTTP/1.1"));
 
-    // client1: first SAN spiffe://blitz.test/client1, subject CN=client1.
+    // client1: SAN spiffe://blitz.test/client1, subject CN=client1.
     CHECK(body_of(d, "/svc/san", with_cert(pki().client), h2) == "by-san");
     CHECK(body_of(d, "/svc/subject", with_cert(pki().client), h2) == "by-subject");
     // client2 is verified too, but its SAN is another: it falls through to the fallback.
     CHECK(body_of(d, "/svc/san", with_cert(pki().client2), h2) == "fallback");
     CHECK(body_of(d, "/svc/subject", with_cert(pki().client2), h2) == "by-subject");
+    // client3's first SAN is another, its second is client1's: any SAN may match.
+    CHECK(body_of(d, "/svc/san", with_cert(pki().client3), h2) == "by-san");
     // Without a certificate: the route for certificate-less clients.
     CHECK(body_of(d, "/svc/san", {}, h2) == "anonymous");
     CHECK(body_of(d, "/svc/subject", {}, h2) == "anonymous");

@@ -105,6 +105,11 @@ basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = clientAuth
 subjectAltName = DNS:client2.elsewhere.test
+[client3]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+subjectAltName = DNS:client3.elsewhere.test, URI:spiffe://blitz.test/client1
 )";
 
 enum class KeyType { Ec, Rsa };
@@ -248,6 +253,9 @@ const Pki& pki() {
         std::string client2_key;
         std::string client2_csr = b.csr("client2", KeyType::Ec, "client2", client2_key);
         p.client2 = {b.sign("client2", client2_csr, client_ca, "client2", 8194), client2_key};
+        std::string client3_key;
+        std::string client3_csr = b.csr("client3", KeyType::Ec, "client3", client3_key);
+        p.client3 = {b.sign("client3", client3_csr, client_ca, "client3", 8195), client3_key};
 
         KeyPair other = b.self_signed_ca("other-ca", "Blitz Other CA");
         p.other_ca = other.cert;

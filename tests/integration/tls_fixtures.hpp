@@ -50,6 +50,9 @@ struct Pki {
     KeyPair client;
     /// CN client2, SAN DNS:client2.elsewhere.test, clientAuth, signed by the client CA
     KeyPair client2;
+    /// CN client3, SAN DNS:client3.elsewhere.test then URI:spiffe://blitz.test/client1 (client1's
+    /// SPIFFE ID as its second name), clientAuth, signed by the client CA
+    KeyPair client3;
     /// CN rogue, clientAuth, signed by the other CA: a client certificate nobody should accept
     KeyPair rogue_client;
     /// DER OCSP response ("good") for a_ec, signed by its issuer (the intermediate)

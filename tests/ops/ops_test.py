@@ -1405,8 +1405,13 @@ def admin_metrics(env):
     admin_addr = reserve_port()
     admin_cfg = {"address": f"127.0.0.1:{admin_addr.getsockname()[1]}", "token": "s3cret-" + env.marker("t")}
     auth = (("Authorization", "Bearer " + admin_cfg["token"]),)
-    d = env.start(env.config(admin=admin_cfg, metrics={"max_route_labels": 2}), listeners=("main", "admin"),
-                  held=[admin_addr])
+    # A route with a client certificate matcher (never taken here: the listener has no TLS), for
+    # /routes to show.
+    mtls = {"name": "mtls", "match": {"path": "/mtls", "client_cert": {
+        "verified": True, "subject": {"prefix": "CN=svc"}, "san": {"present": True}}},
+        "respond": {"status": 200, "body": "mtls"}}
+    d = env.start(env.config(admin=admin_cfg, metrics={"max_route_labels": 2}, routes=env.routes() + [mtls]),
+                  listeners=("main", "admin"), held=[admin_addr])
     c = None
     try:
         c = H1(d.addr())
@@ -1487,9 +1492,12 @@ def admin_metrics(env):
                                        f"documented, not exported: {sorted(documented - exported)}")
         r = a.request("/routes", extra=auth)
         routes = json.loads(r.body)["listeners"][0]["routes"]
-        check(r.status == 200 and [x["name"] for x in routes] == ["direct", "proxy", "ws"] and
+        check(r.status == 200 and [x["name"] for x in routes] == ["direct", "proxy", "ws", "mtls"] and
               routes[0]["requests"] == 5 and routes[1]["upstream"] == "origin" and routes[1]["prefix"] == "/b/",
               f"GET /routes: {r!r}")
+        check("client_cert" not in routes[0] and routes[3].get("client_cert") == {
+            "verified": True, "subject": {"kind": "prefix", "value": "CN=svc"}, "san": {"kind": "present"}},
+            f"GET /routes, the client_cert matcher: {routes[3]!r}")
         r = a.request("/upstreams", extra=auth)
         ups = {u["name"]: u for u in json.loads(r.body)["upstreams"]}
         e = ups["origin"]["endpoints"][0] if "origin" in ups else {}

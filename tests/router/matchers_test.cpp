@@ -1,3 +1,5 @@
+#include <deque>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -194,13 +196,17 @@ private:
     std::shared_ptr<const blitz::RouteTable> table_;
 };
 
-/// A TLS connection whose client presented a verified certificate.
-TlsInfo verified_client(std::string_view subject, std::string_view san) {
+/// A TLS connection whose client presented a verified certificate with the subjectAltNames
+/// `sans`. Their views are kept for the whole run, as a session keeps them for an exchange.
+TlsInfo verified_client(std::string_view subject, std::initializer_list<std::string_view> sans) {
+    static std::deque<std::vector<std::string_view>> kept;
+    const std::vector<std::string_view>& names = kept.emplace_back(sans);
     TlsInfo tls;
     tls.client_presented = true;
     tls.client_verified = true;
     tls.client_subject = subject;
-    tls.client_san = san;
+    tls.client_san = names.empty() ? std::string_view() : names.front();
+    tls.client_sans = names;
     return tls;
 }
 
@@ -209,7 +215,7 @@ TlsInfo verified_client(std::string_view subject, std::string_view san) {
 TEST_CASE("router::client_cert_holds tells presented, verified and absent certificates apart",
           "[router]") {
     const TlsInfo none;
-    const TlsInfo good = verified_client("CN=alice,O=Example", "alice.example.com");
+    const TlsInfo good = verified_client("CN=alice,O=Example", {"alice.example.com"});
     TlsInfo unverified = good;
     unverified.client_verified = false;
 
@@ -237,9 +243,9 @@ TEST_CASE("router::client_cert_holds tells presented, verified and absent certif
 
 TEST_CASE("router::client_cert_holds supports every text match kind on subject and SAN",
           "[router]") {
-    const TlsInfo alice = verified_client("CN=alice,O=Example", "spiffe://example.org/alice");
-    const TlsInfo bob = verified_client("CN=bob,O=Other", "bob.example.com");
-    const TlsInfo bare = verified_client("", "");
+    const TlsInfo alice = verified_client("CN=alice,O=Example", {"spiffe://example.org/alice"});
+    const TlsInfo bob = verified_client("CN=bob,O=Other", {"bob.example.com"});
+    const TlsInfo bare = verified_client("", {});
 
     CertRoute exact(
         ClientCertMatcher{.subject = CertTextMatcher{MatchKind::Exact, "CN=alice,O=Example"}});
@@ -259,7 +265,7 @@ TEST_CASE("router::client_cert_holds supports every text match kind on subject a
         ClientCertMatcher{.subject = CertTextMatcher{MatchKind::Regex, "CN=[a-z]+,O=Example"}});
     CHECK(regex(&alice));
     CHECK_FALSE(regex(&bob));
-    const TlsInfo longer = verified_client("CN=alice,O=Example,C=DE", "");
+    const TlsInfo longer = verified_client("CN=alice,O=Example,C=DE", {});
     CHECK_FALSE(regex(&longer));
 
     CertRoute present(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Present, ""}});
@@ -288,13 +294,44 @@ TEST_CASE("router::client_cert_holds needs every condition of the matcher to hol
         ClientCertMatcher{.verified = true,
                           .subject = CertTextMatcher{MatchKind::Prefix, "CN=alice,"},
                           .san = CertTextMatcher{MatchKind::Exact, "alice.example.com"}});
-    const TlsInfo ok = verified_client("CN=alice,O=Example", "alice.example.com");
+    const TlsInfo ok = verified_client("CN=alice,O=Example", {"alice.example.com"});
     CHECK(both(&ok));
-    const TlsInfo other_san = verified_client("CN=alice,O=Example", "mallory.example.com");
+    const TlsInfo other_san = verified_client("CN=alice,O=Example", {"mallory.example.com"});
     CHECK_FALSE(both(&other_san));
-    const TlsInfo other_subject = verified_client("CN=mallory,O=Example", "alice.example.com");
+    const TlsInfo other_subject = verified_client("CN=mallory,O=Example", {"alice.example.com"});
     CHECK_FALSE(both(&other_subject));
     TlsInfo unverified = ok;
     unverified.client_verified = false;
     CHECK_FALSE(both(&unverified));
+}
+
+TEST_CASE("router::client_cert_holds matches a SAN condition against every SAN", "[router]") {
+    const TlsInfo many = verified_client("CN=svc", {"svc.internal.example", "spiffe://example.org/svc",
+                                                    "svc@example.org", "192.0.2.7"});
+
+    // Only a later SAN satisfies each of these: the first one alone would fail them all.
+    CertRoute exact(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Exact, "192.0.2.7"}});
+    CHECK(exact(&many));
+    CertRoute prefix(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Prefix, "spiffe://"}});
+    CHECK(prefix(&many));
+    CertRoute suffix(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Suffix, "@example.org"}});
+    CHECK(suffix(&many));
+    CertRoute regex(
+        ClientCertMatcher{.san = CertTextMatcher{MatchKind::Regex, "spiffe://example\\.org/.*"}});
+    CHECK(regex(&many));
+
+    CertRoute nowhere(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Suffix, ".test"}});
+    CHECK_FALSE(nowhere(&many));
+    // A regex must match one whole SAN, not the names run together.
+    CertRoute joined(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Regex, "svc.*192.*"}});
+    CHECK_FALSE(joined(&many));
+
+    CertRoute present(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Present, ""}});
+    CertRoute absent(ClientCertMatcher{.san = CertTextMatcher{MatchKind::Absent, ""}});
+    CHECK(present(&many));
+    CHECK_FALSE(absent(&many));
+    // A certificate whose only name is an IP address still has a SAN.
+    const TlsInfo ip_only = verified_client("CN=box", {"192.0.2.8"});
+    CHECK(present(&ip_only));
+    CHECK_FALSE(absent(&ip_only));
 }

@@ -1094,8 +1094,12 @@ TEST_CASE("router::RouteTable passes over routes whose client_cert matcher fails
     partner.client_verified = true;
     partner.client_subject = "CN=a";
     partner.client_san = "a.partner.example";
+    const std::string_view partner_sans[] = {"a.partner.example"};
+    partner.client_sans = partner_sans;
     blitz::TlsInfo other = partner;
     other.client_san = "a.elsewhere.example";
+    const std::string_view other_sans[] = {"a.elsewhere.example"};
+    other.client_sans = other_sans;
     const blitz::TlsInfo no_cert;
     const TestRequest request("", "/api/x");
     auto name = [&](const blitz::TlsInfo* tls) {

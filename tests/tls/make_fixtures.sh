@@ -4,8 +4,8 @@
 # A root CA and an intermediate (ECDSA P-256); leaves signed by the intermediate (ECDSA P-256
 # and RSA-2048) for the virtual hosts a.test (both key types), b.test + *.wild.test, other.test,
 # a CN-only and a nameless one; an expired and a not-yet-valid leaf (dates set through
-# `openssl ca`); a client certificate; a rogue CA with its own a.test leaf; an OCSP response for
-# the a.test ECDSA leaf.
+# `openssl ca`); two client certificates (one with a SAN of every kind); a rogue CA with its own
+# a.test leaf; an OCSP response for the a.test ECDSA leaf.
 set -eu
 OPENSSL=$1
 DIR=$2
@@ -31,6 +31,9 @@ extendedKeyUsage = serverAuth
 extendedKeyUsage = serverAuth
 [client]
 subjectAltName = URI:spiffe://blitz.test/client, DNS:client.test
+extendedKeyUsage = clientAuth
+[client-many]
+subjectAltName = DNS:first.client.test, URI:spiffe://blitz.test/many, email:ops@blitz.test, IP:192.0.2.7, IP:2001:db8::7, DNS:second.client.test, URI:urn:blitz:many
 extendedKeyUsage = clientAuth
 CNF
 
@@ -64,6 +67,11 @@ ec_key client.key
 "$OPENSSL" req -new -key client.key -subj "/O=Blitz Tests/CN=client" -out client.csr
 "$OPENSSL" x509 -req -in client.csr -CA ca.pem -CAkey ca.key -set_serial 7 -days 30 \
     -extfile ext.cnf -extensions client -out client.pem 2>/dev/null
+# One with a SAN of every kind, some kinds twice.
+ec_key client-many.key
+"$OPENSSL" req -new -key client-many.key -subj "/CN=many" -out client-many.csr
+"$OPENSSL" x509 -req -in client-many.csr -CA ca.pem -CAkey ca.key -set_serial 8 -days 30 \
+    -extfile ext.cnf -extensions client-many -out client-many.pem 2>/dev/null
 
 # Expired and not-yet-valid leaves: `openssl ca` takes explicit dates.
 mkdir -p ca.d

@@ -1,4 +1,6 @@
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <openssl/ssl.h>
@@ -351,6 +353,32 @@ TEST_CASE("tls::Session without tickets or session reuse resumes nothing", "[tls
     UpstreamTlsOptions no_reuse = client_options();
     no_reuse.session_reuse = false;
     CHECK(fetch_session(make_server(server_options()), make_client(no_reuse), "a.test") == nullptr);
+}
+
+TEST_CASE("tls::Session exposes every SAN of a client certificate and forwards DNS and URI ones",
+          "[tls]") {
+    TlsOptions server = server_options();
+    server.client_ca = fixture("ca.pem");
+    server.client_auth = ClientAuth::Required;
+    UpstreamTlsOptions many = client_options();
+    many.cert = fixture("client-many.pem");
+    many.key = fixture("client-many.key");
+    Link link;
+    connect(link, server, many, "a.test");
+    REQUIRE(link.connected());
+    CHECK(link.server.peer_san() == "first.client.test");
+    const std::span<const std::string_view> sans = link.server.peer_sans();
+    const std::vector<std::string> got(sans.begin(), sans.end());
+    CHECK(got == std::vector<std::string>{"first.client.test", "spiffe://blitz.test/many",
+                                          "ops@blitz.test", "192.0.2.7", "2001:db8::7",
+                                          "second.client.test", "urn:blitz:many"});
+    // Envoy's element order: every URI, then every DNS name; email and IP SANs have no key.
+    const std::string xfcc(link.server.peer_xfcc());
+    const std::size_t subject = xfcc.find(";Subject=");
+    REQUIRE(subject != std::string::npos);
+    CHECK(xfcc.substr(subject) ==
+          ";Subject=\"CN=many\";URI=spiffe://blitz.test/many;URI=urn:blitz:many;"
+          "DNS=first.client.test;DNS=second.client.test");
 }
 
 TEST_CASE("tls::Session applies client_auth none, optional and required", "[tls]") {
