@@ -30,6 +30,14 @@ struct EndpointOptions {
     bool operator==(const EndpointOptions&) const = default;
 };
 
+/// The protocol spoken to an upstream's endpoints.
+enum class UpstreamProtocol : std::uint8_t {
+    Http1,  ///< HTTP/1.1, one request at a time per pooled connection
+    /// HTTP/2 (RFC 9113): cleartext with prior knowledge, or over TLS with ALPN "h2" only.
+    /// Requests are multiplexed over a few connections per endpoint (gRPC needs this).
+    Http2,
+};
+
 /// Load-balancing policies.
 enum class Balance : std::uint8_t {
     RoundRobin,          ///< each endpoint in turn, weights ignored
@@ -188,6 +196,7 @@ struct UpstreamOptions {
     /// failing every request with 503. 0 turns it off: then an upstream with no available
     /// endpoint answers 503 `no_healthy_upstream`.
     std::uint32_t panic_threshold_percent = 50;
+    UpstreamProtocol protocol = UpstreamProtocol::Http1;
 
     bool operator==(const UpstreamOptions&) const = default;
 };

@@ -125,8 +125,8 @@ struct Refused {
 // "h2" is the value people try first toward an upstream; say why it is refused.
 constexpr Refused kUpstreamAlpnRefused[] = {
     {kH2,
-     "\"h2\" cannot be offered to an upstream: upstream HTTP/2 is not available yet; use "
-     "\"http/1.1\""}};
+     "\"h2\" is not chosen by ALPN here: write \"protocol\": \"h2\" on the upstream (its TLS "
+     "connections then offer \"h2\" alone)"}};
 
 /// A list of distinct values, each one of `allowed`, at least one; it replaces the default.
 /// `what` names one value ("ALPN protocol id"). `places`, when given, gets where each value

@@ -23,6 +23,7 @@ constexpr std::array<std::string_view, 6> kBalances = {
 constexpr Balance kBalanceValues[] = {Balance::RoundRobin,   Balance::WeightedRoundRobin,
                                       Balance::LeastRequest, Balance::Random,
                                       Balance::RingHash,     Balance::Maglev};
+constexpr std::array<std::string_view, 2> kProtocols = {"http1", "h2"};
 constexpr std::array<std::string_view, 3> kHashSources = {"client_ip", "header", "cookie"};
 constexpr std::array<std::string_view, 3> kFamilies = {"v4", "v6", "any"};
 constexpr std::int64_t kMaxWeight = 10'000;
@@ -361,7 +362,7 @@ bool ordered(Walker& w, const Place& at, std::string_view lo_key, std::chrono::m
                           std::to_string(hi.count()) + ")");
 }
 
-const std::array<Field<UpstreamState>, 12> kUpstreamFields = {{
+const std::array<Field<UpstreamState>, 13> kUpstreamFields = {{
     {"name",
      [](Walker& w, Node& n, UpstreamState& u) {
          // Names appear in logs and in the response header that names a proxy error's cause.
@@ -438,6 +439,15 @@ const std::array<Field<UpstreamState>, 12> kUpstreamFields = {{
     {"panic_threshold_percent",
      [](Walker& w, Node& n, UpstreamState& u) {
          return w.integer(n, 0, 100, u.options.panic_threshold_percent);
+     }},
+    {"protocol",
+     [](Walker& w, Node& n, UpstreamState& u) {
+         std::size_t i = 0;
+         if (!w.choice(n, kProtocols, i)) {
+             return false;
+         }
+         u.options.protocol = i == 0 ? UpstreamProtocol::Http1 : UpstreamProtocol::Http2;
+         return true;
      }},
 }};
 

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "http/uri.hpp"
+#include "http2/fields.hpp"
 #include "http2/memory.hpp"
 
 namespace blitz::http2 {
@@ -18,56 +19,6 @@ namespace {
 constexpr std::string_view kCookie = "cookie";
 // The largest stream id (RFC 9113 §5.1.1): the last stream id of a shutdown notice.
 constexpr std::int32_t kMaxStreamId = 0x7FFFFFFF;
-
-// Each byte of a field name as HTTP/2 sends it: lower-cased if it is a token character
-// (RFC 9110 §5.6.2, RFC 9113 §8.2.1), 0 if it may not appear in a name.
-constexpr std::array<char, 256> kNameChar = [] {
-    std::array<char, 256> t{};
-    for (int c = 0; c < 256; ++c) {
-        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-            t[c] = static_cast<char>(c);
-        } else if (c >= 'A' && c <= 'Z') {
-            t[c] = static_cast<char>(c + 32);
-        }
-    }
-    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
-        t[static_cast<unsigned char>(c)] = c;
-    }
-    return t;
-}();
-
-// The lower-cased copy of a field name in the arena, or empty when it is not a valid name.
-std::string_view lower_name(Arena& a, std::string_view name) {
-    char* out = static_cast<char*>(a.allocate(name.size(), 1));
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        const char c = kNameChar[static_cast<unsigned char>(name[i])];
-        if (c == 0) {
-            return {};
-        }
-        out[i] = c;
-    }
-    return {out, name.size()};
-}
-
-// RFC 9113 §8.2.2: these fields belong to a connection, not to a message; they never go out on
-// an HTTP/2 stream. (nghttp2 refuses them in requests already.)
-bool connection_specific(std::string_view lower_name) noexcept {
-    return lower_name == "connection" || lower_name == "keep-alive" || lower_name == "proxy-connection" ||
-           lower_name == "transfer-encoding" || lower_name == "upgrade" || lower_name == "te";
-}
-
-bool valid_value(std::string_view v) noexcept {
-    for (unsigned char c : v) {
-        if (c == '\0' || c == '\r' || c == '\n') {
-            return false;
-        }
-    }
-    return true;
-}
-
-std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {
-    return {reinterpret_cast<const char*>(p), n};
-}
 
 // A query as the HTTP/1.1 codec accepts it: visible ASCII except '#', escapes well-formed.
 bool valid_query(std::string_view q) noexcept {
@@ -636,9 +587,7 @@ bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body
         if (connection_specific(name)) {
             continue;
         }
-        nv[k++] = nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(h.value.data())), name.size(),
-                             h.value.size(), NGHTTP2_NV_FLAG_NONE};
+        nv[k++] = field_nv(name, h.value);
     }
     if (!has_body) {
         s.response_done = true;
@@ -674,9 +623,7 @@ bool ServerSession::trailers(Stream& s, Headers fields) {
         if (name.empty() || !valid_value(h.value) || connection_specific(name)) {
             continue;
         }
-        nv[k++] = nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
-                             reinterpret_cast<std::uint8_t*>(const_cast<char*>(h.value.data())), name.size(),
-                             h.value.size(), NGHTTP2_NV_FLAG_NONE};
+        nv[k++] = field_nv(name, h.value);
     }
     s.response_done = true;
     return nghttp2_submit_trailer(session_, s.id, nv, k) == 0;

@@ -370,7 +370,11 @@ void Connection::process_body(char*& p, char* end) {
                 ProxyState* proxy = active_->proxy;
                 deliver_body(step.data, step.done);
                 if (active_ != nullptr && active_->proxy == proxy && state_ == State::Body) {
-                    proxy->request_body(raw, step.consumed, current_bid_, step.done);
+                    if (framed_upstream_body(active_->ex.route()->proxy)) {
+                        proxy->request_body(raw, step.consumed, current_bid_, step.done);
+                    } else {
+                        proxy->request_body(step.data.data(), step.data.size(), current_bid_, step.done);
+                    }
                 }
             } else {
                 deliver_body(step.data, step.done);

@@ -338,7 +338,8 @@ void H2Stream::request_data(const char* data, std::size_t len, std::int32_t bid)
         // Framed for the upstream without copying the payload; until the proxy starts (request
         // filters still run) the bytes wait here, bounded by the stream window.
         SendQueue& q = upstream_body();
-        if (chunked_) {
+        const bool chunked = chunked_ && framed_upstream_body(ex_.route()->proxy);
+        if (chunked) {
             char hd[20];
             const int n = std::snprintf(hd, sizeof hd, "%zx\r\n", len);
             q.push_copy(hd, static_cast<std::uint32_t>(n));
@@ -348,7 +349,7 @@ void H2Stream::request_data(const char* data, std::size_t len, std::int32_t bid)
         } else {
             q.push_copy(data, static_cast<std::uint32_t>(len));
         }
-        if (chunked_) {
+        if (chunked) {
             q.push_copy("\r\n", 2);
         }
         if (proxy_ == nullptr) {
@@ -384,7 +385,7 @@ void H2Stream::request_end(std::span<const Header> trailers) {
     }
     if (ex_.route() != nullptr && ex_.route()->proxy.upstream) {
         SendQueue& q = upstream_body();
-        if (chunked_) {
+        if (chunked_ && framed_upstream_body(ex_.route()->proxy)) {
             // RFC 9112 §7.1.2: the trailers travel in the last chunk's trailer section. A body
             // with content-length goes upstream as it is, so its trailers are dropped.
             q.push_copy("0\r\n", 3);

@@ -96,6 +96,7 @@ void ProxyState::abort() noexcept {
         detach(false);
         c->close();
     }
+    detach(false);  // an HTTP/2 stream is reset
     if (cluster_ != nullptr) {
         if (counted_request_) {
             --cluster_->requests;
@@ -126,7 +127,10 @@ void ProxyState::start() {
     const Request& req = ex_.request();
     body_done_ = !req.has_body;
     request_done_ms_ = reactor_.now_ms();
-    upgrade_ = !http1::requested_upgrade(req.headers, req.version).empty();
+    h2_ = !framed_upstream_body(action_);
+    // An HTTP/2 upstream gets no Upgrade (RFC 9113 §8.6): the request goes as a plain one, and
+    // the client sees the ordinary response a server that ignores Upgrade gives.
+    upgrade_ = !h2_ && !http1::requested_upgrade(req.headers, req.version).empty();
     cluster_ = &reactor_.proxy().cluster(action_.upstream->cluster());
     series_ = &reactor_.metrics().upstream(*action_.upstream);
     if (!cluster_->can_start_request()) {
@@ -141,7 +145,9 @@ void ProxyState::start() {
         give_up(500, "request cannot be forwarded", "invalid_request");
         return;
     }
-    request_.push_static(request_head_.data(), static_cast<std::uint32_t>(request_head_.size()));
+    if (!h2_) {
+        request_.push_static(request_head_.data(), static_cast<std::uint32_t>(request_head_.size()));
+    }
     // Kept for a retry or the keep-alive race (the head always, a body while it is small).
     request_.set_retain(!upgrade_);
     attempt();
@@ -248,10 +254,22 @@ bool ProxyState::build_head() {
             extra[n_extra++] = Header{"tracestate", obs_.tracestate};
         }
     }
+    const std::string_view host = action_.host_rewrite.empty() ? req.authority : std::string_view(action_.host_rewrite);
+    if (h2_) {
+        if (http1::accepts_trailers(req.headers)) {
+            extra[n_extra++] = Header{"te", "trailers"};  // the only TE HTTP/2 carries (RFC 9113 §8.2.2)
+        }
+        h2_path_ = target;
+        h2_authority_ = host;
+        build_h2_fields(req.headers, {drop, n_drop}, Headers({extra, n_extra}));
+        // W3C Trace Context: each attempt writes its span id here before its HEADERS go out.
+        traceparent_span_ = traceparent != nullptr ? traceparent + 36 : nullptr;
+        return true;
+    }
     http1::UpstreamRequest r;
     r.method = req.method_name;
     r.target = target;
-    r.host = action_.host_rewrite.empty() ? req.authority : std::string_view(action_.host_rewrite);
+    r.host = host;
     r.headers = req.headers;
     r.drop = {drop, n_drop};
     r.extra = Headers({extra, n_extra});
@@ -281,6 +299,26 @@ bool ProxyState::build_head() {
         traceparent_span_ = at == std::string_view::npos ? nullptr : dst + at + 36;
     }
     return len != 0;
+}
+
+void ProxyState::build_h2_fields(Headers headers, std::span<const std::string_view> drop, Headers extra) {
+    const std::size_t n = extra.size() + headers.size();
+    auto* fields = static_cast<Header*>(ex_.arena().allocate(sizeof(Header) * n, alignof(Header)));
+    std::uint16_t k = 0;
+    for (const Header& h : headers) {
+        // Hop-by-hop fields end here (RFC 9110 §7.6.1), TE included (re-added as "trailers"
+        // when the client accepts them), and Host travels as :authority.
+        const bool dropped = std::any_of(drop.begin(), drop.end(), [&](std::string_view d) { return iequals(h.name, d); });
+        if (dropped || http1::is_hop_by_hop(h.name, headers) || iequals(h.name, "te") || iequals(h.name, "host")) {
+            continue;
+        }
+        fields[k++] = h;
+    }
+    for (const Header& h : extra) {
+        fields[k++] = h;
+    }
+    h2_fields_ = fields;
+    h2_count_ = k;
 }
 
 void ProxyState::attempt() {
@@ -314,6 +352,10 @@ void ProxyState::attempt() {
         trace::format_hex(std::span<char, 16>(traceparent_span_, 16), span_id_);
         span_start_ns_ = unix_now_ns();
         span_open_ = obs_.sampled;
+    }
+    if (h2_) {
+        attempt_h2();
+        return;
     }
     UpstreamConn* c = fresh_only_ ? nullptr : reactor_.proxy().take_idle(*pool_);
     fresh_only_ = false;
@@ -350,33 +392,88 @@ void ProxyState::attempt() {
     }
 }
 
+void ProxyState::attempt_h2() {
+    UpstreamH2Session* s = fresh_only_ ? nullptr : reactor_.proxy().h2_session(*pool_);
+    fresh_only_ = false;
+    if (s == nullptr) {
+        const UpstreamOptions& opts = cluster_->cluster().options();
+        const std::uint32_t per_endpoint = opts.pool.max_connections_per_endpoint;
+        if (!cluster_->can_open_connection() || (per_endpoint != 0 && pool_->open >= per_endpoint)) {
+            // Every session to the endpoint is at its stream limit and no connection may be
+            // added: the circuit breaker's answer.
+            series_->errors[static_cast<std::size_t>(UpstreamError::CircuitOpen)].add();
+            give_up(503, "upstream connection limit reached", "overflow");
+            return;
+        }
+        int error = 0;
+        connect_started_us_ = reactor_.now_us();
+        s = reactor_.proxy().h2_connect(*pool_, error);
+        if (s == nullptr) {
+            log(LogLevel::Warn, "upstream \"%s\": socket: %s", opts.name.c_str(), std::strerror(error));
+            failed(Cause::ConnectFailure);
+            return;
+        }
+    }
+    const Request& req = ex_.request();
+    call_.owner = this;
+    call_.arena = &ex_.arena();
+    const std::string_view scheme = cluster_->cluster().tls() != nullptr ? "https" : "http";
+    if (!s->submit(call_, req.method_name, scheme, h2_authority_, h2_path_, Headers({h2_fields_, h2_count_}),
+                   req.has_body)) {
+        call_.owner = nullptr;
+        give_up(502, "request cannot be sent over HTTP/2", "invalid_request");
+        return;
+    }
+    h2_attached_ = true;
+    count_active();
+    arm_deadline();
+}
+
 void ProxyState::attach(UpstreamConn* c) {
     up_ = c;
     c->set_owner(this);
     c->count_request();
+    count_active();
+    arm_deadline();
+}
+
+void ProxyState::count_active() noexcept {
     auto endpoints = cluster_->endpoints();
     if (static_cast<std::size_t>(endpoint_) < endpoints.size()) {
         ++endpoints[static_cast<std::size_t>(endpoint_)].active_requests;
     }
-    arm_deadline();
 }
 
-void ProxyState::detach(bool reusable) noexcept {
-    UpstreamConn* c = up_;
-    up_ = nullptr;
-    if (c == nullptr) {
-        return;
-    }
+void ProxyState::uncount_active(const EndpointPool* pool) noexcept {
     if (cluster_ != nullptr && endpoint_ >= 0) {
         auto eps = cluster_->endpoints();
         // The set may have changed since the pick: count by pool, which is stable.
         for (auto& e : eps) {
-            if (e.pool == c->pool() && e.active_requests > 0) {
+            if (e.pool == pool && e.active_requests > 0) {
                 --e.active_requests;
                 break;
             }
         }
     }
+}
+
+void ProxyState::detach(bool reusable) noexcept {
+    if (h2_attached_) {
+        // An HTTP/2 stream: reset unless it completed; the session stays for other streams.
+        h2_attached_ = false;
+        uncount_active(pool_);
+        reactor_.timers().cancel(retry_timer_);
+        if (call_.session != nullptr) {
+            call_.session->cancel(call_);
+        }
+        return;
+    }
+    UpstreamConn* c = up_;
+    up_ = nullptr;
+    if (c == nullptr) {
+        return;
+    }
+    uncount_active(c->pool());
     c->cancel_timer();
     c->set_owner(nullptr);
     if (reusable) {
@@ -405,21 +502,27 @@ std::uint64_t ProxyState::total_deadline() const noexcept {
 // One timer per upstream connection carries the earliest of: connect timeout, per-try timeout
 // (until the response head), idle timeout (once streaming), and the total timeout.
 void ProxyState::arm_deadline() {
-    if (up_ == nullptr) {
+    if (up_ == nullptr && !h2_attached_) {
         return;
     }
     const std::uint64_t now = reactor_.now_ms();
     std::uint64_t deadline = ~std::uint64_t{0};
     const auto ms = [](std::chrono::milliseconds d) { return static_cast<std::uint64_t>(d.count()); };
-    if (up_->state() == UpstreamConn::State::Connecting) {
+    // An HTTP/2 stream's connect timeout is its session's (it fails every stream waiting).
+    if (up_ != nullptr && up_->state() == UpstreamConn::State::Connecting) {
         deadline = try_started_ms_ + ms(cluster_->cluster().options().pool.connect_timeout);
     }
     deadline = std::min({deadline, per_try_deadline(), total_deadline()});
     if (action_.idle_timeout.count() > 0) {
         deadline = std::min(deadline, std::max(last_io_ms_, try_started_ms_) + ms(action_.idle_timeout));
     }
-    if (deadline != ~std::uint64_t{0}) {
+    if (deadline == ~std::uint64_t{0}) {
+        return;
+    }
+    if (up_ != nullptr) {
         up_->arm_timer(std::max(deadline, now));
+    } else {
+        reactor_.timers().arm(retry_timer_, std::max(deadline, now));
     }
 }
 
@@ -478,6 +581,8 @@ void ProxyState::body_queued(bool end) {
     }
     if (up_ != nullptr && up_->connected()) {
         up_->send_from(&request_);
+    } else if (call_.session != nullptr) {
+        call_.session->resume_body(call_);
     }
     if (!body_done_ && request_.unwritten() >= kMaxRequestBacklog && !input_blocked_) {
         input_blocked_ = true;
@@ -754,8 +859,13 @@ void ProxyState::check_backpressure() {
 }
 
 void ProxyState::downstream_drained() {
-    if (up_ != nullptr && conn_.output_backlog() < kMaxResponseBacklog / 2) {
+    if (conn_.output_backlog() >= kMaxResponseBacklog / 2) {
+        return;
+    }
+    if (up_ != nullptr) {
         up_->resume_recv();
+    } else if (call_.session != nullptr) {
+        call_.session->consume(call_);
     }
 }
 
@@ -808,7 +918,9 @@ void ProxyState::upstream_closed(UpstreamConn& c, int error) {
     failed(Cause::Reset);
 }
 
-void ProxyState::upstream_timer(UpstreamConn& c) {
+void ProxyState::upstream_timer(UpstreamConn& c) { deadline_passed(c.state() == UpstreamConn::State::Connecting); }
+
+void ProxyState::deadline_passed(bool connecting) {
     const std::uint64_t now = reactor_.now_ms();
     const auto ms = [](std::chrono::milliseconds d) { return static_cast<std::uint64_t>(d.count()); };
     if (now >= total_deadline()) {
@@ -822,7 +934,7 @@ void ProxyState::upstream_timer(UpstreamConn& c) {
         }
         return;
     }
-    if (c.state() == UpstreamConn::State::Connecting) {
+    if (connecting) {
         failed(Cause::ConnectTimeout);
         return;
     }
@@ -957,6 +1069,10 @@ void ProxyState::schedule_retry() {
 
 void ProxyState::on_retry_timer(detail::TimerWheel::Timer* t) {
     auto* self = static_cast<ProxyState*>(t->owner);
+    if (self->h2_attached_) {
+        self->deadline_passed(false);
+        return;
+    }
     if (self->waiting_) {
         self->stop_waiting();
         self->give_up(503, "no upstream connection became free in time", "pending_timeout");
@@ -967,6 +1083,153 @@ void ProxyState::on_retry_timer(detail::TimerWheel::Timer* t) {
         return;
     }
     self->attempt();
+}
+
+// ---- HTTP/2 upstream streams ----
+
+void ProxyState::h2_head(const http2::ClientStream& s, bool end_stream) {
+    last_io_ms_ = reactor_.now_ms();
+    if (!got_bytes_) {
+        got_bytes_ = true;
+        first_byte_us_ = static_cast<std::int64_t>(reactor_.now_us() - try_started_us_);
+        series_->first_byte.observe(static_cast<std::uint64_t>(first_byte_us_));
+    }
+    if (s.status < 200) {
+        // 100 Continue goes to a client that asked for it, as over HTTP/1.1; others are dropped.
+        if (s.status == 100 && ex_.request().headers.has("Expect") && ex_.request().version != Version::Http10) {
+            conn_.proxy_continue();
+        }
+        return;
+    }
+    http1::ResponseHead head;
+    head.version = Version::Http2;
+    head.status = s.status;
+    head.headers = {s.fields, s.count};
+    const std::string_view length = Headers(head.headers).get("content-length");
+    if (!length.empty()) {
+        // nghttp2 checked it is a number matching the DATA that follows (RFC 9113 §8.1.1).
+        head.has_content_length = true;
+        for (char c : length) {
+            head.content_length = head.content_length * 10 + static_cast<std::uint64_t>(c - '0');
+        }
+    }
+    if (end_stream) {
+        head.body = http1::Framing::None;
+    } else if (head.has_content_length && ex_.request().method != Method::Head) {
+        head.body = http1::Framing::Length;
+    } else {
+        // Framed for an HTTP/1.1 client as chunks (h2_data), or as DATA for an HTTP/2 one.
+        head.body = http1::Framing::Chunked;
+    }
+    (void)on_head(head);
+}
+
+void ProxyState::h2_data(const char* data, std::size_t len, std::uint16_t bid) {
+    last_io_ms_ = reactor_.now_ms();
+    if (done_ || !head_sent_) {
+        return;
+    }
+    body_filters({data, len}, false);
+    if (passthrough_ && len > 0) {
+        // An HTTP/1.1 client gets the DATA as chunks (RFC 9112 §7.1): the size line and CRLF
+        // are copied, the payload is forwarded from the receive buffer.
+        char line[20];
+        const int n = std::snprintf(line, sizeof line, "%zx\r\n", len);
+        conn_.proxy_body(line, static_cast<std::uint32_t>(n), -1);
+        conn_.proxy_body(data, static_cast<std::uint32_t>(len), bid);
+        conn_.proxy_body("\r\n", 2, -1);
+    } else {
+        conn_.proxy_body(data, static_cast<std::uint32_t>(len), bid);
+    }
+    release_window();
+}
+
+void ProxyState::release_window() {
+    if (call_.session != nullptr && conn_.output_backlog() < kMaxResponseBacklog) {
+        call_.session->consume(call_);
+    }
+}
+
+void ProxyState::h2_end(Headers trailers) {
+    last_io_ms_ = reactor_.now_ms();
+    if (done_ || !head_sent_) {
+        return;
+    }
+    body_filters({}, true);
+    if (passthrough_) {
+        // The last chunk, then the trailer section (RFC 9112 §7.1.2).
+        conn_.proxy_body("0\r\n", 3, -1);
+        for (const Header& h : trailers) {
+            if (!http1::trailer_forbidden(h.name)) {
+                conn_.proxy_body(h.name.data(), static_cast<std::uint32_t>(h.name.size()), -1);
+                conn_.proxy_body(": ", 2, -1);
+                conn_.proxy_body(h.value.data(), static_cast<std::uint32_t>(h.value.size()), -1);
+                conn_.proxy_body("\r\n", 2, -1);
+            }
+        }
+        conn_.proxy_body("\r\n", 2, -1);
+    } else if (trailers.size() > 0) {
+        conn_.proxy_trailers(trailers);
+    }
+    finish();
+}
+
+void ProxyState::h2_failed(H2Failure why) {
+    if (head_sent_) {
+        // Cut mid-body: the client must see a truncated message, never a complete one.
+        cluster_->cluster().report(pool_->endpoint, upstream::Outcome::Reset, reactor_.now_ms());
+        detach(false);
+        done_ = true;
+        conn_.proxy_done(false);
+        return;
+    }
+    switch (why) {
+        case H2Failure::Refused:
+            // RFC 9113 §8.7: the server did not process it, so any request may go again, once,
+            // on another session, without blaming the endpoint (a GOAWAY race, a stream limit).
+            if (!race_retried_ && request_.retaining() && (!ex_.request().has_body || body_done_)) {
+                race_retried_ = true;
+                fresh_only_ = true;
+                reactor_.metrics().keepalive_race_retries.add();
+                detach(false);
+                request_.rewind();
+                --tried_count_;
+                attempt();
+                return;
+            }
+            failed(Cause::Reset);
+            return;
+        case H2Failure::ConnectFailure:
+            failed(Cause::ConnectFailure);
+            return;
+        case H2Failure::ConnectTimeout:
+            failed(Cause::ConnectTimeout);
+            return;
+        case H2Failure::TlsFailure:
+            failed(Cause::TlsFailure);
+            return;
+        case H2Failure::Reset:
+            failed(Cause::Reset);
+            return;
+        case H2Failure::BadResponse:
+            failed(Cause::BadResponse);
+            return;
+    }
+}
+
+std::size_t ProxyState::h2_body_ready(std::size_t max, bool& last) {
+    const std::uint64_t n = std::min<std::uint64_t>(request_.unwritten(), max);
+    last = body_done_ && n == request_.unwritten();
+    return static_cast<std::size_t>(n);
+}
+
+void ProxyState::h2_body_take(SendQueue& out, std::size_t len) {
+    request_.share_to(out, static_cast<std::uint32_t>(len));
+    last_io_ms_ = reactor_.now_ms();
+    if (input_blocked_ && request_.unwritten() < kMaxRequestBacklog / 2) {
+        input_blocked_ = false;
+        conn_.proxy_unblock_input();
+    }
 }
 
 void ProxyState::end_span(int status, std::string_view error) {

@@ -14,6 +14,7 @@
 #include "server/observe.hpp"
 #include "server/send_queue.hpp"
 #include "server/upstream_conn.hpp"
+#include "server/upstream_h2.hpp"
 
 namespace blitz::server {
 
@@ -50,11 +51,18 @@ protected:
     ~Downstream() = default;
 };
 
-/// One proxied exchange: picks endpoints, sends the request over pooled connections, retries
-/// what may be retried, and streams the response back through its downstream Connection.
+/// Whether the upstream of `action` takes request bodies with HTTP/1.1 framing (chunked as the
+/// client sent it); an HTTP/2 upstream takes the plain bytes (DATA frames carry the framing).
+inline bool framed_upstream_body(const ProxyAction& action) noexcept {
+    return action.upstream->options().protocol == UpstreamProtocol::Http1;
+}
+
+/// One proxied exchange: picks endpoints, sends the request over pooled connections (one
+/// exchange per HTTP/1.1 connection, or a stream of a multiplexed HTTP/2 session), retries what
+/// may be retried, and streams the response back through its downstream Connection.
 ///
 /// Thread: the reactor's. Lifetime: in the exchange's arena, destroyed with the exchange.
-class ProxyState final : public UpstreamOwner {
+class ProxyState final : public UpstreamOwner, private H2StreamOwner {
 public:
     ProxyState(Downstream& conn, Exchange& ex, const ExchangeObs& obs, const ProxyAction& action, ReactorImpl& reactor);
     ~ProxyState();
@@ -63,8 +71,9 @@ public:
 
     /// Builds the upstream request head and sends the first attempt.
     void start();
-    /// Request body bytes as received: `raw` (framing included) is forwarded, `bid` is the
-    /// receive buffer holding it or -1 (then it is copied).
+    /// Request body bytes as received: `raw` is forwarded (with its HTTP/1.1 framing when
+    /// framed_upstream_body(), else the plain bytes), `bid` is the receive buffer holding it or
+    /// -1 (then it is copied).
     void request_body(const char* raw, std::size_t len, std::int32_t bid, bool end);
     /// Request body bytes held back (already framed for the upstream) before the proxy started.
     void request_body_from(SendQueue& held, bool end);
@@ -101,15 +110,33 @@ public:
     void upstream_available(UpstreamConn* c) override;
 
 private:
+    // H2StreamOwner
+    void h2_head(const http2::ClientStream& s, bool end_stream) override;
+    void h2_data(const char* data, std::size_t len, std::uint16_t bid) override;
+    void h2_end(Headers trailers) override;
+    void h2_failed(H2Failure why) override;
+    std::size_t h2_body_ready(std::size_t max, bool& last) override;
+    void h2_body_take(SendQueue& out, std::size_t len) override;
+
     /// Why an attempt failed. Status: a response whose status the retry policy names;
     /// BadResponse: a response that could not be parsed (or a 101 nobody asked for).
     enum class Cause : std::uint8_t { ConnectFailure, ConnectTimeout, TlsFailure, Reset, Timeout, Status, BadResponse };
 
     bool build_head();
+    /// The HTTP/2 request fields (build_head() for an HTTP/2 upstream).
+    void build_h2_fields(Headers headers, std::span<const std::string_view> drop, Headers extra);
     void body_queued(bool end);
     void attempt();
+    /// attempt() on an HTTP/2 upstream: a stream on a session to the picked endpoint.
+    void attempt_h2();
     void attach(UpstreamConn* c);
+    void count_active() noexcept;
     void detach(bool reusable) noexcept;
+    void uncount_active(const EndpointPool* pool) noexcept;
+    /// The deadline timer (the connection's, or for an HTTP/2 stream retry_timer_) fired.
+    void deadline_passed(bool connecting);
+    /// Response bytes of an HTTP/2 stream handed on: its window reopens unless the client lags.
+    void release_window();
     void arm_deadline();
     std::uint64_t per_try_deadline() const noexcept;
     std::uint64_t total_deadline() const noexcept;
@@ -157,6 +184,8 @@ private:
     bool done_ = false;
     bool passthrough_ = false;   // response body bytes forwarded with their framing
     bool upgrade_ = false;       // the request asks for a protocol upgrade
+    bool h2_ = false;            // the upstream speaks HTTP/2
+    bool h2_attached_ = false;   // call_ counts as an active request of pool_'s endpoint
     std::uint64_t try_started_ms_ = 0;
     std::uint64_t try_started_us_ = 0;
     std::uint64_t connect_started_us_ = 0;  // 0: the attempt reuses a pooled connection
@@ -173,6 +202,12 @@ private:
     http1::ResponseHead head_{};
     http1::BodyDecoder body_;
     std::string_view request_head_;
+    // An HTTP/2 upstream's request: :path, :authority, :scheme and the fields, and the stream.
+    std::string_view h2_path_;
+    std::string_view h2_authority_;
+    Header* h2_fields_ = nullptr;
+    std::uint16_t h2_count_ = 0;
+    UpstreamCall call_;
     SendQueue request_;
     // The trailer section of a chunked response going out decoded, gathered for the client.
     char* trailer_ = nullptr;

@@ -150,6 +150,30 @@ void SendQueue::move_to(SendQueue& to, std::uint32_t n) {
     }
 }
 
+void SendQueue::share_to(SendQueue& to, std::uint32_t n) {
+    const std::uint32_t total = n;
+    std::uint32_t offset = offset_;
+    for (unsigned i = cursor_; i < count_ && n > 0; ++i) {
+        const Segment& s = at(i);
+        const std::uint32_t k = std::min(n, s.len - offset);
+        switch (s.kind) {
+            case Kind::Buffer:
+                to.push_buffer(s.data + offset, k, s.bid);
+                break;
+            case Kind::Static:
+                to.push_static(s.data + offset, k);
+                break;
+            case Kind::Block:
+            case Kind::Heap:
+                to.push_copy(s.data + offset, k);
+                break;
+        }
+        n -= k;
+        offset = 0;
+    }
+    consume(total - n);
+}
+
 unsigned SendQueue::prepare() noexcept {
     iovec* iov = iov_;
     unsigned n = 0;

@@ -45,6 +45,10 @@ public:
     /// consumed or retained.
     void move_to(SendQueue& to, std::uint32_t n);
 
+    /// Appends the next `n` unwritten bytes to `to` (buffer spans by reference, handler-made
+    /// blocks copied) and marks them written here: an HTTP/2 request body going into its
+    /// session's queue, still retained for a retry when retaining.
+    void share_to(SendQueue& to, std::uint32_t n);
     /// Fills iov() with what is still unwritten; returns the count (0: nothing to write). The
     /// vector stays valid until the next prepare().
     unsigned prepare() noexcept;

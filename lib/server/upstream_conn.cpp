@@ -12,6 +12,7 @@
 
 #include "server/reactor.hpp"
 #include "server/tls_state.hpp"
+#include "server/upstream_h2.hpp"
 
 namespace blitz::server {
 
@@ -459,6 +460,9 @@ EndpointPool::~EndpointPool() {
 }
 
 ProxyContext::~ProxyContext() {
+    for (UpstreamH2Session* s : sessions_) {
+        delete s;
+    }
     for (auto& [cluster, local] : clusters_) {
         for (upstream::LocalEndpoint& e : local->endpoints()) {
             delete static_cast<EndpointPool*>(e.pool);
@@ -512,6 +516,29 @@ UpstreamConn* ProxyContext::connect(EndpointPool& pool, int& error) {
     return c;
 }
 
+UpstreamH2Session* ProxyContext::h2_session(EndpointPool& pool) noexcept {
+    for (UpstreamH2Session* s : pool.h2) {
+        if (s->can_open()) {
+            return s;
+        }
+    }
+    return nullptr;
+}
+
+UpstreamH2Session* ProxyContext::h2_connect(EndpointPool& pool, int& error) {
+    auto* s = new UpstreamH2Session(reactor_, pool);
+    if (!s->open(error)) {
+        delete s;
+        return nullptr;
+    }
+    sessions_.push_back(s);
+    return s;
+}
+
+void ProxyContext::h2_gone(UpstreamH2Session* session) noexcept {
+    sessions_.erase(std::remove(sessions_.begin(), sessions_.end(), session), sessions_.end());
+}
+
 void ProxyContext::connection_closed(EndpointPool& pool) noexcept {
     --pool.open;
     pool.series->open.sub();
@@ -550,6 +577,11 @@ void ProxyContext::drop_pool(void* /*context*/, void* p) {
     for (UpstreamConn* c : idle) {
         c->close();
     }
+    // HTTP/2 sessions close once their last stream ended (each checks `orphaned`).
+    const std::vector<UpstreamH2Session*> sessions = pool->h2;
+    for (UpstreamH2Session* s : sessions) {
+        s->close_if_idle();
+    }
 }
 
 void ProxyContext::keep_only(const std::vector<const upstream::Cluster*>& live) {
@@ -577,6 +609,12 @@ void ProxyContext::close_idle() noexcept {
             auto* pool = static_cast<EndpointPool*>(e.pool);
             while (pool != nullptr && !pool->idle.empty()) {
                 pool->idle.back()->close();
+            }
+            if (pool != nullptr) {
+                const std::vector<UpstreamH2Session*> sessions = pool->h2;
+                for (UpstreamH2Session* s : sessions) {
+                    s->close_if_idle();
+                }
             }
         }
     }

@@ -20,6 +20,7 @@ class UpstreamConn;
 struct EndpointPool;
 struct EndpointSeries;
 struct TlsState;
+class UpstreamH2Session;
 
 /// What an upstream connection reports to the exchange using it.
 ///
@@ -152,6 +153,9 @@ struct EndpointPool {
     upstream::Endpoint endpoint;   // a stable copy: the set it came from may be replaced
     upstream::LocalCluster* cluster = nullptr;
     std::vector<UpstreamConn*> idle;  // most recently used last
+    /// HTTP/2 sessions taking new streams (an HTTP/2 upstream's; their connections are not in
+    /// `idle`: a session keeps its own).
+    std::vector<UpstreamH2Session*> h2;
     /// Requests waiting for a connection at the connection limit, oldest first (bounded by the
     /// circuit breaker's max_pending_requests).
     std::vector<UpstreamOwner*> waiters;
@@ -177,6 +181,12 @@ public:
     UpstreamConn* take_idle(EndpointPool& pool);
     /// A new connection to `pool`'s endpoint (connecting), or nullptr with `error` set.
     UpstreamConn* connect(EndpointPool& pool, int& error);
+    /// An HTTP/2 session to `pool`'s endpoint with room for another stream, or nullptr.
+    UpstreamH2Session* h2_session(EndpointPool& pool) noexcept;
+    /// A new HTTP/2 session to `pool`'s endpoint (connecting), or nullptr with `error` set.
+    UpstreamH2Session* h2_connect(EndpointPool& pool, int& error);
+    /// Called by a session that ended, just before it deletes itself.
+    void h2_gone(UpstreamH2Session* session) noexcept;
     /// Called by a connection that closed for good.
     void connection_closed(EndpointPool& pool) noexcept;
     /// Closes every idle connection (stopping).
@@ -190,6 +200,7 @@ private:
 
     ReactorImpl& reactor_;
     std::unordered_map<const upstream::Cluster*, std::unique_ptr<upstream::LocalCluster>> clusters_;
+    std::vector<UpstreamH2Session*> sessions_;  // every HTTP/2 session not yet deleted
 };
 
 }  // namespace blitz::server

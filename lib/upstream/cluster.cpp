@@ -284,7 +284,11 @@ Result<std::shared_ptr<Cluster>, std::string> Cluster::make(UpstreamOptions opti
     cluster->factory_ =
         o.balance == Balance::Custom ? o.custom_balancer : builtin_balancer(o.balance);
     if (o.tls.enabled) {
-        auto context = tls::ClientContext::make(o.tls);
+        UpstreamTlsOptions tls = o.tls;
+        if (o.protocol == UpstreamProtocol::Http2) {
+            tls.alpn = {"h2"};  // RFC 9113 §3.2
+        }
+        auto context = tls::ClientContext::make(tls);
         if (!context) {
             return fail("upstream \"" + o.name + "\": tls: " + context.error());
         }

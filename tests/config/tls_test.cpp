@@ -527,8 +527,8 @@ TEST_CASE("config::parse_config refuses bad values in an upstream's tls", "[conf
                      "$.upstreams[0].tls.server_name", kName + "\"10.0.0.0/8\"");
     require_error_at(upstream_tls(R"({"alpn": ["http/1.1", "h2"]})"), "\"h2\"",
                      "$.upstreams[0].tls.alpn[1]",
-                     "\"h2\" cannot be offered to an upstream: upstream HTTP/2 is not available "
-                     "yet; use \"http/1.1\"");
+                     "\"h2\" is not chosen by ALPN here: write \"protocol\": \"h2\" on the "
+                     "upstream (its TLS connections then offer \"h2\" alone)");
     require_error_at(upstream_tls(R"({"alpn": ["spdy/3.1"]})"), "\"spdy/3.1\"",
                      "$.upstreams[0].tls.alpn[0]",
                      "expected one of \"http/1.1\", found \"spdy/3.1\"");

@@ -57,7 +57,7 @@ constexpr std::string_view kComplete = R"({
                          "max_retries": 5},
      "retry_budget": {"enabled": false, "percent": 50, "min_retry_concurrency": 1},
      "dns": {"min_ttl_ms": 1000, "max_ttl_ms": 60000, "family": "v6"},
-     "panic_threshold_percent": 30},
+     "panic_threshold_percent": 30, "protocol": "h2"},
     {"name": "web", "endpoints": ["127.0.0.1:9002"]}
   ]
 })";
@@ -110,6 +110,7 @@ TEST_CASE("config::parse_config reads every key of an upstream", "[config]") {
     CHECK(o.dns.max_ttl == 60000ms);
     CHECK(o.dns.family == "v6");
     CHECK(o.panic_threshold_percent == 30);
+    CHECK(o.protocol == blitz::UpstreamProtocol::Http2);
     CHECK(options_of(c, 1).name == "web");
 }
 
@@ -130,6 +131,7 @@ TEST_CASE("config::parse_config gives an upstream the documented defaults", "[co
     CHECK(o.retry_budget.percent == 20);
     CHECK(o.dns.family == "any");
     CHECK(o.panic_threshold_percent == 50);  // Envoy's healthy panic threshold
+    CHECK(o.protocol == blitz::UpstreamProtocol::Http1);
     CHECK(parse_ok(with_top("\"upstreams\": []")).upstreams.empty());
 
     // A health_check object turns checks on unless it says otherwise.
@@ -203,7 +205,7 @@ TEST_CASE("config::parse_config validates upstream names", "[config]") {
     require_error_at(j, "\"balance\"", "$.upstreams[0].balance",
                      "unknown key \"balance\"; allowed keys: name, endpoints, lb, hash, pool, "
                      "health_check, outlier_detection, circuit_breaker, retry_budget, dns, tls, "
-                     "panic_threshold_percent");
+                     "panic_threshold_percent, protocol");
 }
 
 TEST_CASE("config::parse_config validates upstream endpoints", "[config]") {
@@ -302,6 +304,8 @@ TEST_CASE("config::parse_config validates pools, limits and DNS of an upstream",
     j = upstream_with(R"("outlier_detection": {"max_ejection_percent": 101})");
     require_error_at(j, "101", "$.upstreams[0].outlier_detection.max_ejection_percent",
                      "expected an integer from 0 to 100, found 101");
+    j = upstream_with(R"("protocol": "h3")");
+    require_error_at(j, "\"h3\"", "$.upstreams[0].protocol", "expected one of \"http1\", \"h2\", found \"h3\"");
     j = upstream_with(R"("panic_threshold_percent": 101)");
     require_error_at(j, "101", "$.upstreams[0].panic_threshold_percent",
                      "expected an integer from 0 to 100, found 101");

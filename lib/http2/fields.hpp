@@ -1,0 +1,36 @@
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <blitz/arena.hpp>
+
+/// Field helpers both HTTP/2 codecs (server and client) share.
+namespace blitz::http2 {
+
+/// The lower-cased copy of a field name in the arena, or empty when it is not a valid name
+/// (RFC 9110 §5.6.2 token characters; RFC 9113 §8.2.1 wants lower case).
+std::string_view lower_name(Arena& a, std::string_view name);
+
+/// RFC 9113 §8.2.2: fields that belong to a connection, not to a message; they never go out on
+/// an HTTP/2 stream. `te` is among them: only `te: trailers` may be sent, by a client.
+bool connection_specific(std::string_view lower_name) noexcept;
+
+/// Whether a value can be sent: no CR, LF or NUL (RFC 9113 §8.2.1).
+bool valid_value(std::string_view v) noexcept;
+
+inline std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {
+    return {reinterpret_cast<const char*>(p), n};
+}
+
+/// An nghttp2 field naming bytes that live until the frame is submitted (nghttp2 copies them).
+inline nghttp2_nv field_nv(std::string_view name, std::string_view value) noexcept {
+    return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+                      reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(), value.size(),
+                      NGHTTP2_NV_FLAG_NONE};
+}
+
+}  // namespace blitz::http2
