@@ -1,8 +1,10 @@
 // HTTP/2 clients through blitzd to an HTTP/1.1 upstream (tests/backend, which logs every request
 // it receives): the head translated (:authority to Host, cookies joined, forwarded fields, Via),
 // request bodies with and without content-length (re-framed chunked), byte-exact echoes of
-// multi-megabyte bodies, a streamed event stream, and the gateway error of a dead upstream.
+// multi-megabyte bodies, a streamed event stream, and the gateway error of a dead upstream; and
+// both kinds of client through blitzd to nginx speaking HTTP/2 (upstreams[].protocol "h2").
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -225,4 +227,49 @@ TEST_CASE("blitzd proxies concurrent h2 streams on one connection to the upstrea
     CHECK(ok == 20);
     CHECK(bytes == 20 * 1000 + 190);
     REQUIRE(b.wait_for_requests(20));
+}
+
+TEST_CASE("blitzd proxies to nginx over HTTP/2 with prior knowledge", "[h2][proxy]") {
+    if (nginx_path().empty()) {
+        SKIP("nginx is not installed");
+    }
+    Nginx n(R"(    location / { return 200 "nginx over h2\n"; }
+    location /static/ { root www; })",
+            " http2");
+    const std::string blob = random_bytes(3 << 20, 11);
+    std::filesystem::create_directories(n.dir().path() + "/www/static");
+    n.dir().write("www/static/blob.bin", blob);
+
+    ProxyConfig cfg;
+    cfg.upstreams = R"([{ "name": "nginx", "endpoints": [")" + n.address() + R"("], "protocol": "h2" }])";
+    cfg.routes = R"([{ "match": { "path_prefix": "/" }, "upstream": "nginx" }])";
+    Blitzd d(cfg.render());
+
+    // HTTP/1.1 client: the answer comes back with its length; HEAD keeps it without a body.
+    Client c = d.connect();
+    Response hello = must_answer(c, request("GET", "/"));
+    CHECK(hello.status == 200);
+    CHECK(hello.body == "nginx over h2\n");
+    CHECK(hello.header("Server").value_or("").rfind("nginx", 0) == 0);
+    Response file = must_answer(c, request("GET", "/static/blob.bin"));
+    CHECK(file.status == 200);
+    CHECK(file.body == blob);
+    Response head = must_answer(c, request("HEAD", "/static/blob.bin"), true);
+    CHECK(head.status == 200);
+    CHECK(head.header("Content-Length") == std::to_string(blob.size()));
+    CHECK(c.quiet_for(Millis(100)));
+
+    // HTTP/2 client: the same file byte for byte.
+    TempDir out;
+    CommandResult r = curl_h2c({"-s", "-o", out.path() + "/blob", "-w", "%{http_code} %{http_version}",
+                                d.url("/static/blob.bin")});
+    CHECK(r.out == "200 2");
+    CHECK(read_all(out.path() + "/blob") == blob);
+
+    // Many streams at once from many HTTP/2 clients, multiplexed on the upstream side; nginx
+    // ends each connection with GOAWAY after 1,000 requests (keepalive_requests), and the
+    // streams it refused then are sent again on a new connection.
+    CommandResult load = h2load({"-n", "2000", "-c", "8", "-m", "16", d.url("/")});
+    INFO(load.out << load.err);
+    CHECK(load.out.find("2000 succeeded, 0 failed") != std::string::npos);
 }

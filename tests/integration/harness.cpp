@@ -628,6 +628,15 @@ bool Client::fill(int timeout_ms) {
     return true;
 }
 
+Response must_answer(Client& c, const std::string& raw, bool head_request) {
+    INFO("request: " << raw.substr(0, 300));
+    REQUIRE(c.send(raw));
+    auto res = c.read_response(Millis(5000), head_request);
+    INFO("received: " << c.transcript().substr(0, 2000));
+    REQUIRE(res);
+    return *res;
+}
+
 std::optional<Response> Client::read_response(Millis timeout, bool head_request) {
     Deadline deadline(timeout);
     for (;;) {

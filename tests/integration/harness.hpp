@@ -217,6 +217,10 @@ private:
     std::string transcript_;
 };
 
+/// Sends `raw` on `c` and reads its response, failing the test case (REQUIRE) when no response
+/// completes within 5 s; the request and what was received are in the failure message.
+Response must_answer(Client& c, const std::string& raw, bool head_request = false);
+
 /// Configuration pieces for blitzd; render() produces the JSON document, with "backend" set
 /// from test_backend().
 struct ConfigSpec {

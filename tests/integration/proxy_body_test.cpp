@@ -28,15 +28,6 @@ ProxyConfig config_for(const Backend& b) {
     return c;
 }
 
-Response must_answer(Client& c, const std::string& raw, bool head_request = false) {
-    INFO("request: " << raw.substr(0, 300));
-    REQUIRE(c.send(raw));
-    auto res = c.read_response(Millis(5000), head_request);
-    INFO("received: " << c.transcript().substr(0, 2000));
-    REQUIRE(res);
-    return *res;
-}
-
 std::string read_file(const std::string& path) {
     std::ifstream f(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};

@@ -30,15 +30,6 @@ ProxyConfig config_for(const std::vector<const Backend*>& backends, std::string 
 const char* const kProxyAll = R"([{ "name": "all", "match": { "path_prefix": "/" },
                                     "upstream": "u" }])";
 
-Response must_answer(Client& c, const std::string& raw, bool head_request = false) {
-    INFO("request: " << raw);
-    REQUIRE(c.send(raw));
-    auto res = c.read_response(Millis(5000), head_request);
-    INFO("received: " << c.transcript());
-    REQUIRE(res);
-    return *res;
-}
-
 Response must_answer(const Server& server, const std::string& raw) {
     Client c = server.connect();
     return must_answer(c, raw);

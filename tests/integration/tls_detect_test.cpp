@@ -18,15 +18,6 @@ std::string detect_tls(const std::string& extra) {
     return "{\"certificates\": [" + cert_entry(pki().a_ec) + "], \"detect\": true" + extra + "}";
 }
 
-Response must_answer(Client& c, const std::string& raw) {
-    INFO("request: " << raw);
-    REQUIRE(c.send(raw));
-    auto res = c.read_response(Millis(3000));
-    INFO("received: " << c.transcript());
-    REQUIRE(res);
-    return *res;
-}
-
 }  // namespace
 
 TEST_CASE("blitzd with detect serves plain HTTP and HTTPS on one port", "[tls][detect]") {
