@@ -5,7 +5,6 @@
 #include <string_view>
 
 #include <blitz/exchange.hpp>
-#include <blitz/http.hpp>
 
 namespace blitz::server {
 
@@ -13,7 +12,6 @@ namespace blitz::server {
 enum class GrpcStatus : int {
     Unknown = 2,
     DeadlineExceeded = 4,
-    NotFound = 5,
     PermissionDenied = 7,
     Unimplemented = 12,
     Internal = 13,
