@@ -16,9 +16,9 @@ main_packages=(
     liburing-dev libsimdjson-dev libbenchmark-dev libre2-dev libc-ares-dev
     android-libboringssl-dev libssl-dev openssl
     curl nginx-light haproxy wrk valgrind nghttp2-client procps iproute2
-    # HTTP/2: nghttp2 for the codec, python3-h2 for the frame-level tests (tests/h2). Minimal
-    # images have no python3.
-    libnghttp2-dev python3 python3-h2
+    # HTTP/2: nghttp2 for the codec, python3-h2 for the frame-level tests (tests/h2),
+    # python3-grpcio for the gRPC client and server of tests/grpc. Minimal images have no python3.
+    libnghttp2-dev python3 python3-h2 python3-grpcio
     # The config schema test validates every example against docs/config.schema.json; promtool
     # (from prometheus) checks the metrics exposition.
     python3-jsonschema prometheus

@@ -5,13 +5,13 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <cstdio>
 #include <cstring>
 
 #include <blitz/log.hpp>
 
 #include "server/connection.hpp"
 #include "server/connection_active.hpp"
+#include "server/gateway_error.hpp"
 #include "server/proxy.hpp"
 #include "server/reactor.hpp"
 #include "server/send_queue.hpp"
@@ -61,10 +61,7 @@ bool Connection::peer_trusted() noexcept {
 
 void Connection::proxy_error(int status, const char* reason, const char* cause) {
     Active* a = active_;
-    char body[192];
-    const int n = std::snprintf(body, sizeof body, "{\"error\":\"%s\",\"cause\":\"%s\"}", reason, cause);
-    a->ex.respond(status, {body, static_cast<std::size_t>(n > 0 ? n : 0)}, "application/json");
-    a->ex.response().add_header("X-Blitz-Error", cause);
+    respond_gateway_error(a->ex, status, reason, cause);
     const Route* route = a->ex.route();
     a->phase = Phase::ResponseHeaders;
     a->filter_index = static_cast<std::uint16_t>(route->filters.size());

@@ -17,6 +17,7 @@
 #include <blitz/log.hpp>
 
 #include "server/connection.hpp"
+#include "server/gateway_error.hpp"
 #include "server/reactor.hpp"
 #include "server/route_response.hpp"
 #include "server/send_queue.hpp"
@@ -510,10 +511,7 @@ bool H2Stream::peer_trusted() noexcept { return session_.connection().peer_trust
 std::string_view H2Stream::client_cert_xfcc() noexcept { return session_.connection().client_cert_xfcc(); }
 
 void H2Stream::proxy_error(int status, const char* reason, const char* cause) {
-    char body[192];
-    const int n = std::snprintf(body, sizeof body, "{\"error\":\"%s\",\"cause\":\"%s\"}", reason, cause);
-    ex_.respond(status, {body, static_cast<std::size_t>(n > 0 ? n : 0)}, "application/json");
-    ex_.response().add_header("X-Blitz-Error", cause);
+    respond_gateway_error(ex_, status, reason, cause);
     const Route* route = ex_.route();
     phase_ = Phase::ResponseHeaders;
     filter_index_ = static_cast<std::uint16_t>(route->filters.size());
