@@ -1,5 +1,5 @@
 // The upstream services thread: host-name resolution with c-ares and active HTTP health
-// checks (over TLS for TLS upstreams), multiplexed with poll() on one thread so reactors never
+// checks (over TLS for TLS upstreams, HTTP/2 for HTTP/2 upstreams), multiplexed with poll() on one thread so reactors never
 // block on either.
 //
 // One loop turn: start due DNS queries and health checks → publish changed endpoint sets →
@@ -31,6 +31,7 @@
 
 #include <blitz/log.hpp>
 
+#include "http2/client.hpp"
 #include "upstream/cluster.hpp"
 #include "upstream/hash.hpp"
 
@@ -84,6 +85,74 @@ struct SessionFree {
     void operator()(SSL_SESSION* s) const noexcept { SSL_SESSION_free(s); }
 };
 
+/// The HTTP/2 side of a health check of an upstream with protocol "h2": the client codec writes
+/// the connection preface, SETTINGS and the GET; the final response head's :status is the
+/// answer (the body is not read).
+class H2Probe final : private http2::ClientHandler {
+public:
+    H2Probe() noexcept : codec_(*this, http2::ClientLimits{}) {}
+
+    /// The bytes to send, or empty when the codec could not be made.
+    std::string start(std::string_view scheme, std::string_view authority, std::string_view path) {
+        stream_.arena = &arena_;
+        const Header agent{"user-agent", "blitz-health-check"};
+        if (!codec_.start() || codec_.submit(stream_, "GET", scheme, authority, path, Headers({&agent, 1}), false) == 0 ||
+            !codec_.send()) {
+            return {};
+        }
+        return std::move(out_);
+    }
+
+    /// Feeds response bytes. Returns whether the check is decided: then `status` is the
+    /// response's, or -1 with `reason`.
+    bool feed(const char* data, std::size_t len, int& status, std::string& reason) {
+        if (!codec_.receive(data, len)) {
+            status = -1;
+            reason = "HTTP/2 protocol error";
+            return true;
+        }
+        if (status_ != 0) {
+            status = status_;
+            return true;
+        }
+        if (closed_) {
+            status = -1;
+            reason = "HTTP/2 stream reset (error " + std::to_string(error_) + ")";
+            return true;
+        }
+        return false;
+    }
+
+private:
+    void h2c_head(http2::ClientStream& s, bool /*end_stream*/) override {
+        if (s.status >= 200) {
+            status_ = s.status;
+        }
+    }
+    void h2c_data(http2::ClientStream&, const char*, std::size_t) override {}
+    void h2c_end(http2::ClientStream&) override {}
+    void h2c_closed(http2::ClientStream&, std::uint32_t error) override {
+        closed_ = true;
+        error_ = error;
+    }
+    void h2c_write(const std::uint8_t* data, std::size_t len) override {
+        out_.append(reinterpret_cast<const char*>(data), len);
+    }
+    std::size_t h2c_body_ready(http2::ClientStream&, std::size_t, bool& last) override {
+        last = true;
+        return 0;
+    }
+    void h2c_write_data(http2::ClientStream&, const std::uint8_t*, std::size_t) override {}
+
+    Arena arena_;
+    http2::ClientSession codec_;
+    http2::ClientStream stream_;
+    std::string out_;
+    int status_ = 0;
+    bool closed_ = false;
+    std::uint32_t error_ = 0;
+};
+
 }  // namespace
 
 struct Services::Impl {
@@ -118,6 +187,10 @@ struct Services::Impl {
         net::SocketAddress address;
         std::string text;
         std::string request;
+        /// Protocol "h2" upstreams: the Host the checks ask for (as :authority), and the probe
+        /// of the check in progress (each check is a new connection).
+        std::string authority;
+        std::unique_ptr<H2Probe> h2;
         /// TLS clusters: SNI and the name the certificate must carry, as on the data path.
         std::string server_name;
         /// TLS clusters: the session, started anew (reset) for each check.
@@ -396,6 +469,7 @@ void Services::Impl::sync_checks(std::uint64_t now) {
                 }
                 c.request = "GET " + hc.path + " HTTP/1.1\r\nHost: " + host +
                             "\r\nConnection: close\r\nUser-Agent: blitz-health-check\r\n\r\n";
+                c.authority = host;
                 if (cs.cluster->tls() != nullptr) {
                     // As on the data path: the configured name, else the endpoint's host name,
                     // else its address (then no SNI, and an IP subjectAltName must match).
@@ -433,6 +507,14 @@ void Services::Impl::start_check(Check& c, std::uint64_t now) {
     c.received = 0;
     // The timeout covers the whole check: connect, TLS handshake, request and status line.
     c.due_ms = now + ms(hc.timeout);
+    if (c.cluster->options().protocol == UpstreamProtocol::Http2) {
+        c.h2 = std::make_unique<H2Probe>();
+        c.request = c.h2->start(c.tls != nullptr ? "https" : "http", c.authority, hc.path);
+        if (c.request.empty()) {
+            finish_check(c, -1, "HTTP/2: out of memory", now);
+            return;
+        }
+    }
     c.fd = ::socket(c.address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
         finish_check(c, -1, errno_text("socket", errno), now);
@@ -665,6 +747,16 @@ void Services::Impl::fail_tls(Check& c, std::uint64_t now) {
 }
 
 bool Services::Impl::scan_status_line(Check& c, std::size_t before, std::uint64_t now) {
+    if (c.h2 != nullptr) {
+        int status = 0;
+        std::string reason;
+        if (c.h2->feed(c.line + before, c.received - before, status, reason)) {
+            finish_check(c, status, reason, now);
+            return true;
+        }
+        c.received = 0;  // frames are fed as they come: the buffer is reused
+        return false;
+    }
     std::string_view got(c.line, c.received);
     if (auto eol = got.find('\n', before); eol != std::string_view::npos) {
         std::string_view line = got.substr(0, eol);
@@ -693,6 +785,7 @@ void Services::Impl::finish_check(Check& c, int status, const std::string& reaso
         }
         c.tls->reset();  // frees the connection state and its buffers until the next check
     }
+    c.h2.reset();
     if (c.fd >= 0) {
         ::close(c.fd);
         c.fd = -1;

@@ -62,6 +62,8 @@ class Upstream:
         self.max_open_streams = 0
         self.refused = set()          # paths refused once already
         self.release = threading.Event()  # /stream sends its second part once set
+        self.healthy = True               # /health answers 200, else 503
+        self.pendings = []                # each connection's bodies waiting for window
         self.stopping = False
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
@@ -92,7 +94,9 @@ class Upstream:
         conn.initiate_connection()
         send_lock = threading.Lock()
         streams = {}
-        self.pending = {}  # stream id -> [body left, trailers]: waiting for flow-control window
+        pending = {}  # stream id -> [body left, trailers]: waiting for flow-control window
+        with self.lock:
+            self.pendings.append(pending)
 
         def flush():
             data = conn.data_to_send()
@@ -109,14 +113,14 @@ class Upstream:
                 with send_lock:
                     events = conn.receive_data(data)
                     for ev in events:
-                        self.on_event(conn, ev, streams, number, send_lock, s)
+                        self.on_event(conn, ev, streams, pending, number, send_lock, s)
                     flush()
         except (OSError, h2.exceptions.ProtocolError):
             return
         finally:
             s.close()
 
-    def on_event(self, conn, ev, streams, number, send_lock, s):
+    def on_event(self, conn, ev, streams, pending, number, send_lock, s):
         if isinstance(ev, h2.events.RequestReceived):
             fields = [(n.decode(), v.decode()) for n, v in ev.headers]
             streams[ev.stream_id] = {"fields": fields, "body": b"", "conn": number,
@@ -131,26 +135,26 @@ class Upstream:
             req = streams.pop(ev.stream_id)
             with self.lock:
                 self.requests.append(req)
-            self.respond(conn, ev.stream_id, req, send_lock, s)
+            self.respond(conn, ev.stream_id, req, pending, send_lock, s)
         elif isinstance(ev, h2.events.StreamReset):
-            self.pending.pop(ev.stream_id, None)
+            pending.pop(ev.stream_id, None)
             with self.lock:
                 self.open_streams -= 1
         elif isinstance(ev, h2.events.WindowUpdated):
-            for sid in list(self.pending):
-                self.pump(conn, sid)
+            for sid in list(pending):
+                self.pump(conn, pending, sid)
 
-    def pump(self, conn, sid):
+    def pump(self, conn, pending, sid):
         """Sends what the stream's and the connection's windows allow of a pending body."""
-        body, trailers = self.pending[sid]
+        body, trailers = pending[sid]
         while body:
             n = min(len(body), conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
             if n <= 0:
-                self.pending[sid] = [body, trailers]
+                pending[sid] = [body, trailers]
                 return
             conn.send_data(sid, bytes(body[:n]))
             body = body[n:]
-        del self.pending[sid]
+        del pending[sid]
         if trailers is None:
             conn.end_stream(sid)
         else:
@@ -159,22 +163,28 @@ class Upstream:
 
     def unsent(self):
         """Bytes of bodies waiting for flow-control window."""
-        return sum(len(b) for b, _ in list(self.pending.values()))
+        with self.lock:
+            tables = list(self.pendings)
+        return sum(len(b) for t in tables for b, _ in list(t.values()))
 
     def done(self):
         with self.lock:
             self.open_streams -= 1
 
-    def respond(self, conn, sid, req, send_lock, s):
+    def respond(self, conn, sid, req, pending, send_lock, s):
         path = req["path"].split("?")[0]
         if path == "/echo":
             conn.send_headers(sid, [(":status", "200"), ("content-type", "application/octet-stream")])
-            self.pending[sid] = [req["body"], [("x-sum", str(len(req["body"])))]]
-            self.pump(conn, sid)
+            pending[sid] = [req["body"], [("x-sum", str(len(req["body"])))]]
+            self.pump(conn, pending, sid)
         elif path == "/big":
             conn.send_headers(sid, [(":status", "200"), ("content-length", str(BIG))])
-            self.pending[sid] = [memoryview(b"b" * BIG), None]
-            self.pump(conn, sid)
+            pending[sid] = [memoryview(b"b" * BIG), None]
+            self.pump(conn, pending, sid)
+        elif path == "/health":
+            conn.send_headers(sid, [(":status", "200" if self.healthy else "503"), ("content-length", "0")],
+                              end_stream=True)
+            self.done()
         elif path == "/len":
             body = b"fixed length body\n"
             conn.send_headers(sid, [(":status", "200"), ("content-length", str(len(body)))])
@@ -376,11 +386,17 @@ def start_blitzd(exe, workdir, up, env):
             {"name": "h2up", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2"},
             {"name": "h2down", "endpoints": [f"127.0.0.1:{closed_port}"], "protocol": "h2",
              "health_check": {"enabled": False}},
+            {"name": "h2checked", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2",
+             "panic_threshold_percent": 0,
+             "health_check": {"path": "/health", "interval_ms": 100, "timeout_ms": 1000,
+                              "jitter_percent": 0, "healthy_threshold": 1, "unhealthy_threshold": 1}},
         ],
         "routes": [
             {"name": "never", "match": {"path": "/never"},
              "proxy": {"upstream": "h2up", "timeout_ms": 300}},
             {"name": "down", "match": {"path": "/down"}, "upstream": "h2down"},
+            {"name": "checked", "match": {"path_prefix": "/checked/"},
+             "proxy": {"upstream": "h2checked", "prefix_rewrite": "/"}},
             {"name": "all", "match": {"path_prefix": "/"}, "upstream": "h2up"},
         ],
     }
@@ -572,7 +588,6 @@ def requests_share_one_connection(env):
     """Concurrent requests from many clients are multiplexed as streams over one upstream
     connection."""
     env.upstream.reset_stats()
-    before = env.upstream.connections
     results = []
 
     def one():
@@ -586,11 +601,11 @@ def requests_share_one_connection(env):
     for t in threads:
         t.join(IO_TIMEOUT * 2)
     check(results == [200] * 24, f"results {results}")
-    opened = env.upstream.connections - before
-    check(opened <= 1, f"{opened} new upstream connections for 24 concurrent requests")
+    conns = {r["conn"] for r in env.upstream.requests_to("/hold")}
+    check(len(conns) == 1, f"24 concurrent requests came on {len(conns)} upstream connections")
     check(env.upstream.max_open_streams >= 8,
           f"at most {env.upstream.max_open_streams} streams open at once upstream")
-    return f"24 requests, {opened} new connection(s), up to {env.upstream.max_open_streams} streams at once"
+    return f"24 requests on one connection, up to {env.upstream.max_open_streams} streams at once"
 
 
 @case
@@ -666,6 +681,39 @@ def gateway_errors(env):
     status, headers, _, _, _ = get(env, "/down")
     check(status == 502 and headers.get("x-blitz-error") == "connect_failed", f"/down: {status} {headers}")
     return f"504 after {took * 1000:.0f} ms, 502 connect_failed"
+
+
+def wait_for(cond, what, timeout=IO_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise Failure(f"timed out waiting for {what}")
+
+
+@case
+def health_checks_speak_h2(env):
+    """Active health checks of an h2 upstream are HTTP/2 requests (GET /health over prior
+    knowledge); a 503 marks the endpoint down (503 no_healthy_upstream with panic mode off) and
+    a 200 brings it back."""
+    def probes():
+        return [r for r in env.upstream.requests_to("/health")
+                if dict(r["fields"]).get("user-agent") == "blitz-health-check"]
+    seen = wait_for(lambda: len(probes()) >= 2 and probes(), "two HTTP/2 health checks")
+    d = dict(seen[0]["fields"])
+    check(d.get(":method") == "GET" and d.get(":scheme") == "http", f"probe fields {seen[0]['fields']}")
+    check(get(env, "/checked/len")[0] == 200, "the checked upstream does not answer while healthy")
+    env.upstream.healthy = False
+    try:
+        wait_for(lambda: get(env, "/checked/len")[0] == 503, "503 after the checks failed")
+        status, headers, _, _, _ = get(env, "/checked/len")
+        check(headers.get("x-blitz-error") == "no_healthy_upstream", f"{status} {headers}")
+    finally:
+        env.upstream.healthy = True
+    wait_for(lambda: get(env, "/checked/len")[0] == 200, "200 after the checks passed again")
+    return f"{len(probes())} HTTP/2 probes, down and up again"
 
 
 def main():
