@@ -527,7 +527,7 @@ std::string cert_sha256(const std::string& cert_file) {
 // ---------------------------------------------------------------------------------------------
 // nginx with TLS
 
-Nginx nginx_tls(const KeyPair& pair, std::string_view server_extra) {
+Nginx nginx_tls(const KeyPair& pair, std::string_view server_extra, std::string_view listen_flags) {
     return Nginx("    ssl_certificate " + pair.cert + ";\n"
                  "    ssl_certificate_key " + pair.key + ";\n"
                  "    ssl_protocols TLSv1.2 TLSv1.3;\n"
@@ -535,7 +535,7 @@ Nginx nginx_tls(const KeyPair& pair, std::string_view server_extra) {
                  "    add_header X-SNI $ssl_server_name always;\n"
                  "    add_header X-Client-Verify $ssl_client_verify always;\n" +
                      std::string(server_extra),
-                 " ssl");
+                 listen_flags);
 }
 
 }  // namespace blitz::itest

@@ -164,6 +164,7 @@ std::string cert_sha256(const std::string& cert_file);
 /// ($ssl_client_verify).
 ///
 /// Lifetime: the returned Nginx stops it when destroyed.
-Nginx nginx_tls(const KeyPair& pair, std::string_view server_extra);
+/// `listen_flags` " ssl http2" serves HTTP/2 through ALPN as well.
+Nginx nginx_tls(const KeyPair& pair, std::string_view server_extra, std::string_view listen_flags = " ssl");
 
 }  // namespace blitz::itest

@@ -1,7 +1,7 @@
 // TLS toward upstreams, against Debian's nginx serving HTTPS with a certificate of the test CA:
 // chain and name verification, SNI, client certificates, pooled TLS connections and session
-// resumption across them (nginx reports $ssl_session_reused); a plain-text upstream behind a
-// TLS upstream configuration is never believed.
+// resumption across them (nginx reports $ssl_session_reused), HTTP/2 chosen by ALPN; a
+// plain-text upstream behind a TLS upstream configuration is never believed.
 
 #include <string>
 #include <vector>
@@ -77,6 +77,21 @@ TEST_CASE("blitzd proxies to an HTTPS nginx whose certificate chains to the conf
         CHECK(r.body == "nginx-tls\n");
         CHECK(r.header("X-SNI") == "upstream.test");
     }
+}
+
+TEST_CASE("blitzd speaks HTTP/2 to an HTTPS nginx through ALPN h2", "[tls][proxy][h2]") {
+    if (nginx_path().empty()) {
+        SKIP("nginx is not installed");
+    }
+    Nginx n = nginx_tls(pki().upstream, R"(location / { return 200 "$server_protocol $ssl_alpn_protocol\n"; })",
+                        " ssl http2");
+    Blitzd d(tls_config(R"([{"name": "main", "address": "127.0.0.1:0"}])", kProxyAll,
+                        R"([{ "name": "ngx", "protocol": "h2", "endpoints": [")" + n.address() +
+                            R"("], "tls": )" + ca_only() + " }]"));
+    Response r = must_get(d, "/x");
+    INFO(r.head_text() << r.body);
+    CHECK(r.status == 200);
+    CHECK(r.body == "HTTP/2.0 h2\n");
 }
 
 TEST_CASE("blitzd answers 502 tls_failed when the upstream certificate does not verify",
