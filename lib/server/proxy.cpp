@@ -904,15 +904,8 @@ void ProxyState::upstream_closed(UpstreamConn& c, int error) {
         return;
     }
     if (!got_bytes_ && c.reused() && !race_retried_ && replayable()) {
-        // RFC 9112 §9.3.1: a reused connection closed by the server just as we sent. The
-        // request is sent again once on a new connection; the endpoint is not blamed.
-        race_retried_ = true;
-        fresh_only_ = true;
-        reactor_.metrics().keepalive_race_retries.add();
-        detach(false);
-        request_.rewind();
-        --tried_count_;
-        attempt();
+        // RFC 9112 §9.3.1: a reused connection closed by the server just as we sent.
+        resend_unprocessed();
         return;
     }
     failed(Cause::Reset);
@@ -1183,38 +1176,28 @@ void ProxyState::h2_failed(H2Failure why) {
         conn_.proxy_done(false);
         return;
     }
-    switch (why) {
-        case H2Failure::Refused:
-            // RFC 9113 §8.7: the server did not process it, so any request may go again, once,
-            // on another session, without blaming the endpoint (a GOAWAY race, a stream limit).
-            if (!race_retried_ && request_.retaining() && (!ex_.request().has_body || body_done_)) {
-                race_retried_ = true;
-                fresh_only_ = true;
-                reactor_.metrics().keepalive_race_retries.add();
-                detach(false);
-                request_.rewind();
-                --tried_count_;
-                attempt();
-                return;
-            }
-            failed(Cause::Reset);
-            return;
-        case H2Failure::ConnectFailure:
-            failed(Cause::ConnectFailure);
-            return;
-        case H2Failure::ConnectTimeout:
-            failed(Cause::ConnectTimeout);
-            return;
-        case H2Failure::TlsFailure:
-            failed(Cause::TlsFailure);
-            return;
-        case H2Failure::Reset:
-            failed(Cause::Reset);
-            return;
-        case H2Failure::BadResponse:
-            failed(Cause::BadResponse);
-            return;
+    // RFC 9113 §8.7: a refused stream was not processed, so any request may go again, once, on
+    // another session, without blaming the endpoint (a GOAWAY race, a stream limit).
+    if (why == H2Failure::Refused && !race_retried_ && request_.retaining() &&
+        (!ex_.request().has_body || body_done_)) {
+        resend_unprocessed();
+        return;
     }
+    constexpr Cause kCauses[] = {Cause::ConnectFailure, Cause::ConnectTimeout, Cause::TlsFailure,  // by H2Failure
+                                 Cause::Reset,          Cause::Reset,          Cause::BadResponse};
+    failed(kCauses[static_cast<std::size_t>(why)]);
+}
+
+// The request never reached the upstream's application (the keep-alive race, a refused stream):
+// sent again once on a new connection, whatever the retry policy, the endpoint not blamed.
+void ProxyState::resend_unprocessed() {
+    race_retried_ = true;
+    fresh_only_ = true;
+    reactor_.metrics().keepalive_race_retries.add();
+    detach(false);
+    request_.rewind();
+    --tried_count_;
+    attempt();
 }
 
 std::size_t ProxyState::h2_body_ready(std::size_t max, bool& last) {

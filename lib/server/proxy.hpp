@@ -143,6 +143,7 @@ private:
     void failed(Cause cause, int status = 0);
     bool may_retry(Cause cause, int status) const noexcept;
     void schedule_retry();
+    void resend_unprocessed();
     static void on_retry_timer(detail::TimerWheel::Timer* t);
     void give_up(int status, const char* reason, const char* cause);
     void parse(char* data, std::size_t len, std::int32_t bid);

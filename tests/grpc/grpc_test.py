@@ -14,8 +14,7 @@ grpc cannot be imported or BLITZ_TEST_BACKEND=io_uring and the kernel refuses io
 Two groups of cases:
 - `gateway_*`: errors blitzd answers itself (upstream refused, upstream silent), which gRPC
   clients must see as a gRPC status. They need nothing but an HTTP/1.1 upstream.
-- `h2up_*`: end to end through an HTTP/2 upstream (`"protocol": "h2"` in the upstream). They
-  run only when `blitzd --check-config` accepts that key, and are reported SKIP otherwise.
+- `h2up_*`: end to end through an HTTP/2 upstream (`"protocol": "h2"` in the upstream).
 
 Every wait is bounded (gRPC call timeouts, event waits), each case has a watchdog, and the run a
 time budget; every process started here is ended by its PID.
@@ -26,11 +25,9 @@ import concurrent.futures
 import json
 import os
 import queue
-import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -54,12 +51,9 @@ except ImportError:
     hpack = None
 
 IO_TIMEOUT = 5.0        # every gRPC call and every wait for one event
-START_TIMEOUT = 15.0    # blitzd announces its listener within this
 CASE_WATCHDOG = 20      # seconds; a case that hangs anyway is failed by SIGALRM
 STREAM_COUNT = 5        # messages of the server-streaming method
 SILENT_TIMEOUT_MS = 300  # per-try timeout of the route to the upstream that never answers
-
-LISTENING = re.compile(r'listener "([^"]+)" listening on (https?)://(\[[^\]]+\]|[^:/\s]+):(\d+)')
 
 # Frame types and flags (RFC 9113 §6).
 DATA, HEADERS, SETTINGS, GOAWAY = 0x0, 0x1, 0x4, 0x7
@@ -143,33 +137,6 @@ class Backend:
 # ---------------------------------------------------------------------------------------------
 # Processes and sockets.
 
-def end_process(proc, grace=3.0):
-    """SIGTERM, then a second SIGTERM, then SIGKILL; each bounded."""
-    if proc is None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        if proc.poll() is not None:
-            return
-        try:
-            proc.send_signal(sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            pass
-
-
-def closed_port():
-    """A loopback port nothing listens on (bound, then closed: refused until someone takes it)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def silent_listener():
     """A listening socket that is never accept()ed: connections complete in the kernel and are
     never answered."""
@@ -179,86 +146,39 @@ def silent_listener():
     return s
 
 
-def h2_upstream_supported(exe, workdir):
-    """Whether this blitzd accepts `"protocol": "h2"` on an upstream (the lead's key)."""
-    path = os.path.join(workdir, "probe.json")
-    config = {"listeners": [{"name": "main", "address": "127.0.0.1:0"}],
-              "upstreams": [{"name": "u", "protocol": "h2", "endpoints": ["127.0.0.1:1"]}],
-              "routes": [{"name": "r", "match": {"path_prefix": "/"}, "upstream": "u"}]}
-    with open(path, "w") as f:
-        json.dump(config, f)
-    try:
-        r = subprocess.run([exe, "--check-config", "--config", path], stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=IO_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return False
-    return r.returncode == 0
-
-
 class Env:
     def __init__(self, args, workdir):
-        self.blitzd = args.blitzd
+        self.exe = args.blitzd
         self.workdir = workdir
-        self.proc = None
-        self.lines = []
+        self.blitzd = None
         self.addr = None
         self.backend = None
         self.silent = None
-        self.h2up = False
         self.channel = None
 
     def start(self):
         self.backend = Backend()
         self.silent = silent_listener()
-        self.h2up = h2_upstream_supported(self.blitzd, self.workdir)
-        upstreams = [
-            {"name": "closed", "endpoints": [f"127.0.0.1:{closed_port()}"]},
-            {"name": "silent", "endpoints": [f"127.0.0.1:{self.silent.getsockname()[1]}"]},
-        ]
-        routes = [
-            {"name": "closed", "match": {"path_prefix": "/closed.Svc/"},
-             "proxy": {"upstream": "closed", "retry": {"max_retries": 0}}},
-            {"name": "silent", "match": {"path_prefix": "/silent.Svc/"},
-             "proxy": {"upstream": "silent", "per_try_timeout_ms": SILENT_TIMEOUT_MS,
-                       "retry": {"max_retries": 0}}},
-        ]
-        if self.h2up:
-            upstreams.append({"name": "grpc", "protocol": "h2",
-                              "endpoints": [f"127.0.0.1:{self.backend.port}"]})
-            routes.append({"name": "grpc", "match": {"path_prefix": "/test.Svc/"},
-                           "upstream": "grpc"})
         config = {
             "workers": 1,
             "log": {"level": "info"},
             "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
-            "upstreams": upstreams,
-            "routes": routes,
+            "upstreams": [
+                {"name": "closed", "endpoints": [f"127.0.0.1:{casekit.closed_port()}"]},
+                {"name": "silent", "endpoints": [f"127.0.0.1:{self.silent.getsockname()[1]}"]},
+                {"name": "grpc", "protocol": "h2", "endpoints": [f"127.0.0.1:{self.backend.port}"]},
+            ],
+            "routes": [
+                {"name": "closed", "match": {"path_prefix": "/closed.Svc/"},
+                 "proxy": {"upstream": "closed", "retry": {"max_retries": 0}}},
+                {"name": "silent", "match": {"path_prefix": "/silent.Svc/"},
+                 "proxy": {"upstream": "silent", "per_try_timeout_ms": SILENT_TIMEOUT_MS,
+                           "retry": {"max_retries": 0}}},
+                {"name": "grpc", "match": {"path_prefix": "/test.Svc/"}, "upstream": "grpc"},
+            ],
         }
-        backend = os.environ.get("BLITZ_TEST_BACKEND", "")
-        if backend and backend != "auto":
-            config["backend"] = backend
-        path = os.path.join(self.workdir, "blitzd.json")
-        with open(path, "w") as f:
-            json.dump(config, f, indent=2)
-        self.proc = subprocess.Popen([self.blitzd, "--config", path], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        ready = threading.Event()
-
-        def pump():
-            for raw in self.proc.stderr:
-                line = raw.decode("utf-8", "replace").rstrip("\n")
-                self.lines.append(line)
-                m = LISTENING.search(line)
-                if m and m.group(1) == "main":
-                    self.addr = (m.group(3).strip("[]"), int(m.group(4)))
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        ready.wait(START_TIMEOUT)
-        if self.addr is None:
-            raise RuntimeError("blitzd did not announce its listener; stderr:\n" +
-                               "\n".join(self.lines[-30:]))
+        self.blitzd = casekit.Blitzd(self.exe, config, self.workdir)
+        self.addr = self.blitzd.addrs["main"]
         # Plain target: blitzd's plain listener detects HTTP/2 by the connection preface.
         self.channel = grpc.insecure_channel(f"{self.addr[0]}:{self.addr[1]}", options=[
             ("grpc.max_receive_message_length", 4 << 20),
@@ -266,13 +186,21 @@ class Env:
             ("grpc.enable_retries", 0)])
 
     def stop(self):
+        """Ends everything started (once); returns whether blitzd exited cleanly."""
         if self.channel is not None:
             self.channel.close()
-        end_process(self.proc)
+            self.channel = None
+        clean = False
+        if self.blitzd is not None:
+            clean = self.blitzd.stop()
+            self.blitzd = None
         if self.backend is not None:
             self.backend.stop()
+            self.backend = None
         if self.silent is not None:
             self.silent.close()
+            self.silent = None
+        return clean
 
     def unary(self, method):
         return self.channel.unary_unary(method, request_serializer=identity,
@@ -381,13 +309,7 @@ def case_gateway_trailers_only_frames(env):
 # ---------------------------------------------------------------------------------------------
 # End to end through an HTTP/2 upstream (`"protocol": "h2"`).
 
-def need_h2(env):
-    if not env.h2up:
-        raise Skip('blitzd --check-config refuses an upstream with "protocol": "h2"')
-
-
 def case_h2up_unary_metadata(env):
-    need_h2(env)
     msg, call = env.unary("/test.Svc/Echo").with_call(
         b"hello", metadata=(("x-client", "c1"),), timeout=IO_TIMEOUT)
     check(msg == b"hello", f"response {msg!r}")
@@ -402,7 +324,6 @@ def case_h2up_unary_metadata(env):
 
 
 def case_h2up_unary_1mb(env):
-    need_h2(env)
     big = bytes(range(256)) * 4096
     msg = env.unary("/test.Svc/Echo")(big, timeout=IO_TIMEOUT)
     check(msg == big, f"1 MiB echo: got {len(msg)} bytes, equal={msg == big}")
@@ -410,7 +331,6 @@ def case_h2up_unary_1mb(env):
 
 
 def case_h2up_server_streaming_unbuffered(env):
-    need_h2(env)
     b = env.backend
     while not b.stream_gate.empty():
         b.stream_gate.get_nowait()
@@ -432,7 +352,6 @@ def case_h2up_server_streaming_unbuffered(env):
 
 
 def case_h2up_client_streaming(env):
-    need_h2(env)
     parts = [b"a", b"bb", b"ccc", b"dddd"]
     msg = env.channel.stream_unary("/test.Svc/Collect", request_serializer=identity,
                                    response_deserializer=identity)(iter(parts), timeout=IO_TIMEOUT)
@@ -441,7 +360,6 @@ def case_h2up_client_streaming(env):
 
 
 def case_h2up_bidi(env):
-    need_h2(env)
     outbox = queue.Queue()
 
     def requests():
@@ -467,7 +385,6 @@ def case_h2up_bidi(env):
 
 
 def case_h2up_error_status(env):
-    need_h2(env)
     e = expect_rpc_error(lambda: env.unary("/test.Svc/Fail")(b"widget", timeout=IO_TIMEOUT),
                          grpc.StatusCode.NOT_FOUND, "failing method")
     check(e.details() == "no such thing: widget", f"details {e.details()!r}")
@@ -478,7 +395,6 @@ def case_h2up_error_status(env):
 
 
 def case_h2up_client_deadline(env):
-    need_h2(env)
     b = env.backend
     b.slow_cancelled.clear()
     while not b.slow_remaining.empty():
@@ -530,18 +446,11 @@ def main():
             print(f"FAIL start — {e}")
             print("0 passed, 1 failed")
             return 1
-        print('upstream "protocol": "h2" ' +
-              ("accepted: h2up_* cases run" if env.h2up else "refused: h2up_* cases skip"),
-              flush=True)
-
-        def blitzd_alive(name):
-            if env.proc.poll() is not None:
-                print(f"FAIL {name} — blitzd exited with {env.proc.returncode}; stderr:\n" +
-                      "\n".join(env.lines[-20:]), flush=True)
-                return False
-            return True
-
-        passed, failed, skipped = casekit.run(CASES, env, args.filter, args.budget, blitzd_alive)
+        passed, failed, skipped = casekit.run(CASES, env, args.filter, args.budget, env.blitzd.alive)
+        if env.stop():
+            passed += 1
+        else:
+            failed += 1
         print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
         return 1 if failed else 0
     finally:

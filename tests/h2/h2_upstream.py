@@ -13,13 +13,9 @@ BLITZ_TEST_BACKEND set (io_uring, epoll), blitzd runs with that event-loop backe
 """
 
 import argparse
-import json
 import os
-import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,7 +36,6 @@ except ImportError:
 IO_TIMEOUT = 5.0
 BIG = 16 * 1024 * 1024  # the /big response
 CASE_WATCHDOG = 20
-LISTENING = re.compile(r'listener "([^"]+)" listening on (https?)://(\[[^\]]+\]|[^:/\s]+):(\d+)')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -367,24 +362,19 @@ class H2Client:
 
 class Target:
     def __init__(self):
-        self.proc = None
+        self.blitzd = None
         self.addr = None
         self.upstream = None
-        self.stderr_lines = []
 
 
 def start_blitzd(exe, workdir, up, env):
-    closed = socket.socket()
-    closed.bind(("127.0.0.1", 0))
-    closed_port = closed.getsockname()[1]
-    closed.close()  # nothing listens there: connect fails
     config = {
         "workers": 1,
         "log": {"level": "info"},
         "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
         "upstreams": [
             {"name": "h2up", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2"},
-            {"name": "h2down", "endpoints": [f"127.0.0.1:{closed_port}"], "protocol": "h2",
+            {"name": "h2down", "endpoints": [f"127.0.0.1:{casekit.closed_port()}"], "protocol": "h2",
              "health_check": {"enabled": False}},
             {"name": "h2checked", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2",
              "panic_threshold_percent": 0,
@@ -400,32 +390,8 @@ def start_blitzd(exe, workdir, up, env):
             {"name": "all", "match": {"path_prefix": "/"}, "upstream": "h2up"},
         ],
     }
-    backend = os.environ.get("BLITZ_TEST_BACKEND", "")
-    if backend and backend != "auto":
-        config["backend"] = backend
-    path = os.path.join(workdir, "blitzd.json")
-    with open(path, "w") as f:
-        json.dump(config, f, indent=2)
-    proc = subprocess.Popen([exe, "--config", path], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    env.proc = proc
-    ready = threading.Event()
-
-    def pump():
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            env.stderr_lines.append(line)
-            m = LISTENING.search(line)
-            if m:
-                env.addr = (m.group(3).strip("[]"), int(m.group(4)))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=pump, daemon=True).start()
-    ready.wait(15)
-    if env.addr is None:
-        raise RuntimeError("blitzd did not announce its listener; stderr:\n" +
-                           "\n".join(env.stderr_lines))
+    env.blitzd = casekit.Blitzd(exe, config, workdir)
+    env.addr = env.blitzd.addrs["main"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -565,14 +531,14 @@ def slow_client_holds_the_upstream_back(env):
     upstream keeps most of a 16 MB body unsent, blitzd's memory does not grow by the body (the
     bytes in flight sit in socket buffers and its output mark), and the whole body arrives once
     the client reads."""
-    rss_before = rss_kb(env.proc.pid)
+    rss_before = rss_kb(env.blitzd.proc.pid)
     s = socket.create_connection(env.addr, timeout=IO_TIMEOUT)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     try:
         s.sendall(b"GET /big HTTP/1.1\r\nHost: blitz.test\r\n\r\n")
         time.sleep(1.0)
         unsent = env.upstream.unsent()
-        grown = rss_kb(env.proc.pid) - rss_before
+        grown = rss_kb(env.blitzd.proc.pid) - rss_before
         check(unsent > BIG // 2, f"{BIG - unsent} bytes left the upstream while the client read nothing")
         check(grown < 4096, f"blitzd grew by {grown} KB while holding the response")
         status, headers, body, _, complete = read_response(s)
@@ -739,34 +705,17 @@ def main():
         except (RuntimeError, OSError) as e:
             print(f"FAIL blitzd_start — {e}")
             return 1
-
-        def alive(name):
-            if env.proc.poll() is not None:
-                print(f"FAIL {name} — blitzd exited with {env.proc.returncode}; stderr tail:\n  " +
-                      "\n  ".join(env.stderr_lines[-30:]), flush=True)
-                return False
-            return True
         cases = [(name, fn, CASE_WATCHDOG) for name, fn in CASES]
-        passed, failed, skipped = casekit.run(cases, env, args.filter, args.budget, alive)
-        env.proc.send_signal(signal.SIGTERM)
-        try:
-            code = env.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            env.proc.kill()
-            code = "still running 10 s after SIGTERM"
-        if code == 0:
-            print("PASS blitzd_clean_exit", flush=True)
+        passed, failed, skipped = casekit.run(cases, env, args.filter, args.budget, env.blitzd.alive)
+        if env.blitzd.stop():
             passed += 1
         else:
-            print(f"FAIL blitzd_clean_exit — {code}; stderr tail:\n  " +
-                  "\n  ".join(env.stderr_lines[-30:]), flush=True)
             failed += 1
         print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
         return 1 if failed else 0
     finally:
-        if env.proc is not None and env.proc.poll() is None:
-            env.proc.kill()
-            env.proc.wait(5)
+        if env.blitzd is not None:
+            casekit.end_process(env.blitzd.proc)
         env.upstream.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 

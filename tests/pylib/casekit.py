@@ -7,8 +7,13 @@ an optional detail for its PASS line.
 """
 
 import ctypes
+import json
 import os
+import re
 import signal
+import socket
+import subprocess
+import threading
 import time
 
 
@@ -86,3 +91,92 @@ def io_uring_refused():
         return os.strerror(ctypes.get_errno())
     os.close(fd)
     return None
+
+
+LISTENING = re.compile(r'listener "([^"]+)" listening on (https?)://(\[[^\]]+\]|[^:/\s]+):(\d+)')
+
+
+def closed_port():
+    """A loopback port nothing listens on (bound, then closed: refused until someone takes it)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def end_process(proc, grace=3.0):
+    """SIGTERM, then a second SIGTERM, then SIGKILL; each bounded. Returns the exit code, or a
+    text saying how it had to be ended."""
+    if proc is None:
+        return None
+    how = None
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if proc.poll() is not None:
+            return proc.returncode if how is None else how
+        try:
+            proc.send_signal(sig)
+        except ProcessLookupError:
+            return proc.poll()
+        try:
+            proc.wait(wait)
+            return proc.returncode if how is None else how
+        except subprocess.TimeoutExpired:
+            how = f"still running {wait:.0f} s after SIGTERM"
+    return how
+
+
+class Blitzd:
+    """blitzd started with `config` (a dict; written to `workdir`), on BLITZ_TEST_BACKEND's
+    event loop when that is set. `addrs` maps each listener's name to (host, port) once blitzd
+    announced them all; `lines` keeps its stderr."""
+
+    def __init__(self, exe, config, workdir, timeout=15.0):
+        backend = os.environ.get("BLITZ_TEST_BACKEND", "")
+        if backend and backend != "auto":
+            config = dict(config, backend=backend)
+        path = os.path.join(workdir, "blitzd.json")
+        with open(path, "w") as f:
+            json.dump(config, f, indent=2)
+        self.lines = []
+        self.addrs = {}
+        names = {listener["name"] for listener in config["listeners"]}
+        self.proc = subprocess.Popen([exe, "--config", path], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ready = threading.Event()
+
+        def pump():
+            for raw in self.proc.stderr:
+                line = raw.decode("utf-8", "replace").rstrip("\n")
+                self.lines.append(line)
+                m = LISTENING.search(line)
+                if m:
+                    self.addrs[m.group(1)] = (m.group(3).strip("[]"), int(m.group(4)))
+                    if names <= set(self.addrs):
+                        ready.set()
+            ready.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        ready.wait(timeout)
+        if not names <= set(self.addrs):
+            end_process(self.proc)
+            raise RuntimeError("blitzd did not announce its listeners; stderr:\n" +
+                               "\n".join(self.lines[-30:]))
+
+    def alive(self, name):
+        """casekit.run's after_each: False (with a FAIL line) once blitzd has exited."""
+        if self.proc.poll() is not None:
+            print(f"FAIL {name} — blitzd exited with {self.proc.returncode}; stderr tail:\n  " +
+                  "\n  ".join(self.lines[-30:]), flush=True)
+            return False
+        return True
+
+    def stop(self):
+        """Ends blitzd with SIGTERM and prints whether it exited cleanly; returns that."""
+        code = end_process(self.proc, grace=10.0)
+        if code == 0:
+            print("PASS blitzd_clean_exit", flush=True)
+            return True
+        print(f"FAIL blitzd_clean_exit — {code}; stderr tail:\n  " + "\n  ".join(self.lines[-30:]),
+              flush=True)
+        return False
