@@ -92,6 +92,9 @@ struct ClientSession::Callbacks {
     }
 
     static int frame_recv(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
+        if (frame->hd.type == NGHTTP2_GOAWAY) {
+            self(user).goaway_received_ = true;
+        }
         ClientStream* st = stream(s, frame->hd.stream_id);
         if (st == nullptr) {
             return 0;
@@ -216,6 +219,14 @@ bool ClientSession::receive(const char* data, std::size_t len) {
     if (rv < 0) {
         failed_ = true;
         nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+        return false;
+    }
+    // nghttp2 answers most protocol errors (no SETTINGS first, RFC 9113 §3.4; a bad frame,
+    // §5.4.1) by queuing GOAWAY and ignoring what follows, and mem_recv still succeeds. Such a
+    // session allows no request although the server sent no GOAWAY and stream ids are left.
+    if (nghttp2_session_check_request_allowed(session_) == 0 && !goaway_received_ &&
+        nghttp2_session_get_next_stream_id(session_) <= static_cast<std::uint32_t>(INT32_MAX)) {
+        failed_ = true;
         return false;
     }
     return true;
