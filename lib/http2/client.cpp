@@ -80,8 +80,15 @@ struct ClientSession::Callbacks {
         const std::string_view n = view(nb.base, nb.len);
         const std::string_view v = view(vb.base, vb.len);
         if (n == ":status") {
-            // nghttp2 has checked it is three digits (its HTTP messaging rules).
-            st->status = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+            // nghttp2 has checked it is three digits (its HTTP messaging rules), not that it is
+            // a status code: those are 100 to 599 (RFC 9110 §15), as for HTTP/1.1 upstreams.
+            const int status = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+            if (status < 100 || status > 599) {
+                // The stream is reset (INTERNAL_ERROR, as for too large a head): nghttp2 lets
+                // this callback fail a stream but not choose the code.
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            }
+            st->status = status;
             return 0;
         }
         if (!self(user).add_field(*st, n, v)) {
