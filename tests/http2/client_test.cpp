@@ -708,3 +708,25 @@ TEST_CASE("http2::ClientSession::receive fails when the server's first frame is 
     const std::string ping("\x00\x00\x08\x06\x00\x00\x00\x00\x00" "12345678", 17);
     CHECK_FALSE(client.receive(ping.data(), ping.size()));
 }
+
+TEST_CASE("http2::ClientSession resets a response whose :status is not a status code", "[http2]") {
+    Pair p;
+    TestStream zero, high, fine;
+    REQUIRE(p.get(zero, "/zero") == 1);
+    REQUIRE(p.get(high, "/high") == 3);
+    REQUIRE(p.get(fine, "/fine") == 5);
+    p.pump();
+    p.server.respond(1, {{":status", "000"}}, "x");
+    p.server.respond(3, {{":status", "600"}}, "x");
+    p.server.respond(5, {{":status", "599"}}, "x");
+    p.pump();
+    CHECK(zero.statuses.empty());
+    CHECK(zero.closed);
+    CHECK(zero.close_error == NGHTTP2_INTERNAL_ERROR);
+    CHECK(p.server.streams[1].rst_received == NGHTTP2_INTERNAL_ERROR);
+    CHECK(high.statuses.empty());
+    CHECK(high.closed);
+    CHECK(high.close_error == NGHTTP2_INTERNAL_ERROR);
+    CHECK(fine.statuses == std::vector<int>{599});
+    CHECK(fine.ended);
+}
