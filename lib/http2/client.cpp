@@ -349,6 +349,12 @@ void ClientSession::cancel(ClientStream& s) noexcept {
         Callbacks::give_back(session_, s);
         nghttp2_session_set_stream_user_data(session_, s.id, nullptr);
         (void)nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
+    } else if (nghttp2_session_get_stream_local_close(session_, s.id) == -1 &&
+               nghttp2_session_set_stream_user_data(session_, s.id, nullptr) == 0) {
+        // The request is still queued: nghttp2 opens its stream (and only then shows its user
+        // data) when send() writes the HEADERS. Setting the user data finds the queued request;
+        // the reset cancels it, and send() closes the stream without a frame.
+        (void)nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
     }
     s.id = 0;
 }
