@@ -730,3 +730,25 @@ TEST_CASE("http2::ClientSession resets a response whose :status is not a status 
     CHECK(fine.statuses == std::vector<int>{599});
     CHECK(fine.ended);
 }
+
+TEST_CASE("http2::ClientSession::cancel before the request went out sends nothing for it", "[http2]") {
+    Pair p;
+    TestStream s, other;
+    REQUIRE(p.get(s, "/never") == 1);
+    REQUIRE(p.get(other, "/kept") == 3);
+    p.client.cancel(s);
+    CHECK(s.id == 0);
+    p.pump();
+    p.server.respond(3, kOk, "kept");
+    if (p.server.streams.count(1) != 0) {
+        p.server.respond(1, kOk, "unwanted");
+    }
+    p.pump();
+    CHECK(p.server.streams[1].request.empty());
+    CHECK(s.statuses.empty());
+    CHECK_FALSE(s.closed);
+    CHECK(other.ended);
+    CHECK(p.h.events == std::vector<std::string>{"head 3", "data 3", "end 3"});
+    CHECK(p.client.open_streams() == 0);
+    CHECK(p.client.can_open());
+}
