@@ -7,7 +7,8 @@
 // The first byte of an input picks the mode:
 //   bit 0      feed the input in pieces (else in one receive())
 //   bit 1      consume() each body chunk at once (else every other piece)
-//   bit 2      cancel the oldest live stream that has a head, after every other piece
+//   bit 2      after every other piece, cancel a stream that has its final head or was reused
+//              (one reused from a callback during this piece has not gone out yet)
 //   bit 3      submit a new request on a stream from inside its h2c_end() / h2c_head(end)
 //   bits 4..7  piece size - 1 (1..16 bytes)
 // Checked: no callback names a stream after h2c_end(), h2c_closed(), a head with END_STREAM or
@@ -41,6 +42,7 @@ enum class State { Idle, Open, Final, Done };
 struct FuzzStream : http2::ClientStream {
     Arena mem;
     State state = State::Idle;
+    bool reused = false;  // opened from a callback of its previous request
     std::uint32_t received = 0;  // body bytes handed over since the last consume()
     // request body
     std::string req_body;
@@ -78,6 +80,7 @@ public:
         s.received = 0;
         s.req_sent = 0;
         s.offered = 0;
+        s.reused = submits >= streams.size();
         const bool post = which % 4 >= 2;
         s.req_body = post ? std::string(300 + which, 'p') : std::string();
         s.req_ready = which % 4 == 2 ? s.req_body.size() : 0;
@@ -216,7 +219,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (cancel_some && round % 2 == 1) {
             for (FuzzStream& s : h.streams) {
-                if (s.state == State::Final) {
+                if (s.state == State::Final || (s.state == State::Open && s.reused)) {
                     session.cancel(s);
                     check(s.id == 0);
                     s.state = State::Done;

@@ -48,6 +48,18 @@ def ok(status="200", extra=()):
 h2_seed("ok_body.bin", 0x00, lambda s: (
     s.send_headers(1, ok(extra=[("content-type", "text/plain")])),
     s.send_data(1, b"hello, world", end_stream=True)))
+# Pieces of 16 bytes, every mode bit: ended streams are reused from h2c_end() (streams 9, 11,
+# 13) and cancelled, some before their request goes out; the answers to those come anyway (raw
+# HEADERS with the static-table :status 200, h2 knows nothing of these streams).
+reuse = server()
+reuse.send_headers(1, ok(), end_stream=True)
+reuse.send_headers(3, ok())
+reuse.send_data(3, b"x" * 40, end_stream=True)
+reuse.ping(b"87654321")
+reuse.send_headers(5, ok(), end_stream=True)
+answers = b"".join(HeadersFrame(sid, b"\x88", flags=["END_HEADERS", "END_STREAM"]).serialize()
+                   for sid in (9, 11, 13))
+write("reuse_cancel.bin", 0xfd, reuse.data_to_send() + answers)
 h2_seed("no_content_pieces.bin", 0x31, lambda s: (
     s.send_headers(1, ok("204"), end_stream=True),
     s.send_headers(3, ok("304", [("etag", '"x"')]), end_stream=True)))
