@@ -752,3 +752,27 @@ TEST_CASE("http2::ClientSession::cancel before the request went out sends nothin
     CHECK(p.client.open_streams() == 0);
     CHECK(p.client.can_open());
 }
+
+TEST_CASE("http2::ClientSession stops an upload whose response has ended", "[http2]") {
+    Pair p;
+    TestStream s;
+    s.req_body = std::string(5000, 'u');
+    s.req_ready = 1000;
+    REQUIRE(p.get(s, "/upload", {}, true, "POST") == 1);
+    p.pump();
+    CHECK(p.server.streams[1].body.size() == 1000);
+    p.server.respond(1, {{":status", "413"}});
+    p.pump();
+    CHECK(s.statuses == std::vector<int>{413});
+    CHECK(s.head_end == std::vector<bool>{true});
+    // RFC 9113 §8.1: the rest of the request is not needed; RST_STREAM(NO_ERROR) says so.
+    CHECK(p.server.streams[1].rst_received == NGHTTP2_NO_ERROR);
+    s.req_ready = s.req_body.size();
+    s.req_done = true;
+    p.client.resume_body(s);
+    p.pump();
+    CHECK(s.req_sent == 1000);
+    CHECK(p.server.streams[1].body.size() == 1000);
+    CHECK(p.h.events == std::vector<std::string>{"head 1"});
+    CHECK(p.client.open_streams() == 0);
+}
