@@ -80,8 +80,15 @@ struct ClientSession::Callbacks {
         const std::string_view n = view(nb.base, nb.len);
         const std::string_view v = view(vb.base, vb.len);
         if (n == ":status") {
-            // nghttp2 has checked it is three digits (its HTTP messaging rules).
-            st->status = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+            // nghttp2 has checked it is three digits (its HTTP messaging rules), not that it is
+            // a status code: those are 100 to 599 (RFC 9110 §15), as for HTTP/1.1 upstreams.
+            const int status = (v[0] - '0') * 100 + (v[1] - '0') * 10 + (v[2] - '0');
+            if (status < 100 || status > 599) {
+                // The stream is reset (INTERNAL_ERROR, as for too large a head): nghttp2 lets
+                // this callback fail a stream but not choose the code.
+                return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+            }
+            st->status = status;
             return 0;
         }
         if (!self(user).add_field(*st, n, v)) {
@@ -92,6 +99,9 @@ struct ClientSession::Callbacks {
     }
 
     static int frame_recv(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
+        if (frame->hd.type == NGHTTP2_GOAWAY) {
+            self(user).goaway_received_ = true;
+        }
         ClientStream* st = stream(s, frame->hd.stream_id);
         if (st == nullptr) {
             return 0;
@@ -218,6 +228,14 @@ bool ClientSession::receive(const char* data, std::size_t len) {
         nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
         return false;
     }
+    // nghttp2 answers most protocol errors (no SETTINGS first, RFC 9113 §3.4; a bad frame,
+    // §5.4.1) by queuing GOAWAY and ignoring what follows, and mem_recv still succeeds. Such a
+    // session allows no request although the server sent no GOAWAY and stream ids are left.
+    if (nghttp2_session_check_request_allowed(session_) == 0 && !goaway_received_ &&
+        nghttp2_session_get_next_stream_id(session_) <= static_cast<std::uint32_t>(INT32_MAX)) {
+        failed_ = true;
+        return false;
+    }
     return true;
 }
 
@@ -330,6 +348,12 @@ void ClientSession::cancel(ClientStream& s) noexcept {
     if (nghttp2_session_get_stream_user_data(session_, s.id) == &s) {
         Callbacks::give_back(session_, s);
         nghttp2_session_set_stream_user_data(session_, s.id, nullptr);
+        (void)nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
+    } else if (nghttp2_session_get_stream_local_close(session_, s.id) == -1 &&
+               nghttp2_session_set_stream_user_data(session_, s.id, nullptr) == 0) {
+        // The request is still queued: nghttp2 opens its stream (and only then shows its user
+        // data) when send() writes the HEADERS. Setting the user data finds the queued request;
+        // the reset cancels it, and send() closes the stream without a frame.
         (void)nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, NGHTTP2_CANCEL);
     }
     s.id = 0;

@@ -138,6 +138,7 @@ private:
     nghttp2_session* session_ = nullptr;
     std::uint32_t open_ = 0;
     bool failed_ = false;
+    bool goaway_received_ = false;
 };
 
 }  // namespace blitz::http2
