@@ -122,7 +122,8 @@ blitzd_config() {
   "workers": 1,
   "backend": "$1",
   "log": { "level": "warn" },
-  "listeners": [ { "name": "bench", "address": "127.0.0.1:$PORT" } ],
+  "listeners": [ { "name": "bench", "address": "127.0.0.1:$PORT",
+                   "limits": { "max_requests_per_connection": 0, "max_connection_age_ms": 86400000 } } ],
   "upstreams": [ { "name": "up", "protocol": "h2", "endpoints": ["127.0.0.1:$UPSTREAM_PORT"] } ],
   "routes": [ { "name": "api", "match": { "path_prefix": "/api/" },
                 "proxy": { "upstream": "up", "forwarded_headers": false, "via": false } } ]

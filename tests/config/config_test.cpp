@@ -873,6 +873,32 @@ TEST_CASE("config::load loads every example config without opening the files it 
     CHECK(count >= 4);
 }
 
+TEST_CASE("config::load_config loads the gRPC example with an HTTP/2 upstream", "[config]") {
+    ScopedEnv port("BLITZ_PORT", nullptr);
+    ScopedEnv greeter("BLITZ_GREETER", nullptr);
+    auto r = blitz::load_config(BLITZ_SOURCE_DIR "/config/examples/grpc.json");
+    if (!r) {
+        FAIL(r.error().to_string());
+    }
+    const blitz::Config& c = *r;
+    REQUIRE(c.upstreams.size() == 1);
+    CHECK(c.upstreams[0]->options().protocol == blitz::UpstreamProtocol::Http2);
+    CHECK(c.upstreams[0]->options().endpoints[0].address == "127.0.0.1:50051");
+    auto table = c.router.freeze();
+    REQUIRE(table.has_value());
+    std::vector<blitz::Header> fields = {{"content-type", "application/grpc"}};
+    blitz::Request call;
+    call.method = blitz::Method::Post;
+    call.authority = "localhost";
+    call.path = "/helloworld.Greeter/SayHello";
+    call.headers = blitz::Headers(fields);
+    const blitz::Route* route = (*table)->match(call).route;
+    REQUIRE(route != nullptr);
+    CHECK(route->proxy.upstream == c.upstreams[0]);
+    // Not a gRPC call (no content-type): no route.
+    CHECK((*table)->match("localhost", "/helloworld.Greeter/SayHello", blitz::Method::Post).route == nullptr);
+}
+
 TEST_CASE("config::load_config loads the proxy example with its upstreams", "[config]") {
     ScopedEnv port("BLITZ_PORT", nullptr);
     auto r = blitz::load_config(BLITZ_SOURCE_DIR "/config/examples/proxy.json");
