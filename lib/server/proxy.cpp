@@ -421,7 +421,7 @@ void ProxyState::attempt_h2() {
     if (!s->submit(call_, req.method_name, scheme, h2_authority_, h2_path_, Headers({h2_fields_, h2_count_}),
                    req.has_body)) {
         call_.owner = nullptr;
-        give_up(502, "request cannot be sent over HTTP/2", "invalid_request");
+        give_up(500, "request cannot be forwarded", "invalid_request");
         return;
     }
     h2_attached_ = true;

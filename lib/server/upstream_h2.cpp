@@ -29,7 +29,6 @@ bool UpstreamH2Session::open(int& error) {
         return false;
     }
     conn_->set_owner(this);
-    conn_->count_request();
     conn_->arm_timer(reactor_.now_ms() +
                      static_cast<std::uint64_t>(pool_.cluster->cluster().options().pool.connect_timeout.count()));
     pool_.h2.push_back(this);
@@ -43,7 +42,9 @@ bool UpstreamH2Session::submit(UpstreamCall& call, std::string_view method, std:
     }
     call.session = this;
     calls_.push_back(&call);
-    conn_->cancel_timer();  // no longer idle
+    if (conn_->connected()) {
+        conn_->cancel_timer();  // the idle timer; while connecting it is the connect timeout
+    }
     flush();
     return true;
 }
@@ -121,6 +122,9 @@ void UpstreamH2Session::h2c_head(http2::ClientStream& s, bool end_stream) {
         forget(call);  // complete: the owner's detach must not reset it
     }
     owner->h2_head(call, end_stream);
+    if (end_stream) {
+        idle_check();
+    }
 }
 
 void UpstreamH2Session::h2c_data(http2::ClientStream& s, const char* data, std::size_t len) {
@@ -136,6 +140,7 @@ void UpstreamH2Session::h2c_end(http2::ClientStream& s) {
         H2StreamOwner* owner = call.owner;
         forget(call);
         owner->h2_end(call.in_trailers ? Headers({call.fields, call.count}) : Headers());
+        idle_check();
     }
 }
 

@@ -59,6 +59,7 @@ class Upstream:
         self.release = threading.Event()  # /stream sends its second part once set
         self.healthy = True               # /health answers 200, else 503
         self.pendings = []                # each connection's bodies waiting for window
+        self.closed = set()               # connection numbers the peer (blitzd) closed
         self.stopping = False
         threading.Thread(target=self.accept_loop, daemon=True).start()
 
@@ -104,6 +105,8 @@ class Upstream:
             while True:
                 data = s.recv(65536)
                 if not data:
+                    with self.lock:
+                        self.closed.add(number)
                     return
                 with send_lock:
                     events = conn.receive_data(data)
@@ -376,6 +379,8 @@ def start_blitzd(exe, workdir, up, env):
             {"name": "h2up", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2"},
             {"name": "h2down", "endpoints": [f"127.0.0.1:{casekit.closed_port()}"], "protocol": "h2",
              "health_check": {"enabled": False}},
+            {"name": "h2idle", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2",
+             "pool": {"idle_timeout_ms": 200}},
             {"name": "h2checked", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2",
              "panic_threshold_percent": 0,
              "health_check": {"path": "/health", "interval_ms": 100, "timeout_ms": 1000,
@@ -385,6 +390,8 @@ def start_blitzd(exe, workdir, up, env):
             {"name": "never", "match": {"path": "/never"},
              "proxy": {"upstream": "h2up", "timeout_ms": 300}},
             {"name": "down", "match": {"path": "/down"}, "upstream": "h2down"},
+            {"name": "idle", "match": {"path_prefix": "/idle/"},
+             "proxy": {"upstream": "h2idle", "prefix_rewrite": "/"}},
             {"name": "checked", "match": {"path_prefix": "/checked/"},
              "proxy": {"upstream": "h2checked", "prefix_rewrite": "/"}},
             {"name": "all", "match": {"path_prefix": "/"}, "upstream": "h2up"},
@@ -657,6 +664,20 @@ def wait_for(cond, what, timeout=IO_TIMEOUT):
             return value
         time.sleep(0.05)
     raise Failure(f"timed out waiting for {what}")
+
+
+@case
+def idle_connection_closes(env):
+    """A connection left without streams closes after the pool's idle_timeout_ms (200 ms here),
+    and the next request opens a new one."""
+    env.upstream.reset_stats()
+    check(get(env, "/idle/len")[0] == 200, "first request failed")
+    first = env.upstream.requests_to("/len")[-1]["conn"]
+    wait_for(lambda: first in env.upstream.closed, f"connection {first} closed while idle")
+    check(get(env, "/idle/len")[0] == 200, "request after the idle close failed")
+    second = env.upstream.requests_to("/len")[-1]["conn"]
+    check(second != first, f"the request after the idle close went on connection {second} again")
+    return f"connection {first} closed when idle, the next request on {second}"
 
 
 @case
