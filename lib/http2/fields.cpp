@@ -1,6 +1,7 @@
 #include "http2/fields.hpp"
 
 #include <array>
+#include <cstring>
 
 namespace blitz::http2 {
 
@@ -26,8 +27,16 @@ constexpr std::array<char, 256> kNameChar = [] {
 }  // namespace
 
 std::string_view lower_name(Arena& a, std::string_view name) {
+    std::size_t i = 0;
+    while (i < name.size() && name[i] != '\0' && kNameChar[static_cast<unsigned char>(name[i])] == name[i]) {
+        ++i;
+    }
+    if (i == name.size()) {
+        return name;  // already lower case (HTTP/2 peers', most HTTP/1.1 clients' too): no copy
+    }
     char* out = static_cast<char*>(a.allocate(name.size(), 1));
-    for (std::size_t i = 0; i < name.size(); ++i) {
+    std::memcpy(out, name.data(), i);
+    for (; i < name.size(); ++i) {
         const char c = kNameChar[static_cast<unsigned char>(name[i])];
         if (c == 0) {
             return {};

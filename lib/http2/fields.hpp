@@ -11,8 +11,9 @@
 /// Field helpers both HTTP/2 codecs (server and client) share.
 namespace blitz::http2 {
 
-/// The lower-cased copy of a field name in the arena, or empty when it is not a valid name
-/// (RFC 9110 §5.6.2 token characters; RFC 9113 §8.2.1 wants lower case).
+/// The field name in lower case — `name` itself when it already is, else a copy in the arena —
+/// or empty when it is not a valid name (RFC 9110 §5.6.2 token characters; RFC 9113 §8.2.1
+/// wants lower case).
 std::string_view lower_name(Arena& a, std::string_view name);
 
 /// RFC 9113 §8.2.2: fields that belong to a connection, not to a message; they never go out on
