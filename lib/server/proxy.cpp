@@ -362,19 +362,7 @@ void ProxyState::attempt() {
     if (c == nullptr) {
         const std::uint32_t per_endpoint = opts.pool.max_connections_per_endpoint;
         if (!cluster_->can_open_connection() || (per_endpoint != 0 && pool_->open >= per_endpoint)) {
-            if (!cluster_->can_queue()) {
-                series_->errors[static_cast<std::size_t>(UpstreamError::CircuitOpen)].add();
-                give_up(503, "upstream connection limit reached", "overflow");
-                return;
-            }
-            // Wait for a pooled connection or a free slot, at most the connect timeout.
-            --tried_count_;
-            waiting_ = true;
-            ++cluster_->pending;
-            series_->requests_pending.add();
-            pool_->waiters.push_back(this);
-            reactor_.timers().arm(retry_timer_,
-                                  reactor_.now_ms() + static_cast<std::uint64_t>(opts.pool.connect_timeout.count()));
+            wait_for_connection();
             return;
         }
         int error = 0;
@@ -399,10 +387,7 @@ void ProxyState::attempt_h2() {
         const UpstreamOptions& opts = cluster_->cluster().options();
         const std::uint32_t per_endpoint = opts.pool.max_connections_per_endpoint;
         if (!cluster_->can_open_connection() || (per_endpoint != 0 && pool_->open >= per_endpoint)) {
-            // Every session to the endpoint is at its stream limit and no connection may be
-            // added: the circuit breaker's answer.
-            series_->errors[static_cast<std::size_t>(UpstreamError::CircuitOpen)].add();
-            give_up(503, "upstream connection limit reached", "overflow");
+            wait_for_connection();  // every session is at its stream limit
             return;
         }
         int error = 0;
@@ -427,6 +412,24 @@ void ProxyState::attempt_h2() {
     h2_attached_ = true;
     count_active();
     arm_deadline();
+}
+
+// At the connection limit: the request waits (within the circuit breaker's pending share, at
+// most the connect timeout) for a pooled connection, a connection slot, or an HTTP/2 stream
+// slot; the pool hands it on (upstream_available) in arrival order.
+void ProxyState::wait_for_connection() {
+    if (!cluster_->can_queue()) {
+        series_->errors[static_cast<std::size_t>(UpstreamError::CircuitOpen)].add();
+        give_up(503, "upstream connection limit reached", "overflow");
+        return;
+    }
+    --tried_count_;
+    waiting_ = true;
+    ++cluster_->pending;
+    series_->requests_pending.add();
+    pool_->waiters.push_back(this);
+    reactor_.timers().arm(retry_timer_, reactor_.now_ms() + static_cast<std::uint64_t>(
+                                                                cluster_->cluster().options().pool.connect_timeout.count()));
 }
 
 void ProxyState::attach(UpstreamConn* c) {

@@ -129,6 +129,7 @@ private:
     void attempt();
     /// attempt() on an HTTP/2 upstream: a stream on a session to the picked endpoint.
     void attempt_h2();
+    void wait_for_connection();
     void attach(UpstreamConn* c);
     void count_active() noexcept;
     void detach(bool reusable) noexcept;

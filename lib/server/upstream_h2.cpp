@@ -74,6 +74,13 @@ void UpstreamH2Session::forget(UpstreamCall& call) noexcept {
     call.owner = nullptr;
     call.session = nullptr;
     calls_.erase(std::remove(calls_.begin(), calls_.end(), &call), calls_.end());
+    if (!pool_.waiters.empty() && !closed_ && !reactor_.stopping()) {
+        // A stream slot came free: the oldest request waiting at the connection limit picks
+        // again (from its timer, not inside this callback).
+        UpstreamOwner* next = pool_.waiters.front();
+        pool_.waiters.erase(pool_.waiters.begin());
+        next->upstream_available(nullptr);
+    }
 }
 
 void UpstreamH2Session::flush() {

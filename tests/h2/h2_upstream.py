@@ -30,6 +30,7 @@ try:
     import h2.connection
     import h2.errors
     import h2.events
+    import h2.settings
 except ImportError:
     h2 = None
 
@@ -45,7 +46,8 @@ class Upstream:
     """An h2c (prior knowledge) server on 127.0.0.1. Each request is recorded as a dict:
     path, fields (list of (name, value)), body, conn (connection number)."""
 
-    def __init__(self):
+    def __init__(self, max_streams=None):
+        self.max_streams = max_streams    # SETTINGS_MAX_CONCURRENT_STREAMS, when limited
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(64)
@@ -88,6 +90,8 @@ class Upstream:
         conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False,
                                                                     validate_inbound_headers=True))
         conn.initiate_connection()
+        if self.max_streams is not None:
+            conn.update_settings({h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
         send_lock = threading.Lock()
         streams = {}
         pending = {}  # stream id -> [body left, trailers]: waiting for flow-control window
@@ -195,11 +199,11 @@ class Upstream:
             # Answers after a while, from another thread: streams overlap on the connection.
             def later():
                 time.sleep(0.3)
+                self.done()  # before the end goes out: the next stream may come right after it
                 with send_lock:
                     conn.send_headers(sid, [(":status", "200"), ("content-length", "5")])
                     conn.send_data(sid, b"held\n", end_stream=True)
                     s.sendall(conn.data_to_send())
-                self.done()
             threading.Thread(target=later, daemon=True).start()
         elif path == "/stream":
             conn.send_headers(sid, [(":status", "200"), ("content-type", "text/event-stream")])
@@ -368,9 +372,10 @@ class Target:
         self.blitzd = None
         self.addr = None
         self.upstream = None
+        self.narrow = None  # an upstream taking 2 streams at once
 
 
-def start_blitzd(exe, workdir, up, env):
+def start_blitzd(exe, workdir, up, narrow, env):
     config = {
         "workers": 1,
         "log": {"level": "info"},
@@ -379,6 +384,13 @@ def start_blitzd(exe, workdir, up, env):
             {"name": "h2up", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2"},
             {"name": "h2down", "endpoints": [f"127.0.0.1:{casekit.closed_port()}"], "protocol": "h2",
              "health_check": {"enabled": False}},
+            {"name": "h2narrow", "endpoints": [f"127.0.0.1:{narrow.port}"], "protocol": "h2",
+             # A request waits for a slot at most the connect timeout: 8 requests of 0.3 s
+             # over 2 streams need 1.2 s.
+             "pool": {"max_connections_per_endpoint": 1, "connect_timeout_ms": 5000}},
+            {"name": "h2narrow0", "endpoints": [f"127.0.0.1:{narrow.port}"], "protocol": "h2",
+             "pool": {"max_connections_per_endpoint": 1},
+             "circuit_breaker": {"max_pending_requests": 0}},
             {"name": "h2idle", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2",
              "pool": {"idle_timeout_ms": 200}},
             {"name": "h2checked", "endpoints": [f"127.0.0.1:{up.port}"], "protocol": "h2",
@@ -390,6 +402,10 @@ def start_blitzd(exe, workdir, up, env):
             {"name": "never", "match": {"path": "/never"},
              "proxy": {"upstream": "h2up", "timeout_ms": 300}},
             {"name": "down", "match": {"path": "/down"}, "upstream": "h2down"},
+            {"name": "narrow", "match": {"path_prefix": "/narrow/"},
+             "proxy": {"upstream": "h2narrow", "prefix_rewrite": "/"}},
+            {"name": "narrow0", "match": {"path_prefix": "/narrow0/"},
+             "proxy": {"upstream": "h2narrow0", "prefix_rewrite": "/"}},
             {"name": "idle", "match": {"path_prefix": "/idle/"},
              "proxy": {"upstream": "h2idle", "prefix_rewrite": "/"}},
             {"name": "checked", "match": {"path_prefix": "/checked/"},
@@ -667,6 +683,43 @@ def wait_for(cond, what, timeout=IO_TIMEOUT):
 
 
 @case
+def requests_wait_for_a_stream_slot(env):
+    """With one connection allowed and a server taking two streams at once, concurrent requests
+    wait for a stream slot (the circuit breaker's pending requests) instead of failing; with no
+    pending requests allowed the excess is 503 overflow at once. The connections are made first:
+    until a server's SETTINGS arrive its stream limit is not known (RFC 9113 §6.5.2)."""
+    for prefix in ("/narrow/", "/narrow0/"):
+        check(get(env, prefix + "len")[0] == 200, f"{prefix}len failed")
+    env.narrow.reset_stats()
+
+    def burst(prefix, n):
+        results = []
+
+        def one():
+            try:
+                status, headers, _, _, _ = get(env, prefix + "hold")
+                results.append((status, headers.get("x-blitz-error")))
+            except Exception as e:  # noqa: BLE001 - reported through results
+                results.append((repr(e), None))
+        threads = [threading.Thread(target=one) for _ in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(IO_TIMEOUT * 2)
+        return results
+    results = burst("/narrow/", 8)
+    check(results == [(200, None)] * 8, f"queued: {results}")
+    conns = {r["conn"] for r in env.narrow.requests_to("/hold")}
+    check(len(conns) == 1 and env.narrow.max_open_streams <= 2,
+          f"{len(conns)} connections, up to {env.narrow.max_open_streams} streams at once")
+    results = burst("/narrow0/", 6)
+    ok = results.count((200, None))
+    overflow = results.count((503, "overflow"))
+    check(ok >= 2 and overflow >= 1 and ok + overflow == 6, f"no pending allowed: {results}")
+    return f"8 of 8 served over 2 streams; without pending requests {ok} served, {overflow} overflow"
+
+
+@case
 def idle_connection_closes(env):
     """A connection left without streams closes after the pool's idle_timeout_ms (200 ms here),
     and the next request opens a new one."""
@@ -719,10 +772,11 @@ def main():
             return 77
     env = Target()
     env.upstream = Upstream()
+    env.narrow = Upstream(max_streams=2)
     workdir = tempfile.mkdtemp(prefix="h2upstream-")
     try:
         try:
-            start_blitzd(args.blitzd, workdir, env.upstream, env)
+            start_blitzd(args.blitzd, workdir, env.upstream, env.narrow, env)
         except (RuntimeError, OSError) as e:
             print(f"FAIL blitzd_start — {e}")
             return 1
@@ -738,6 +792,7 @@ def main():
         if env.blitzd is not None:
             casekit.end_process(env.blitzd.proc)
         env.upstream.stop()
+        env.narrow.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
