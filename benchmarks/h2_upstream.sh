@@ -58,47 +58,38 @@ UPSTREAM_PORT=$(free_port $((PORT + 1)) "$PORT")
 nginx_bin=$(command -v nginx)
 
 # --- configurations ----------------------------------------------------------------------------
-common_nginx="daemon off;
+# nginx_config NAME SERVER: $RESULTS/NAME.conf, one single-process worker without logs whose
+# http block holds SERVER (its upstream and server blocks).
+nginx_config() {
+    cat >"$RESULTS/$1.conf" <<EOF
+daemon off;
 master_process off;
 worker_processes 1;
 worker_rlimit_nofile 65536;
-events { worker_connections 65536; }"
-temp_paths="client_body_temp_path $RESULTS/tmp-body; proxy_temp_path $RESULTS/tmp-proxy;
-    fastcgi_temp_path $RESULTS/tmp-fcgi; uwsgi_temp_path $RESULTS/tmp-uwsgi;
-    scgi_temp_path $RESULTS/tmp-scgi;"
-cat >"$RESULTS/upstream.conf" <<EOF
-$common_nginx
-pid $RESULTS/upstream.pid;
-error_log $RESULTS/upstream-error.log warn;
+events { worker_connections 65536; }
+pid $RESULTS/$1.pid;
+error_log $RESULTS/$1-error.log warn;
 http {
     access_log off;
     server_tokens off;
     keepalive_requests 100000000;
     keepalive_timeout 300s;
-    $temp_paths
-    server {
-        listen 127.0.0.1:$UPSTREAM_PORT http2;
-        location /api/hello { default_type text/plain; return 200 "Hello, World!"; }
-    }
+    client_body_temp_path $RESULTS/tmp-body; proxy_temp_path $RESULTS/tmp-proxy;
+    fastcgi_temp_path $RESULTS/tmp-fcgi; uwsgi_temp_path $RESULTS/tmp-uwsgi;
+    scgi_temp_path $RESULTS/tmp-scgi;
+$2
 }
 EOF
-cat >"$RESULTS/nginx.conf" <<EOF
-$common_nginx
-pid $RESULTS/nginx.pid;
-error_log $RESULTS/nginx-error.log warn;
-http {
-    access_log off;
-    server_tokens off;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    $temp_paths
-    upstream up { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
+}
+nginx_config upstream "    server {
+        listen 127.0.0.1:$UPSTREAM_PORT http2;
+        location /api/hello { default_type text/plain; return 200 \"Hello, World!\"; }
+    }"
+nginx_config nginx "    upstream up { server 127.0.0.1:$UPSTREAM_PORT; keepalive 64; }
     server {
         listen 127.0.0.1:$PORT http2;
         location /api/ { grpc_pass grpc://up; }
-    }
-}
-EOF
+    }"
 cat >"$RESULTS/haproxy.cfg" <<EOF
 global
     nbthread 1
