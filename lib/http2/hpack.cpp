@@ -1,0 +1,745 @@
+#include "http2/hpack.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace blitz::http2::hpack {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Static table (RFC 7541 Appendix A). Index i is kStatic[i - 1].
+
+struct StaticEntry {
+    std::string_view name;
+    std::string_view value;
+};
+
+constexpr std::array<StaticEntry, 61> kStatic = {{
+    {":authority", ""},
+    {":method", "GET"},
+    {":method", "POST"},
+    {":path", "/"},
+    {":path", "/index.html"},
+    {":scheme", "http"},
+    {":scheme", "https"},
+    {":status", "200"},
+    {":status", "204"},
+    {":status", "206"},
+    {":status", "304"},
+    {":status", "400"},
+    {":status", "404"},
+    {":status", "500"},
+    {"accept-charset", ""},
+    {"accept-encoding", "gzip, deflate"},
+    {"accept-language", ""},
+    {"accept-ranges", ""},
+    {"accept", ""},
+    {"access-control-allow-origin", ""},
+    {"age", ""},
+    {"allow", ""},
+    {"authorization", ""},
+    {"cache-control", ""},
+    {"content-disposition", ""},
+    {"content-encoding", ""},
+    {"content-language", ""},
+    {"content-length", ""},
+    {"content-location", ""},
+    {"content-range", ""},
+    {"content-type", ""},
+    {"cookie", ""},
+    {"date", ""},
+    {"etag", ""},
+    {"expect", ""},
+    {"expires", ""},
+    {"from", ""},
+    {"host", ""},
+    {"if-match", ""},
+    {"if-modified-since", ""},
+    {"if-none-match", ""},
+    {"if-range", ""},
+    {"if-unmodified-since", ""},
+    {"last-modified", ""},
+    {"link", ""},
+    {"location", ""},
+    {"max-forwards", ""},
+    {"proxy-authenticate", ""},
+    {"proxy-authorization", ""},
+    {"range", ""},
+    {"referer", ""},
+    {"refresh", ""},
+    {"retry-after", ""},
+    {"server", ""},
+    {"set-cookie", ""},
+    {"strict-transport-security", ""},
+    {"transfer-encoding", ""},
+    {"user-agent", ""},
+    {"vary", ""},
+    {"via", ""},
+    {"www-authenticate", ""},
+}};
+
+constexpr std::uint32_t kStaticCount = kStatic.size();
+constexpr std::uint32_t kEntryOverhead = 32;  // RFC 7541 §4.1
+
+// The encoder looks names up per response field: static indices grouped by name length (in
+// index order within a length, so the first match is the lowest index), compared first by
+// their first character.
+constexpr std::size_t kLongestStaticName = 27;  // access-control-allow-origin
+
+struct Buckets {
+    std::array<std::uint8_t, kStaticCount> index{};
+    std::array<std::uint8_t, kLongestStaticName + 2> start{};  // bucket n: [start[n], start[n+1])
+};
+
+constexpr Buckets make_buckets() {
+    Buckets b;
+    std::size_t k = 0;
+    for (std::size_t len = 0; len <= kLongestStaticName; ++len) {
+        b.start[len] = static_cast<std::uint8_t>(k);
+        for (std::size_t i = 0; i < kStaticCount; ++i) {
+            if (kStatic[i].name.size() == len) {
+                b.index[k++] = static_cast<std::uint8_t>(i + 1);
+            }
+        }
+    }
+    b.start[kLongestStaticName + 1] = static_cast<std::uint8_t>(k);
+    return b;
+}
+
+constexpr Buckets kBuckets = make_buckets();
+static_assert(kBuckets.start[kLongestStaticName + 1] == kStaticCount, "a static name is longer");
+
+struct StaticMatch {
+    std::uint8_t name = 0;   // lowest index with this name, 0 if none
+    std::uint8_t field = 0;  // index with this name and value, 0 if none
+};
+
+StaticMatch find_static(std::string_view name, std::string_view value) noexcept {
+    StaticMatch m;
+    if (name.empty() || name.size() > kLongestStaticName) {
+        return m;
+    }
+    const std::size_t end = kBuckets.start[name.size() + 1];
+    for (std::size_t k = kBuckets.start[name.size()]; k < end; ++k) {
+        const std::uint8_t i = kBuckets.index[k];
+        const StaticEntry& e = kStatic[i - 1];
+        if (e.name[0] != name[0] || e.name != name) {
+            continue;
+        }
+        if (m.name == 0) {
+            m.name = i;
+        }
+        if (e.value == value) {
+            m.field = i;
+            break;
+        }
+    }
+    return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Huffman code (RFC 7541 Appendix B). It is canonical: codes are handed out in order of
+// increasing length and, within a length, of increasing symbol, so the code lengths alone
+// determine it. Symbol 256 is EOS.
+
+constexpr std::array<std::uint8_t, 257> kCodeBits = {
+    13, 23, 28, 28, 28, 28, 28, 28, 28, 24, 30, 28, 28, 30, 28, 28,  // 0x00
+    28, 28, 28, 28, 28, 28, 30, 28, 28, 28, 28, 28, 28, 28, 28, 28,  // 0x10
+    6,  10, 10, 12, 13, 6,  8,  11, 10, 10, 8,  11, 8,  6,  6,  6,   // ' ' .. '/'
+    5,  5,  5,  6,  6,  6,  6,  6,  6,  6,  7,  8,  15, 6,  12, 10,  // '0' .. '?'
+    13, 6,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,  7,   // '@' .. 'O'
+    7,  7,  7,  7,  7,  7,  7,  7,  8,  7,  8,  13, 19, 13, 14, 6,   // 'P' .. '_'
+    15, 5,  6,  5,  6,  5,  6,  6,  6,  5,  7,  7,  6,  6,  6,  5,   // '`' .. 'o'
+    6,  7,  6,  5,  5,  6,  7,  7,  7,  7,  7,  15, 11, 14, 13, 28,  // 'p' .. 0x7f
+    20, 22, 20, 20, 22, 22, 22, 23, 22, 23, 23, 23, 23, 23, 24, 23,  // 0x80
+    24, 24, 22, 23, 24, 23, 23, 23, 23, 21, 22, 23, 22, 23, 23, 24,  // 0x90
+    22, 21, 20, 22, 22, 23, 23, 21, 23, 22, 22, 24, 21, 22, 23, 23,  // 0xa0
+    21, 21, 22, 21, 23, 22, 23, 23, 20, 22, 22, 22, 23, 22, 22, 23,  // 0xb0
+    26, 26, 20, 19, 22, 23, 22, 25, 26, 26, 26, 27, 27, 26, 24, 25,  // 0xc0
+    19, 21, 26, 27, 27, 26, 27, 24, 21, 21, 26, 26, 28, 27, 27, 27,  // 0xd0
+    20, 24, 20, 21, 22, 21, 21, 23, 22, 22, 25, 25, 24, 24, 26, 23,  // 0xe0
+    26, 27, 26, 26, 27, 27, 27, 27, 27, 28, 27, 27, 27, 27, 27, 26,  // 0xf0
+    30,                                                              // EOS
+};
+
+constexpr unsigned kEos = 256;
+constexpr unsigned kLongestCode = 30;
+
+struct Code {
+    std::uint32_t bits;
+    std::uint8_t len;
+};
+
+constexpr std::array<Code, 257> make_codes() {
+    std::array<Code, 257> codes{};
+    std::uint32_t next = 0;
+    for (unsigned len = 1; len <= kLongestCode; ++len) {
+        for (unsigned sym = 0; sym <= kEos; ++sym) {
+            if (kCodeBits[sym] == len) {
+                codes[sym] = {next++, static_cast<std::uint8_t>(len)};
+            }
+        }
+        next <<= 1;
+    }
+    return codes;
+}
+
+constexpr std::array<Code, 257> kCodes = make_codes();
+// A complete prefix code (Kraft sum 1) ends in the all-ones code, which RFC 7541 gives EOS.
+static_assert(kCodes[kEos].bits == (1u << kLongestCode) - 1, "Huffman code lengths are wrong");
+
+// Decoding reads a nibble at a time through a state machine over the code tree's 256 internal
+// nodes (state 0 is the root). No code is shorter than 5 bits, so a nibble completes at most one
+// symbol.
+enum : std::uint8_t {
+    kEmit = 1,    // `sym` was completed
+    kFail = 2,    // EOS was decoded (§5.2: an error)
+    kAccept = 4,  // the bits since the last symbol are all ones and at most 7: valid padding
+};
+
+struct Step {
+    std::uint8_t next;
+    std::uint8_t sym;
+    std::uint8_t flags;
+};
+
+struct DecodeTable {
+    std::array<std::array<Step, 16>, 256> step{};
+};
+
+constexpr DecodeTable make_decode_table() {
+    // Children: >= 0 an internal node, < 0 the leaf of symbol -child - 1.
+    std::array<std::array<std::int16_t, 2>, 256> child{};
+    std::array<std::uint8_t, 256> depth{};
+    std::array<bool, 256> ones{};
+    ones[0] = true;
+    int nodes = 1;
+    for (unsigned sym = 0; sym <= kEos; ++sym) {
+        int n = 0;
+        for (int b = kCodes[sym].len - 1; b >= 0; --b) {
+            const unsigned bit = (kCodes[sym].bits >> b) & 1;
+            if (b == 0) {
+                child[n][bit] = static_cast<std::int16_t>(-static_cast<int>(sym) - 1);
+                break;
+            }
+            if (child[n][bit] == 0) {
+                child[n][bit] = static_cast<std::int16_t>(nodes);
+                depth[nodes] = depth[n] + 1;
+                ones[nodes] = ones[n] && bit == 1;
+                ++nodes;
+            }
+            n = child[n][bit];
+        }
+    }
+    DecodeTable t;
+    for (int state = 0; state < 256; ++state) {
+        for (unsigned nibble = 0; nibble < 16; ++nibble) {
+            Step s{};
+            int n = state;
+            for (int b = 3; b >= 0; --b) {
+                const std::int16_t c = child[n][(nibble >> b) & 1];
+                if (c >= 0) {
+                    n = c;
+                    continue;
+                }
+                const int sym = -c - 1;
+                if (sym == static_cast<int>(kEos)) {
+                    s.flags |= kFail;
+                } else {
+                    s.flags |= kEmit;
+                    s.sym = static_cast<std::uint8_t>(sym);
+                }
+                n = 0;
+            }
+            s.next = static_cast<std::uint8_t>(n);
+            if (ones[n] && depth[n] <= 7) {
+                s.flags |= kAccept;
+            }
+            t.step[state][nibble] = s;
+        }
+    }
+    return t;
+}
+
+constexpr DecodeTable kDecode = make_decode_table();
+
+// Symbols are at least 5 bits long; huffman_decode() stores one byte past the last symbol.
+std::size_t huffman_decoded_bound(std::size_t len) noexcept { return len * 8 / 5 + 1; }
+
+// Writes the decoded bytes at `out` (room for huffman_decoded_bound(len)) and returns their
+// number, or -1.
+std::ptrdiff_t huffman_decode(const std::uint8_t* in, std::size_t len, char* out) noexcept {
+    std::uint8_t state = 0;
+    std::uint8_t flags = kAccept;
+    char* o = out;
+    for (std::size_t i = 0; i < len; ++i) {
+        const Step& hi = kDecode.step[state][in[i] >> 4];
+        *o = static_cast<char>(hi.sym);
+        o += hi.flags & kEmit;
+        const Step& lo = kDecode.step[hi.next][in[i] & 0x0f];
+        *o = static_cast<char>(lo.sym);
+        o += lo.flags & kEmit;
+        if (((hi.flags | lo.flags) & kFail) != 0) {
+            return -1;
+        }
+        state = lo.next;
+        flags = lo.flags;
+    }
+    return (flags & kAccept) != 0 ? o - out : -1;
+}
+
+std::size_t huffman_length(std::string_view s) noexcept {
+    std::size_t bits = 0;
+    for (unsigned char c : s) {
+        bits += kCodes[c].len;
+    }
+    return (bits + 7) / 8;
+}
+
+std::uint8_t* huffman_encode(std::uint8_t* out, std::string_view s) noexcept {
+    std::uint64_t acc = 0;
+    unsigned n = 0;
+    for (unsigned char c : s) {
+        acc = (acc << kCodes[c].len) | kCodes[c].bits;
+        n += kCodes[c].len;
+        while (n >= 8) {
+            n -= 8;
+            *out++ = static_cast<std::uint8_t>(acc >> n);
+        }
+    }
+    if (n > 0) {
+        // §5.2: padding is the most significant bits of EOS, all ones.
+        *out++ = static_cast<std::uint8_t>((acc << (8 - n)) | (0xffu >> n));
+    }
+    return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integers and strings (§5.1, §5.2).
+
+constexpr unsigned kMaxContinuation = 5;  // 7 bits each: enough for 2^32 - 1 after any prefix
+
+// Reads an integer whose prefix is the low `prefix` bits of *p (p < end).
+bool read_int(const std::uint8_t*& p, const std::uint8_t* end, unsigned prefix,
+              std::uint32_t& out) noexcept {
+    const std::uint32_t max_prefix = (1u << prefix) - 1;
+    std::uint64_t v = *p++ & max_prefix;
+    if (v < max_prefix) {
+        out = static_cast<std::uint32_t>(v);
+        return true;
+    }
+    for (unsigned i = 0; i < kMaxContinuation; ++i) {
+        if (p == end) {
+            return false;
+        }
+        const std::uint8_t b = *p++;
+        v += static_cast<std::uint64_t>(b & 0x7f) << (7 * i);
+        if ((b & 0x80) == 0) {
+            if (v > 0xffffffffu) {
+                return false;
+            }
+            out = static_cast<std::uint32_t>(v);
+            return true;
+        }
+    }
+    // More continuation bytes than any 32-bit value needs: padding with 0x80 bytes.
+    return false;
+}
+
+std::size_t int_bytes(std::size_t v, unsigned prefix) noexcept {
+    const std::size_t max_prefix = (std::size_t{1} << prefix) - 1;
+    if (v < max_prefix) {
+        return 1;
+    }
+    std::size_t n = 2;
+    for (v -= max_prefix; v >= 0x80; v >>= 7) {
+        ++n;
+    }
+    return n;
+}
+
+std::uint8_t* write_int(std::uint8_t* out, std::uint8_t first, unsigned prefix,
+                        std::size_t v) noexcept {
+    const std::size_t max_prefix = (std::size_t{1} << prefix) - 1;
+    if (v < max_prefix) {
+        *out++ = static_cast<std::uint8_t>(first | v);
+        return out;
+    }
+    *out++ = static_cast<std::uint8_t>(first | max_prefix);
+    for (v -= max_prefix; v >= 0x80; v >>= 7) {
+        *out++ = static_cast<std::uint8_t>(0x80 | (v & 0x7f));
+    }
+    *out++ = static_cast<std::uint8_t>(v);
+    return out;
+}
+
+std::uint8_t* write_string(std::uint8_t* out, std::string_view s) noexcept {
+    const std::size_t huffman = huffman_length(s);
+    if (huffman < s.size()) {
+        return huffman_encode(write_int(out, 0x80, 7, huffman), s);
+    }
+    out = write_int(out, 0, 7, s.size());
+    if (!s.empty()) {
+        std::memcpy(out, s.data(), s.size());
+    }
+    return out + s.size();
+}
+
+struct EncodedString {
+    const std::uint8_t* data = nullptr;
+    std::uint32_t len = 0;
+    bool huffman = false;
+};
+
+bool read_string(const std::uint8_t*& p, const std::uint8_t* end, EncodedString& s) noexcept {
+    if (p == end) {
+        return false;
+    }
+    s.huffman = (*p & 0x80) != 0;
+    if (!read_int(p, end, 7, s.len) || s.len > static_cast<std::size_t>(end - p)) {
+        return false;
+    }
+    s.data = p;
+    p += s.len;
+    return true;
+}
+
+// Huffman output and copies of dynamic entries need memory only for the duration of a sink
+// call, so one buffer per thread serves every connection; it grows to the largest need seen.
+struct Scratch {
+    std::unique_ptr<char[]> buf;
+    std::size_t cap = 0;
+
+    // Room for n bytes; whatever the buffer held before is lost.
+    char* reserve(std::size_t n) {
+        if (n > cap) {
+            cap = std::max({n, cap * 2, std::size_t{256}});
+            buf = std::make_unique_for_overwrite<char[]>(cap);
+        }
+        return buf.get();
+    }
+};
+
+[[gnu::tls_model("initial-exec")]] thread_local Scratch scratch;
+
+inline std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {
+    return {reinterpret_cast<const char*>(p), n};
+}
+
+// A string as it will be handed over: the block's bytes, or Huffman-decoded into `out`.
+bool decoded(const EncodedString& s, char*& out, std::string_view& v) noexcept {
+    if (!s.huffman) {
+        v = view(s.data, s.len);
+        return true;
+    }
+    const std::ptrdiff_t n = huffman_decode(s.data, s.len, out);
+    if (n < 0) {
+        return false;
+    }
+    v = {out, static_cast<std::size_t>(n)};
+    out += n;
+    return true;
+}
+
+std::size_t decoded_bound(const EncodedString& s) noexcept {
+    return s.huffman ? huffman_decoded_bound(s.len) : 0;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Decoder
+
+Decoder::Decoder(std::uint32_t max_size) noexcept : max_size_(max_size), limit_(max_size) {}
+
+Decoder::~Decoder() = default;
+
+std::size_t Decoder::heap_bytes() const noexcept {
+    return data_cap_ + std::size_t{entries_cap_} * sizeof(Entry);
+}
+
+const Decoder::Entry& Decoder::entry(std::uint32_t i) const noexcept {
+    std::uint32_t slot = first_ + count_ - 1 - i;
+    if (slot >= entries_cap_) {
+        slot -= entries_cap_;
+    }
+    return entries_[slot];
+}
+
+void Decoder::copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept {
+    if (offset >= data_cap_) {
+        offset -= data_cap_;
+    }
+    const std::size_t head = std::min<std::size_t>(len, data_cap_ - offset);
+    if (head > 0) {
+        std::memcpy(out, data_.get() + offset, head);
+    }
+    if (len > head) {
+        std::memcpy(out + head, data_.get(), len - head);
+    }
+}
+
+std::string_view Decoder::part(std::size_t offset, std::uint32_t len, char*& out) const noexcept {
+    if (offset >= data_cap_) {
+        offset -= data_cap_;
+    }
+    if (len <= data_cap_ - offset) {
+        return {data_.get() + offset, len};
+    }
+    // The bytes wrap around the end of the ring: the sink gets a contiguous copy.
+    copy_out(offset, len, out);
+    const std::string_view v{out, len};
+    out += len;
+    return v;
+}
+
+void Decoder::evict_oldest() noexcept {
+    const Entry& e = entries_[first_];
+    data_used_ -= e.name_len + e.value_len;
+    size_ -= e.name_len + e.value_len + kEntryOverhead;
+    if (++first_ == entries_cap_) {
+        first_ = 0;
+    }
+    if (--count_ == 0) {
+        // An empty ring starts over at its beginning, so fewer entries wrap.
+        first_ = 0;
+        data_tail_ = 0;
+    }
+}
+
+void Decoder::evict_to(std::uint32_t limit) noexcept {
+    while (size_ > limit) {
+        evict_oldest();
+    }
+}
+
+void Decoder::grow_data(std::uint32_t need) {
+    const std::uint32_t cap =
+        std::min(max_size_, std::max({data_cap_ * 2, need, std::uint32_t{256}}));
+    auto data = std::make_unique_for_overwrite<char[]>(cap);
+    // Unwrap: the oldest entry moves to offset 0.
+    std::uint32_t offset = 0;
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        Entry& e = entries_[(first_ + i) % entries_cap_];
+        const std::uint32_t n = e.name_len + e.value_len;
+        copy_out(e.offset, n, data.get() + offset);
+        e.offset = offset;
+        offset += n;
+    }
+    data_ = std::move(data);
+    data_cap_ = cap;
+    data_tail_ = offset;
+}
+
+void Decoder::grow_entries() {
+    const std::uint32_t most = max_size_ / kEntryOverhead;
+    const std::uint32_t cap = std::min(most, std::max(entries_cap_ * 2, std::uint32_t{8}));
+    auto entries = std::make_unique_for_overwrite<Entry[]>(cap);
+    for (std::uint32_t i = 0; i < count_; ++i) {
+        entries[i] = entries_[(first_ + i) % entries_cap_];
+    }
+    entries_ = std::move(entries);
+    entries_cap_ = cap;
+    first_ = 0;
+}
+
+bool Decoder::insert(std::string_view name, std::string_view value) {
+    const std::uint64_t size = std::uint64_t{name.size()} + value.size() + kEntryOverhead;
+    if (size > limit_) {
+        // §4.4: an entry larger than the table empties it and is not added.
+        evict_to(0);
+        return false;
+    }
+    evict_to(limit_ - static_cast<std::uint32_t>(size));
+    const auto bytes = static_cast<std::uint32_t>(name.size() + value.size());
+    if (data_used_ + bytes > data_cap_) {
+        grow_data(data_used_ + bytes);
+    }
+    if (count_ == entries_cap_) {
+        grow_entries();
+    }
+    std::uint32_t slot = first_ + count_;
+    if (slot >= entries_cap_) {
+        slot -= entries_cap_;
+    }
+    entries_[slot] = {data_tail_, static_cast<std::uint32_t>(name.size()),
+                      static_cast<std::uint32_t>(value.size())};
+    for (std::string_view s : {name, value}) {
+        if (s.empty()) {
+            continue;
+        }
+        const std::size_t head = std::min<std::size_t>(s.size(), data_cap_ - data_tail_);
+        if (head > 0) {
+            std::memcpy(data_.get() + data_tail_, s.data(), head);
+        }
+        if (s.size() > head) {
+            std::memcpy(data_.get(), s.data() + head, s.size() - head);
+        }
+        data_tail_ = static_cast<std::uint32_t>((data_tail_ + s.size()) % data_cap_);
+    }
+    data_used_ += bytes;
+    size_ += static_cast<std::uint32_t>(size);
+    ++count_;
+    return true;
+}
+
+Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& sink) {
+    const std::uint8_t* p = block;
+    const std::uint8_t* const end = block + len;
+    bool deliver = true;
+    bool field_seen = false;
+    unsigned updates = 0;
+    while (p < end) {
+        const std::uint8_t first = *p;
+        std::uint32_t index;
+        if ((first & 0x80) != 0) {
+            // §6.1: indexed field.
+            if (!read_int(p, end, 7, index) || index == 0) {
+                return Status::Error;
+            }
+            field_seen = true;
+            if (index <= kStaticCount) {
+                const StaticEntry& e = kStatic[index - 1];
+                deliver = deliver && sink.field(e.name, e.value, true, true);
+                continue;
+            }
+            index -= kStaticCount + 1;
+            if (index >= count_) {
+                return Status::Error;
+            }
+            const Entry& e = entry(index);
+            char* out = scratch.reserve(e.name_len + e.value_len);
+            const std::string_view name = part(e.offset, e.name_len, out);
+            const std::string_view value = part(e.offset + e.name_len, e.value_len, out);
+            deliver = deliver && sink.field(name, value, false, false);
+            continue;
+        }
+        if ((first & 0xe0) == 0x20) {
+            // §4.2, §6.3: size updates come first in a block, at most two of them (the smallest
+            // size since the last block, then the final one).
+            std::uint32_t size;
+            if (field_seen || ++updates > 2 || !read_int(p, end, 5, size) || size > max_size_) {
+                return Status::Error;
+            }
+            limit_ = size;
+            evict_to(limit_);
+            continue;
+        }
+        // §6.2: literal with incremental indexing (01), without indexing (0000), never indexed
+        // (0001).
+        const bool indexing = (first & 0xc0) == 0x40;
+        if (!read_int(p, end, indexing ? 6 : 4, index)) {
+            return Status::Error;
+        }
+        field_seen = true;
+        EncodedString name_literal;
+        const StaticEntry* static_name = nullptr;
+        const Entry* dynamic_name = nullptr;
+        if (index == 0) {
+            if (!read_string(p, end, name_literal)) {
+                return Status::Error;
+            }
+        } else if (index <= kStaticCount) {
+            static_name = &kStatic[index - 1];
+        } else if (index - (kStaticCount + 1) < count_) {
+            dynamic_name = &entry(index - (kStaticCount + 1));
+        } else {
+            return Status::Error;
+        }
+        EncodedString value_literal;
+        if (!read_string(p, end, value_literal)) {
+            return Status::Error;
+        }
+        // A dynamic name is copied when it wraps, and before an insertion that may evict its
+        // entry and reuse its bytes (§4.4).
+        std::size_t room = decoded_bound(name_literal) + decoded_bound(value_literal);
+        if (dynamic_name != nullptr) {
+            room += dynamic_name->name_len;
+        }
+        char* out = room > 0 ? scratch.reserve(room) : nullptr;
+        std::string_view name;
+        std::string_view value;
+        if (static_name != nullptr) {
+            name = static_name->name;
+        } else if (dynamic_name == nullptr) {
+            if (!decoded(name_literal, out, name)) {
+                return Status::Error;
+            }
+        } else if (indexing) {
+            copy_out(dynamic_name->offset, dynamic_name->name_len, out);
+            name = {out, dynamic_name->name_len};
+            out += dynamic_name->name_len;
+        } else {
+            name = part(dynamic_name->offset, dynamic_name->name_len, out);
+        }
+        if (!decoded(value_literal, out, value)) {
+            return Status::Error;
+        }
+        if (indexing) {
+            insert(name, value);
+        }
+        deliver = deliver && sink.field(name, value, static_name != nullptr, false);
+    }
+    return Status::Ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+std::size_t max_field_bytes(std::string_view name, std::string_view value) noexcept {
+    // Representation byte plus a second byte for name indices 15..61, or a literal name.
+    return 2 + int_bytes(name.size(), 7) + name.size() + int_bytes(value.size(), 7) + value.size();
+}
+
+std::size_t encode_field(std::uint8_t* out, std::string_view name,
+                         std::string_view value) noexcept {
+    const StaticMatch m = find_static(name, value);
+    if (m.field != 0) {
+        *out = static_cast<std::uint8_t>(0x80 | m.field);  // §6.1
+        return 1;
+    }
+    // §6.2.2: literal without indexing, the name by static index (4-bit prefix) or literal.
+    std::uint8_t* p = write_int(out, 0x00, 4, m.name);
+    if (m.name == 0) {
+        p = write_string(p, name);
+    }
+    p = write_string(p, value);
+    return static_cast<std::size_t>(p - out);
+}
+
+std::size_t encode_status(std::uint8_t* out, int status) noexcept {
+    switch (status) {
+        case 200:
+            out[0] = 0x80 | 8;
+            return 1;
+        case 204:
+            out[0] = 0x80 | 9;
+            return 1;
+        case 206:
+            out[0] = 0x80 | 10;
+            return 1;
+        case 304:
+            out[0] = 0x80 | 11;
+            return 1;
+        case 400:
+            out[0] = 0x80 | 12;
+            return 1;
+        case 404:
+            out[0] = 0x80 | 13;
+            return 1;
+        case 500:
+            out[0] = 0x80 | 14;
+            return 1;
+        default:
+            break;
+    }
+    const char digits[3] = {static_cast<char>('0' + status / 100 % 10),
+                            static_cast<char>('0' + status / 10 % 10),
+                            static_cast<char>('0' + status % 10)};
+    out[0] = 8;  // §6.2.2, name index 8 (":status")
+    return static_cast<std::size_t>(write_string(out + 1, {digits, 3}) - out);
+}
+
+}  // namespace blitz::http2::hpack

@@ -1,0 +1,118 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+/// HPACK (RFC 7541) for the server-side HTTP/2 codec: a decoder with a lazily allocated dynamic
+/// table for request header blocks, and a stateless encoder for response and trailer fields.
+namespace blitz::http2::hpack {
+
+/// Receives decoded fields.
+///
+/// Thread: called on the decoding thread, from inside Decoder::decode(). Lifetime: name and
+/// value are valid only during the call (they point into the input block, the dynamic table or
+/// a per-thread scratch buffer), unless name_static / value_static says the bytes belong to the
+/// HPACK static table, which lives for the program.
+class FieldSink {
+public:
+    /// One field, in block order. Returning false stops delivery: decode() still processes the
+    /// rest of the block (to keep the dynamic table in step with the encoder) but calls no sink
+    /// again.
+    virtual bool field(std::string_view name, std::string_view value, bool name_static,
+                       bool value_static) = 0;
+
+protected:
+    ~FieldSink() = default;
+};
+
+/// Outcome of Decoder::decode().
+enum class Status : std::uint8_t {
+    Ok,
+    Error,  ///< COMPRESSION_ERROR (RFC 9113 §4.3): a connection error; the decoder is unusable.
+};
+
+/// HPACK decoder of one connection (RFC 7541 §3, §4, §6). The dynamic table is allocated on the
+/// first insertion only (an idle connection that never indexed anything holds no table), and
+/// grows to at most `max_size` bytes of names and values plus 12 bytes per entry.
+///
+/// Thread: owned by one connection, used by one thread at a time. Lifetime: the connection's;
+/// nothing decode() hands to a sink outlives the sink call.
+class Decoder {
+public:
+    /// `max_size` is what we advertise as SETTINGS_HEADER_TABLE_SIZE: the largest table the
+    /// encoder may use, and the table size until the encoder sends a size update.
+    explicit Decoder(std::uint32_t max_size) noexcept;
+    ~Decoder();
+    Decoder(const Decoder&) = delete;
+    Decoder& operator=(const Decoder&) = delete;
+
+    /// Decodes one complete header block (the concatenated HEADERS + CONTINUATION fragments),
+    /// handing every field to `sink` in order until the sink returns false (see FieldSink).
+    /// Returns Error on malformed input: an integer beyond 2^32-1, over-long or truncated; index
+    /// 0 or beyond the tables; a truncated string; invalid Huffman (EOS decoded, padding longer
+    /// than 7 bits or not all ones); a dynamic table size update above max_size, after a field,
+    /// or a third one in the block. A field that cannot fit in the table is not an error: it
+    /// empties the table (§4.4). Fields delivered before an Error are not taken back.
+    Status decode(const std::uint8_t* block, std::size_t len, FieldSink& sink);
+
+    /// Bytes the dynamic table holds as RFC 7541 §4.1 counts them (name + value + 32 per entry).
+    std::uint32_t table_size() const noexcept { return size_; }
+
+    /// Heap bytes the decoder holds now (0 until the first insertion).
+    std::size_t heap_bytes() const noexcept;
+
+private:
+    // Where an entry's name and value (stored back to back in data_, possibly wrapping around
+    // its end) begin.
+    struct Entry {
+        std::uint32_t offset;
+        std::uint32_t name_len;
+        std::uint32_t value_len;
+    };
+
+    bool insert(std::string_view name, std::string_view value);
+    void evict_oldest() noexcept;
+    void evict_to(std::uint32_t limit) noexcept;
+    const Entry& entry(std::uint32_t i) const noexcept;  // 0 is the newest
+    void copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept;
+    std::string_view part(std::size_t offset, std::uint32_t len, char*& scratch) const noexcept;
+    void grow_data(std::uint32_t need);
+    void grow_entries();
+
+    std::unique_ptr<char[]> data_;      // ring of names and values, oldest first
+    std::unique_ptr<Entry[]> entries_;  // ring of entries, oldest first
+    std::uint32_t max_size_;            // SETTINGS_HEADER_TABLE_SIZE we advertise
+    std::uint32_t limit_;               // table size the encoder chose (§4.2), <= max_size_
+    std::uint32_t size_ = 0;            // §4.1 size of the entries held
+    std::uint32_t data_cap_ = 0;
+    std::uint32_t data_tail_ = 0;  // where the next entry's bytes go
+    std::uint32_t data_used_ = 0;
+    std::uint32_t entries_cap_ = 0;
+    std::uint32_t first_ = 0;  // slot of the oldest entry
+    std::uint32_t count_ = 0;
+};
+
+/// Bytes encode_field() may write at most for a field.
+///
+/// Thread: any. Lifetime: stateless.
+std::size_t max_field_bytes(std::string_view name, std::string_view value) noexcept;
+
+/// Writes one response or trailer field at `out` (room for max_field_bytes()) and returns the
+/// bytes written. There is no dynamic table: a static entry matching name and value is indexed
+/// (e.g. ":status 200"), anything else is a literal without indexing, naming a static name by
+/// index when there is one; strings are Huffman-coded when that is shorter. `name` must already
+/// be lower case.
+///
+/// Thread: any. Lifetime: stateless; needs no table size update ever.
+std::size_t encode_field(std::uint8_t* out, std::string_view name, std::string_view value) noexcept;
+
+/// Writes ":status" for a code in 100..999 at `out` (room: 5 bytes): indexed when the static
+/// table has it (200, 204, 206, 304, 400, 404, 500), else a literal without indexing with name
+/// index 8.
+///
+/// Thread: any. Lifetime: stateless.
+std::size_t encode_status(std::uint8_t* out, int status) noexcept;
+
+}  // namespace blitz::http2::hpack
