@@ -1,0 +1,137 @@
+// libFuzzer target for the HPACK codec (lib/http2/hpack.cpp). An input is a mode byte, then
+// header blocks for one Decoder, each preceded by its length (one byte; 255 means "the rest of
+// the input"), so the dynamic table carries state from block to block.
+//
+// The mode byte picks:
+//   bits 0..1  max_size: 0, 64, 256 or 4096
+//   bits 2..4  after how many fields the sink asks to stop (0: never)
+//   bits 5..7  part of a status code for encode_status
+// Checked: every view a sink gets is readable (each block is a separate heap copy, so reading
+// past it is an ASan report) and no longer than Huffman can make a block's bytes or the table
+// can hold; the table stays within max_size and its memory within max_size plus 12 bytes an
+// entry; every decoded block's fields, encoded again by encode_field (within max_field_bytes),
+// decode back to the same fields; encode_status gives back its code.
+
+#include <algorithm>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "http2/hpack.hpp"
+
+namespace {
+
+namespace hpack = blitz::http2::hpack;
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+void check(bool ok) {
+    if (!ok) {
+        __builtin_trap();
+    }
+}
+
+class Sink final : public hpack::FieldSink {
+public:
+    Sink(std::size_t limit, std::size_t stop_after) : limit_(limit), stop_after_(stop_after) {}
+
+    bool field(std::string_view name, std::string_view value, bool name_static,
+               bool value_static) override {
+        check(!stopped_);
+        check(name.size() + value.size() <= limit_);
+        check(!value_static || name_static);
+        // Static names are lower case and never empty.
+        check(!name_static ||
+              (!name.empty() && (name[0] == ':' || (name[0] >= 'a' && name[0] <= 'z'))));
+        fields.emplace_back(std::string(name), std::string(value));
+        stopped_ = stop_after_ != 0 && fields.size() == stop_after_;
+        return !stopped_;
+    }
+
+    Fields fields;
+
+private:
+    std::size_t limit_;
+    std::size_t stop_after_;
+    bool stopped_ = false;
+};
+
+// The longest static entry, "accept-encoding: gzip, deflate", is 28 bytes; an indexed field
+// takes one byte of the block.
+constexpr std::size_t kLongestStatic = 28;
+
+// The longest a field decoded from `len` bytes can be: Huffman turns 5 bits into a byte, an
+// entry of the table holds at most max_size - 32 bytes.
+std::size_t field_limit(std::size_t len, std::uint32_t max_size) {
+    return std::max<std::size_t>(len * 8 / 5, max_size) + kLongestStatic;
+}
+
+std::uint32_t max_size_of(std::uint8_t mode) {
+    constexpr std::array<std::uint32_t, 4> kSizes = {0, 64, 256, 4096};
+    return kSizes[mode & 3];
+}
+
+// encode_field's output for `fields` decodes back to them.
+void round_trip(const Fields& fields) {
+    std::size_t room = 0;
+    for (const auto& [name, value] : fields) {
+        room += hpack::max_field_bytes(name, value);
+    }
+    const auto block = std::make_unique<std::uint8_t[]>(room);
+    std::size_t len = 0;
+    for (const auto& [name, value] : fields) {
+        const std::size_t n = hpack::encode_field(block.get() + len, name, value);
+        check(n <= hpack::max_field_bytes(name, value));
+        len += n;
+    }
+    hpack::Decoder d(0);
+    Sink sink(field_limit(len, 0), 0);
+    check(d.decode(block.get(), len, sink) == hpack::Status::Ok);
+    check(sink.fields == fields);
+    check(d.heap_bytes() == 0);
+}
+
+void status_round_trip(int status) {
+    std::uint8_t out[5];
+    const std::size_t n = hpack::encode_status(out, status);
+    check(n <= sizeof out);
+    hpack::Decoder d(0);
+    Sink sink(field_limit(n, 0), 0);
+    check(d.decode(out, n, sink) == hpack::Status::Ok);
+    check(sink.fields == Fields{{":status", std::to_string(status)}});
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) {
+        return 0;
+    }
+    const std::uint8_t mode = data[0];
+    const std::uint32_t max_size = max_size_of(mode);
+    const std::size_t stop_after = (mode >> 2) & 7;
+    hpack::Decoder decoder(max_size);
+    std::size_t at = 1;
+    while (at < size) {
+        const std::size_t want = data[at++];
+        const std::size_t len = want == 255 ? size - at : std::min(want, size - at);
+        const auto block = std::make_unique<std::uint8_t[]>(len);
+        std::copy(data + at, data + at + len, block.get());
+        at += len;
+        Sink sink(field_limit(len, max_size), stop_after);
+        const hpack::Status status = decoder.decode(block.get(), len, sink);
+        check(decoder.table_size() <= max_size);
+        check(decoder.heap_bytes() <= max_size + max_size / 32 * 12);
+        if (status == hpack::Status::Error) {
+            break;
+        }
+        round_trip(sink.fields);
+        status_round_trip(100 + (mode >> 5) * 100 + static_cast<int>(len % 100));
+    }
+    return 0;
+}
