@@ -1,24 +1,75 @@
 #include "http2/session.hpp"
 
-#include <nghttp2/nghttp2.h>
-
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #include "http/uri.hpp"
 #include "http2/fields.hpp"
-#include "http2/memory.hpp"
 
 namespace blitz::http2 {
 
 namespace {
 
 constexpr std::string_view kCookie = "cookie";
+constexpr std::string_view kPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 // The largest stream id (RFC 9113 §5.1.1): the last stream id of a shutdown notice.
 constexpr std::int32_t kMaxStreamId = 0x7FFFFFFF;
+constexpr std::int64_t kMaxWindow = 0x7FFFFFFF;
+constexpr std::uint32_t kDefaultWindow = 65535;
+
+// RFC 9113 §6: frame types and flags.
+enum : std::uint8_t {
+    kData = 0x0,
+    kHeaders = 0x1,
+    kPriority = 0x2,
+    kRstStream = 0x3,
+    kSettings = 0x4,
+    kPushPromise = 0x5,
+    kPing = 0x6,
+    kGoaway = 0x7,
+    kWindowUpdate = 0x8,
+    kContinuation = 0x9,
+};
+enum : std::uint8_t {
+    kEndStream = 0x1,
+    kAck = 0x1,
+    kEndHeaders = 0x4,
+    kPadded = 0x8,
+    kPriorityFlag = 0x20,
+};
+enum : std::uint16_t {
+    kHeaderTableSize = 0x1,
+    kEnablePush = 0x2,
+    kMaxConcurrentStreams = 0x3,
+    kInitialWindowSize = 0x4,
+    kMaxFrameSize = 0x5,
+    kMaxHeaderListSize = 0x6,
+};
+
+std::uint32_t get32(const std::uint8_t* p) noexcept {
+    return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | p[3];
+}
+
+void put32(std::uint8_t* p, std::uint32_t v) noexcept {
+    p[0] = static_cast<std::uint8_t>(v >> 24);
+    p[1] = static_cast<std::uint8_t>(v >> 16);
+    p[2] = static_cast<std::uint8_t>(v >> 8);
+    p[3] = static_cast<std::uint8_t>(v);
+}
+
+void put_head(std::uint8_t* h, std::uint32_t len, std::uint8_t type, std::uint8_t flags, std::int32_t id) noexcept {
+    h[0] = static_cast<std::uint8_t>(len >> 16);
+    h[1] = static_cast<std::uint8_t>(len >> 8);
+    h[2] = static_cast<std::uint8_t>(len);
+    h[3] = type;
+    h[4] = flags;
+    put32(h + 5, static_cast<std::uint32_t>(id) & 0x7FFFFFFF);
+}
 
 // A query as the HTTP/1.1 codec accepts it: visible ASCII except '#', escapes well-formed.
 bool valid_query(std::string_view q) noexcept {
@@ -37,320 +88,243 @@ bool valid_query(std::string_view q) noexcept {
     return true;
 }
 
+// RFC 9110 §5.6.2 token characters; in a field name only lower case (RFC 9113 §8.2.1).
+constexpr auto kToken = [] {
+    std::array<bool, 256> t{};
+    for (unsigned c = '0'; c <= '9'; ++c) {
+        t[c] = true;
+    }
+    for (unsigned c = 'a'; c <= 'z'; ++c) {
+        t[c] = true;
+        t[c - 'a' + 'A'] = true;
+    }
+    for (const char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
+        t[static_cast<unsigned char>(c)] = true;
+    }
+    return t;
+}();
+
+bool valid_name(std::string_view n) noexcept {
+    if (n.empty()) {
+        return false;
+    }
+    for (const char ch : n) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (!kToken[c] || (c >= 'A' && c <= 'Z')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool valid_token(std::string_view n) noexcept {
+    if (n.empty()) {
+        return false;
+    }
+    for (const char ch : n) {
+        if (!kToken[static_cast<unsigned char>(ch)]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// RFC 3986 §3.1.
+bool valid_scheme(std::string_view s) noexcept {
+    if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) {
+        return false;
+    }
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (!std::isalnum(c) && c != '+' && c != '-' && c != '.') {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) != b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Per-thread scratch for encoding a header block.
+struct Scratch {
+    std::unique_ptr<std::uint8_t[]> bytes;
+    std::size_t cap = 0;
+
+    std::uint8_t* reserve(std::size_t n) {
+        if (n > cap) {
+            bytes.reset(new std::uint8_t[n]);
+            cap = n;
+        }
+        return bytes.get();
+    }
+};
+thread_local Scratch scratch;
+
 }  // namespace
 
-// The C callback table: each one finds the ServerSession in user_data.
-struct ServerSession::Callbacks {
-    static ServerSession& self(void* user) noexcept { return *static_cast<ServerSession*>(user); }
+// Receives one decoded header block: a request head (with its RFC 9113 §8.3.1 pseudo-header
+// rules) or trailers, into the stream; or nothing (stream nullptr: a refused or closed stream
+// whose block is decoded only to keep the HPACK table in step).
+struct ServerSession::HeadSink final : hpack::FieldSink {
+    ServerSession& me;
+    Stream* st;
+    bool trailers;
+    bool malformed = false;
+    bool regular_seen = false;
+    bool has_method = false;
+    bool has_scheme = false;
+    bool has_path = false;
+    bool has_authority = false;
 
-    static Stream* stream(nghttp2_session* s, std::int32_t id) noexcept {
-        return static_cast<Stream*>(nghttp2_session_get_stream_user_data(s, id));
-    }
+    HeadSink(ServerSession& m, Stream* s, bool t) noexcept : me(m), st(s), trailers(t) {}
 
-    static ssize_t send(nghttp2_session*, const std::uint8_t* data, std::size_t len, int, void* user) {
-        self(user).handler_.h2_write(data, len);
-        return static_cast<ssize_t>(len);
-    }
-
-    static int send_data(nghttp2_session* s, nghttp2_frame* frame, const std::uint8_t* head, std::size_t len,
-                         nghttp2_data_source*, void* user) {
-        Stream* st = stream(s, frame->hd.stream_id);
+    bool field(std::string_view n, std::string_view v, bool name_static, bool value_static) override {
         if (st == nullptr) {
-            return NGHTTP2_ERR_CALLBACK_FAILURE;
+            return false;
         }
-        self(user).handler_.h2_write_data(*st, head, len);
-        return 0;
-    }
-
-    static ssize_t read_body(nghttp2_session* s, std::int32_t id, std::uint8_t*, std::size_t max,
-                             std::uint32_t* flags, nghttp2_data_source*, void* user) {
-        Stream* st = stream(s, id);
-        if (st == nullptr) {
-            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        if (!n.empty() && n[0] == ':') {
+            return pseudo(n, v, value_static);
         }
-        bool last = false;
-        const std::size_t n = self(user).handler_.h2_body_ready(*st, max, last);
-        if (n == 0 && !last) {
-            return NGHTTP2_ERR_DEFERRED;
+        regular_seen = true;
+        if (!valid_name(n) || !valid_value(v)) {
+            return bad();
         }
-        *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-        if (last) {
-            *flags |= NGHTTP2_DATA_FLAG_EOF;
-            st->response_done = true;
-            // nghttp2 lets the trailers be submitted from here; their HEADERS frame carries
-            // END_STREAM instead of this DATA frame.
-            if (st->response_trailers.size() > 0) {
-                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-                if (!self(user).trailers(*st, st->response_trailers)) {
-                    return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-                }
+        // RFC 9113 §8.2.2: connection-specific fields make the message malformed; `te` may
+        // only say "trailers".
+        if (n == "te") {
+            if (!iequals(v, "trailers")) {
+                return bad();
             }
-        }
-        return static_cast<ssize_t>(n);
-    }
-
-    static int begin_frame(nghttp2_session*, const nghttp2_frame_hd* hd, void* user) {
-        ServerSession& me = self(user);
-        bool idle = false;
-        switch (hd->type) {
-            case NGHTTP2_PING:
-            case NGHTTP2_SETTINGS:
-            case NGHTTP2_PRIORITY:
-                idle = true;
-                break;
-            case NGHTTP2_DATA:
-            case NGHTTP2_HEADERS:
-            case NGHTTP2_CONTINUATION:
-                // An empty frame that does not even end the stream does nothing (CVE-2019-9518).
-                idle = hd->length == 0 && (hd->flags & NGHTTP2_FLAG_END_STREAM) == 0;
-                break;
-            case NGHTTP2_RST_STREAM:
-            case NGHTTP2_GOAWAY:
-            case NGHTTP2_WINDOW_UPDATE:
-            case NGHTTP2_PUSH_PROMISE:
-                break;
-            default:
-                idle = true;  // extension frames are ignored: they cost us parsing only
-        }
-        if (idle) {
-            me.spend(me.control_tokens_, me.control_refill_ms_, me.limits_.h2.control_frame_rate,
-                     me.limits_.h2.control_frame_burst, Flood::ControlFrames);
-        }
-        return 0;
-    }
-
-    // Extension frames: registered so that on_begin_frame sees (and budgets) them; their
-    // payload is dropped unread.
-    static int extension_chunk(nghttp2_session*, const nghttp2_frame_hd*, const std::uint8_t*, std::size_t, void*) {
-        return 0;
-    }
-
-    static int unpack_extension(nghttp2_session*, void**, const nghttp2_frame_hd*, void*) {
-        return NGHTTP2_ERR_CANCEL;
-    }
-
-    static int begin_headers(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
-        ServerSession& me = self(user);
-        if (frame->hd.type != NGHTTP2_HEADERS) {
-            return 0;
-        }
-        if (frame->headers.cat == NGHTTP2_HCAT_HEADERS) {
-            if (Stream* st = stream(s, frame->hd.stream_id)) {
-                // Trailers get arrays of their own: the request head keeps viewing the first.
-                st->in_trailers = true;
-                st->fields = nullptr;
-                st->count = 0;
-                st->capacity = 0;
-                st->head_bytes = 0;
+        } else if (connection_specific(n)) {
+            return bad();
+        } else if (n == "content-length") {
+            if (trailers) {
+                return bad();  // framing belongs to the head (RFC 9110 §6.5.1)
             }
-            return 0;
-        }
-        if (frame->headers.cat != NGHTTP2_HCAT_REQUEST || me.flood_ != Flood::None) {
-            return 0;
-        }
-        if (me.goaway_sent_ && frame->hd.stream_id > me.goaway_last_id_) {
-            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
-            return 0;
-        }
-        Stream* st = me.handler_.h2_open(frame->hd.stream_id);
-        if (st == nullptr) {
-            nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_REFUSED_STREAM);
-            return 0;
-        }
-        st->id = frame->hd.stream_id;
-        nghttp2_session_set_stream_user_data(s, frame->hd.stream_id, st);
-        return 0;
-    }
-
-    // Names and values from HPACK's static table live as long as the library: only the others
-    // are copied into the stream's arena.
-    static int header(nghttp2_session* s, const nghttp2_frame* frame, nghttp2_rcbuf* name, nghttp2_rcbuf* value,
-                      std::uint8_t, void* user) {
-        ServerSession& me = self(user);
-        Stream* st = stream(s, frame->hd.stream_id);
-        if (st == nullptr || me.flood_ != Flood::None) {
-            return 0;
-        }
-        const nghttp2_vec nb = nghttp2_rcbuf_get_buf(name);
-        const nghttp2_vec vb = nghttp2_rcbuf_get_buf(value);
-        const std::string_view n = view(nb.base, nb.len);
-        const std::string_view v = view(vb.base, vb.len);
-        const bool value_static = nghttp2_rcbuf_is_static(value) != 0;
-        if (!st->in_trailers && !n.empty() && n[0] == ':') {
-            Arena& a = *st->arena;
-            if (n == ":method") {
-                st->method = value_static ? v : a.copy(v);
-            } else if (n == ":scheme") {
-                st->scheme = value_static ? v : a.copy(v);
-            } else if (n == ":authority") {
-                st->authority = a.copy(v);
-            } else if (n == ":path") {
-                st->path = a.copy(v);  // always a copy: it is normalised in place
+            std::int64_t len = 0;
+            const auto r = std::from_chars(v.data(), v.data() + v.size(), len);
+            if (v.empty() || r.ec != std::errc{} || r.ptr != v.data() + v.size() || len < 0 ||
+                (st->expected_length >= 0 && st->expected_length != len)) {
+                return bad();
             }
-            st->head_bytes += static_cast<std::uint32_t>(n.size() + v.size() + 32);
-            return 0;
+            st->expected_length = len;
         }
-        (void)me.add_field(*st, n, v, nghttp2_rcbuf_is_static(name) == 0, !value_static);
-        return 0;
+        (void)me.add_field(*st, n, v, !name_static, !value_static);
+        return true;
     }
 
-    static int frame_recv(nghttp2_session* s, const nghttp2_frame* frame, void* user) {
-        ServerSession& me = self(user);
-        if (me.flood_ != Flood::None) {
-            return 0;
+    bool pseudo(std::string_view n, std::string_view v, bool value_static) {
+        if (trailers || regular_seen) {
+            return bad();
         }
-        Stream* st = stream(s, frame->hd.stream_id);
-        switch (frame->hd.type) {
-            case NGHTTP2_HEADERS:
-                if (st == nullptr) {
-                    return 0;
-                }
-                if (!st->in_trailers) {
-                    me.finish_head(*st, (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
-                } else if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && !st->request_done) {
-                    st->request_done = true;
-                    me.handler_.h2_request_end(*st, {st->fields, st->count});
-                }
-                return 0;
-            case NGHTTP2_DATA:
-                if (st != nullptr && (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0 && !st->request_done) {
-                    st->request_done = true;
-                    me.handler_.h2_request_end(*st, {});
-                }
-                return 0;
-            case NGHTTP2_RST_STREAM:
-                // A client that resets streams before their answers are done makes us do work for
-                // nothing (Rapid Reset, CVE-2023-44487).
-                if (st == nullptr || !st->response_done) {
-                    me.spend(me.reset_tokens_, me.reset_refill_ms_, me.limits_.h2.reset_rate,
-                             me.limits_.h2.reset_burst, Flood::Resets);
-                }
-                return 0;
-            default:
-                return 0;
-        }
-    }
-
-    static int frame_send(nghttp2_session*, const nghttp2_frame* frame, void* user) {
-        ServerSession& me = self(user);
-        if (frame->hd.type == NGHTTP2_RST_STREAM && frame->rst_stream.error_code != NGHTTP2_NO_ERROR) {
-            // Resets the client provoked (a malformed request, a flow-control breach, a stream
-            // beyond the limit) count in the same budget: MadeYouReset (CVE-2025-8671).
-            me.spend(me.reset_tokens_, me.reset_refill_ms_, me.limits_.h2.reset_rate, me.limits_.h2.reset_burst,
-                     Flood::Resets);
-        } else if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.last_stream_id != kMaxStreamId) {
-            me.goaway_sent_ = true;  // the shutdown notice (2^31-1) still admits new streams
-        }
-        return 0;
-    }
-
-    static int data_chunk(nghttp2_session* s, std::uint8_t, std::int32_t id, const std::uint8_t* data, std::size_t len,
-                          void* user) {
-        ServerSession& me = self(user);
-        Stream* st = stream(s, id);
-        if (st == nullptr || me.flood_ != Flood::None || st->error_status != 0) {
-            // Nobody reads these bytes: give the window back at once.
-            nghttp2_session_consume(s, id, len);
-            return 0;
-        }
-        if (st->response_done) {
-            // Answered before its body ended: the rest is read and dropped, as HTTP/1.1 drains
-            // it, up to max_drain_bytes; then RFC 9113 §8.1's RST_STREAM NO_ERROR stops the
-            // upload. (Not at once: clients such as curl 7.88 drop an answer followed by it.)
-            st->drained += len;
-            if (st->drained > me.limits_.max_drain_bytes && !st->upload_stopped) {
-                st->upload_stopped = true;
-                nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_NO_ERROR);
+        Arena& a = *st->arena;
+        bool* seen = nullptr;
+        if (n == ":method") {
+            seen = &has_method;
+            if (!valid_token(v)) {
+                return bad();
             }
+            st->method = value_static ? v : a.copy(v);
+        } else if (n == ":scheme") {
+            seen = &has_scheme;
+            if (!valid_scheme(v)) {
+                return bad();
+            }
+            st->scheme = value_static ? v : a.copy(v);
+        } else if (n == ":authority") {
+            seen = &has_authority;
+            if (!valid_value(v)) {
+                return bad();
+            }
+            st->authority = a.copy(v);
+        } else if (n == ":path") {
+            seen = &has_path;
+            if (v.empty() || !valid_value(v)) {
+                return bad();
+            }
+            st->path = a.copy(v);  // always a copy: it is normalised in place
+        } else {
+            return bad();  // :status, :protocol and unknown pseudo-fields
         }
-        me.handler_.h2_data(*st, reinterpret_cast<const char*>(data), len);
-        return 0;
+        if (*seen) {
+            return bad();
+        }
+        *seen = true;
+        st->head_bytes += static_cast<std::uint32_t>(n.size() + v.size() + 32);
+        return true;
     }
 
-    static int stream_close(nghttp2_session* s, std::int32_t id, std::uint32_t error, void* user) {
-        Stream* st = stream(s, id);
-        if (st == nullptr) {
-            return 0;
+    bool bad() noexcept {
+        malformed = true;
+        return false;
+    }
+
+    /// RFC 9113 §8.3.1: every request names its method, and but for CONNECT its scheme and path.
+    bool complete() const noexcept {
+        if (malformed) {
+            return false;
         }
-        nghttp2_session_set_stream_user_data(s, id, nullptr);
-        self(user).handler_.h2_closed(*st, error);
-        return 0;
+        if (trailers) {
+            return true;
+        }
+        if (!has_method) {
+            return false;
+        }
+        if (st->method == "CONNECT") {
+            return has_authority && !has_scheme && !has_path;
+        }
+        return has_scheme && has_path;
     }
 };
 
-ServerSession::ServerSession(Handler& handler, const Limits& limits) noexcept : handler_(handler), limits_(limits) {
+ServerSession::ServerSession(Handler& handler, const Limits& limits) noexcept
+    : handler_(handler), limits_(limits), decoder_(limits.h2.header_table_size) {
     reset_tokens_ = limits_.h2.reset_burst;
     control_tokens_ = limits_.h2.control_frame_burst;
 }
 
 ServerSession::~ServerSession() {
-    if (session_ != nullptr) {
-        nghttp2_session_del(session_);
-    }
+    std::free(partial_);
+    std::free(block_);
 }
 
 bool ServerSession::start() {
-    nghttp2_session_callbacks* cb = nullptr;
-    if (nghttp2_session_callbacks_new(&cb) != 0) {
-        return false;
-    }
-    nghttp2_session_callbacks_set_send_callback(cb, &Callbacks::send);
-    nghttp2_session_callbacks_set_send_data_callback(cb, &Callbacks::send_data);
-    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, &Callbacks::begin_frame);
-    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, &Callbacks::begin_headers);
-    nghttp2_session_callbacks_set_on_header_callback2(cb, &Callbacks::header);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, &Callbacks::frame_recv);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cb, &Callbacks::frame_send);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, &Callbacks::data_chunk);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cb, &Callbacks::stream_close);
-    nghttp2_session_callbacks_set_on_extension_chunk_recv_callback(cb, &Callbacks::extension_chunk);
-    nghttp2_session_callbacks_set_unpack_extension_callback(cb, &Callbacks::unpack_extension);
-
-    nghttp2_option* opt = nullptr;
-    if (nghttp2_option_new(&opt) != 0) {
-        nghttp2_session_callbacks_del(cb);
-        return false;
-    }
     const Http2Options& h2 = limits_.h2;
-    // Windows reopen as the server hands request bytes on, not as nghttp2 parses them: that is
-    // what bounds a stream's buffered body (back-pressure through flow control).
-    nghttp2_option_set_no_auto_window_update(opt, 1);
-    nghttp2_option_set_no_closed_streams(opt, 1);
-    nghttp2_option_set_max_continuations(opt, h2.max_continuation_frames);
-    // nghttp2's own RST_STREAM limiter is off: ours counts what it cannot (our resets) and spares
-    // what it would count (a cancel after the answer was complete).
-    nghttp2_option_set_stream_reset_rate_limit(opt, ~std::uint64_t{0}, ~std::uint64_t{0});
-    // PING and SETTINGS ACKs queued for a client that does not read (CVE-2019-9512/9515).
-    nghttp2_option_set_max_outbound_ack(opt, 64);
-    // Frame types RFC 9113 does not define (0x0a ALTSVC and 0x0c ORIGIN are client-bound).
-    for (unsigned type = 0x0a; type <= 0xff; ++type) {
-        nghttp2_option_set_user_recv_extension_type(opt, static_cast<std::uint8_t>(type));
-    }
-    const int rv = nghttp2_session_server_new3(&session_, cb, this, opt, session_memory());
-    nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cb);
-    if (rv != 0) {
-        session_ = nullptr;
-        return false;
-    }
-    const nghttp2_settings_entry iv[] = {
-        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2.max_concurrent_streams},
-        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.initial_stream_window},
-        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2.max_frame_size},
-        {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, h2.header_table_size},
-        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, limits_.max_head_bytes},
-        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+    const std::pair<std::uint16_t, std::uint32_t> iv[] = {
+        {kMaxConcurrentStreams, h2.max_concurrent_streams},
+        {kInitialWindowSize, h2.initial_stream_window},
+        {kMaxFrameSize, h2.max_frame_size},
+        {kHeaderTableSize, h2.header_table_size},
+        {kMaxHeaderListSize, limits_.max_head_bytes},
+        {kEnablePush, 0},
     };
-    if (nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, iv, std::size(iv)) != 0) {
-        return false;
+    std::uint8_t payload[std::size(iv) * 6];
+    std::uint8_t* p = payload;
+    for (const auto& [id, value] : iv) {
+        p[0] = static_cast<std::uint8_t>(id >> 8);
+        p[1] = static_cast<std::uint8_t>(id);
+        put32(p + 2, value);
+        p += 6;
     }
-    if (h2.connection_window > 65535 &&
-        nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0,
-                                              static_cast<std::int32_t>(h2.connection_window)) != 0) {
-        return false;
+    write_frame(kSettings, 0, 0, payload, sizeof payload);
+    if (h2.connection_window > kDefaultWindow) {
+        write_window_update(0, h2.connection_window - kDefaultWindow);
+        recv_window_ = h2.connection_window;
     }
     return true;
 }
+
+// ---- budgets
 
 bool ServerSession::spend(double& tokens, std::uint64_t& refill_ms, std::uint32_t rate, std::uint32_t burst,
                           Flood kind) noexcept {
@@ -364,10 +338,27 @@ bool ServerSession::spend(double& tokens, std::uint64_t& refill_ms, std::uint32_
     }
     if (flood_ == Flood::None) {
         flood_ = kind;
-        nghttp2_session_terminate_session(session_, NGHTTP2_ENHANCE_YOUR_CALM);
+        (void)fail(kEnhanceYourCalm);
     }
     return false;
 }
+
+bool ServerSession::fail(std::uint32_t error) noexcept {
+    if (in_ != In::Dead) {
+        in_ = In::Dead;
+        goaway_sent_ = true;
+        goaway_last_id_ = last_id_;
+        write_goaway(last_id_, error);
+    }
+    return false;
+}
+
+bool ServerSession::stream_error(Stream& s, std::uint32_t error) {
+    reset(s, error);
+    return in_ != In::Dead;
+}
+
+// ---- input
 
 bool ServerSession::receive(const char* data, std::size_t len, std::uint64_t now_ms) {
     now_ms_ = now_ms;
@@ -375,22 +366,562 @@ bool ServerSession::receive(const char* data, std::size_t len, std::uint64_t now
         reset_refill_ms_ = now_ms;
         control_refill_ms_ = now_ms;
     }
-    if (flood_ != Flood::None) {
-        return false;
-    }
-    const ssize_t rv = nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(data), len);
-    if (rv < 0) {
-        // A bad preface or a fatal protocol error: say so (RFC 9113 §3.4, §5.4.1) and close.
-        if (rv == NGHTTP2_ERR_FLOODED) {
-            flood_ = Flood::OutboundQueue;
-        } else if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS) {
-            flood_ = Flood::Continuation;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(data);
+    const std::uint8_t* const end = p + len;
+    while (p < end && in_ != In::Dead) {
+        const auto avail = static_cast<std::size_t>(end - p);
+        switch (in_) {
+            case In::Preface: {
+                const std::size_t n = std::min<std::size_t>(avail, kPreface.size() - have_);
+                if (std::memcmp(p, kPreface.data() + have_, n) != 0) {
+                    return fail(kProtocolError);  // RFC 9113 §3.4
+                }
+                have_ += static_cast<std::uint32_t>(n);
+                p += n;
+                if (have_ == kPreface.size()) {
+                    have_ = 0;
+                    in_ = In::FrameHead;
+                }
+                break;
+            }
+            case In::FrameHead: {
+                if (head_have_ == 0 && avail >= 9) {
+                    if (!frame_head(p)) {
+                        break;
+                    }
+                    p += 9;
+                } else {
+                    const std::size_t n = std::min<std::size_t>(avail, 9u - head_have_);
+                    std::memcpy(head_ + head_have_, p, n);
+                    head_have_ = static_cast<std::uint8_t>(head_have_ + n);
+                    p += n;
+                    if (head_have_ < 9) {
+                        break;
+                    }
+                    head_have_ = 0;
+                    if (!frame_head(head_)) {
+                        break;
+                    }
+                }
+                if (in_ == In::Payload && frame_len_ == 0) {
+                    in_ = In::FrameHead;
+                    (void)frame(p, 0);
+                }
+                break;
+            }
+            case In::Payload: {
+                if (have_ == 0 && avail >= frame_len_) {
+                    const std::uint8_t* payload = p;
+                    p += frame_len_;
+                    in_ = In::FrameHead;
+                    (void)frame(payload, frame_len_);
+                    break;
+                }
+                if (partial_ == nullptr) {
+                    partial_ = static_cast<std::uint8_t*>(std::malloc(frame_len_));
+                    if (partial_ == nullptr) {
+                        return fail(kInternalError);
+                    }
+                }
+                const std::size_t n = std::min<std::size_t>(avail, frame_len_ - have_);
+                std::memcpy(partial_ + have_, p, n);
+                have_ += static_cast<std::uint32_t>(n);
+                p += n;
+                if (have_ == frame_len_) {
+                    have_ = 0;
+                    in_ = In::FrameHead;
+                    (void)frame(partial_, frame_len_);
+                    std::free(partial_);
+                    partial_ = nullptr;
+                }
+                break;
+            }
+            case In::Data: {
+                // The pad length byte first, then payload, then padding: the payload is handed
+                // on as it arrives, a view into the caller's buffer.
+                std::size_t n = std::min<std::size_t>(avail, frame_len_ - have_);
+                if ((frame_flags_ & kPadded) != 0 && have_ == 0) {
+                    pad_ = *p;
+                    if (pad_ >= frame_len_) {
+                        return fail(kProtocolError);  // RFC 9113 §6.1
+                    }
+                    ++have_;
+                    ++p;
+                    break;
+                }
+                const std::uint32_t payload_end = frame_len_ - pad_;
+                if (have_ < payload_end) {
+                    const std::size_t take = std::min<std::size_t>(n, payload_end - have_);
+                    data_bytes(reinterpret_cast<const char*>(p), take);
+                    n = take;
+                }
+                have_ += static_cast<std::uint32_t>(n);
+                p += n;
+                if (have_ == frame_len_ && in_ == In::Data) {
+                    in_ = In::FrameHead;
+                    have_ = 0;
+                    (void)data_end();
+                }
+                break;
+            }
+            case In::Dead:
+                break;
         }
-        nghttp2_session_terminate_session(session_, flood_ != Flood::None ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                                          : NGHTTP2_PROTOCOL_ERROR);
+    }
+    return in_ != In::Dead;
+}
+
+bool ServerSession::frame_head(const std::uint8_t* h) {
+    frame_len_ = (std::uint32_t{h[0]} << 16) | (std::uint32_t{h[1]} << 8) | h[2];
+    frame_type_ = h[3];
+    frame_flags_ = h[4];
+    frame_id_ = static_cast<std::int32_t>(get32(h + 5) & 0x7FFFFFFF);
+    have_ = 0;
+    pad_ = 0;
+    const std::uint32_t max = std::max<std::uint32_t>(limits_.h2.max_frame_size, 16384);
+    if (frame_len_ > max) {
+        return fail(kFrameSizeError);  // RFC 9113 §4.2
+    }
+    if (block_id_ != 0 && (frame_type_ != kContinuation || frame_id_ != block_id_)) {
+        return fail(kProtocolError);  // §6.10: nothing may come between a header block's frames
+    }
+    if (!peer_settings_ && (frame_type_ != kSettings || (frame_flags_ & kAck) != 0)) {
+        return fail(kProtocolError);  // §3.4: the client's preface ends with SETTINGS
+    }
+    // Frames that make us do nothing are budgeted (CVE-2019-9512/9515/9518).
+    bool idle = false;
+    switch (frame_type_) {
+        case kPing:
+        case kSettings:
+        case kPriority:
+            idle = true;
+            break;
+        case kData:
+        case kHeaders:
+        case kContinuation:
+            idle = frame_len_ == 0 && (frame_flags_ & kEndStream) == 0;
+            break;
+        case kRstStream:
+        case kGoaway:
+        case kWindowUpdate:
+        case kPushPromise:
+            break;
+        default:
+            idle = true;  // extension frames are ignored: they cost us parsing only
+    }
+    if (idle && !spend(control_tokens_, control_refill_ms_, limits_.h2.control_frame_rate,
+                       limits_.h2.control_frame_burst, Flood::ControlFrames)) {
         return false;
     }
-    return flood_ == Flood::None;
+    if (frame_type_ == kData) {
+        in_ = In::Data;
+        if (!data_begin()) {
+            return false;
+        }
+        if (frame_len_ == 0) {
+            in_ = In::FrameHead;
+            return data_end();
+        }
+        return true;
+    }
+    in_ = In::Payload;
+    return true;
+}
+
+bool ServerSession::frame(const std::uint8_t* p, std::uint32_t len) {
+    switch (frame_type_) {
+        case kHeaders:
+            return headers(p, len);
+        case kContinuation:
+            return continuation(p, len);
+        case kPriority:
+            if (frame_id_ == 0) {
+                return fail(kProtocolError);
+            }
+            if (len != 5) {
+                return fail(kFrameSizeError);
+            }
+            return true;  // priority signals are ignored (docs/http2.md)
+        case kRstStream:
+            return rst_stream(p, len);
+        case kSettings:
+            return settings(p, len);
+        case kPushPromise:
+            return fail(kProtocolError);  // §8.4: clients cannot push
+        case kPing:
+            if (frame_id_ != 0) {
+                return fail(kProtocolError);
+            }
+            if (len != 8) {
+                return fail(kFrameSizeError);
+            }
+            if ((frame_flags_ & kAck) == 0) {
+                write_frame(kPing, kAck, 0, p, 8);
+            }
+            return true;
+        case kGoaway:
+            if (frame_id_ != 0) {
+                return fail(kProtocolError);
+            }
+            if (len < 8) {
+                return fail(kFrameSizeError);
+            }
+            goaway_received_ = true;  // we never open streams: only those in flight remain
+            return true;
+        case kWindowUpdate:
+            return window_update(p, len);
+        default:
+            return true;
+    }
+}
+
+bool ServerSession::data_begin() {
+    data_stream_ = nullptr;
+    handed_ = 0;
+    if (frame_id_ == 0 || frame_id_ > last_id_) {
+        return fail(kProtocolError);  // §6.1: DATA on the connection or an idle stream
+    }
+    if (frame_len_ > recv_window_) {
+        return fail(kFlowControlError);  // §6.9.1
+    }
+    recv_window_ -= frame_len_;
+    Stream* s = find(frame_id_);
+    if (s == nullptr) {
+        return true;  // a stream closed meanwhile: the bytes go back at the frame's end
+    }
+    if (s->request_done) {
+        return fail(kStreamClosed);  // §5.1: half-closed (remote)
+    }
+    if (frame_len_ > s->recv_window) {
+        return stream_error(*s, kFlowControlError);
+    }
+    s->recv_window -= frame_len_;
+    data_stream_ = s;
+    return true;
+}
+
+void ServerSession::data_bytes(const char* p, std::size_t n) {
+    Stream* s = data_stream_;
+    if (s == nullptr || n == 0) {
+        return;
+    }
+    s->received += n;
+    if (s->expected_length >= 0 && s->received > static_cast<std::uint64_t>(s->expected_length)) {
+        (void)stream_error(*s, kProtocolError);  // §8.1.1: more than content-length
+        return;
+    }
+    if (flood_ != Flood::None || s->error_status != 0) {
+        return;  // nobody reads these bytes: the windows get them back at the frame's end
+    }
+    if (s->response_done) {
+        // Answered before its body ended: the rest is read and dropped, as HTTP/1.1 drains
+        // it, up to max_drain_bytes; then RFC 9113 §8.1's RST_STREAM NO_ERROR stops the
+        // upload. (Not at once: clients such as curl 7.88 drop an answer followed by it.)
+        s->drained += n;
+        if (s->drained > limits_.max_drain_bytes && !s->upload_stopped) {
+            s->upload_stopped = true;
+            reset(*s, kNoError);
+        }
+    }
+    handed_ += static_cast<std::uint32_t>(n);
+    handler_.h2_data(*s, p, n);
+}
+
+bool ServerSession::data_end() {
+    Stream* s = data_stream_;
+    data_stream_ = nullptr;
+    give_back(s, frame_len_ - handed_);
+    if (s == nullptr || s->closing || (frame_flags_ & kEndStream) == 0) {
+        return in_ != In::Dead;
+    }
+    if (s->expected_length >= 0 && s->received != static_cast<std::uint64_t>(s->expected_length)) {
+        return stream_error(*s, kProtocolError);  // §8.1.1: less than content-length
+    }
+    s->request_done = true;
+    handler_.h2_request_end(*s, {});
+    if (s->response_done && !s->closing && !s->body_pending) {
+        close_now(*s, kNoError);
+    }
+    return in_ != In::Dead;
+}
+
+void ServerSession::give_back(Stream* s, std::size_t n) noexcept {
+    if (n == 0) {
+        return;
+    }
+    if (s != nullptr && !s->closing) {
+        consume(*s, n);
+    } else {
+        consume_connection(n);
+    }
+}
+
+bool ServerSession::headers(const std::uint8_t* p, std::uint32_t len) {
+    if (frame_id_ == 0 || (frame_id_ & 1) == 0) {
+        return fail(kProtocolError);  // §5.1.1: clients open odd-numbered streams
+    }
+    std::uint32_t pad = 0;
+    if ((frame_flags_ & kPadded) != 0) {
+        if (len < 1) {
+            return fail(kFrameSizeError);
+        }
+        pad = *p++;
+        --len;
+    }
+    block_self_dependent_ = false;
+    if ((frame_flags_ & kPriorityFlag) != 0) {
+        if (len < 5) {
+            return fail(kFrameSizeError);
+        }
+        block_self_dependent_ = static_cast<std::int32_t>(get32(p) & 0x7FFFFFFF) == frame_id_;
+        p += 5;
+        len -= 5;
+    }
+    if (pad > len) {
+        return fail(kProtocolError);  // §6.2
+    }
+    len -= pad;
+    block_end_stream_ = (frame_flags_ & kEndStream) != 0;
+    if ((frame_flags_ & kEndHeaders) != 0) {
+        return header_block(p, len);
+    }
+    // The block continues in CONTINUATION frames: gathered until END_HEADERS. At most
+    // (1 + max_continuation_frames) frames of max_frame_size bytes.
+    block_cap_ = std::max<std::uint32_t>(len, 1024);
+    block_ = static_cast<std::uint8_t*>(std::malloc(block_cap_));
+    if (block_ == nullptr) {
+        return fail(kInternalError);
+    }
+    if (len > 0) {
+        std::memcpy(block_, p, len);
+    }
+    block_len_ = len;
+    block_id_ = frame_id_;
+    continuations_ = 0;
+    return true;
+}
+
+bool ServerSession::continuation(const std::uint8_t* p, std::uint32_t len) {
+    if (block_id_ == 0) {
+        return fail(kProtocolError);  // §6.10: no header block to continue
+    }
+    if (++continuations_ > limits_.h2.max_continuation_frames) {
+        flood_ = Flood::Continuation;  // CVE-2024-27316
+        return fail(kEnhanceYourCalm);
+    }
+    if (block_len_ + len > block_cap_) {
+        const std::uint32_t cap = std::max(block_len_ + len, block_cap_ * 2);
+        auto* grown = static_cast<std::uint8_t*>(std::realloc(block_, cap));
+        if (grown == nullptr) {
+            return fail(kInternalError);
+        }
+        block_ = grown;
+        block_cap_ = cap;
+    }
+    if (len > 0) {
+        std::memcpy(block_ + block_len_, p, len);
+    }
+    block_len_ += len;
+    if ((frame_flags_ & kEndHeaders) == 0) {
+        return true;
+    }
+    frame_id_ = block_id_;
+    block_id_ = 0;
+    const bool ok = header_block(block_, block_len_);
+    std::free(block_);
+    block_ = nullptr;
+    block_len_ = 0;
+    block_cap_ = 0;
+    return ok;
+}
+
+bool ServerSession::header_block(const std::uint8_t* block, std::size_t len) {
+    const std::int32_t id = frame_id_;
+    const bool end_stream = block_end_stream_;
+    if (id > last_id_) {
+        // A new stream.
+        last_id_ = id;
+        Stream* st = nullptr;
+        if ((!goaway_sent_ || id <= goaway_last_id_) && open_count_ < limits_.h2.max_concurrent_streams) {
+            st = handler_.h2_open(id);
+        }
+        if (st != nullptr) {
+            st->id = id;
+            st->send_window = peer_initial_window_;
+            st->recv_window = local_window();
+            open(*st);
+        }
+        HeadSink sink(*this, st, false);
+        if (decoder_.decode(block, len, sink) != hpack::Status::Ok) {
+            return fail(kCompressionError);
+        }
+        if (st == nullptr) {
+            // Beyond the concurrency limit, after our GOAWAY, or while we close: not
+            // processed, so the client may retry it (§5.1.2, §8.7).
+            write_rst(id, kRefusedStream);
+            return in_ != In::Dead;
+        }
+        if (!sink.complete() || block_self_dependent_ ||
+            (end_stream && st->expected_length > 0)) {
+            return stream_error(*st, kProtocolError);  // §8.1.1: malformed
+        }
+        finish_head(*st, end_stream);
+        return in_ != In::Dead;
+    }
+    Stream* s = find(id);
+    const bool trailers = s != nullptr && !s->request_done && end_stream;
+    HeadSink sink(*this, nullptr, true);
+    if (trailers) {
+        // Trailers get arrays of their own: the request head keeps viewing the first.
+        s->in_trailers = true;
+        s->fields = nullptr;
+        s->count = 0;
+        s->capacity = 0;
+        s->head_bytes = 0;
+        sink.st = s;
+    }
+    if (decoder_.decode(block, len, sink) != hpack::Status::Ok) {
+        return fail(kCompressionError);
+    }
+    if (s == nullptr) {
+        return true;  // a closed stream (or one we reset): decoded only to keep HPACK in step
+    }
+    if (s->request_done) {
+        return fail(kStreamClosed);  // §5.1: half-closed (remote)
+    }
+    if (!trailers || !sink.complete() || block_self_dependent_) {
+        return stream_error(*s, kProtocolError);  // §8.1: trailers end the stream
+    }
+    if (s->expected_length >= 0 && s->received != static_cast<std::uint64_t>(s->expected_length)) {
+        return stream_error(*s, kProtocolError);
+    }
+    s->request_done = true;
+    handler_.h2_request_end(*s, {s->fields, s->count});
+    if (s->response_done && !s->closing && !s->body_pending) {
+        close_now(*s, kNoError);
+    }
+    return in_ != In::Dead;
+}
+
+bool ServerSession::settings(const std::uint8_t* p, std::uint32_t len) {
+    if (frame_id_ != 0) {
+        return fail(kProtocolError);
+    }
+    if ((frame_flags_ & kAck) != 0) {
+        if (len != 0) {
+            return fail(kFrameSizeError);
+        }
+        if (!settings_acked_) {
+            settings_acked_ = true;
+            // Streams opened before the client knew our window got the default one; a smaller
+            // one applies from now on (§6.9.2).
+            const std::int64_t delta = local_window() - kDefaultWindow;
+            if (delta < 0) {
+                for (Stream* s = open_; s != nullptr; s = s->open_next) {
+                    s->recv_window += delta;
+                }
+            }
+        }
+        return true;
+    }
+    if (len % 6 != 0) {
+        return fail(kFrameSizeError);
+    }
+    for (std::uint32_t at = 0; at < len; at += 6) {
+        const auto id = static_cast<std::uint16_t>((p[at] << 8) | p[at + 1]);
+        const std::uint32_t value = get32(p + at + 2);
+        switch (id) {
+            case kEnablePush:
+                if (value > 1) {
+                    return fail(kProtocolError);
+                }
+                break;
+            case kInitialWindowSize: {
+                if (value > kMaxWindow) {
+                    return fail(kFlowControlError);
+                }
+                const std::int64_t delta = static_cast<std::int64_t>(value) - peer_initial_window_;
+                peer_initial_window_ = value;
+                for (Stream* s = open_; s != nullptr; s = s->open_next) {
+                    s->send_window += delta;
+                    if (s->send_window > kMaxWindow) {
+                        return fail(kFlowControlError);
+                    }
+                    if (delta > 0 && s->body_pending) {
+                        make_ready(*s);
+                    }
+                }
+                break;
+            }
+            case kMaxFrameSize:
+                if (value < 16384 || value > 16777215) {
+                    return fail(kProtocolError);
+                }
+                peer_max_frame_ = value;
+                break;
+            default:
+                break;  // we never push, and send no dynamic-table entries
+        }
+    }
+    peer_settings_ = true;
+    write_frame(kSettings, kAck, 0, nullptr, 0);
+    return true;
+}
+
+bool ServerSession::window_update(const std::uint8_t* p, std::uint32_t len) {
+    if (len != 4) {
+        return fail(kFrameSizeError);
+    }
+    const std::uint32_t inc = get32(p) & 0x7FFFFFFF;
+    if (frame_id_ == 0) {
+        if (inc == 0) {
+            return fail(kProtocolError);
+        }
+        if (send_window_ + inc > kMaxWindow) {
+            return fail(kFlowControlError);
+        }
+        send_window_ += inc;
+        return true;
+    }
+    if (frame_id_ > last_id_) {
+        return fail(kProtocolError);  // §5.1: an idle stream
+    }
+    Stream* s = find(frame_id_);
+    if (s == nullptr) {
+        return true;
+    }
+    if (inc == 0) {
+        return stream_error(*s, kProtocolError);
+    }
+    if (s->send_window + inc > kMaxWindow) {
+        return stream_error(*s, kFlowControlError);
+    }
+    s->send_window += inc;
+    if (s->body_pending) {
+        make_ready(*s);
+    }
+    return true;
+}
+
+bool ServerSession::rst_stream(const std::uint8_t* p, std::uint32_t len) {
+    if (len != 4) {
+        return fail(kFrameSizeError);
+    }
+    if (frame_id_ == 0 || frame_id_ > last_id_) {
+        return fail(kProtocolError);
+    }
+    Stream* s = find(frame_id_);
+    // A client that resets streams before their answers are done makes us do work for
+    // nothing (Rapid Reset, CVE-2023-44487). A stream already closed cost nothing more (or was
+    // counted when we reset it).
+    if (s != nullptr && !s->response_done &&
+        !spend(reset_tokens_, reset_refill_ms_, limits_.h2.reset_rate, limits_.h2.reset_burst, Flood::Resets)) {
+        return false;
+    }
+    if (s != nullptr) {
+        close_now(*s, get32(p));
+    }
+    return in_ != In::Dead;
 }
 
 std::string_view flood_name(Flood flood) noexcept {
@@ -399,8 +930,6 @@ std::string_view flood_name(Flood flood) noexcept {
             return "resets";
         case Flood::ControlFrames:
             return "control_frames";
-        case Flood::OutboundQueue:
-            return "outbound_queue";
         case Flood::Continuation:
             return "continuation";
         case Flood::None:
@@ -409,13 +938,180 @@ std::string_view flood_name(Flood flood) noexcept {
     return "none";
 }
 
-bool ServerSession::send() { return nghttp2_session_send(session_) == 0; }
+// ---- output
 
-bool ServerSession::done() const noexcept {
-    return nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0;
+void ServerSession::write_frame(std::uint8_t type, std::uint8_t flags, std::int32_t id, const void* payload,
+                                std::uint32_t len) {
+    std::uint8_t buf[9 + 64];
+    put_head(buf, len, type, flags, id);
+    if (len > 0) {
+        std::memcpy(buf + 9, payload, len);
+    }
+    handler_.h2_write(buf, 9 + len);
 }
 
-bool ServerSession::want_write() const noexcept { return nghttp2_session_want_write(session_) != 0; }
+void ServerSession::write_goaway(std::int32_t last, std::uint32_t error) {
+    std::uint8_t p[8];
+    put32(p, static_cast<std::uint32_t>(last));
+    put32(p + 4, error);
+    write_frame(kGoaway, 0, 0, p, sizeof p);
+}
+
+void ServerSession::write_window_update(std::int32_t id, std::uint32_t increment) {
+    std::uint8_t p[4];
+    put32(p, increment);
+    write_frame(kWindowUpdate, 0, id, p, sizeof p);
+}
+
+void ServerSession::write_rst(std::int32_t id, std::uint32_t error) {
+    std::uint8_t p[4];
+    put32(p, error);
+    write_frame(kRstStream, 0, id, p, sizeof p);
+    if (error != kNoError) {
+        // Resets the client provoked (a malformed request, a flow-control breach, a stream
+        // beyond the limit) count in the same budget: MadeYouReset (CVE-2025-8671).
+        (void)spend(reset_tokens_, reset_refill_ms_, limits_.h2.reset_rate, limits_.h2.reset_burst, Flood::Resets);
+    }
+}
+
+void ServerSession::write_headers(std::int32_t id, const std::uint8_t* block, std::size_t len, bool end_stream) {
+    // `block` sits 9 bytes into its buffer: the first frame's head goes in front of it.
+    auto* first = const_cast<std::uint8_t*>(block) - 9;
+    std::size_t n = std::min<std::size_t>(len, peer_max_frame_);
+    std::uint8_t flags = end_stream ? kEndStream : 0;
+    if (n == len) {
+        flags |= kEndHeaders;
+    }
+    put_head(first, static_cast<std::uint32_t>(n), kHeaders, flags, id);
+    handler_.h2_write(first, 9 + n);
+    for (std::size_t at = n; at < len; at += n) {
+        n = std::min<std::size_t>(len - at, peer_max_frame_);
+        std::uint8_t head[9];
+        put_head(head, static_cast<std::uint32_t>(n), kContinuation, at + n == len ? kEndHeaders : 0, id);
+        handler_.h2_write(head, 9);
+        handler_.h2_write(block + at, n);
+    }
+}
+
+bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end_stream, bool trailers) {
+    std::size_t bound = 9 + 5;
+    for (const Header& h : fields) {
+        bound += hpack::max_field_bytes(h.name, h.value);
+    }
+    std::uint8_t* const buf = scratch.reserve(bound);
+    std::uint8_t* out = buf + 9;
+    if (status != 0) {
+        out += hpack::encode_status(out, status);
+    }
+    for (const Header& h : fields) {
+        const std::string_view name = lower_name(*s.arena, h.name);
+        if (name.empty() || !valid_value(h.value)) {
+            if (trailers) {
+                continue;
+            }
+            return false;
+        }
+        if (connection_specific(name)) {
+            continue;
+        }
+        out += hpack::encode_field(out, name, h.value);
+    }
+    write_headers(s.id, buf + 9, static_cast<std::size_t>(out - buf - 9), end_stream);
+    return true;
+}
+
+bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body) {
+    if (status < 100 || status > 999 || s.closing || in_ == In::Dead) {
+        return false;
+    }
+    if (!write_fields(s, status, fields, !has_body, false)) {
+        return false;
+    }
+    if (has_body) {
+        s.body_pending = true;
+        make_ready(s);
+    } else {
+        s.response_done = true;
+        response_end(s);
+    }
+    return true;
+}
+
+bool ServerSession::informational(Stream& s, int status) {
+    if (status < 100 || status > 199 || s.closing || in_ == In::Dead) {
+        return false;
+    }
+    return write_fields(s, status, {}, false, false);
+}
+
+bool ServerSession::trailers(Stream& s, Headers fields) {
+    if (s.closing || in_ == In::Dead) {
+        return false;
+    }
+    s.response_done = true;
+    s.body_pending = false;
+    unready(s);
+    (void)write_fields(s, 0, fields, true, true);
+    response_end(s);
+    return true;
+}
+
+bool ServerSession::send_data(Stream& s) {
+    const std::int64_t window = std::min(send_window_, s.send_window);
+    if (window <= 0) {
+        return false;  // a WINDOW_UPDATE makes it ready again
+    }
+    bool last = false;
+    const std::size_t n =
+        handler_.h2_body_ready(s, static_cast<std::size_t>(std::min<std::int64_t>(window, peer_max_frame_)), last);
+    if (n == 0 && !last) {
+        return false;  // resume_body() makes it ready again
+    }
+    const bool with_trailers = last && s.response_trailers.size() > 0;
+    if (n > 0 || !with_trailers) {
+        std::uint8_t head[9];
+        put_head(head, static_cast<std::uint32_t>(n), kData, last && !with_trailers ? kEndStream : 0, s.id);
+        send_window_ -= static_cast<std::int64_t>(n);
+        s.send_window -= static_cast<std::int64_t>(n);
+        handler_.h2_write_data(s, head, n);
+    }
+    if (!last) {
+        return true;
+    }
+    s.body_pending = false;
+    s.response_done = true;
+    if (with_trailers) {
+        (void)write_fields(s, 0, s.response_trailers, true, true);
+    }
+    response_end(s);
+    return false;
+}
+
+bool ServerSession::send() {
+    run_closes();
+    while (ready_head_ != nullptr && send_window_ > 0 && in_ != In::Dead) {
+        Stream& s = *ready_head_;
+        unready(s);
+        if (send_data(s) && !s.closing && s.body_pending) {
+            make_ready(s);  // round robin: one frame per stream in turn
+        }
+    }
+    run_closes();
+    return true;
+}
+
+bool ServerSession::done() const noexcept {
+    if (closing_ != nullptr) {
+        return false;
+    }
+    return in_ == In::Dead || ((goaway_sent_ || goaway_received_) && open_count_ == 0);
+}
+
+bool ServerSession::want_write() const noexcept {
+    return closing_ != nullptr || (in_ != In::Dead && ready_head_ != nullptr && send_window_ > 0);
+}
+
+// ---- requests
 
 bool ServerSession::add_field(Stream& s, std::string_view name, std::string_view value, bool copy_name,
                               bool copy_value) {
@@ -560,115 +1256,203 @@ void ServerSession::finish_head(Stream& s, bool end_stream) {
     handler_.h2_request(s, head, status, reason);
 }
 
-bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body) {
-    if (status < 100 || status > 999) {
-        return false;
-    }
-    std::size_t n = 1;
-    for (const Header& h : fields) {
-        (void)h;
-        ++n;
-    }
-    Arena& a = *s.arena;
-    auto* nv = static_cast<nghttp2_nv*>(a.allocate(sizeof(nghttp2_nv) * n, alignof(nghttp2_nv)));
-    char* code = static_cast<char*>(a.allocate(3, 1));
-    code[0] = static_cast<char>('0' + status / 100);
-    code[1] = static_cast<char>('0' + status / 10 % 10);
-    code[2] = static_cast<char>('0' + status % 10);
-    static constexpr char kStatus[] = ":status";
-    nv[0] = nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(kStatus)),
-                       reinterpret_cast<std::uint8_t*>(code), 7, 3, NGHTTP2_NV_FLAG_NONE};
-    std::size_t k = 1;
-    for (const Header& h : fields) {
-        const std::string_view name = lower_name(a, h.name);
-        if (name.empty() || !valid_value(h.value)) {
-            return false;
-        }
-        if (connection_specific(name)) {
-            continue;
-        }
-        nv[k++] = field_nv(name, h.value);
-    }
-    if (!has_body) {
-        s.response_done = true;
-    }
-    nghttp2_data_provider body{};
-    body.read_callback = &Callbacks::read_body;
-    return nghttp2_submit_response(session_, s.id, nv, k, has_body ? &body : nullptr) == 0;
-}
 
-bool ServerSession::informational(Stream& s, int status) {
-    if (status < 100 || status > 199) {
-        return false;
-    }
-    char code[3] = {static_cast<char>('0' + status / 100), static_cast<char>('0' + status / 10 % 10),
-                    static_cast<char>('0' + status % 10)};
-    static constexpr char kStatus[] = ":status";
-    const nghttp2_nv nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(kStatus)),
-                        reinterpret_cast<std::uint8_t*>(code), 7, 3, NGHTTP2_NV_FLAG_NONE};
-    // nghttp2 copies the field on submit; a non-final head is sent as HEADERS without END_STREAM.
-    return nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, s.id, nullptr, &nv, 1, nullptr) >= 0;
-}
+// ---- the server's calls
 
-bool ServerSession::trailers(Stream& s, Headers fields) {
-    std::size_t n = 0;
-    for (const Header& h : fields) {
-        (void)h;
-        ++n;
+void ServerSession::resume_body(Stream& s) {
+    if (!s.closing && s.body_pending) {
+        make_ready(s);
     }
-    auto* nv = static_cast<nghttp2_nv*>(s.arena->allocate(sizeof(nghttp2_nv) * (n + 1), alignof(nghttp2_nv)));
-    std::size_t k = 0;
-    for (const Header& h : fields) {
-        const std::string_view name = lower_name(*s.arena, h.name);
-        if (name.empty() || !valid_value(h.value) || connection_specific(name)) {
-            continue;
-        }
-        nv[k++] = field_nv(name, h.value);
-    }
-    s.response_done = true;
-    return nghttp2_submit_trailer(session_, s.id, nv, k) == 0;
 }
-
-void ServerSession::resume_body(Stream& s) { (void)nghttp2_session_resume_data(session_, s.id); }
 
 void ServerSession::reset(Stream& s, std::uint32_t error) noexcept {
-    (void)nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, s.id, error);
+    if (s.closing) {
+        return;
+    }
+    if (in_ != In::Dead) {
+        write_rst(s.id, error);
+    }
+    close_later(s, error);
+}
+
+std::int64_t ServerSession::local_window() const noexcept {
+    const std::int64_t w = limits_.h2.initial_stream_window;
+    return settings_acked_ ? w : std::max<std::int64_t>(w, kDefaultWindow);
 }
 
 void ServerSession::consume(Stream& s, std::size_t n) noexcept {
-    if (n > 0) {
-        (void)nghttp2_session_consume(session_, s.id, n);
+    if (n == 0) {
+        return;
+    }
+    consume_connection(n);
+    if (s.closing || s.request_done || in_ == In::Dead) {
+        return;  // the client sends nothing more on it
+    }
+    // Windows reopen as the server hands request bytes on, not as they are parsed: that is
+    // what bounds a stream's buffered body (back-pressure through flow control). Updates go
+    // out once half a window is free, not per frame.
+    s.unacked += static_cast<std::uint32_t>(n);
+    if (s.unacked >= limits_.h2.initial_stream_window / 2) {
+        write_window_update(s.id, s.unacked);
+        s.recv_window += s.unacked;
+        s.unacked = 0;
     }
 }
 
 void ServerSession::consume_connection(std::size_t n) noexcept {
-    if (n > 0) {
-        (void)nghttp2_session_consume_connection(session_, n);
+    if (n == 0 || in_ == In::Dead) {
+        return;
+    }
+    recv_unacked_ += static_cast<std::uint32_t>(n);
+    const std::uint32_t window = std::max(limits_.h2.connection_window, kDefaultWindow);
+    if (recv_unacked_ >= window / 2) {
+        write_window_update(0, recv_unacked_);
+        recv_window_ += recv_unacked_;
+        recv_unacked_ = 0;
     }
 }
 
 void ServerSession::goaway() noexcept {
-    if (goaway_sent_) {
+    if (goaway_sent_ || in_ == In::Dead) {
         return;
     }
     goaway_sent_ = true;
-    goaway_last_id_ = nghttp2_session_get_last_proc_stream_id(session_);
-    (void)nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, goaway_last_id_, NGHTTP2_NO_ERROR, nullptr, 0);
+    goaway_last_id_ = last_id_;
+    write_goaway(last_id_, kNoError);
 }
 
 void ServerSession::shutdown_notice() noexcept {
-    if (!goaway_sent_) {
-        (void)nghttp2_submit_shutdown_notice(session_);
+    if (!goaway_sent_ && in_ != In::Dead) {
+        write_goaway(kMaxStreamId, kNoError);
     }
 }
 
-void ServerSession::terminate(std::uint32_t error) noexcept {
-    (void)nghttp2_session_terminate_session(session_, error);
-}
+void ServerSession::terminate(std::uint32_t error) noexcept { (void)fail(error); }
 
 std::int32_t ServerSession::send_window(const Stream& s) const noexcept {
-    return std::min(nghttp2_session_get_stream_remote_window_size(session_, s.id),
-                    nghttp2_session_get_remote_window_size(session_));
+    return static_cast<std::int32_t>(std::clamp<std::int64_t>(std::min(s.send_window, send_window_), 0, kMaxWindow));
+}
+
+void ServerSession::abandon() noexcept {
+    for (Stream* s = open_; s != nullptr; s = s->open_next) {
+        s->closing = true;
+    }
+    open_ = nullptr;
+    ready_head_ = nullptr;
+    ready_tail_ = nullptr;
+    closing_ = nullptr;
+    open_count_ = 0;
+    data_stream_ = nullptr;
+    in_ = In::Dead;
+}
+
+// ---- streams
+
+Stream* ServerSession::find(std::int32_t id) const noexcept {
+    // Few streams are open at once (max_concurrent_streams), and the newest are the busiest.
+    for (Stream* s = open_; s != nullptr; s = s->open_next) {
+        if (s->id == id) {
+            return s;
+        }
+    }
+    return nullptr;
+}
+
+void ServerSession::open(Stream& s) {
+    s.open_prev = nullptr;
+    s.open_next = open_;
+    if (open_ != nullptr) {
+        open_->open_prev = &s;
+    }
+    open_ = &s;
+    ++open_count_;
+}
+
+void ServerSession::unlink(Stream& s) noexcept {
+    if (s.open_prev != nullptr) {
+        s.open_prev->open_next = s.open_next;
+    } else {
+        open_ = s.open_next;
+    }
+    if (s.open_next != nullptr) {
+        s.open_next->open_prev = s.open_prev;
+    }
+    s.open_next = nullptr;
+    s.open_prev = nullptr;
+    --open_count_;
+    unready(s);
+    if (data_stream_ == &s) {
+        data_stream_ = nullptr;
+    }
+}
+
+void ServerSession::make_ready(Stream& s) noexcept {
+    if (s.in_ready) {
+        return;
+    }
+    s.in_ready = true;
+    s.ready_next = nullptr;
+    s.ready_prev = ready_tail_;
+    if (ready_tail_ != nullptr) {
+        ready_tail_->ready_next = &s;
+    } else {
+        ready_head_ = &s;
+    }
+    ready_tail_ = &s;
+}
+
+void ServerSession::unready(Stream& s) noexcept {
+    if (!s.in_ready) {
+        return;
+    }
+    s.in_ready = false;
+    if (s.ready_prev != nullptr) {
+        s.ready_prev->ready_next = s.ready_next;
+    } else {
+        ready_head_ = s.ready_next;
+    }
+    if (s.ready_next != nullptr) {
+        s.ready_next->ready_prev = s.ready_prev;
+    } else {
+        ready_tail_ = s.ready_prev;
+    }
+    s.ready_next = nullptr;
+    s.ready_prev = nullptr;
+}
+
+void ServerSession::close_later(Stream& s, std::uint32_t error) noexcept {
+    if (s.closing) {
+        return;
+    }
+    s.closing = true;
+    unlink(s);
+    s.close_error = error;
+    s.closing_next = closing_;
+    closing_ = &s;
+}
+
+void ServerSession::close_now(Stream& s, std::uint32_t error) {
+    if (s.closing) {
+        return;
+    }
+    s.closing = true;
+    unlink(s);
+    handler_.h2_closed(s, error);
+}
+
+void ServerSession::response_end(Stream& s) {
+    if (s.request_done) {
+        close_later(s, kNoError);
+    }
+}
+
+void ServerSession::run_closes() {
+    while (closing_ != nullptr) {
+        Stream& s = *closing_;
+        closing_ = s.closing_next;
+        s.closing_next = nullptr;
+        handler_.h2_closed(s, s.close_error);
+    }
 }
 
 }  // namespace blitz::http2

@@ -9,21 +9,37 @@
 #include <blitz/http.hpp>
 #include <blitz/listener.hpp>
 
-struct nghttp2_session;
+#include "http2/hpack.hpp"
 
-/// HTTP/2 server codec (RFC 9113) over nghttp2, sans-I/O: bytes in, frames out through a
-/// Handler. It validates requests the way the HTTP/1.1 codec does (nghttp2's messaging rules,
-/// then the same path, query, authority and head-size limits), translates them into the
-/// protocol-neutral Request fields, and keeps the flood budgets of Http2Options.
+/// HTTP/2 server codec (RFC 9113), sans-I/O: bytes in, frames out through a Handler. Our own
+/// frame layer and HPACK (no nghttp2 on the server side): an idle connection holds this object
+/// and nothing else, no buffer and no table until a frame needs one. It validates requests the
+/// way the HTTP/1.1 codec does (RFC 9113 §8's messaging rules, then the same path, query,
+/// authority and head-size limits), translates them into the protocol-neutral Request fields,
+/// and keeps the flood budgets of Http2Options.
 namespace blitz::http2 {
 
-/// Why the codec ended the connection on its own (counted by the server).
-/// Which flood limit ended a connection: streams reset faster than they complete (Rapid Reset,
-/// MadeYouReset), control frames over budget (PING/SETTINGS/empty frames), nghttp2's outbound
-/// queue of frames the peer provoked and does not read, or a CONTINUATION flood.
-enum class Flood : std::uint8_t { None, Resets, ControlFrames, OutboundQueue, Continuation };
-inline constexpr std::size_t kFloodKinds = 4;  // without None
-/// The label of a flood other than None ("resets", "control_frames", "outbound_queue", "continuation").
+/// RFC 9113 §7 error codes.
+enum ErrorCode : std::uint32_t {
+    kNoError = 0x0,
+    kProtocolError = 0x1,
+    kInternalError = 0x2,
+    kFlowControlError = 0x3,
+    kStreamClosed = 0x5,
+    kFrameSizeError = 0x6,
+    kRefusedStream = 0x7,
+    kCancel = 0x8,
+    kCompressionError = 0x9,
+    kEnhanceYourCalm = 0xb,
+};
+
+/// Why the codec ended the connection on its own (counted by the server): streams reset faster
+/// than they complete (Rapid Reset, MadeYouReset), control frames over budget (PING/SETTINGS/empty
+/// frames), or a CONTINUATION flood. (A client that provokes frames without reading them is
+/// not a flood here: the server stops reading once its output backs up.)
+enum class Flood : std::uint8_t { None, Resets, ControlFrames, Continuation };
+inline constexpr std::size_t kFloodKinds = 3;  // without None
+/// The label of a flood other than None ("resets", "control_frames", "continuation").
 std::string_view flood_name(Flood flood) noexcept;
 
 /// The codec's part of one request stream. The server's stream object derives from it and
@@ -53,6 +69,22 @@ struct Stream {
     /// Set by the server before the response body's last byte is reported: sent as a trailing
     /// HEADERS frame that ends the stream instead of the last DATA frame (RFC 9113 §8.1).
     Headers response_trailers;
+
+    // The codec's own state of the stream (session.cpp); the server leaves it alone.
+    std::int64_t send_window = 0;      ///< DATA bytes the client lets us send
+    std::int64_t recv_window = 0;      ///< DATA bytes the client may still send
+    std::uint32_t unacked = 0;         ///< bytes handed on, not yet returned by WINDOW_UPDATE
+    std::int64_t expected_length = -1;  ///< content-length of the request, -1: none
+    std::uint64_t received = 0;        ///< request DATA payload so far
+    Stream* open_next = nullptr;       ///< the session's open streams
+    Stream* open_prev = nullptr;
+    Stream* ready_next = nullptr;      ///< streams with response DATA to send
+    Stream* ready_prev = nullptr;
+    Stream* closing_next = nullptr;    ///< streams whose h2_closed() is due
+    std::uint32_t close_error = 0;
+    bool body_pending = false;  ///< the response has a body still to send (DATA or its end)
+    bool in_ready = false;
+    bool closing = false;       ///< reset or complete: only h2_closed() remains
 };
 
 /// A validated request head. Views live in the stream's arena (or are static).
@@ -126,7 +158,7 @@ public:
     ServerSession(const ServerSession&) = delete;
     ServerSession& operator=(const ServerSession&) = delete;
 
-    /// Creates nghttp2's session and queues our SETTINGS; false when out of memory.
+    /// Writes our SETTINGS (the server preface) and the connection window's first update.
     bool start();
 
     /// Feeds received bytes (`now_ms` refills the flood budgets). Returns false when the
@@ -174,25 +206,109 @@ public:
     Flood flood() const noexcept { return flood_; }
     bool going_away() const noexcept { return goaway_sent_; }
 
-    // nghttp2 callbacks (session.cpp), public only for its C callback table.
-    struct Callbacks;
+    /// The owner drops every stream it holds (the connection is closing): the codec forgets
+    /// them and takes no more input.
+    void abandon() noexcept;
 
 private:
-    /// Spends one token of a bucket; false when it is empty (the connection is ended).
+    struct HeadSink;
+    enum class In : std::uint8_t { Preface, FrameHead, Payload, Data, Dead };
+
     bool spend(double& tokens, std::uint64_t& refill_ms, std::uint32_t rate, std::uint32_t burst,
                Flood kind) noexcept;
-    /// Keeps a field within the head limits (copying what does not outlive the callback).
     bool add_field(Stream& s, std::string_view name, std::string_view value, bool copy_name, bool copy_value);
     void finish_head(Stream& s, bool end_stream);
 
+    // Input (session.cpp): one frame at a time.
+    bool frame_head(const std::uint8_t* h);
+    bool frame(const std::uint8_t* p, std::uint32_t len);
+    bool data_begin();
+    void data_bytes(const char* p, std::size_t n);
+    bool data_end();
+    bool headers(const std::uint8_t* p, std::uint32_t len);
+    bool continuation(const std::uint8_t* p, std::uint32_t len);
+    bool header_block(const std::uint8_t* block, std::size_t len);
+    /// Request-body bytes of a live stream nobody will read: the windows get them back.
+    void give_back(Stream* s, std::size_t n) noexcept;
+    std::int64_t local_window() const noexcept;
+    bool settings(const std::uint8_t* p, std::uint32_t len);
+    bool window_update(const std::uint8_t* p, std::uint32_t len);
+    bool rst_stream(const std::uint8_t* p, std::uint32_t len);
+    /// A connection error: GOAWAY `error`, no more input. Always false.
+    bool fail(std::uint32_t error) noexcept;
+    /// A stream error: RST_STREAM `error` (counted in the reset budget). False on a flood.
+    bool stream_error(Stream& s, std::uint32_t error);
+
+    // Output.
+    void write_frame(std::uint8_t type, std::uint8_t flags, std::int32_t id, const void* payload, std::uint32_t len);
+    void write_goaway(std::int32_t last, std::uint32_t error);
+    void write_window_update(std::int32_t id, std::uint32_t increment);
+    void write_rst(std::int32_t id, std::uint32_t error);
+    /// HEADERS (and CONTINUATION beyond the client's frame size) carrying `block`.
+    void write_headers(std::int32_t id, const std::uint8_t* block, std::size_t len, bool end_stream);
+    bool write_fields(Stream& s, int status, Headers fields, bool end_stream, bool trailers);
+    bool send_data(Stream& s);
+
+    // Streams.
+    Stream* find(std::int32_t id) const noexcept;
+    void open(Stream& s);
+    void unlink(Stream& s) noexcept;
+    void make_ready(Stream& s) noexcept;
+    void unready(Stream& s) noexcept;
+    /// The stream is done on our side (reset, or both ends ended): h2_closed() at the next send().
+    void close_later(Stream& s, std::uint32_t error) noexcept;
+    /// The stream closes now, from input (the client reset it, or ended it after our response).
+    void close_now(Stream& s, std::uint32_t error);
+    void response_end(Stream& s);
+    void run_closes();
+
     Handler& handler_;
     Limits limits_;
-    nghttp2_session* session_ = nullptr;
+    hpack::Decoder decoder_;
     std::uint64_t now_ms_ = 0;
     double reset_tokens_ = 0;
     std::uint64_t reset_refill_ms_ = 0;
     double control_tokens_ = 0;
     std::uint64_t control_refill_ms_ = 0;
+
+    // Input state. A frame's payload is handled in place when it arrived whole; one split
+    // across reads is gathered in `partial_` (a header block across CONTINUATION frames in
+    // `block_`), allocated for that frame only.
+    In in_ = In::Preface;
+    std::uint8_t head_[9];
+    std::uint8_t head_have_ = 0;
+    std::uint8_t frame_type_ = 0;
+    std::uint8_t frame_flags_ = 0;
+    std::uint8_t continuations_ = 0;
+    std::uint32_t frame_len_ = 0;
+    std::int32_t frame_id_ = 0;
+    std::uint32_t have_ = 0;  // preface bytes matched, or payload bytes gathered / DATA seen
+    std::uint32_t pad_ = 0;   // DATA: padding at the frame's end
+    std::uint32_t handed_ = 0;  // DATA: payload bytes of this frame given to the handler
+    std::uint8_t* partial_ = nullptr;
+    std::uint8_t* block_ = nullptr;
+    std::uint32_t block_len_ = 0;
+    std::uint32_t block_cap_ = 0;
+    std::int32_t block_id_ = 0;  // a header block awaits CONTINUATION on this stream
+    bool block_end_stream_ = false;
+    bool block_self_dependent_ = false;  // its HEADERS made the stream depend on itself
+    Stream* data_stream_ = nullptr;  // the stream of the DATA frame being read (nullptr: dropped)
+
+    // Streams and windows.
+    Stream* open_ = nullptr;
+    Stream* ready_head_ = nullptr;
+    Stream* ready_tail_ = nullptr;
+    Stream* closing_ = nullptr;
+    std::uint32_t open_count_ = 0;
+    std::int32_t last_id_ = 0;  // the highest stream id the client opened
+    std::int64_t send_window_ = 65535;  // connection window for our DATA
+    std::int64_t recv_window_ = 65535;  // connection window for the client's DATA
+    std::uint32_t recv_unacked_ = 0;
+    std::uint32_t peer_initial_window_ = 65535;
+    std::uint32_t peer_max_frame_ = 16384;
+    bool settings_acked_ = false;  // the client acknowledged our SETTINGS
+    bool peer_settings_ = false;   // the client's first SETTINGS arrived
+    bool goaway_received_ = false;
     Flood flood_ = Flood::None;
     bool goaway_sent_ = false;
     std::int32_t goaway_last_id_ = 0;

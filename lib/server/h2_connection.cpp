@@ -4,8 +4,6 @@
 
 #include "server/h2_connection.hpp"
 
-#include <nghttp2/nghttp2.h>
-
 #include <arpa/inet.h>
 
 #include <algorithm>
@@ -280,7 +278,7 @@ void H2Stream::finish_response() {
         body = kBody;
         has_body = !is_head_;
         if (!codec.respond(*this, 500, Headers(kFields), has_body)) {
-            codec.reset(*this, NGHTTP2_INTERNAL_ERROR);
+            codec.reset(*this, http2::kInternalError);
             complete();
             return;
         }
@@ -375,7 +373,7 @@ void H2Stream::request_end(std::span<const Header> trailers) {
             drop_proxy();
             local_error(431, "request trailer fields too large");
         } else {
-            session_.codec().reset(*this, NGHTTP2_CANCEL);
+            session_.codec().reset(*this, http2::kCancel);
             complete();
         }
         return;
@@ -422,7 +420,7 @@ void H2Stream::deliver_body(std::span<const char> chunk, bool end) {
             drop_proxy();
             local_error(413, "request body too large");
         } else {
-            session_.codec().reset(*this, NGHTTP2_CANCEL);
+            session_.codec().reset(*this, http2::kCancel);
             complete();
         }
         return;
@@ -554,7 +552,7 @@ bool H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade*/) {
     if (!session_.codec().respond(*this, r.status(), r.headers(), has_body)) {
         log(LogLevel::Warn, "route \"%s\": upstream response head cannot be sent over HTTP/2; resetting",
             route->name.c_str());
-        session_.codec().reset(*this, NGHTTP2_INTERNAL_ERROR);
+        session_.codec().reset(*this, http2::kInternalError);
     }
     session_.flush();
     return false;  // bodies arrive decoded: DATA frames carry the framing
@@ -585,7 +583,7 @@ void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid)
 void H2Stream::proxy_done(bool clean) {
     if (!clean && !closed_) {
         // A cut response must not look complete to the client.
-        session_.codec().reset(*this, NGHTTP2_INTERNAL_ERROR);
+        session_.codec().reset(*this, http2::kInternalError);
     } else {
         body_end_ = true;
         session_.codec().resume_body(*this);
@@ -691,7 +689,7 @@ void H2Session::input(const char* data, std::size_t len, std::int32_t bid) {
 void H2Session::flush() {
     ++depth_;
     if (!codec_.send() && !codec_.going_away()) {
-        codec_.terminate(NGHTTP2_INTERNAL_ERROR);
+        codec_.terminate(http2::kInternalError);
         (void)codec_.send();
     }
     --depth_;
@@ -728,7 +726,7 @@ std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
         const std::uint64_t due = s->stalled_since_ms_ + static_cast<std::uint64_t>(h2.zero_window_timeout.count());
         if (now_ms >= due) {
             // The client keeps the window shut and our buffers full: give up on this stream.
-            codec_.reset(*s, NGHTTP2_CANCEL);
+            codec_.reset(*s, http2::kCancel);
         } else {
             earliest(due);
         }
@@ -748,7 +746,7 @@ std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
         }
     }
     if (idle && streams_ > 0 && now_ms >= idle_due) {
-        codec_.terminate(NGHTTP2_NO_ERROR);  // a GOAWAY alone would wait for those streams
+        codec_.terminate(http2::kNoError);  // a GOAWAY alone would wait for those streams
     } else if (!codec_.going_away()) {
         const std::uint64_t age_due = conn_.accepted_ms_ + static_cast<std::uint64_t>(limits.max_connection_age.count());
         if (now_ms >= age_due || (idle && now_ms >= idle_due)) {
@@ -773,6 +771,7 @@ void H2Session::begin_shutdown(std::uint64_t final_ms) {
 }
 
 void H2Session::abort_all() noexcept {
+    codec_.abandon();
     ++depth_;
     H2Stream* s = head_;
     while (s != nullptr) {
