@@ -60,7 +60,7 @@ char* SendQueue::tail_space(std::uint32_t need) {
         // Appending behind a segment being sent is safe: the send covers its old length. A
         // segment already written (cursor_ past it) is not appended to: its new bytes would be
         // skipped.
-        const bool writable = t.kind == Kind::Block || t.kind == Kind::Heap;
+        const bool writable = t.kind == Kind::Block || t.kind == Kind::Heap || t.kind == Kind::Small;
         if (writable && t.len + need <= tail_cap_) {
             return const_cast<char*>(t.data) + t.len;
         }
@@ -68,7 +68,12 @@ char* SendQueue::tail_space(std::uint32_t need) {
     char* block;
     std::uint32_t cap;
     Kind kind;
-    if (need <= ReactorImpl::kOutBlockBytes) {
+    if (!small_used_ && need <= kSmallBytes) {
+        block = small_;
+        cap = kSmallBytes;
+        kind = Kind::Small;
+        small_used_ = true;
+    } else if (need <= ReactorImpl::kOutBlockBytes) {
         block = reactor_->take_out_block();
         cap = ReactorImpl::kOutBlockBytes;
         kind = Kind::Block;
@@ -130,6 +135,7 @@ void SendQueue::move_to(SendQueue& to, std::uint32_t n) {
                 break;
             case Kind::Block:
             case Kind::Heap:
+            case Kind::Small:
                 to.push_copy(s.data, k);  // bytes a handler produced: small, and copied once
                 break;
         }
@@ -165,6 +171,7 @@ void SendQueue::share_to(SendQueue& to, std::uint32_t n) {
                 break;
             case Kind::Block:
             case Kind::Heap:
+            case Kind::Small:
                 to.push_copy(s.data + offset, k);
                 break;
         }
@@ -246,6 +253,9 @@ void SendQueue::release(const Segment& s) noexcept {
             break;
         case Kind::Heap:
             std::free(const_cast<char*>(s.data));
+            break;
+        case Kind::Small:
+            small_used_ = false;
             break;
     }
 }

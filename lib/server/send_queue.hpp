@@ -12,6 +12,8 @@ class ReactorImpl;
 /// Bytes waiting to be written to one socket, in order: blocks the connection filled (heads,
 /// local responses) and spans of receive buffers forwarded untouched (proxied bodies). Buffers
 /// are reference-counted by the reactor, so a span keeps its receive buffer until written.
+/// Copies into an empty queue go to a small area inside it first: an HTTP/2 connection's
+/// SETTINGS, ACKs, WINDOW_UPDATEs and a small response's frames take no reactor block.
 ///
 /// With `retain` on, written segments are kept (and still count as queued bytes) so the bytes
 /// can be sent again on another connection (a retried request) until release_written().
@@ -24,6 +26,8 @@ public:
     /// pooled), so forwarded bytes are never copied because the table was full.
     static constexpr unsigned kInlineSegments = 8;
     static constexpr unsigned kMaxIov = 16;
+    /// Bytes copied into the queue itself before a reactor block is taken.
+    static constexpr unsigned kSmallBytes = 256;
 
     explicit SendQueue(ReactorImpl& reactor) noexcept : reactor_(&reactor) {}
     SendQueue(const SendQueue&) = delete;
@@ -69,7 +73,7 @@ public:
     void release_all() noexcept;
 
 private:
-    enum class Kind : std::uint8_t { Static, Buffer, Block, Heap };
+    enum class Kind : std::uint8_t { Static, Buffer, Block, Heap, Small };
     struct Segment {
         const char* data;
         std::uint32_t len;
@@ -96,9 +100,11 @@ private:
     std::uint64_t bytes_ = 0;
     std::uint64_t written_ = 0;
     bool retain_ = false;
-    // Copy target: the tail block/heap segment's capacity.
+    // Copy target: the tail block/heap/small segment's capacity.
     std::uint32_t tail_cap_ = 0;
+    bool small_used_ = false;  // a segment views small_
     iovec iov_[kMaxIov];
+    char small_[kSmallBytes];
 };
 
 }  // namespace blitz::server
