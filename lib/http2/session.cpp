@@ -288,10 +288,24 @@ struct ServerSession::HeadSink final : hpack::FieldSink {
 };
 
 ServerSession::ServerSession(Handler& handler, const Limits& limits) noexcept
-    : handler_(handler), limits_(limits), decoder_(limits.h2.header_table_size) {
-    reset_tokens_ = limits_.h2.reset_burst;
-    control_tokens_ = limits_.h2.control_frame_burst;
-}
+    : handler_(handler),
+      decoder_(limits.h2.header_table_size),
+      rules_{limits.max_drain_bytes,
+             limits.h2.max_concurrent_streams,
+             limits.h2.initial_stream_window,
+             limits.h2.connection_window,
+             limits.h2.max_frame_size,
+             limits.h2.reset_rate,
+             limits.h2.reset_burst,
+             limits.h2.control_frame_rate,
+             limits.h2.control_frame_burst,
+             limits.max_head_bytes,
+             limits.max_path_bytes,
+             limits.h2.header_table_size,
+             static_cast<std::uint16_t>(std::min<std::uint32_t>(limits.max_headers, 0xFFFF)),
+             static_cast<std::uint16_t>(std::min<std::uint32_t>(limits.h2.max_continuation_frames, 0xFFFF))},
+      resets_{static_cast<float>(limits.h2.reset_burst), 0},
+      controls_{static_cast<float>(limits.h2.control_frame_burst), 0} {}
 
 ServerSession::~ServerSession() {
     std::free(partial_);
@@ -299,13 +313,13 @@ ServerSession::~ServerSession() {
 }
 
 bool ServerSession::start() {
-    const Http2Options& h2 = limits_.h2;
+    const Rules& h2 = rules_;
     const std::pair<std::uint16_t, std::uint32_t> iv[] = {
         {kMaxConcurrentStreams, h2.max_concurrent_streams},
         {kInitialWindowSize, h2.initial_stream_window},
         {kMaxFrameSize, h2.max_frame_size},
         {kHeaderTableSize, h2.header_table_size},
-        {kMaxHeaderListSize, limits_.max_head_bytes},
+        {kMaxHeaderListSize, rules_.max_head_bytes},
         {kEnablePush, 0},
     };
     std::uint8_t payload[std::size(iv) * 6];
@@ -319,21 +333,21 @@ bool ServerSession::start() {
     write_frame(kSettings, 0, 0, payload, sizeof payload);
     if (h2.connection_window > kDefaultWindow) {
         write_window_update(0, h2.connection_window - kDefaultWindow);
-        recv_window_ = h2.connection_window;
+        recv_window_ = static_cast<std::int32_t>(std::min<std::int64_t>(h2.connection_window, kMaxWindow));
     }
     return true;
 }
 
 // ---- budgets
 
-bool ServerSession::spend(double& tokens, std::uint64_t& refill_ms, std::uint32_t rate, std::uint32_t burst,
-                          Flood kind) noexcept {
-    if (now_ms_ > refill_ms) {
-        tokens = std::min<double>(burst, tokens + static_cast<double>(now_ms_ - refill_ms) * rate / 1000.0);
-        refill_ms = now_ms_;
+bool ServerSession::spend(Bucket& b, std::uint32_t rate, std::uint32_t burst, Flood kind) noexcept {
+    const std::uint32_t elapsed = now_ms_ - b.refill_ms;
+    if (elapsed > 0) {
+        b.tokens = std::min(static_cast<float>(burst), b.tokens + static_cast<float>(elapsed) * rate / 1000.0f);
+        b.refill_ms = now_ms_;
     }
-    if (tokens >= 1.0) {
-        tokens -= 1.0;
+    if (b.tokens >= 1.0f) {
+        b.tokens -= 1.0f;
         return true;
     }
     if (flood_ == Flood::None) {
@@ -361,10 +375,10 @@ bool ServerSession::stream_error(Stream& s, std::uint32_t error) {
 // ---- input
 
 bool ServerSession::receive(const char* data, std::size_t len, std::uint64_t now_ms) {
-    now_ms_ = now_ms;
-    if (reset_refill_ms_ == 0) {
-        reset_refill_ms_ = now_ms;
-        control_refill_ms_ = now_ms;
+    now_ms_ = static_cast<std::uint32_t>(now_ms);
+    if (in_ == In::Preface && have_ == 0) {
+        resets_.refill_ms = now_ms_;  // the buckets start full at the connection's start
+        controls_.refill_ms = now_ms_;
     }
     const auto* p = reinterpret_cast<const std::uint8_t*>(data);
     const std::uint8_t* const end = p + len;
@@ -478,7 +492,7 @@ bool ServerSession::frame_head(const std::uint8_t* h) {
     frame_id_ = static_cast<std::int32_t>(get32(h + 5) & 0x7FFFFFFF);
     have_ = 0;
     pad_ = 0;
-    const std::uint32_t max = std::max<std::uint32_t>(limits_.h2.max_frame_size, 16384);
+    const std::uint32_t max = std::max<std::uint32_t>(rules_.max_frame_size, 16384);
     if (frame_len_ > max) {
         return fail(kFrameSizeError);  // RFC 9113 §4.2
     }
@@ -509,8 +523,8 @@ bool ServerSession::frame_head(const std::uint8_t* h) {
         default:
             idle = true;  // extension frames are ignored: they cost us parsing only
     }
-    if (idle && !spend(control_tokens_, control_refill_ms_, limits_.h2.control_frame_rate,
-                       limits_.h2.control_frame_burst, Flood::ControlFrames)) {
+    if (idle && !spend(controls_, rules_.control_frame_rate,
+                       rules_.control_frame_burst, Flood::ControlFrames)) {
         return false;
     }
     if (frame_type_ == kData) {
@@ -581,7 +595,7 @@ bool ServerSession::data_begin() {
     if (frame_id_ == 0 || frame_id_ > last_id_) {
         return fail(kProtocolError);  // §6.1: DATA on the connection or an idle stream
     }
-    if (frame_len_ > recv_window_) {
+    if (std::int64_t{frame_len_} > recv_window_) {
         return fail(kFlowControlError);  // §6.9.1
     }
     recv_window_ -= frame_len_;
@@ -618,7 +632,7 @@ void ServerSession::data_bytes(const char* p, std::size_t n) {
         // it, up to max_drain_bytes; then RFC 9113 §8.1's RST_STREAM NO_ERROR stops the
         // upload. (Not at once: clients such as curl 7.88 drop an answer followed by it.)
         s->drained += n;
-        if (s->drained > limits_.max_drain_bytes && !s->upload_stopped) {
+        if (s->drained > rules_.max_drain_bytes && !s->upload_stopped) {
             s->upload_stopped = true;
             reset(*s, kNoError);
         }
@@ -705,7 +719,7 @@ bool ServerSession::continuation(const std::uint8_t* p, std::uint32_t len) {
     if (block_id_ == 0) {
         return fail(kProtocolError);  // §6.10: no header block to continue
     }
-    if (++continuations_ > limits_.h2.max_continuation_frames) {
+    if (++continuations_ > rules_.max_continuation_frames) {
         flood_ = Flood::Continuation;  // CVE-2024-27316
         return fail(kEnhanceYourCalm);
     }
@@ -742,7 +756,7 @@ bool ServerSession::header_block(const std::uint8_t* block, std::size_t len) {
         // A new stream.
         last_id_ = id;
         Stream* st = nullptr;
-        if ((!goaway_sent_ || id <= goaway_last_id_) && open_count_ < limits_.h2.max_concurrent_streams) {
+        if ((!goaway_sent_ || id <= goaway_last_id_) && open_count_ < rules_.max_concurrent_streams) {
             st = handler_.h2_open(id);
         }
         if (st != nullptr) {
@@ -877,7 +891,7 @@ bool ServerSession::window_update(const std::uint8_t* p, std::uint32_t len) {
         if (inc == 0) {
             return fail(kProtocolError);
         }
-        if (send_window_ + inc > kMaxWindow) {
+        if (std::int64_t{send_window_} + inc > kMaxWindow) {
             return fail(kFlowControlError);
         }
         send_window_ += inc;
@@ -915,7 +929,7 @@ bool ServerSession::rst_stream(const std::uint8_t* p, std::uint32_t len) {
     // nothing (Rapid Reset, CVE-2023-44487). A stream already closed cost nothing more (or was
     // counted when we reset it).
     if (s != nullptr && !s->response_done &&
-        !spend(reset_tokens_, reset_refill_ms_, limits_.h2.reset_rate, limits_.h2.reset_burst, Flood::Resets)) {
+        !spend(resets_, rules_.reset_rate, rules_.reset_burst, Flood::Resets)) {
         return false;
     }
     if (s != nullptr) {
@@ -970,7 +984,7 @@ void ServerSession::write_rst(std::int32_t id, std::uint32_t error) {
     if (error != kNoError) {
         // Resets the client provoked (a malformed request, a flow-control breach, a stream
         // beyond the limit) count in the same budget: MadeYouReset (CVE-2025-8671).
-        (void)spend(reset_tokens_, reset_refill_ms_, limits_.h2.reset_rate, limits_.h2.reset_burst, Flood::Resets);
+        (void)spend(resets_, rules_.reset_rate, rules_.reset_burst, Flood::Resets);
     }
 }
 
@@ -1057,7 +1071,7 @@ bool ServerSession::trailers(Stream& s, Headers fields) {
 }
 
 bool ServerSession::send_data(Stream& s) {
-    const std::int64_t window = std::min(send_window_, s.send_window);
+    const std::int64_t window = std::min<std::int64_t>(send_window_, s.send_window);
     if (window <= 0) {
         return false;  // a WINDOW_UPDATE makes it ready again
     }
@@ -1119,7 +1133,7 @@ bool ServerSession::add_field(Stream& s, std::string_view name, std::string_view
     if (s.error_status != 0) {
         return false;
     }
-    if (s.head_bytes > limits_.max_head_bytes || s.count >= limits_.max_headers) {
+    if (s.head_bytes > rules_.max_head_bytes || s.count >= rules_.max_headers) {
         // RFC 9113 §10.5.1 / RFC 6585 §5: answered 431; the rest of the list is not kept (an
         // HPACK bomb costs decoding time only, never memory).
         s.error_status = 431;
@@ -1182,7 +1196,7 @@ void ServerSession::finish_head(Stream& s, bool end_stream) {
     }
     if (status == 0) {
         std::string_view target = s.path;
-        if (target.size() > limits_.max_path_bytes) {
+        if (target.size() > rules_.max_path_bytes) {
             status = 414;
             reason = "request target too long";
         } else if (target == "*" && head.method == Method::Options) {
@@ -1276,7 +1290,7 @@ void ServerSession::reset(Stream& s, std::uint32_t error) noexcept {
 }
 
 std::int64_t ServerSession::local_window() const noexcept {
-    const std::int64_t w = limits_.h2.initial_stream_window;
+    const std::int64_t w = rules_.initial_stream_window;
     return settings_acked_ ? w : std::max<std::int64_t>(w, kDefaultWindow);
 }
 
@@ -1292,7 +1306,7 @@ void ServerSession::consume(Stream& s, std::size_t n) noexcept {
     // what bounds a stream's buffered body (back-pressure through flow control). Updates go
     // out once half a window is free, not per frame.
     s.unacked += static_cast<std::uint32_t>(n);
-    if (s.unacked >= limits_.h2.initial_stream_window / 2) {
+    if (s.unacked >= rules_.initial_stream_window / 2) {
         write_window_update(s.id, s.unacked);
         s.recv_window += s.unacked;
         s.unacked = 0;
@@ -1304,7 +1318,7 @@ void ServerSession::consume_connection(std::size_t n) noexcept {
         return;
     }
     recv_unacked_ += static_cast<std::uint32_t>(n);
-    const std::uint32_t window = std::max(limits_.h2.connection_window, kDefaultWindow);
+    const std::uint32_t window = std::max(rules_.connection_window, kDefaultWindow);
     if (recv_unacked_ >= window / 2) {
         write_window_update(0, recv_unacked_);
         recv_window_ += recv_unacked_;
@@ -1330,7 +1344,7 @@ void ServerSession::shutdown_notice() noexcept {
 void ServerSession::terminate(std::uint32_t error) noexcept { (void)fail(error); }
 
 std::int32_t ServerSession::send_window(const Stream& s) const noexcept {
-    return static_cast<std::int32_t>(std::clamp<std::int64_t>(std::min(s.send_window, send_window_), 0, kMaxWindow));
+    return static_cast<std::int32_t>(std::clamp<std::int64_t>(std::min<std::int64_t>(s.send_window, send_window_), 0, kMaxWindow));
 }
 
 void ServerSession::abandon() noexcept {

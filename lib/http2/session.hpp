@@ -211,11 +211,35 @@ public:
     void abandon() noexcept;
 
 private:
+    /// The limits the codec enforces (from Limits, without what it does not use).
+    struct Rules {
+        std::uint64_t max_drain_bytes;
+        std::uint32_t max_concurrent_streams;
+        std::uint32_t initial_stream_window;
+        std::uint32_t connection_window;
+        std::uint32_t max_frame_size;
+        std::uint32_t reset_rate;
+        std::uint32_t reset_burst;
+        std::uint32_t control_frame_rate;
+        std::uint32_t control_frame_burst;
+        std::uint32_t max_head_bytes;
+        std::uint32_t max_path_bytes;
+        std::uint32_t header_table_size;
+        std::uint16_t max_headers;
+        std::uint16_t max_continuation_frames;
+    };
+    /// A token bucket. Times are the low 32 bits of the millisecond clock: an interval is their
+    /// difference modulo 2^32 (connections do not sit idle for 49 days).
+    struct Bucket {
+        float tokens;
+        std::uint32_t refill_ms;
+    };
+
     struct HeadSink;
     enum class In : std::uint8_t { Preface, FrameHead, Payload, Data, Dead };
 
-    bool spend(double& tokens, std::uint64_t& refill_ms, std::uint32_t rate, std::uint32_t burst,
-               Flood kind) noexcept;
+    /// Spends one token of a bucket; false when it is empty (the connection is ended).
+    bool spend(Bucket& b, std::uint32_t rate, std::uint32_t burst, Flood kind) noexcept;
     bool add_field(Stream& s, std::string_view name, std::string_view value, bool copy_name, bool copy_value);
     void finish_head(Stream& s, bool end_stream);
 
@@ -262,37 +286,38 @@ private:
     void response_end(Stream& s);
     void run_closes();
 
+    // What an idle connection keeps is this object and nothing else, so its members are
+    // packed: the limits it enforces, budgets, input state, streams and windows.
+
     Handler& handler_;
-    Limits limits_;
     hpack::Decoder decoder_;
-    std::uint64_t now_ms_ = 0;
-    double reset_tokens_ = 0;
-    std::uint64_t reset_refill_ms_ = 0;
-    double control_tokens_ = 0;
-    std::uint64_t control_refill_ms_ = 0;
+    Rules rules_;
+    Bucket resets_;
+    Bucket controls_;
+    std::uint32_t now_ms_ = 0;
 
     // Input state. A frame's payload is handled in place when it arrived whole; one split
     // across reads is gathered in `partial_` (a header block across CONTINUATION frames in
     // `block_`), allocated for that frame only.
-    In in_ = In::Preface;
+    std::uint8_t* partial_ = nullptr;
+    std::uint8_t* block_ = nullptr;
+    Stream* data_stream_ = nullptr;  // the stream of the DATA frame being read (nullptr: dropped)
+    std::uint32_t frame_len_ = 0;
+    std::int32_t frame_id_ = 0;
+    std::uint32_t have_ = 0;    // preface bytes matched, or payload bytes gathered / DATA seen
+    std::uint32_t handed_ = 0;  // DATA: payload bytes of this frame given to the handler
+    std::uint32_t block_len_ = 0;
+    std::uint32_t block_cap_ = 0;
+    std::int32_t block_id_ = 0;  // a header block awaits CONTINUATION on this stream
     std::uint8_t head_[9];
     std::uint8_t head_have_ = 0;
     std::uint8_t frame_type_ = 0;
     std::uint8_t frame_flags_ = 0;
-    std::uint8_t continuations_ = 0;
-    std::uint32_t frame_len_ = 0;
-    std::int32_t frame_id_ = 0;
-    std::uint32_t have_ = 0;  // preface bytes matched, or payload bytes gathered / DATA seen
-    std::uint32_t pad_ = 0;   // DATA: padding at the frame's end
-    std::uint32_t handed_ = 0;  // DATA: payload bytes of this frame given to the handler
-    std::uint8_t* partial_ = nullptr;
-    std::uint8_t* block_ = nullptr;
-    std::uint32_t block_len_ = 0;
-    std::uint32_t block_cap_ = 0;
-    std::int32_t block_id_ = 0;  // a header block awaits CONTINUATION on this stream
+    std::uint8_t pad_ = 0;  // DATA: padding at the frame's end
+    std::uint16_t continuations_ = 0;
+    In in_ = In::Preface;
     bool block_end_stream_ = false;
     bool block_self_dependent_ = false;  // its HEADERS made the stream depend on itself
-    Stream* data_stream_ = nullptr;  // the stream of the DATA frame being read (nullptr: dropped)
 
     // Streams and windows.
     Stream* open_ = nullptr;
@@ -301,17 +326,17 @@ private:
     Stream* closing_ = nullptr;
     std::uint32_t open_count_ = 0;
     std::int32_t last_id_ = 0;  // the highest stream id the client opened
-    std::int64_t send_window_ = 65535;  // connection window for our DATA
-    std::int64_t recv_window_ = 65535;  // connection window for the client's DATA
+    std::int32_t send_window_ = 65535;  // connection window for our DATA
+    std::int32_t recv_window_ = 65535;  // connection window for the client's DATA
     std::uint32_t recv_unacked_ = 0;
     std::uint32_t peer_initial_window_ = 65535;
     std::uint32_t peer_max_frame_ = 16384;
+    std::int32_t goaway_last_id_ = 0;
+    Flood flood_ = Flood::None;
     bool settings_acked_ = false;  // the client acknowledged our SETTINGS
     bool peer_settings_ = false;   // the client's first SETTINGS arrived
     bool goaway_received_ = false;
-    Flood flood_ = Flood::None;
     bool goaway_sent_ = false;
-    std::int32_t goaway_last_id_ = 0;
 };
 
 }  // namespace blitz::http2

@@ -179,14 +179,15 @@ private:
     void reap() noexcept;
     void free_stream(H2Stream* s) noexcept;
 
+    // Kept by every idle HTTP/2 connection: packed.
     Connection& conn_;
     http2::ServerSession codec_;
     H2Stream* head_ = nullptr;  // live streams (intrusive list)
-    std::size_t streams_ = 0;
     std::uint64_t final_goaway_ms_ = 0;  // draining: when the shutdown notice becomes GOAWAY
+    std::uint32_t streams_ = 0;
     std::int32_t bid_ = -1;
-    unsigned depth_ = 0;  // nested entry points: streams are freed only at the outermost
-    bool dead_ = false;   // some stream is reapable
+    std::uint32_t depth_ = 0;  // nested entry points: streams are freed only at the outermost
+    bool dead_ = false;        // some stream is reapable
 };
 
 }  // namespace blitz::server
