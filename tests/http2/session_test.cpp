@@ -1457,3 +1457,203 @@ TEST_CASE("http2::ServerSession::terminate sends GOAWAY with the error", "[http2
     CHECK(p.goaway_error == NGHTTP2_INTERNAL_ERROR);
     CHECK(p.server.done());
 }
+
+// ---- the frame layer ---------------------------------------------------------------------------
+
+namespace {
+
+/// Frames in `wire` (whole frames only).
+std::vector<Pair::Sent> frames_in(const std::string& wire) {
+    std::vector<Pair::Sent> out;
+    std::size_t at = 0;
+    while (wire.size() - at >= 9) {
+        const auto* h = reinterpret_cast<const unsigned char*>(wire.data() + at);
+        const std::size_t len = std::size_t{h[0]} << 16 | std::size_t{h[1]} << 8 | h[2];
+        REQUIRE(wire.size() - at >= 9 + len);
+        const auto id = static_cast<std::int32_t>((h[5] & 0x7fu) << 24 | h[6] << 16 | h[7] << 8 | h[8]);
+        out.push_back(Pair::Sent{h[3], h[4], id, wire.substr(at + 9, len)});
+        at += 9 + len;
+    }
+    return out;
+}
+
+std::uint32_t u32_at(const std::string& s, std::size_t at) {
+    const auto* b = reinterpret_cast<const unsigned char*>(s.data() + at);
+    return std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3];
+}
+
+std::string u32_bytes(std::uint32_t v) {
+    return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+/// Raw client frames straight into the server (past the client session, which would refuse
+/// the server's answers on streams it did not open); returns the server's frames.
+std::vector<Pair::Sent> raw_exchange(Pair& p, const std::string& bytes) {
+    p.server_ok = p.server.receive(bytes.data(), bytes.size(), p.now_ms) && p.server_ok;
+    (void)p.server.send();
+    std::string out;
+    out.swap(p.handler.out);
+    return frames_in(out);
+}
+
+const Fields kPost{{":method", "POST"}, {":scheme", "http"}, {":authority", "a.test"}, {":path", "/u"}};
+
+}  // namespace
+
+TEST_CASE("http2::ServerSession takes a request fed one byte at a time", "[http2]") {
+    Pair p;
+    p.pump();
+    std::string body(40000, '\0');
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        body[i] = static_cast<char>('a' + i % 26);
+    }
+    const std::int32_t id = p.request(kPost, &body);
+    const std::string bytes = p.client_bytes();
+    REQUIRE(bytes.size() > body.size());
+    for (const char c : bytes) {
+        p.server_ok = p.server.receive(&c, 1, p.now_ms) && p.server_ok;
+    }
+    CHECK(p.server_ok);
+    TestStream& s = p.handler.at(id);
+    CHECK(s.requested);
+    CHECK(s.status == 0);
+    CHECK(s.body == body);
+    CHECK(s.ended);
+    answer(p, id, "ok");
+    p.pump();
+    CHECK(p.responses[id].status == 200);
+    CHECK(p.responses[id].body == "ok");
+}
+
+TEST_CASE("http2::ServerSession drops padding and gives its window back", "[http2]") {
+    http2::Limits limits;
+    limits.h2.initial_stream_window = 1024;
+    Pair p(limits);
+    p.pump();  // the client acknowledged our SETTINGS: new streams get 1024 bytes
+    std::string raw = frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_PADDED, 1,
+                            std::string(1, '\3') + block(kPost) + std::string(3, '\0'));
+    for (int i = 0; i < 3; ++i) {
+        // One payload byte behind 200 bytes of padding: 202 bytes of window each.
+        raw += frame(NGHTTP2_DATA, NGHTTP2_FLAG_PADDED, 1, std::string(1, '\xc8') + "a" + std::string(200, '\0'));
+    }
+    const auto frames = raw_exchange(p, raw);
+    CHECK(p.server_ok);
+    TestStream& s = p.handler.at(1);
+    CHECK(s.requested);
+    CHECK(s.body == "aaa");
+    // Nobody reads padding: its 3 x 201 bytes reopen the stream window by themselves, past half
+    // of it, while the 3 payload bytes wait for consume().
+    bool updated = false;
+    for (const auto& f : frames) {
+        if (f.type == NGHTTP2_WINDOW_UPDATE && f.id == 1) {
+            CHECK(u32_at(f.payload, 0) == 603);
+            updated = true;
+        }
+    }
+    CHECK(updated);
+}
+
+TEST_CASE("http2::ServerSession gives back the connection window of a reset stream's DATA", "[http2]") {
+    http2::Limits limits;
+    limits.h2.connection_window = 65535;
+    Pair p(limits);
+    p.pump();
+    (void)raw_exchange(p, frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, block(kPost)));
+    p.server.reset(p.handler.at(1), NGHTTP2_CANCEL);
+    (void)raw_exchange(p, "");
+    CHECK(p.handler.at(1).closed);
+    // DATA the client sent before it saw the reset: 128 KiB, twice the connection window. Each
+    // byte must come back to the window, or the connection ends in FLOW_CONTROL_ERROR.
+    std::string raw;
+    for (int i = 0; i < 8; ++i) {
+        raw += frame(NGHTTP2_DATA, 0, 1, std::string(16384, 'd'));
+    }
+    const auto frames = raw_exchange(p, raw);
+    CHECK(p.server_ok);
+    std::uint64_t returned = 0;
+    for (const auto& f : frames) {
+        CHECK(f.type != NGHTTP2_GOAWAY);
+        if (f.type == NGHTTP2_WINDOW_UPDATE && f.id == 0) {
+            returned += u32_at(f.payload, 0);
+        }
+    }
+    CHECK(returned >= 65536);
+    CHECK(p.handler.at(1).body.empty());
+}
+
+TEST_CASE("http2::ServerSession ends the connection when a frame interrupts a header block", "[http2]") {
+    Pair p;
+    p.pump();
+    const std::string b = block(kPost);
+    const auto frames = raw_exchange(p, frame(NGHTTP2_HEADERS, 0, 1, b.substr(0, 10)) + ping(1) +
+                                            frame(NGHTTP2_CONTINUATION, NGHTTP2_FLAG_END_HEADERS, 1, b.substr(10)));
+    CHECK_FALSE(p.server_ok);
+    REQUIRE_FALSE(frames.empty());
+    CHECK(frames.back().type == NGHTTP2_GOAWAY);
+    CHECK(u32_at(frames.back().payload, 4) == NGHTTP2_PROTOCOL_ERROR);
+    CHECK(p.handler.streams.empty());
+}
+
+TEST_CASE("http2::ServerSession resets a stream that depends on itself", "[http2]") {
+    Pair p;
+    p.pump();
+    // PRIORITY flag: exclusive bit + dependency (the stream itself) + weight, then the block.
+    const std::string priority = u32_bytes(1) + std::string(1, '\x10');
+    const auto frames = raw_exchange(p, frame(NGHTTP2_HEADERS,
+                                              NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM | NGHTTP2_FLAG_PRIORITY,
+                                              1, priority + block(kPost)) +
+                                            frame(NGHTTP2_HEADERS,
+                                                  NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM |
+                                                      NGHTTP2_FLAG_PRIORITY,
+                                                  3, u32_bytes(1) + std::string(1, '\x10') + block(kPost)));
+    CHECK(p.server_ok);
+    std::int64_t reset1 = -1;
+    for (const auto& f : frames) {
+        if (f.type == NGHTTP2_RST_STREAM && f.id == 1) {
+            reset1 = u32_at(f.payload, 0);
+        }
+        CHECK_FALSE((f.type == NGHTTP2_RST_STREAM && f.id == 3));
+    }
+    CHECK(reset1 == NGHTTP2_PROTOCOL_ERROR);
+    CHECK_FALSE(p.handler.at(1).requested);
+    CHECK(p.handler.at(3).requested);  // depending on another stream is fine (and ignored)
+}
+
+TEST_CASE("http2::ServerSession resets a stream whose window a WINDOW_UPDATE overflows", "[http2]") {
+    Pair p;
+    p.pump();
+    const auto frames = raw_exchange(p, frame(NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS, 1, block(kPost)) +
+                                            frame(NGHTTP2_WINDOW_UPDATE, 0, 1, u32_bytes(0x7fffffff)));
+    CHECK(p.server_ok);
+    std::int64_t reset = -1;
+    for (const auto& f : frames) {
+        CHECK(f.type != NGHTTP2_GOAWAY);
+        if (f.type == NGHTTP2_RST_STREAM && f.id == 1) {
+            reset = u32_at(f.payload, 0);
+        }
+    }
+    CHECK(reset == NGHTTP2_FLOW_CONTROL_ERROR);
+    CHECK(p.handler.at(1).closed);
+    CHECK(p.handler.at(1).close_error == NGHTTP2_FLOW_CONTROL_ERROR);
+}
+
+TEST_CASE("http2::ServerSession splits a response head larger than the client's frame size", "[http2]") {
+    Pair p;
+    p.pump();
+    const std::int32_t id = p.get("/big");
+    p.pump();
+    const std::string big(40000, 'v');
+    const std::array<Header, 2> fields{Header{"x-big", big}, Header{"x-after", "1"}};
+    REQUIRE(p.server.respond(p.handler.at(id), 200, Headers(fields), false));
+    p.pump();
+    CHECK(p.responses[id].status == 200);
+    CHECK(p.responses[id].header("x-big") == big);
+    CHECK(p.responses[id].header("x-after") == "1");
+    CHECK(p.responses[id].end_stream);
+    int continuations = 0;
+    for (const auto& f : p.sent) {
+        CHECK(f.payload.size() <= 16384);
+        continuations += f.type == NGHTTP2_CONTINUATION ? 1 : 0;
+    }
+    CHECK(continuations >= 2);
+}
