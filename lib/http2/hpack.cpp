@@ -452,41 +452,78 @@ std::size_t decoded_bound(const EncodedString& s) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Decoder
 
+// Names and values are stored back to back in a ring of bytes (an entry's may wrap around its
+// end), and a ring of entries says where each begins; both hold the oldest entry first and grow
+// on demand up to what max_size allows. Decoder keeps the §4.1 accounting and eviction policy.
+struct Decoder::Table {
+    struct Entry {
+        std::uint32_t offset;
+        std::uint32_t name_len;
+        std::uint32_t value_len;
+    };
+
+    std::unique_ptr<char[]> data;
+    std::unique_ptr<Entry[]> entries;
+    std::uint32_t data_cap = 0;
+    std::uint32_t data_tail = 0;  // where the next entry's bytes go
+    std::uint32_t data_used = 0;
+    std::uint32_t entries_cap = 0;
+    std::uint32_t first = 0;  // slot of the oldest entry
+    std::uint32_t count = 0;
+
+    const Entry& entry(std::uint32_t i) const noexcept;  // 0 is the newest
+    void copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept;
+    std::string_view part(std::size_t offset, std::uint32_t len, char*& out) const noexcept;
+    std::uint32_t evict_oldest() noexcept;  // returns the §4.1 size freed
+    void push(std::string_view name, std::string_view value, std::uint32_t max_size);
+    void grow_data(std::uint32_t need, std::uint32_t max_size);
+    void grow_entries(std::uint32_t max_size);
+};
+
+// Every HTTP/2 connection embeds a Decoder, and idle memory per connection is held to h2o's (726
+// bytes): an idle decoder is the table pointer and three sizes, everything else is in Table.
+static_assert(sizeof(Decoder) <= 24, "the dynamic table's state belongs in Decoder::Table");
+
 Decoder::Decoder(std::uint32_t max_size) noexcept : max_size_(max_size), limit_(max_size) {}
 
 Decoder::~Decoder() = default;
 
 std::size_t Decoder::heap_bytes() const noexcept {
-    return data_cap_ + std::size_t{entries_cap_} * sizeof(Entry);
+    if (table_ == nullptr) {
+        return 0;
+    }
+    const Table& t = *table_;
+    return sizeof(Table) + t.data_cap + std::size_t{t.entries_cap} * sizeof(Table::Entry);
 }
 
-const Decoder::Entry& Decoder::entry(std::uint32_t i) const noexcept {
-    std::uint32_t slot = first_ + count_ - 1 - i;
-    if (slot >= entries_cap_) {
-        slot -= entries_cap_;
+const Decoder::Table::Entry& Decoder::Table::entry(std::uint32_t i) const noexcept {
+    std::uint32_t slot = first + count - 1 - i;
+    if (slot >= entries_cap) {
+        slot -= entries_cap;
     }
-    return entries_[slot];
+    return entries[slot];
 }
 
-void Decoder::copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept {
-    if (offset >= data_cap_) {
-        offset -= data_cap_;
+void Decoder::Table::copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept {
+    if (offset >= data_cap) {
+        offset -= data_cap;
     }
-    const std::size_t head = std::min<std::size_t>(len, data_cap_ - offset);
+    const std::size_t head = std::min<std::size_t>(len, data_cap - offset);
     if (head > 0) {
-        std::memcpy(out, data_.get() + offset, head);
+        std::memcpy(out, data.get() + offset, head);
     }
     if (len > head) {
-        std::memcpy(out + head, data_.get(), len - head);
+        std::memcpy(out + head, data.get(), len - head);
     }
 }
 
-std::string_view Decoder::part(std::size_t offset, std::uint32_t len, char*& out) const noexcept {
-    if (offset >= data_cap_) {
-        offset -= data_cap_;
+std::string_view Decoder::Table::part(std::size_t offset, std::uint32_t len,
+                                      char*& out) const noexcept {
+    if (offset >= data_cap) {
+        offset -= data_cap;
     }
-    if (len <= data_cap_ - offset) {
-        return {data_.get() + offset, len};
+    if (len <= data_cap - offset) {
+        return {data.get() + offset, len};
     }
     // The bytes wrap around the end of the ring: the sink gets a contiguous copy.
     copy_out(offset, len, out);
@@ -495,54 +532,91 @@ std::string_view Decoder::part(std::size_t offset, std::uint32_t len, char*& out
     return v;
 }
 
-void Decoder::evict_oldest() noexcept {
-    const Entry& e = entries_[first_];
-    data_used_ -= e.name_len + e.value_len;
-    size_ -= e.name_len + e.value_len + kEntryOverhead;
-    if (++first_ == entries_cap_) {
-        first_ = 0;
+std::uint32_t Decoder::Table::evict_oldest() noexcept {
+    const Entry& e = entries[first];
+    const std::uint32_t bytes = e.name_len + e.value_len;
+    data_used -= bytes;
+    if (++first == entries_cap) {
+        first = 0;
     }
-    if (--count_ == 0) {
+    if (--count == 0) {
         // An empty ring starts over at its beginning, so fewer entries wrap.
-        first_ = 0;
-        data_tail_ = 0;
+        first = 0;
+        data_tail = 0;
     }
+    return bytes + kEntryOverhead;
 }
 
-void Decoder::evict_to(std::uint32_t limit) noexcept {
-    while (size_ > limit) {
-        evict_oldest();
-    }
-}
-
-void Decoder::grow_data(std::uint32_t need) {
+void Decoder::Table::grow_data(std::uint32_t need, std::uint32_t max_size) {
     const std::uint32_t cap =
-        std::min(max_size_, std::max({data_cap_ * 2, need, std::uint32_t{256}}));
-    auto data = std::make_unique_for_overwrite<char[]>(cap);
+        std::min(max_size, std::max({data_cap * 2, need, std::uint32_t{256}}));
+    auto grown = std::make_unique_for_overwrite<char[]>(cap);
     // Unwrap: the oldest entry moves to offset 0.
     std::uint32_t offset = 0;
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        Entry& e = entries_[(first_ + i) % entries_cap_];
+    for (std::uint32_t i = 0; i < count; ++i) {
+        Entry& e = entries[(first + i) % entries_cap];
         const std::uint32_t n = e.name_len + e.value_len;
-        copy_out(e.offset, n, data.get() + offset);
+        copy_out(e.offset, n, grown.get() + offset);
         e.offset = offset;
         offset += n;
     }
-    data_ = std::move(data);
-    data_cap_ = cap;
-    data_tail_ = offset;
+    data = std::move(grown);
+    data_cap = cap;
+    data_tail = offset;
 }
 
-void Decoder::grow_entries() {
-    const std::uint32_t most = max_size_ / kEntryOverhead;
-    const std::uint32_t cap = std::min(most, std::max(entries_cap_ * 2, std::uint32_t{8}));
-    auto entries = std::make_unique_for_overwrite<Entry[]>(cap);
-    for (std::uint32_t i = 0; i < count_; ++i) {
-        entries[i] = entries_[(first_ + i) % entries_cap_];
+void Decoder::Table::grow_entries(std::uint32_t max_size) {
+    const std::uint32_t most = max_size / kEntryOverhead;
+    const std::uint32_t cap = std::min(most, std::max(entries_cap * 2, std::uint32_t{8}));
+    auto grown = std::make_unique_for_overwrite<Entry[]>(cap);
+    for (std::uint32_t i = 0; i < count; ++i) {
+        grown[i] = entries[(first + i) % entries_cap];
     }
-    entries_ = std::move(entries);
-    entries_cap_ = cap;
-    first_ = 0;
+    entries = std::move(grown);
+    entries_cap = cap;
+    first = 0;
+}
+
+// The caller has evicted enough for the entry to fit in a table of max_size.
+void Decoder::Table::push(std::string_view name, std::string_view value, std::uint32_t max_size) {
+    const auto bytes = static_cast<std::uint32_t>(name.size() + value.size());
+    if (data_used + bytes > data_cap) {
+        grow_data(data_used + bytes, max_size);
+    }
+    if (count == entries_cap) {
+        grow_entries(max_size);
+    }
+    std::uint32_t slot = first + count;
+    if (slot >= entries_cap) {
+        slot -= entries_cap;
+    }
+    entries[slot] = {data_tail, static_cast<std::uint32_t>(name.size()),
+                     static_cast<std::uint32_t>(value.size())};
+    for (std::string_view s : {name, value}) {
+        if (s.empty()) {
+            continue;
+        }
+        const std::size_t head = std::min<std::size_t>(s.size(), data_cap - data_tail);
+        if (head > 0) {
+            std::memcpy(data.get() + data_tail, s.data(), head);
+        }
+        if (s.size() > head) {
+            std::memcpy(data.get(), s.data() + head, s.size() - head);
+        }
+        data_tail = static_cast<std::uint32_t>((data_tail + s.size()) % data_cap);
+    }
+    data_used += bytes;
+    ++count;
+}
+
+void Decoder::evict_to(std::uint32_t limit) noexcept {
+    if (size_ <= limit) {
+        return;
+    }
+    Table& t = *table_;  // size_ > 0: there was an insertion
+    while (size_ > limit) {
+        size_ -= t.evict_oldest();
+    }
 }
 
 bool Decoder::insert(std::string_view name, std::string_view value) {
@@ -553,35 +627,11 @@ bool Decoder::insert(std::string_view name, std::string_view value) {
         return false;
     }
     evict_to(limit_ - static_cast<std::uint32_t>(size));
-    const auto bytes = static_cast<std::uint32_t>(name.size() + value.size());
-    if (data_used_ + bytes > data_cap_) {
-        grow_data(data_used_ + bytes);
+    if (table_ == nullptr) {
+        table_ = std::make_unique<Table>();
     }
-    if (count_ == entries_cap_) {
-        grow_entries();
-    }
-    std::uint32_t slot = first_ + count_;
-    if (slot >= entries_cap_) {
-        slot -= entries_cap_;
-    }
-    entries_[slot] = {data_tail_, static_cast<std::uint32_t>(name.size()),
-                      static_cast<std::uint32_t>(value.size())};
-    for (std::string_view s : {name, value}) {
-        if (s.empty()) {
-            continue;
-        }
-        const std::size_t head = std::min<std::size_t>(s.size(), data_cap_ - data_tail_);
-        if (head > 0) {
-            std::memcpy(data_.get() + data_tail_, s.data(), head);
-        }
-        if (s.size() > head) {
-            std::memcpy(data_.get(), s.data() + head, s.size() - head);
-        }
-        data_tail_ = static_cast<std::uint32_t>((data_tail_ + s.size()) % data_cap_);
-    }
-    data_used_ += bytes;
+    table_->push(name, value, max_size_);
     size_ += static_cast<std::uint32_t>(size);
-    ++count_;
     return true;
 }
 
@@ -606,13 +656,14 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
                 continue;
             }
             index -= kStaticCount + 1;
-            if (index >= count_) {
+            const Table* const t = table_.get();
+            if (t == nullptr || index >= t->count) {
                 return Status::Error;
             }
-            const Entry& e = entry(index);
+            const Table::Entry& e = t->entry(index);
             char* out = scratch.reserve(e.name_len + e.value_len);
-            const std::string_view name = part(e.offset, e.name_len, out);
-            const std::string_view value = part(e.offset + e.name_len, e.value_len, out);
+            const std::string_view name = t->part(e.offset, e.name_len, out);
+            const std::string_view value = t->part(e.offset + e.name_len, e.value_len, out);
             deliver = deliver && sink.field(name, value, false, false);
             continue;
         }
@@ -636,15 +687,16 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
         field_seen = true;
         EncodedString name_literal;
         const StaticEntry* static_name = nullptr;
-        const Entry* dynamic_name = nullptr;
+        const Table* const t = table_.get();
+        const Table::Entry* dynamic_name = nullptr;
         if (index == 0) {
             if (!read_string(p, end, name_literal)) {
                 return Status::Error;
             }
         } else if (index <= kStaticCount) {
             static_name = &kStatic[index - 1];
-        } else if (index - (kStaticCount + 1) < count_) {
-            dynamic_name = &entry(index - (kStaticCount + 1));
+        } else if (t != nullptr && index - (kStaticCount + 1) < t->count) {
+            dynamic_name = &t->entry(index - (kStaticCount + 1));
         } else {
             return Status::Error;
         }
@@ -668,11 +720,11 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
                 return Status::Error;
             }
         } else if (indexing) {
-            copy_out(dynamic_name->offset, dynamic_name->name_len, out);
+            t->copy_out(dynamic_name->offset, dynamic_name->name_len, out);
             name = {out, dynamic_name->name_len};
             out += dynamic_name->name_len;
         } else {
-            name = part(dynamic_name->offset, dynamic_name->name_len, out);
+            name = t->part(dynamic_name->offset, dynamic_name->name_len, out);
         }
         if (!decoded(value_literal, out, value)) {
             return Status::Error;

@@ -35,7 +35,8 @@ enum class Status : std::uint8_t {
 
 /// HPACK decoder of one connection (RFC 7541 §3, §4, §6). The dynamic table is allocated on the
 /// first insertion only (an idle connection that never indexed anything holds no table), and
-/// grows to at most `max_size` bytes of names and values plus 12 bytes per entry.
+/// grows to at most `max_size` bytes of names and values plus 12 bytes per entry, plus 40 bytes
+/// of ring bookkeeping (64-bit).
 ///
 /// Thread: owned by one connection, used by one thread at a time. Lifetime: the connection's;
 /// nothing decode() hands to a sink outlives the sink call.
@@ -64,34 +65,16 @@ public:
     std::size_t heap_bytes() const noexcept;
 
 private:
-    // Where an entry's name and value (stored back to back in data_, possibly wrapping around
-    // its end) begin.
-    struct Entry {
-        std::uint32_t offset;
-        std::uint32_t name_len;
-        std::uint32_t value_len;
-    };
+    // The dynamic table's rings and their counters, allocated on the first insertion.
+    struct Table;
 
     bool insert(std::string_view name, std::string_view value);
-    void evict_oldest() noexcept;
     void evict_to(std::uint32_t limit) noexcept;
-    const Entry& entry(std::uint32_t i) const noexcept;  // 0 is the newest
-    void copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept;
-    std::string_view part(std::size_t offset, std::uint32_t len, char*& scratch) const noexcept;
-    void grow_data(std::uint32_t need);
-    void grow_entries();
 
-    std::unique_ptr<char[]> data_;      // ring of names and values, oldest first
-    std::unique_ptr<Entry[]> entries_;  // ring of entries, oldest first
-    std::uint32_t max_size_;            // SETTINGS_HEADER_TABLE_SIZE we advertise
-    std::uint32_t limit_;               // table size the encoder chose (§4.2), <= max_size_
-    std::uint32_t size_ = 0;            // §4.1 size of the entries held
-    std::uint32_t data_cap_ = 0;
-    std::uint32_t data_tail_ = 0;  // where the next entry's bytes go
-    std::uint32_t data_used_ = 0;
-    std::uint32_t entries_cap_ = 0;
-    std::uint32_t first_ = 0;  // slot of the oldest entry
-    std::uint32_t count_ = 0;
+    std::unique_ptr<Table> table_;  // null until the first insertion
+    std::uint32_t max_size_;        // SETTINGS_HEADER_TABLE_SIZE we advertise
+    std::uint32_t limit_;           // table size the encoder chose (§4.2), <= max_size_
+    std::uint32_t size_ = 0;        // §4.1 size of the entries held
 };
 
 /// Bytes encode_field() may write at most for a field.

@@ -613,7 +613,8 @@ TEST_CASE("hpack::Decoder keeps its table and its memory within max_size", "[hpa
                 REQUIRE(sink.fields == Fields{{name, value}, {name, value}});
             }
             REQUIRE(d.table_size() <= max_size);
-            REQUIRE(d.heap_bytes() <= max_size + max_size / 32 * 12);
+            // Names and values, 12 bytes per entry, and the rings' bookkeeping (40 bytes).
+            REQUIRE(d.heap_bytes() <= max_size + max_size / 32 * 12 + 40);
         }
     }
 }
