@@ -47,6 +47,11 @@ struct ClientSession::Callbacks {
         *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
         if (last) {
             *flags |= NGHTTP2_DATA_FLAG_EOF;
+            // nghttp2 lets the trailers be submitted from here; their HEADERS frame carries
+            // END_STREAM instead of this DATA frame.
+            if (st->request_trailers.size() > 0 && self(user).submit_trailers(*st)) {
+                *flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+            }
         }
         return static_cast<ssize_t>(n);
     }
@@ -330,6 +335,24 @@ std::int32_t ClientSession::submit(ClientStream& s, std::string_view method, std
     s.id = id;
     ++open_;
     return id;
+}
+
+bool ClientSession::submit_trailers(ClientStream& s) {
+    std::size_t n = 0;
+    for (const Header& h : s.request_trailers) {
+        (void)h;
+        ++n;
+    }
+    auto* nv = static_cast<nghttp2_nv*>(s.arena->allocate(sizeof(nghttp2_nv) * n, alignof(nghttp2_nv)));
+    std::size_t k = 0;
+    for (const Header& h : s.request_trailers) {
+        const std::string_view name = lower_name(*s.arena, h.name);
+        if (name.empty() || !valid_value(h.value) || connection_specific(name)) {
+            continue;
+        }
+        nv[k++] = field_nv(name, h.value);
+    }
+    return k > 0 && nghttp2_submit_trailer(session_, s.id, nv, k) == 0;
 }
 
 void ClientSession::resume_body(ClientStream& s) { (void)nghttp2_session_resume_data(session_, s.id); }

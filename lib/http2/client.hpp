@@ -35,6 +35,10 @@ struct ClientStream {
     std::uint32_t unconsumed = 0;
     bool in_trailers = false;
     bool too_large = false;  ///< the head broke ClientLimits (the stream is reset)
+    /// Request trailers, set by the caller by the time the body's last byte is reported: sent
+    /// as a trailing HEADERS frame that ends the stream instead of the last DATA frame. Names in
+    /// any case (lower-cased); fields HTTP/2 cannot carry are left out.
+    Headers request_trailers;
 };
 
 /// What the codec asks of its connection.
@@ -132,6 +136,8 @@ public:
 
 private:
     bool add_field(ClientStream& s, std::string_view name, std::string_view value);
+    /// Submits `s.request_trailers`; false when none of them can be sent.
+    bool submit_trailers(ClientStream& s);
 
     ClientHandler& handler_;
     ClientLimits limits_;

@@ -373,6 +373,9 @@ void Connection::process_body(char*& p, char* end) {
                     if (framed_upstream_body(active_->ex.route()->proxy)) {
                         proxy->request_body(raw, step.consumed, current_bid_, step.done);
                     } else {
+                        if (!step.trailer.empty()) {
+                            proxy->request_trailer_bytes(step.trailer);
+                        }
                         proxy->request_body(step.data.data(), step.data.size(), current_bid_, step.done);
                     }
                 }

@@ -171,7 +171,10 @@ void H2Stream::advance() {
                     ProxyState* p = proxy_;
                     p->start();
                     if (proxy_ == p && held_ != nullptr) {
-                        // The body that came while request filters ran.
+                        // The body (and trailers) that came while request filters ran.
+                        if (!request_trailers_.empty()) {
+                            p->request_trailers(request_trailers_);
+                        }
                         p->request_body_from(*held_, body_done_);
                     }
                     continue;
@@ -397,8 +400,13 @@ void H2Stream::request_end(std::span<const Header> trailers) {
                 }
             }
             q.push_copy("\r\n", 2);
+        } else if (!framed_upstream_body(ex_.route()->proxy)) {
+            request_trailers_ = trailers;  // an HTTP/2 upstream gets them as HEADERS
         }
         if (proxy_ != nullptr) {
+            if (!request_trailers_.empty()) {
+                proxy_->request_trailers(request_trailers_);
+            }
             proxy_->request_body_from(q, true);
         }
     } else if (phase_ == Phase::AwaitBody && !paused_) {

@@ -99,6 +99,7 @@ private:
     ProxyState* proxy_ = nullptr;
     SendQueue* body_ = nullptr;  // response body waiting for DATA frames
     SendQueue* held_ = nullptr;  // request body framed for the upstream, not yet with the proxy
+    std::span<const Header> request_trailers_;  // for an HTTP/2 upstream, in arena_
     Phase phase_ = Phase::RequestHeaders;
     std::uint16_t filter_index_ = 0;
     bool paused_ = false;

@@ -812,15 +812,46 @@ void ProxyState::forward_body(char* p, char* end, std::int32_t bid) {
 // A decoded chunked response's trailer section is copied as it arrives: it may span receive
 // buffers, and the client gets it only after the last DATA. The decoder bounds it to
 // kMaxTrailerBytes.
-void ProxyState::keep_trailer(std::span<const char> bytes) {
-    if (trailer_ == nullptr && bytes.size() == 2 && bytes[0] == '\r') {
+void ProxyState::keep_trailer(std::span<const char> bytes) { gather(trailer_, trailer_len_, bytes); }
+
+void ProxyState::gather(char*& buf, std::uint32_t& len, std::span<const char> bytes) {
+    if (buf == nullptr && bytes.size() == 2 && bytes[0] == '\r') {
         return;  // just the final CRLF (a field line starts with its name): no fields
     }
-    if (trailer_ == nullptr) {
-        trailer_ = static_cast<char*>(ex_.arena().allocate(http1::BodyDecoder::kMaxTrailerBytes, 1));
+    if (buf == nullptr) {
+        buf = static_cast<char*>(ex_.arena().allocate(http1::BodyDecoder::kMaxTrailerBytes, 1));
     }
-    std::memcpy(trailer_ + trailer_len_, bytes.data(), bytes.size());
-    trailer_len_ += static_cast<std::uint32_t>(bytes.size());
+    std::memcpy(buf + len, bytes.data(), bytes.size());
+    len += static_cast<std::uint32_t>(bytes.size());
+}
+
+void ProxyState::request_trailers(std::span<const Header> fields) {
+    auto* kept = static_cast<Header*>(ex_.arena().allocate(sizeof(Header) * fields.size(), alignof(Header)));
+    std::uint16_t n = 0;
+    for (const Header& h : fields) {
+        if (!http1::trailer_forbidden(h.name)) {
+            kept[n++] = h;
+        }
+    }
+    request_trailers_ = kept;
+    request_trailer_count_ = n;
+}
+
+void ProxyState::request_trailer_bytes(std::span<const char> bytes) {
+    gather(request_section_, request_section_len_, bytes);
+}
+
+Headers ProxyState::outgoing_trailers() {
+    if (request_section_len_ > 0) {
+        // The decoder bounded the section to kMaxTrailerBytes; more fields than a response's
+        // trailers may carry are dropped (the body itself goes on).
+        const std::uint32_t max = http1::ResponseLimits{}.max_headers;
+        auto* fields = static_cast<Header*>(ex_.arena().allocate(sizeof(Header) * max, alignof(Header)));
+        const auto n = http1::parse_trailer_fields({request_section_, request_section_len_}, {fields, max});
+        request_section_len_ = 0;
+        request_trailers({fields, n.value_or(0)});
+    }
+    return Headers({request_trailers_, request_trailer_count_});
 }
 
 // Hands the response's trailer fields to the client. More fields than a response head may
@@ -1206,6 +1237,9 @@ void ProxyState::resend_unprocessed() {
 std::size_t ProxyState::h2_body_ready(std::size_t max, bool& last) {
     const std::uint64_t n = std::min<std::uint64_t>(request_.unwritten(), max);
     last = body_done_ && n == request_.unwritten();
+    if (last) {
+        call_.request_trailers = outgoing_trailers();
+    }
     return static_cast<std::size_t>(n);
 }
 

@@ -77,6 +77,13 @@ public:
     void request_body(const char* raw, std::size_t len, std::int32_t bid, bool end);
     /// Request body bytes held back (already framed for the upstream) before the proxy started.
     void request_body_from(SendQueue& held, bool end);
+    /// Request trailers of an HTTP/2 client (viewing the exchange's arena), before the body's
+    /// end: an HTTP/2 upstream gets them as a trailing HEADERS frame. (An HTTP/1.1 upstream gets
+    /// them inside the chunked body, framed by the caller.)
+    void request_trailers(std::span<const Header> fields);
+    /// Trailer-section bytes of an HTTP/1.1 client's chunked body (BodyDecoder::Step::trailer,
+    /// possibly in pieces), before the body's end, for an HTTP/2 upstream.
+    void request_trailer_bytes(std::span<const char> bytes);
     /// Tunnel bytes from the client after a 101.
     void tunnel_data(const char* data, std::size_t len, std::int32_t bid);
     /// The client's output queue drained below the back-pressure mark.
@@ -154,6 +161,10 @@ private:
     void check_backpressure();
     void body_filters(std::span<const char> data, bool end);
     void keep_trailer(std::span<const char> bytes);
+    /// Appends trailer-section bytes to `buf` (allocated in the arena on first use).
+    void gather(char*& buf, std::uint32_t& len, std::span<const char> bytes);
+    /// The request trailers an HTTP/2 upstream gets (the forbidden ones left out).
+    Headers outgoing_trailers();
     bool pass_trailers();
     bool replayable() const noexcept;
     void stop_waiting() noexcept;
@@ -214,6 +225,11 @@ private:
     // The trailer section of a chunked response going out decoded, gathered for the client.
     char* trailer_ = nullptr;
     std::uint32_t trailer_len_ = 0;
+    // Request trailers for an HTTP/2 upstream: fields, or an HTTP/1.1 section still to parse.
+    Header* request_trailers_ = nullptr;
+    std::uint16_t request_trailer_count_ = 0;
+    char* request_section_ = nullptr;
+    std::uint32_t request_section_len_ = 0;
     // A response head split over receive buffers is gathered here.
     char* partial_ = nullptr;
     std::uint32_t partial_len_ = 0;

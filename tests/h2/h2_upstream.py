@@ -133,6 +133,8 @@ class Upstream:
         elif isinstance(ev, h2.events.DataReceived):
             streams[ev.stream_id]["body"] += ev.data
             conn.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+        elif isinstance(ev, h2.events.TrailersReceived):
+            streams[ev.stream_id]["trailers"] = [(n.decode(), v.decode()) for n, v in ev.headers]
         elif isinstance(ev, h2.events.StreamEnded):
             req = streams.pop(ev.stream_id)
             with self.lock:
@@ -331,13 +333,15 @@ class H2Client:
         self.c.initiate_connection()
         self.s.sendall(self.c.data_to_send())
 
-    def request(self, method, path, body=b"", extra=()):
+    def request(self, method, path, body=b"", extra=(), trailers=()):
         sid = self.c.get_next_available_stream_id()
         fields = [(":method", method), (":scheme", "http"), (":authority", "blitz.test"),
                   (":path", path)] + list(extra)
         self.c.send_headers(sid, fields, end_stream=not body)
         if body:
-            self.c.send_data(sid, body, end_stream=True)
+            self.c.send_data(sid, body, end_stream=not trailers)
+        if trailers:
+            self.c.send_headers(sid, list(trailers), end_stream=True)
         self.s.sendall(self.c.data_to_send())
         status, headers, data, trailers, reset = None, {}, b"", {}, None
         while True:
@@ -511,6 +515,33 @@ def http2_client_gets_trailers(env):
     check(data == b"grpc-like payload", f"data {data!r}")
     check(trailers.get("x-sum") == "17", f"trailers {trailers}")
     return "DATA and trailers relayed"
+
+
+@case
+def request_trailers_reach_upstream(env):
+    """Request trailers go upstream as a trailing HEADERS frame: an HTTP/1.1 client's chunked
+    trailer section and an HTTP/2 client's trailers alike, the fields RFC 9110 §6.5.1 keeps out of
+    trailers (content-length, authorization) left out."""
+    env.upstream.reset_stats()
+    raw = (b"POST /echo HTTP/1.1\r\nHost: blitz.test\r\nTransfer-Encoding: chunked\r\n"
+           b"TE: trailers\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\nContent-Length: 5\r\n"
+           b"X-Other: 1\r\n\r\n")
+    status, _, body, _, complete = http1(env.addr, raw)
+    check(status == 200 and complete and body == b"hello", f"HTTP/1.1: status {status}, body {body!r}")
+    c = H2Client(env.addr)
+    try:
+        status, _, data, _, reset = c.request("POST", "/echo", b"world", [("te", "trailers")],
+                                              trailers=[("x-checksum", "def"), ("authorization", "x")])
+    finally:
+        c.close()
+    check(reset is None and status == 200 and data == b"world", f"HTTP/2: status {status}, reset {reset}")
+    reqs = env.upstream.requests_to("/echo")
+    check(len(reqs) == 2, f"{len(reqs)} requests upstream")
+    got = [r.get("trailers") for r in reqs]
+    check(got[0] == [("x-checksum", "abc"), ("x-other", "1")], f"HTTP/1.1 client's trailers upstream: {got[0]}")
+    check(got[1] == [("x-checksum", "def")], f"HTTP/2 client's trailers upstream: {got[1]}")
+    check(all(r["body"] in (b"hello", b"world") for r in reqs), f"bodies {[r['body'] for r in reqs]}")
+    return "both clients' trailers upstream, forbidden fields left out"
 
 
 @case
