@@ -299,15 +299,27 @@ std::size_t huffman_length(std::string_view s) noexcept {
 }
 
 std::uint8_t* huffman_encode(std::uint8_t* out, std::string_view s) noexcept {
+    // Codes are at most 30 bits: with fewer than 32 bits pending, one more always fits the
+    // 64-bit accumulator, and whole 32-bit words go out at once (one branch per symbol).
     std::uint64_t acc = 0;
     unsigned n = 0;
     for (unsigned char c : s) {
-        acc = (acc << kCodes[c].len) | kCodes[c].bits;
-        n += kCodes[c].len;
-        while (n >= 8) {
-            n -= 8;
-            *out++ = static_cast<std::uint8_t>(acc >> n);
+        const Code code = kCodes[c];
+        acc = (acc << code.len) | code.bits;
+        n += code.len;
+        if (n >= 32) {
+            n -= 32;
+            const auto word = static_cast<std::uint32_t>(acc >> n);
+            out[0] = static_cast<std::uint8_t>(word >> 24);
+            out[1] = static_cast<std::uint8_t>(word >> 16);
+            out[2] = static_cast<std::uint8_t>(word >> 8);
+            out[3] = static_cast<std::uint8_t>(word);
+            out += 4;
         }
+    }
+    while (n >= 8) {
+        n -= 8;
+        *out++ = static_cast<std::uint8_t>(acc >> n);
     }
     if (n > 0) {
         // §5.2: padding is the most significant bits of EOS, all ones.
@@ -376,6 +388,22 @@ std::uint8_t* write_int(std::uint8_t* out, std::uint8_t first, unsigned prefix,
 }
 
 std::uint8_t* write_string(std::uint8_t* out, std::string_view s) noexcept {
+    if (s.size() < 0x7f) {
+        // Short (most values): Huffman-code into a buffer that holds the longest outcome (30
+        // bits a symbol), keep it when shorter than the raw bytes; one pass, not two.
+        std::uint8_t coded[0x7f * 30 / 8 + 1];
+        const auto huffman = static_cast<std::size_t>(huffman_encode(coded, s) - coded);
+        if (huffman < s.size()) {
+            *out = static_cast<std::uint8_t>(0x80 | huffman);
+            std::memcpy(out + 1, coded, huffman);
+            return out + 1 + huffman;
+        }
+        *out = static_cast<std::uint8_t>(s.size());
+        if (!s.empty()) {
+            std::memcpy(out + 1, s.data(), s.size());
+        }
+        return out + 1 + s.size();
+    }
     const std::size_t huffman = huffman_length(s);
     if (huffman < s.size()) {
         return huffman_encode(write_int(out, 0x80, 7, huffman), s);
@@ -745,6 +773,40 @@ std::size_t max_field_bytes(std::string_view name, std::string_view value) noexc
     return 2 + int_bytes(name.size(), 7) + name.size() + int_bytes(value.size(), 7) + value.size();
 }
 
+namespace {
+
+// Responses repeat their values: the same content-type, the date of the current second, the
+// same server. Per thread, the last short value sent under each static-table name keeps its
+// encoding, so a repeat costs a compare and a copy instead of Huffman coding.
+struct CachedValue {
+    static constexpr std::size_t kMax = 48;
+    std::uint8_t len;
+    std::uint8_t coded_len;  // 0: an empty slot (a coded string has its length byte at least)
+    char value[kMax];
+    std::uint8_t coded[kMax + 1];  // length prefix and string: never longer than the raw form
+};
+
+[[gnu::tls_model("initial-exec")]] thread_local std::array<CachedValue, kStaticCount + 1> cached_values;
+
+std::uint8_t* write_value(std::uint8_t* out, std::uint8_t name_index, std::string_view value) noexcept {
+    if (name_index == 0 || value.size() > CachedValue::kMax) {
+        return write_string(out, value);
+    }
+    CachedValue& c = cached_values[name_index];
+    if (c.coded_len != 0 && c.len == value.size() && std::memcmp(c.value, value.data(), value.size()) == 0) {
+        std::memcpy(out, c.coded, c.coded_len);
+        return out + c.coded_len;
+    }
+    std::uint8_t* const end = write_string(out, value);
+    c.len = static_cast<std::uint8_t>(value.size());
+    std::memcpy(c.value, value.data(), value.size());
+    c.coded_len = static_cast<std::uint8_t>(end - out);
+    std::memcpy(c.coded, out, c.coded_len);
+    return end;
+}
+
+}  // namespace
+
 std::size_t encode_field(std::uint8_t* out, std::string_view name,
                          std::string_view value) noexcept {
     const StaticMatch m = find_static(name, value);
@@ -757,7 +819,7 @@ std::size_t encode_field(std::uint8_t* out, std::string_view name,
     if (m.name == 0) {
         p = write_string(p, name);
     }
-    p = write_string(p, value);
+    p = write_value(p, m.name, value);
     return static_cast<std::size_t>(p - out);
 }
 

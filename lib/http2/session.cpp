@@ -528,6 +528,9 @@ bool ServerSession::frame_head(const std::uint8_t* h) {
         return false;
     }
     if (frame_type_ == kData) {
+        if ((frame_flags_ & kPadded) != 0 && frame_len_ == 0) {
+            return fail(kFrameSizeError);  // no room for the pad length (§4.2)
+        }
         in_ = In::Data;
         if (!data_begin()) {
             return false;

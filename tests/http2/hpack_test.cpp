@@ -3,6 +3,7 @@
 // nghttp2's deflater feeds our decoder, our encoder feeds nghttp2's inflater.
 
 #include "http2/hpack.hpp"
+#include "http2/fields.hpp"
 
 #include <nghttp2/nghttp2.h>
 
@@ -677,4 +678,49 @@ TEST_CASE("hpack::Decoder says which views point into the static table", "[hpack
     REQUIRE(decode(d, block, sink) == hpack::Status::Ok);
     CHECK(sink.flags == std::vector<std::pair<bool, bool>>{
                             {true, true}, {true, false}, {false, false}, {false, false}});
+}
+
+TEST_CASE("http2::valid_value finds NUL, CR and LF at every position of short and long values", "[hpack]") {
+    for (std::size_t len = 1; len <= 40; ++len) {
+        std::string v(len, 'a');
+        for (std::size_t i = 0; i < len; ++i) {
+            v[i] = static_cast<char>(0x80 + i);  // high bytes are fine
+        }
+        CHECK(blitz::http2::valid_value(v));
+        for (std::size_t at = 0; at < len; ++at) {
+            for (const char bad : {'\0', '\r', '\n'}) {
+                std::string w = v;
+                w[at] = bad;
+                INFO("length " << len << ", byte " << static_cast<int>(bad) << " at " << at);
+                CHECK_FALSE(blitz::http2::valid_value(w));
+            }
+        }
+    }
+}
+
+TEST_CASE("hpack encoder repeats, changes and bounds the values it keeps encoded", "[hpack]") {
+    // The per-thread cache of each static name's last value: a repeat must encode exactly as the
+    // first time, a changed value (same length, other length, 48 and 49 bytes, empty) as itself.
+    const std::string date1 = "Fri, 27 Nov 2026 03:20:00 GMT";
+    const std::string date2 = "Fri, 27 Nov 2026 03:20:01 GMT";
+    const Fields sequence = {
+        {"date", date1}, {"date", date1}, {"date", date2}, {"date", date1}, {"date", ""}, {"date", ""},
+        {"server", std::string(48, 'x')}, {"server", std::string(48, 'x')}, {"server", std::string(49, 'x')},
+        {"server", std::string(49, 'x')}, {"server", std::string(48, 'y')}, {"content-type", "text/plain"},
+        {"content-type", "text/html"}, {"content-type", "text/plain"}, {"x-custom", "text/plain"},
+    };
+    Bytes first_date;
+    for (const auto& field : sequence) {
+        const Bytes block = encode({field});
+        Fields out;
+        REQUIRE(inflate(block, out));
+        REQUIRE(out.size() == 1);
+        CHECK(out[0] == field);
+        if (field.second == date1) {
+            if (first_date.empty()) {
+                first_date = block;
+            }
+            CHECK(block == first_date);
+        }
+    }
 }
