@@ -824,30 +824,13 @@ std::size_t encode_field(std::uint8_t* out, std::string_view name,
 }
 
 std::size_t encode_status(std::uint8_t* out, int status) noexcept {
-    switch (status) {
-        case 200:
-            out[0] = 0x80 | 8;
+    // The static table's ":status" entries, indices 8..14.
+    constexpr int kIndexed[] = {200, 204, 206, 304, 400, 404, 500};
+    for (std::size_t i = 0; i < std::size(kIndexed); ++i) {
+        if (kIndexed[i] == status) {
+            out[0] = static_cast<std::uint8_t>(0x80 | (8 + i));
             return 1;
-        case 204:
-            out[0] = 0x80 | 9;
-            return 1;
-        case 206:
-            out[0] = 0x80 | 10;
-            return 1;
-        case 304:
-            out[0] = 0x80 | 11;
-            return 1;
-        case 400:
-            out[0] = 0x80 | 12;
-            return 1;
-        case 404:
-            out[0] = 0x80 | 13;
-            return 1;
-        case 500:
-            out[0] = 0x80 | 14;
-            return 1;
-        default:
-            break;
+        }
     }
     const char digits[3] = {static_cast<char>('0' + status / 100 % 10),
                             static_cast<char>('0' + status / 10 % 10),
