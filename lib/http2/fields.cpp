@@ -46,6 +46,24 @@ std::string_view lower_name(Arena& a, std::string_view name) {
     return {out, name.size()};
 }
 
+bool token(std::string_view s) noexcept {
+    for (const char c : s) {
+        if (kNameChar[static_cast<unsigned char>(c)] == 0) {
+            return false;
+        }
+    }
+    return !s.empty();
+}
+
+bool lower_token(std::string_view s) noexcept {
+    for (const char c : s) {
+        if (c == '\0' || kNameChar[static_cast<unsigned char>(c)] != c) {
+            return false;
+        }
+    }
+    return !s.empty();
+}
+
 bool connection_specific(std::string_view lower_name) noexcept {
     return lower_name == "connection" || lower_name == "keep-alive" || lower_name == "proxy-connection" ||
            lower_name == "transfer-encoding" || lower_name == "upgrade" || lower_name == "te";

@@ -16,6 +16,12 @@ namespace blitz::http2 {
 /// wants lower case).
 std::string_view lower_name(Arena& a, std::string_view name);
 
+/// Whether `s` is a non-empty token (RFC 9110 §5.6.2), e.g. a method.
+bool token(std::string_view s) noexcept;
+/// Whether `s` is a field name as HTTP/2 carries it: a non-empty token in lower case (RFC 9113
+/// §8.2.1).
+bool lower_token(std::string_view s) noexcept;
+
 /// RFC 9113 §8.2.2: fields that belong to a connection, not to a message; they never go out on
 /// an HTTP/2 stream. `te` is among them: only `te: trailers` may be sent, by a client.
 bool connection_specific(std::string_view lower_name) noexcept;

@@ -1,7 +1,6 @@
 #include "http2/session.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -88,47 +87,6 @@ bool valid_query(std::string_view q) noexcept {
     return true;
 }
 
-// RFC 9110 §5.6.2 token characters; in a field name only lower case (RFC 9113 §8.2.1).
-constexpr auto kToken = [] {
-    std::array<bool, 256> t{};
-    for (unsigned c = '0'; c <= '9'; ++c) {
-        t[c] = true;
-    }
-    for (unsigned c = 'a'; c <= 'z'; ++c) {
-        t[c] = true;
-        t[c - 'a' + 'A'] = true;
-    }
-    for (const char c : std::string_view{"!#$%&'*+-.^_`|~"}) {
-        t[static_cast<unsigned char>(c)] = true;
-    }
-    return t;
-}();
-
-bool valid_name(std::string_view n) noexcept {
-    if (n.empty()) {
-        return false;
-    }
-    for (const char ch : n) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (!kToken[c] || (c >= 'A' && c <= 'Z')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool valid_token(std::string_view n) noexcept {
-    if (n.empty()) {
-        return false;
-    }
-    for (const char ch : n) {
-        if (!kToken[static_cast<unsigned char>(ch)]) {
-            return false;
-        }
-    }
-    return true;
-}
-
 // RFC 3986 §3.1.
 bool valid_scheme(std::string_view s) noexcept {
     if (s.empty() || !std::isalpha(static_cast<unsigned char>(s[0]))) {
@@ -196,7 +154,7 @@ struct ServerSession::HeadSink final : hpack::FieldSink {
             return pseudo(n, v, value_static);
         }
         regular_seen = true;
-        if (!valid_name(n) || !valid_value(v)) {
+        if (!lower_token(n) || !valid_value(v)) {
             return bad();
         }
         // RFC 9113 §8.2.2: connection-specific fields make the message malformed; `te` may
@@ -231,7 +189,7 @@ struct ServerSession::HeadSink final : hpack::FieldSink {
         bool* seen = nullptr;
         if (n == ":method") {
             seen = &has_method;
-            if (!valid_token(v)) {
+            if (!token(v)) {
                 return bad();
             }
             st->method = value_static ? v : a.copy(v);
