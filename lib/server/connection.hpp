@@ -111,6 +111,7 @@ private:
     void tighten_timer(std::uint64_t deadline_ms);
     static void on_timer(detail::TimerWheel::Timer* t);
     void timer_fired();
+    bool peer_gone() const noexcept;
     void maybe_recycle() noexcept;
     /// Between requests: takes up the listener's current generation (after a reload).
     void refresh_config() noexcept;
