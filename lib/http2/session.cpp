@@ -717,8 +717,12 @@ bool ServerSession::header_block(const std::uint8_t* block, std::size_t len) {
         // A new stream.
         last_id_ = id;
         Stream* st = nullptr;
-        if ((!goaway_sent_ || id <= goaway_last_id_) && open_count_ < rules_.max_concurrent_streams) {
-            st = handler_.h2_open(id);
+        if (!goaway_sent_ || id <= goaway_last_id_) {
+            if (open_count_ < rules_.max_concurrent_streams) {
+                st = handler_.h2_open(id);
+            } else {
+                handler_.h2_refused();
+            }
         }
         if (st != nullptr) {
             st->id = id;

@@ -111,6 +111,9 @@ public:
     /// A client opened stream `id`: returns its Stream (with `arena` set), or nullptr to refuse
     /// it (REFUSED_STREAM).
     virtual Stream* h2_open(std::int32_t id) = 0;
+    /// A client opened a stream beyond max_concurrent_streams: it is refused (REFUSED_STREAM)
+    /// without h2_open().
+    virtual void h2_refused() = 0;
     /// The request head is complete. `status` is 0, or the 4xx the head earned (400 for a
     /// malformed path or authority, 431 beyond the head limits): the server answers it.
     virtual void h2_request(Stream& s, RequestHead& head, int status, const char* reason) = 0;

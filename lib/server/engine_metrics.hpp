@@ -32,6 +32,16 @@ enum class CloseReason : std::uint8_t {
 inline constexpr std::size_t kCloseReasons = 8;
 std::string_view close_reason_name(CloseReason reason) noexcept;
 
+/// An HTTP/2 limit that refuses or ends one stream while its connection goes on
+/// (blitz_http2_limit_hits_total{limit}, beside the floods that end a connection).
+enum class H2StreamLimit : std::uint8_t {
+    ConcurrentStreams,  ///< a stream beyond max_concurrent_streams: REFUSED_STREAM
+    RequestHead,        ///< a header or trailer section beyond the head limits: 431 (HPACK bombs)
+    ZeroWindow,         ///< a response held by a closed window past zero_window_timeout_ms: reset
+};
+inline constexpr std::size_t kH2StreamLimits = 3;
+std::string_view h2_stream_limit_name(H2StreamLimit limit) noexcept;
+
 /// Why an upstream attempt failed (blitz_upstream_errors_total{cause}).
 enum class UpstreamError : std::uint8_t {
     ConnectFailure,
@@ -201,6 +211,7 @@ struct alignas(64) EngineMetrics {
     metrics::Counter tls_handshake_failures[kTlsFailures];
     metrics::Counter h2_streams;
     metrics::Counter h2_floods[http2::kFloodKinds];
+    metrics::Counter h2_stream_limits[kH2StreamLimits];
     metrics::Gauge recv_buffers_in_use;
     metrics::Gauge recv_buffers_allocated;
     metrics::Counter access_log_lines;    ///< lines buffered for writing

@@ -12,6 +12,11 @@ std::string_view close_reason_name(CloseReason reason) noexcept {
     return kNames[static_cast<std::size_t>(reason)];
 }
 
+std::string_view h2_stream_limit_name(H2StreamLimit limit) noexcept {
+    constexpr std::string_view kNames[kH2StreamLimits] = {"concurrent_streams", "request_head", "zero_window"};
+    return kNames[static_cast<std::size_t>(limit)];
+}
+
 std::string_view upstream_error_name(UpstreamError error) noexcept {
     constexpr std::string_view kNames[kUpstreamErrors] = {"connect_failure", "connect_timeout", "tls",
                                                           "reset",           "timeout",         "bad_response",
@@ -83,6 +88,7 @@ void EngineTotals::add(const EngineMetrics& m) {
     add_counts(tls_handshake_failures, m.tls_handshake_failures);
     h2_streams += m.h2_streams.value();
     add_counts(h2_floods, m.h2_floods);
+    add_counts(h2_stream_limits, m.h2_stream_limits);
     recv_buffers_in_use += m.recv_buffers_in_use.value();
     recv_buffers_allocated += m.recv_buffers_allocated.value();
     retries += m.retries.value();
@@ -167,10 +173,15 @@ void write_engine_metrics(metrics::Writer& w, const EngineTotals& t) {
     }
     w.family("blitz_http2_streams_total", "HTTP/2 request streams opened.", MetricType::Counter);
     w.counter({}, t.h2_streams);
-    w.family("blitz_http2_limit_hits_total", "HTTP/2 connections ended by a flood limit (GOAWAY ENHANCE_YOUR_CALM).",
+    w.family("blitz_http2_limit_hits_total",
+             "HTTP/2 limits hit: floods end the connection (GOAWAY ENHANCE_YOUR_CALM); concurrent_streams, "
+             "request_head and zero_window refuse or end one stream.",
              MetricType::Counter);
     for (std::size_t i = 0; i < http2::kFloodKinds; ++i) {
         w.counter({{"limit", http2::flood_name(static_cast<http2::Flood>(i + 1))}}, t.h2_floods[i]);
+    }
+    for (std::size_t i = 0; i < kH2StreamLimits; ++i) {
+        w.counter({{"limit", h2_stream_limit_name(static_cast<H2StreamLimit>(i))}}, t.h2_stream_limits[i]);
     }
     w.family("blitz_access_log_lines_total", "Access log lines buffered for writing.", MetricType::Counter);
     w.counter({}, t.access_log_lines);

@@ -55,6 +55,7 @@ struct EngineTotals {
     std::uint64_t tls_handshake_failures[kTlsFailures] = {};
     std::uint64_t h2_streams = 0;
     std::uint64_t h2_floods[http2::kFloodKinds] = {};
+    std::uint64_t h2_stream_limits[kH2StreamLimits] = {};
     std::int64_t recv_buffers_in_use = 0;
     std::int64_t recv_buffers_allocated = 0;
     std::uint64_t retries = 0;

@@ -289,6 +289,7 @@ void H2Stream::finish_response() {
     if (has_body) {
         body_queue().push_copy(body.data(), static_cast<std::uint32_t>(body.size()));
         bytes_sent_ += body.size();
+        watch_stall();
     }
     body_end_ = true;
     complete();
@@ -372,6 +373,7 @@ void H2Stream::request_end(std::span<const Header> trailers) {
     if (error_status != 0) {
         // The trailers broke the head limits (the codec kept only part of them): the request
         // is refused like an oversized head, or cut if its answer has begun.
+        session_.limit_hit(H2StreamLimit::RequestHead);
         if (!head_sent_ && phase_ < Phase::ResponseHeaders) {
             drop_proxy();
             local_error(431, "request trailer fields too large");
@@ -577,15 +579,20 @@ void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid)
     } else {
         q.push_copy(data, len);
     }
-    http2::ServerSession& codec = session_.codec();
-    codec.resume_body(*this);
-    if (codec.send_window(*this) <= 0) {
-        // Check for a stall once the timeout could have passed.
-        Connection& c = session_.connection();
-        const auto timeout = static_cast<std::uint64_t>(c.config().options.http2.zero_window_timeout.count());
-        c.tighten_timer(c.reactor_.now_ms() + timeout);
-    }
+    session_.codec().resume_body(*this);
+    watch_stall();
     session_.flush();
+}
+
+// Body bytes wait on a closed stream window: the connection's timer checks for a stall once
+// zero_window_timeout_ms could have passed.
+void H2Stream::watch_stall() {
+    if (session_.codec().send_window(*this) > 0) {
+        return;
+    }
+    Connection& c = session_.connection();
+    const auto timeout = static_cast<std::uint64_t>(c.config().options.http2.zero_window_timeout.count());
+    c.tighten_timer(c.reactor_.now_ms() + timeout);
 }
 
 void H2Stream::proxy_done(bool clean) {
@@ -734,6 +741,7 @@ std::uint64_t H2Session::check_timers(std::uint64_t now_ms) {
         const std::uint64_t due = s->stalled_since_ms_ + static_cast<std::uint64_t>(h2.zero_window_timeout.count());
         if (now_ms >= due) {
             // The client keeps the window shut and our buffers full: give up on this stream.
+            limit_hit(H2StreamLimit::ZeroWindow);
             codec_.reset(*s, http2::kCancel);
         } else {
             earliest(due);
@@ -858,9 +866,20 @@ http2::Stream* H2Session::h2_open(std::int32_t /*id*/) {
     return s;
 }
 
+void H2Session::h2_refused() {
+    limit_hit(H2StreamLimit::ConcurrentStreams);
+}
+
+void H2Session::limit_hit(H2StreamLimit limit) noexcept {
+    conn_.reactor_.metrics().h2_stream_limits[static_cast<std::size_t>(limit)].add();
+}
+
 void H2Session::h2_request(http2::Stream& st, http2::RequestHead& head, int status, const char* reason) {
     auto& s = static_cast<H2Stream&>(st);
     ++depth_;
+    if (status == 431) {
+        limit_hit(H2StreamLimit::RequestHead);
+    }
     ++conn_.requests_;
     conn_.last_activity_ms_ = conn_.reactor_.now_ms();
     const std::uint32_t max = conn_.config().options.limits.max_requests_per_connection;

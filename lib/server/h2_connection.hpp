@@ -10,6 +10,7 @@
 #include "core/block_pool.hpp"
 #include "http/exchange_driver.hpp"
 #include "http2/session.hpp"
+#include "server/engine_metrics.hpp"
 #include "server/proxy.hpp"
 
 namespace blitz::server {
@@ -65,6 +66,7 @@ private:
     SendQueue& upstream_body();
     void give_window(std::size_t n) noexcept;
     SendQueue& body_queue();
+    void watch_stall();
     /// Sends 100 Continue when the client asked for it and is still waiting to send its body.
     void send_continue();
 
@@ -165,10 +167,13 @@ public:
     Connection& connection() noexcept { return conn_; }
     http2::ServerSession& codec() noexcept { return codec_; }
     void stream_done(H2Stream& s);
+    /// A per-stream HTTP/2 limit was hit (counted in the reactor's metrics).
+    void limit_hit(H2StreamLimit limit) noexcept;
 
 private:
     // http2::Handler
     http2::Stream* h2_open(std::int32_t id) override;
+    void h2_refused() override;
     void h2_request(http2::Stream& s, http2::RequestHead& head, int status, const char* reason) override;
     void h2_data(http2::Stream& s, const char* data, std::size_t len) override;
     void h2_request_end(http2::Stream& s, std::span<const Header> trailers) override;

@@ -13,6 +13,7 @@
 // than are pending or writes a DATA frame longer than its head says, hands each request head
 // over once, and opens no stream after it said the connection is over.
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -26,6 +27,8 @@
 #include "http2/session.hpp"
 
 namespace {
+
+constexpr std::uint32_t kMaxStreams = 8;  // max_concurrent_streams
 
 using namespace blitz;
 
@@ -61,6 +64,12 @@ public:
         streams[id] = std::move(s);
         ++opened;
         return raw;
+    }
+
+    void h2_refused() override {
+        // Only a stream beyond the limit is refused: as many are still open.
+        const auto open = std::count_if(streams.begin(), streams.end(), [](const auto& e) { return !e.second->closed; });
+        check(open >= static_cast<std::ptrdiff_t>(kMaxStreams));
     }
 
     void h2_request(http2::Stream& st, http2::RequestHead& head, int status, const char*) override {
@@ -168,7 +177,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     limits.max_head_bytes = 2048;
     limits.max_headers = 16;
     limits.max_path_bytes = 256;
-    limits.h2.max_concurrent_streams = 8;
+    limits.h2.max_concurrent_streams = kMaxStreams;
     limits.h2.initial_stream_window = 1024;
     limits.h2.connection_window = 65535;
     limits.h2.max_continuation_frames = 4;

@@ -109,6 +109,7 @@ BLITZ_CONTROL_BURST = 50
 BLITZ_CONTROL_RATE = 1
 BLITZ_MAX_REQUESTS = 5
 BLITZ_BODY = "hello from blitzd over h2\n"
+BLITZ_ZERO_WINDOW_MS = 300  # zero_window_timeout_ms of the "h2stall" listener
 
 
 def err_name(code):
@@ -442,6 +443,36 @@ def get_ok(c, sid, env):
     return expect_response(c, sid)
 
 
+def limit_hits(env):
+    """blitzd's blitz_http2_limit_hits_total by limit, from its admin listener (None when the
+    server under test is not a blitzd started here)."""
+    if env.admin is None:
+        return None
+    with socket.create_connection(env.admin, timeout=IO_TIMEOUT) as s:
+        s.sendall(b"GET /metrics HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n")
+        data = bytearray()
+        while chunk := s.recv(65536):
+            data += chunk
+    text = data.decode("utf-8", "replace")
+    return {m.group(1): float(m.group(2)) for m in
+            re.finditer(r'^blitz_http2_limit_hits_total\{limit="([a-z_]+)"\} (\S+)$', text, re.M)}
+
+
+def expect_counted(env, before, limit):
+    """`limit` was counted in blitz_http2_limit_hits_total since `before` (limit_hits())."""
+    if before is None:
+        return ""
+    check(limit in before, f'no blitz_http2_limit_hits_total{{limit="{limit}"}} in /metrics')
+    deadline = time.monotonic() + IO_TIMEOUT
+    while True:
+        after = limit_hits(env)
+        if after[limit] > before[limit] or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    check(after[limit] > before[limit], f"limit {limit} hit but not counted (still {after[limit]:.0f})")
+    return f"; counted as {limit}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Normal exchanges through h2's client state machine.
 
@@ -536,6 +567,8 @@ class Target:
         self.max_requests = None
         self.reset_burst = 200
         self.control_burst = 1000
+        self.admin = None      # (host, port): blitzd's admin listener, for /metrics
+        self.stall = None      # (host, port): h2c, zero_window_timeout_ms = BLITZ_ZERO_WINDOW_MS
         self.proc = None
         self.stderr_lines = []
 
@@ -637,6 +670,8 @@ def start_blitzd(exe, workdir, echo_port, target):
         {"name": "h2default", "address": "127.0.0.1:0"},
         {"name": "h2limited", "address": "127.0.0.1:0",
          "limits": {"max_requests_per_connection": BLITZ_MAX_REQUESTS}},
+        {"name": "h2stall", "address": "127.0.0.1:0",
+         "http2": {"zero_window_timeout_ms": BLITZ_ZERO_WINDOW_MS}},
     ]
     cert = make_cert(workdir)
     if cert is not None:
@@ -646,6 +681,7 @@ def start_blitzd(exe, workdir, echo_port, target):
         "workers": 1,
         "log": {"level": "info"},
         "listeners": listeners,
+        "admin": {"address": "127.0.0.1:0"},
         "upstreams": [{"name": "echo", "endpoints": [f"127.0.0.1:{echo_port}"]}],
         "routes": [
             {"name": "echo", "match": {"path_prefix": "/echo"}, "upstream": "echo"},
@@ -674,19 +710,21 @@ def start_blitzd(exe, workdir, echo_port, target):
             if m:
                 host = m.group(3).strip("[]")
                 found[m.group(1)] = (host, int(m.group(4)))
-                if len(found) == len(listeners):
+                if len(found) == len(listeners) + 1:  # and the admin listener
                     ready.set()
         ready.set()
 
     threading.Thread(target=pump, daemon=True).start()
     ready.wait(15)
-    if len(found) != len(listeners):
+    if len(found) != len(listeners) + 1:
         if proc.poll() is None:
             proc.kill()
         proc.wait(5)
         raise RuntimeError("blitzd did not announce its listeners; stderr:\n" + "\n".join(lines))
     target.main, target.default = found["h2"], found["h2default"]
     target.limited = found["h2limited"]
+    target.stall = found["h2stall"]
+    target.admin = found["admin"]
     if cert is not None:
         target.tls = found["h2tls"] + (cert[0],)
     target.body = BLITZ_BODY.encode()
@@ -915,6 +953,7 @@ def oversized_request_trailers(env):
     431 (its upstream answer had not begun) or reset, never forwarded, and the connection lives."""
     if env.echo_path is None:
         raise Skip("no echo route (--echo-path)")
+    before = limit_hits(env)
     c = Conn(env.main).start()
     try:
         limit = c.server_settings[0].get(S_MAX_HEADER_LIST_SIZE, 16384)
@@ -931,7 +970,8 @@ def oversized_request_trailers(env):
               f"stream 1: neither 431 nor RST_STREAM ({c.describe()})")
         check(st.status in (None, 431), f"stream 1 answered {st.status}")
         expect_alive(c)
-        return f"status {st.status}, reset {err_name(st.reset) if st.reset is not None else 'none'}"
+        counted = expect_counted(env, before, "request_head")
+        return f"status {st.status}, reset {err_name(st.reset) if st.reset is not None else 'none'}{counted}"
     finally:
         c.close()
 
@@ -1119,6 +1159,7 @@ def max_concurrent_streams(env):
         if limit is None or limit > 1000:
             raise Skip(f"MAX_CONCURRENT_STREAMS is {limit}")
         check(c.wait(lambda: c.settings_acks >= 1), "our SETTINGS not acknowledged")
+        before = limit_hits(env)
         sids, extra = _open_to_the_limit(c, limit)
         c.wait(lambda: c.complete(extra) or c.goaways or c.closed)
         st = c.streams.get(extra)
@@ -1129,8 +1170,9 @@ def max_concurrent_streams(env):
             check(last < extra, f"GOAWAY last stream {last} includes the refused stream {extra}")
             return f"limit {limit}; GOAWAY PROTOCOL_ERROR last={last} (connection error)"
         expect_reset(c, extra, (REFUSED_STREAM, PROTOCOL_ERROR), allow_error_response=False)
+        counted = expect_counted(env, before, "concurrent_streams")
         _finish_open_streams(c, sids, env, extra + 2)
-        return f"limit {limit}; stream {extra} {err_name(c.streams[extra].reset)}"
+        return f"limit {limit}; stream {extra} {err_name(c.streams[extra].reset)}{counted}"
     finally:
         c.close()
 
@@ -1227,10 +1269,12 @@ def _rapid_reset(env, pairs, addr=None):
 def rapid_reset_flood(env):
     """CVE-2023-44487: HEADERS + RST_STREAM pairs far beyond reset_burst → GOAWAY
     ENHANCE_YOUR_CALM, then close."""
+    before = limit_hits(env)
     c, _ = _rapid_reset(env, 3 * env.reset_burst + 10)
     try:
         expect_goaway(c, (ENHANCE_YOUR_CALM,))
-        return f"{3 * env.reset_burst + 10} pairs; GOAWAY last={c.error_goaways()[0][0]}"
+        counted = expect_counted(env, before, "resets")
+        return f"{3 * env.reset_burst + 10} pairs; GOAWAY last={c.error_goaways()[0][0]}{counted}"
     finally:
         c.close()
 
@@ -1352,6 +1396,7 @@ def made_you_reset_below_threshold(env):
 def continuation_flood(env):
     """CVE-2024-27316 family: one HEADERS then CONTINUATION frames without END_HEADERS, far more
     than max_continuation_frames → GOAWAY ENHANCE_YOUR_CALM or the connection is closed."""
+    before = limit_hits(env)
     c = Conn(env.main).start()
     try:
         data = headers_frame(1, block(_req()), end_headers=False)
@@ -1364,7 +1409,8 @@ def continuation_flood(env):
                   f"GOAWAY {err_name(c.error_goaways()[0][1])} ({c.describe()})")
             check(c.wait(lambda: c.closed), "connection still open after GOAWAY")
         check(1 not in c.streams or c.streams[1].status is None, "the request was served")
-        return "GOAWAY ENHANCE_YOUR_CALM" if c.error_goaways() else "closed"
+        counted = expect_counted(env, before, "continuation")
+        return ("GOAWAY ENHANCE_YOUR_CALM" if c.error_goaways() else "closed") + counted
     finally:
         c.close()
 
@@ -1398,10 +1444,11 @@ def _control_flood(env, make, count):
 def _flood_case(name, make, what, ack_counter=None):
     def flood(env):
         count = 3 * env.control_burst + 10
+        before = limit_hits(env)
         c = _control_flood(env, make, count)
         try:
             expect_goaway(c, (ENHANCE_YOUR_CALM,))
-            return f"{count} {what}"
+            return f"{count} {what}" + expect_counted(env, before, "control_frames")
         finally:
             c.close()
 
@@ -1498,6 +1545,7 @@ def _bomb_block(refs):
 def hpack_bomb(env):
     """A header list that decodes far beyond MAX_HEADER_LIST_SIZE: the stream is answered 431 or
     reset (or the connection gets GOAWAY); a fresh connection is still served."""
+    before = limit_hits(env)
     c = Conn(env.main).start()
     try:
         c.send(headers_frame(1, _bomb_block(1000)) + headers_frame(3, block(_req())))
@@ -1511,6 +1559,7 @@ def hpack_bomb(env):
         elif st is not None and st.status == 431:
             outcome = "431"
         check(outcome, f"stream 1 neither 431 nor reset ({c.describe()})")
+        outcome += expect_counted(env, before, "request_head")
         if not c.error_goaways():
             expect_response(c, 3)  # the rest of the connection is unaffected
             expect_alive(c)
@@ -1528,6 +1577,7 @@ def hpack_bomb(env):
 def oversized_header_list(env):
     """Plain literal fields adding up to more than MAX_HEADER_LIST_SIZE (over HEADERS +
     CONTINUATION) → 431 or RST_STREAM; the connection stays usable or gets GOAWAY."""
+    before = limit_hits(env)
     c = Conn(env.main).start()
     try:
         fields = block(_req(extra=[(f"x-f{i}", "v" * 1000) for i in range(24)]))
@@ -1542,7 +1592,35 @@ def oversized_header_list(env):
         check(st is not None and (st.status == 431 or (st.reset is not None and st.status is None)),
               f"stream 1: status {st.status if st else None} ({c.describe()})")
         expect_response(c, 3)
-        return "431" if st.status == 431 else f"RST_STREAM {err_name(st.reset)}"
+        counted = expect_counted(env, before, "request_head")
+        return ("431" if st.status == 431 else f"RST_STREAM {err_name(st.reset)}") + counted
+    finally:
+        c.close()
+
+
+@case
+def zero_window_stall(env):
+    """A client that keeps its stream window at 0 while a response waits: the stream is reset
+    (CANCEL) once zero_window_timeout_ms passed, and the connection goes on."""
+    if env.stall is None:
+        raise Skip("no listener with a short zero_window_timeout_ms (blitzd only)")
+    before = limit_hits(env)
+    c = Conn(env.stall).start(settings=[(S_ENABLE_PUSH, 0), (S_INITIAL_WINDOW_SIZE, 0)])
+    try:
+        check(c.wait(lambda: c.settings_acks >= 1), "our SETTINGS not acknowledged")
+        started = time.monotonic()
+        c.send(headers_frame(1, block(_req())))
+        c.wait(lambda: (1 in c.streams and c.streams[1].reset is not None) or c.goaways or c.closed)
+        waited = time.monotonic() - started
+        st = c.streams.get(1)
+        check(st is not None and st.reset == CANCEL and not c.goaways,
+              f"stream 1: no RST_STREAM CANCEL ({c.describe()})")
+        check(st.status == 200 and not st.body, f"stream 1: status {st.status}, {len(st.body)} body bytes")
+        check(waited >= BLITZ_ZERO_WINDOW_MS / 1000 * 0.9, f"reset after {waited * 1000:.0f} ms")
+        counted = expect_counted(env, before, "zero_window")
+        c.send(settings_frame([(S_INITIAL_WINDOW_SIZE, CLIENT_WINDOW)]))
+        get_ok(c, 3, env)
+        return f"reset after {waited * 1000:.0f} ms{counted}"
     finally:
         c.close()
 
