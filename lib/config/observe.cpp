@@ -6,6 +6,7 @@
 #include "accesslog/format.hpp"
 #include "config/parts.hpp"
 #include "config/syntax.hpp"
+#include "http/token.hpp"
 #include "net/address.hpp"
 
 namespace blitz::config {
@@ -61,7 +62,7 @@ const std::array<Field<RequestIdOptions>, 3> kRequestIdFields = {{
          if (!w.text(n, "a header name (an RFC 9110 token)", t)) {
              return false;
          }
-         if (!is_token(t.value)) {
+         if (!http::is_token(t.value)) {
              return w.mismatch(n, "a header name (an RFC 9110 token)", t);
          }
          o.header = std::move(t.value);

@@ -15,6 +15,7 @@
 
 #include "config/parts.hpp"
 #include "config/syntax.hpp"
+#include "http/token.hpp"
 #include "http/uri.hpp"
 #include "router/route_table.hpp"
 
@@ -222,7 +223,7 @@ const std::array<Field<MatcherState>, 7> kMatcherFields = {{
          if (!w.text(n, kExpected, t)) {
              return false;
          }
-         if (!is_token(t.value)) {
+         if (!http::is_token(t.value)) {
              return w.mismatch(n, kExpected, t);
          }
          m.name = std::move(t.value);

@@ -57,20 +57,6 @@ bool parse_integer(std::string_view s, std::int64_t& out) noexcept {
     return ec == std::errc{} && end == s.data() + s.size();
 }
 
-bool is_token(std::string_view s) noexcept {
-    constexpr std::string_view kSpecials = "!#$%&'*+-.^_`|~";
-    if (s.empty()) {
-        return false;
-    }
-    for (char c : s) {
-        const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
-        if (!alnum && kSpecials.find(c) == std::string_view::npos) {
-            return false;
-        }
-    }
-    return true;
-}
-
 bool is_field_value(std::string_view s) noexcept {
     // CR, LF and NUL would split or truncate the field on the wire; other controls are
     // invalid too.

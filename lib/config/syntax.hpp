@@ -14,9 +14,6 @@ std::string_view trim_right(std::string_view s) noexcept;
 /// A decimal integer, optionally negative, and nothing else.
 bool parse_integer(std::string_view s, std::int64_t& out) noexcept;
 
-/// RFC 9110 §5.6.2: token = 1*tchar.
-bool is_token(std::string_view s) noexcept;
-
 /// RFC 9110 §5.5: visible characters, SP and HTAB only.
 bool is_field_value(std::string_view s) noexcept;
 

@@ -13,6 +13,7 @@
 
 #include "config/parts.hpp"
 #include "config/syntax.hpp"
+#include "http/token.hpp"
 #include "upstream/cluster.hpp"
 
 namespace blitz::config {
@@ -137,7 +138,7 @@ const std::array<Field<HashState>, 2> kHashFields = {{
          if (!w.text(n, kExpected, t)) {
              return false;
          }
-         if (!is_token(t.value)) {
+         if (!http::is_token(t.value)) {
              return w.mismatch(n, kExpected, t);
          }
          h.policy.name = std::move(t.value);

@@ -10,6 +10,7 @@
 #include <blitz/http.hpp>
 
 #include "config/syntax.hpp"
+#include "http/token.hpp"
 
 namespace blitz::config {
 namespace {
@@ -264,7 +265,7 @@ bool Walker::header_map(Node& n, bool in_respond,
 }
 
 bool Walker::header_name(std::size_t offset, const std::string& path, std::string_view name) {
-    if (!is_token(name)) {
+    if (!http::is_token(name)) {
         return fail(offset, path,
                     "expected a header name (an RFC 9110 token), found " + quote(name));
     }

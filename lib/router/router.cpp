@@ -8,6 +8,7 @@
 
 #include <blitz/filters.hpp>
 
+#include "http/token.hpp"
 #include "http/uri.hpp"
 #include "router/compiled_route.hpp"
 #include "router/route_table.hpp"
@@ -91,16 +92,6 @@ std::string quoted(std::string_view s) {
     return out;
 }
 
-/// RFC 9110 §5.6.2: tchar.
-bool is_tchar(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-    return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
 /// RFC 9110 §5.5, restricted to what a config should write: visible ASCII, SP and HTAB.
 bool is_field_value(std::string_view s) noexcept {
     return std::all_of(s.begin(), s.end(),
@@ -149,7 +140,7 @@ template <class Matcher>
 std::optional<std::string> check_matcher(const Matcher& m, std::string prefix, bool token_name,
                                          std::unique_ptr<const RE2>& re) {
     prefix += " (" + quoted(m.name) + ")";
-    if (token_name ? !is_token(m.name) : m.name.empty()) {
+    if (token_name ? !http::is_token(m.name) : m.name.empty()) {
         return prefix + (token_name ? ": name is not a token" : ": name is empty");
     }
     if ((m.kind == MatchKind::Present || m.kind == MatchKind::Absent) && !m.value.empty()) {
@@ -179,7 +170,7 @@ std::optional<std::string> check_cert_text(const std::optional<CertTextMatcher>&
 
 std::optional<std::string> check_edits(const filters::HeaderEdits& edits, std::string_view what) {
     auto check_name = [&](const std::string& name) -> std::optional<std::string> {
-        if (!is_token(name)) {
+        if (!http::is_token(name)) {
             return std::string(what) + ": header name " + quoted(name) + " is not a token";
         }
         if (is_framing_header(name)) {

@@ -9,6 +9,8 @@
 
 #include <blitz/log.hpp>
 
+#include "http/token.hpp"
+
 namespace blitz::upstream {
 
 namespace {
@@ -19,17 +21,6 @@ bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
 
 bool is_alnum(char c) noexcept {
     return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/// RFC 9110 §5.6.2 tchar.
-bool is_token(std::string_view s) noexcept {
-    if (s.empty()) {
-        return false;
-    }
-    constexpr std::string_view kExtra = "!#$%&'*+-.^_`|~";
-    return std::all_of(s.begin(), s.end(), [&](char c) {
-        return is_alnum(c) || kExtra.find(c) != std::string_view::npos;
-    });
 }
 
 /// A DNS name as resolvers accept it: RFC 1123 §2.1 labels (letters, digits, inner hyphens;
@@ -201,11 +192,11 @@ std::string check_options(const UpstreamOptions& o, std::vector<Endpoint>& liter
     if (o.balance != Balance::Custom && o.custom_balancer) {
         return "custom_balancer is set but balance is not custom";
     }
-    if (o.hash.source == HashPolicy::Source::Header && !is_token(o.hash.name)) {
+    if (o.hash.source == HashPolicy::Source::Header && !http::is_token(o.hash.name)) {
         return "hash on a header needs a header name (a token), got \"" + o.hash.name + "\"";
     }
     // RFC 6265 §4.1.1: cookie-name is a token.
-    if (o.hash.source == HashPolicy::Source::Cookie && !is_token(o.hash.name)) {
+    if (o.hash.source == HashPolicy::Source::Cookie && !http::is_token(o.hash.name)) {
         return "hash on a cookie needs a cookie name (a token), got \"" + o.hash.name + "\"";
     }
     if (o.pool.idle_timeout.count() <= 0) {
