@@ -4,6 +4,8 @@
 #include <array>
 #include <cstring>
 
+#include "http2/scratch.hpp"
+
 namespace blitz::http2::hpack {
 
 namespace {
@@ -434,22 +436,7 @@ bool read_string(const std::uint8_t*& p, const std::uint8_t* end, EncodedString&
     return true;
 }
 
-// Huffman output and copies of dynamic entries need memory only for the duration of a sink
-// call, so one buffer per thread serves every connection; it grows to the largest need seen.
-struct Scratch {
-    std::unique_ptr<char[]> buf;
-    std::size_t cap = 0;
-
-    // Room for n bytes; whatever the buffer held before is lost.
-    char* reserve(std::size_t n) {
-        if (n > cap) {
-            cap = std::max({n, cap * 2, std::size_t{256}});
-            buf = std::make_unique_for_overwrite<char[]>(cap);
-        }
-        return buf.get();
-    }
-};
-
+// Huffman output and copies of dynamic entries, alive for the duration of a sink call.
 [[gnu::tls_model("initial-exec")]] thread_local Scratch scratch;
 
 inline std::string_view view(const std::uint8_t* p, std::size_t n) noexcept {

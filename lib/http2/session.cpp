@@ -9,6 +9,7 @@
 
 #include "http/uri.hpp"
 #include "http2/fields.hpp"
+#include "http2/scratch.hpp"
 
 namespace blitz::http2 {
 
@@ -113,20 +114,8 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
     return true;
 }
 
-// Per-thread scratch for encoding a header block.
-struct Scratch {
-    std::unique_ptr<std::uint8_t[]> bytes;
-    std::size_t cap = 0;
-
-    std::uint8_t* reserve(std::size_t n) {
-        if (n > cap) {
-            bytes.reset(new std::uint8_t[n]);
-            cap = n;
-        }
-        return bytes.get();
-    }
-};
-thread_local Scratch scratch;
+// A header block while it is encoded.
+[[gnu::tls_model("initial-exec")]] thread_local Scratch block_scratch;
 
 }  // namespace
 
@@ -977,7 +966,7 @@ bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end
     for (const Header& h : fields) {
         bound += hpack::max_field_bytes(h.name, h.value);
     }
-    std::uint8_t* const buf = scratch.reserve(bound);
+    auto* const buf = reinterpret_cast<std::uint8_t*>(block_scratch.reserve(bound));
     std::uint8_t* out = buf + 9;
     if (status != 0) {
         out += hpack::encode_status(out, status);
