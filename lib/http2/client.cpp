@@ -338,11 +338,7 @@ std::int32_t ClientSession::submit(ClientStream& s, std::string_view method, std
 }
 
 bool ClientSession::submit_trailers(ClientStream& s) {
-    std::size_t n = 0;
-    for (const Header& h : s.request_trailers) {
-        (void)h;
-        ++n;
-    }
+    const std::size_t n = s.request_trailers.size();
     auto* nv = static_cast<nghttp2_nv*>(s.arena->allocate(sizeof(nghttp2_nv) * n, alignof(nghttp2_nv)));
     std::size_t k = 0;
     for (const Header& h : s.request_trailers) {
