@@ -83,6 +83,7 @@ constexpr std::array<StaticEntry, 61> kStatic = {{
 }};
 
 constexpr std::uint32_t kStaticCount = kStatic.size();
+static_assert(kStatic[kDateIndex - 1].name == "date" && kStatic[kContentLengthIndex - 1].name == "content-length");
 constexpr std::uint32_t kEntryOverhead = 32;  // RFC 7541 §4.1
 
 // The encoder looks names up per response field: static indices grouped by name length (in
@@ -473,7 +474,8 @@ std::size_t decoded_bound(const EncodedString& s) noexcept {
 struct Decoder::Table {
     struct Entry {
         std::uint32_t offset;
-        std::uint32_t name_len;
+        std::uint32_t name_len : 31;  // an entry is at most max_size - 32 bytes (below 2^31)
+        std::uint32_t vetted : 1;     // a sink accepted the field when it was inserted
         std::uint32_t value_len;
     };
 
@@ -487,6 +489,7 @@ struct Decoder::Table {
     std::uint32_t count = 0;
 
     const Entry& entry(std::uint32_t i) const noexcept;  // 0 is the newest
+    Entry& newest() noexcept { return entries[(first + count - 1) % entries_cap]; }
     void copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept;
     std::string_view part(std::size_t offset, std::uint32_t len, char*& out) const noexcept;
     std::uint32_t evict_oldest() noexcept;  // returns the §4.1 size freed
@@ -605,7 +608,7 @@ void Decoder::Table::push(std::string_view name, std::string_view value, std::ui
     if (slot >= entries_cap) {
         slot -= entries_cap;
     }
-    entries[slot] = {data_tail, static_cast<std::uint32_t>(name.size()),
+    entries[slot] = {data_tail, static_cast<std::uint32_t>(name.size()), 0,
                      static_cast<std::uint32_t>(value.size())};
     for (std::string_view s : {name, value}) {
         if (s.empty()) {
@@ -667,7 +670,7 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
             field_seen = true;
             if (index <= kStaticCount) {
                 const StaticEntry& e = kStatic[index - 1];
-                deliver = deliver && sink.field(e.name, e.value, true, true);
+                deliver = deliver && sink.field(e.name, e.value, {true, true, false});
                 continue;
             }
             index -= kStaticCount + 1;
@@ -679,7 +682,7 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
             char* out = scratch.reserve(e.name_len + e.value_len);
             const std::string_view name = t->part(e.offset, e.name_len, out);
             const std::string_view value = t->part(e.offset + e.name_len, e.value_len, out);
-            deliver = deliver && sink.field(name, value, false, false);
+            deliver = deliver && sink.field(name, value, {false, false, e.vetted == 1});
             continue;
         }
         if ((first & 0xe0) == 0x20) {
@@ -744,10 +747,11 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
         if (!decoded(value_literal, out, value)) {
             return Status::Error;
         }
-        if (indexing) {
-            insert(name, value);
+        const bool inserted = indexing && insert(name, value);
+        deliver = deliver && sink.field(name, value, {static_name != nullptr, false, false});
+        if (inserted && deliver) {
+            table_->newest().vetted = 1;
         }
-        deliver = deliver && sink.field(name, value, static_name != nullptr, false);
     }
     return Status::Ok;
 }
@@ -808,6 +812,10 @@ std::size_t encode_field(std::uint8_t* out, std::string_view name,
     }
     p = write_value(p, m.name, value);
     return static_cast<std::size_t>(p - out);
+}
+
+std::size_t encode_static_name(std::uint8_t* out, std::uint8_t name_index, std::string_view value) noexcept {
+    return static_cast<std::size_t>(write_value(write_int(out, 0x00, 4, name_index), name_index, value) - out);
 }
 
 std::size_t encode_status(std::uint8_t* out, int status) noexcept {

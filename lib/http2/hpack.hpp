@@ -9,19 +9,28 @@
 /// table for request header blocks, and a stateless encoder for response and trailer fields.
 namespace blitz::http2::hpack {
 
+/// Where a decoded field's bytes come from.
+struct Origin {
+    bool name_static = false;   ///< the name belongs to the HPACK static table
+    bool value_static = false;  ///< so does the value
+    /// The field is a dynamic-table entry that a sink of this decoder accepted (returned true
+    /// for) when the entry was inserted: the same name and value, byte for byte. A sink whose
+    /// checks of a field depend only on its bytes may skip them.
+    bool vetted = false;
+};
+
 /// Receives decoded fields.
 ///
 /// Thread: called on the decoding thread, from inside Decoder::decode(). Lifetime: name and
 /// value are valid only during the call (they point into the input block, the dynamic table or
-/// a per-thread scratch buffer), unless name_static / value_static says the bytes belong to the
-/// HPACK static table, which lives for the program.
+/// a per-thread scratch buffer), unless the origin says the bytes belong to the HPACK static
+/// table, which lives for the program.
 class FieldSink {
 public:
     /// One field, in block order. Returning false stops delivery: decode() still processes the
     /// rest of the block (to keep the dynamic table in step with the encoder) but calls no sink
     /// again.
-    virtual bool field(std::string_view name, std::string_view value, bool name_static,
-                       bool value_static) = 0;
+    virtual bool field(std::string_view name, std::string_view value, Origin origin) = 0;
 
 protected:
     ~FieldSink() = default;
@@ -43,7 +52,8 @@ enum class Status : std::uint8_t {
 class Decoder {
 public:
     /// `max_size` is what we advertise as SETTINGS_HEADER_TABLE_SIZE: the largest table the
-    /// encoder may use, and the table size until the encoder sends a size update.
+    /// encoder may use, and the table size until the encoder sends a size update; below 2^31
+    /// (the config allows up to 65,536).
     explicit Decoder(std::uint32_t max_size) noexcept;
     ~Decoder();
     Decoder(const Decoder&) = delete;
@@ -90,6 +100,16 @@ std::size_t max_field_bytes(std::string_view name, std::string_view value) noexc
 ///
 /// Thread: any. Lifetime: stateless; needs no table size update ever.
 std::size_t encode_field(std::uint8_t* out, std::string_view name, std::string_view value) noexcept;
+
+/// Static-table indices of the names the server writes itself (RFC 7541 Appendix A).
+inline constexpr std::uint8_t kContentLengthIndex = 28;
+inline constexpr std::uint8_t kDateIndex = 33;
+
+/// Writes a field named by static entry `name_index` (1..61), as encode_field() writes a
+/// field whose name it found there: a literal without indexing. Room for max_field_bytes().
+///
+/// Thread: any. Lifetime: stateless.
+std::size_t encode_static_name(std::uint8_t* out, std::uint8_t name_index, std::string_view value) noexcept;
 
 /// Writes ":status" for a code in 100..999 at `out` (room: 5 bytes): indexed when the static
 /// table has it (200, 204, 206, 304, 400, 404, 500), else a literal without indexing with name

@@ -1,8 +1,6 @@
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
-#include <memory>
 
 namespace blitz::http2 {
 
@@ -10,20 +8,20 @@ namespace blitz::http2 {
 /// output handed to a sink): one buffer per thread serves every connection and grows to the
 /// largest need seen. Each use keeps its own thread_local instance.
 ///
+/// Trivially destructible on purpose: a thread_local with a destructor is reached through a
+/// guard variable, which in a shared library costs a __tls_get_addr call on every access. The
+/// buffer is freed at the thread's end by an owner that only grow() touches.
+///
 /// Thread: one per thread. Lifetime: the thread's.
 class Scratch {
 public:
     /// Room for `n` bytes; whatever the buffer held before is lost.
-    char* reserve(std::size_t n) {
-        if (n > cap_) {
-            cap_ = std::max({n, cap_ * 2, std::size_t{256}});
-            buf_ = std::make_unique_for_overwrite<char[]>(cap_);
-        }
-        return buf_.get();
-    }
+    char* reserve(std::size_t n) { return n <= cap_ ? buf_ : grow(n); }
 
 private:
-    std::unique_ptr<char[]> buf_;
+    char* grow(std::size_t n);
+
+    char* buf_ = nullptr;
     std::size_t cap_ = 0;
 };
 

@@ -135,26 +135,27 @@ struct ServerSession::HeadSink final : hpack::FieldSink {
 
     HeadSink(ServerSession& m, Stream* s, bool t) noexcept : me(m), st(s), trailers(t) {}
 
-    bool field(std::string_view n, std::string_view v, bool name_static, bool value_static) override {
+    bool field(std::string_view n, std::string_view v, hpack::Origin origin) override {
         if (st == nullptr) {
             return false;
         }
         if (!n.empty() && n[0] == ':') {
-            return pseudo(n, v, value_static);
+            return pseudo(n, v, origin);
         }
         regular_seen = true;
-        if (!lower_token(n) || !valid_value(v)) {
-            return bad();
-        }
-        // RFC 9113 §8.2.2: connection-specific fields make the message malformed; `te` may
-        // only say "trailers".
-        if (n == "te") {
-            if (!iequals(v, "trailers")) {
+        // A vetted field (one this connection indexed and accepted before) passed the checks
+        // that look at its bytes alone: the name, the value and RFC 9113 §8.2.2's
+        // connection-specific fields (`te` may only say "trailers"). Static names are
+        // lower-case tokens, static values hold no CR, LF or NUL.
+        if (!origin.vetted) {
+            if ((!origin.name_static && !lower_token(n)) || (!origin.value_static && !valid_value(v))) {
                 return bad();
             }
-        } else if (connection_specific(n)) {
-            return bad();
-        } else if (n == "content-length") {
+            if (n == "te" ? !iequals(v, "trailers") : connection_specific(n)) {
+                return bad();
+            }
+        }
+        if (n == "content-length") {
             if (trailers) {
                 return bad();  // framing belongs to the head (RFC 9110 §6.5.1)
             }
@@ -166,37 +167,40 @@ struct ServerSession::HeadSink final : hpack::FieldSink {
             }
             st->expected_length = len;
         }
-        (void)me.add_field(*st, n, v, !name_static, !value_static);
+        (void)me.add_field(*st, n, v, !origin.name_static, !origin.value_static);
         return true;
     }
 
-    bool pseudo(std::string_view n, std::string_view v, bool value_static) {
+    bool pseudo(std::string_view n, std::string_view v, hpack::Origin origin) {
         if (trailers || regular_seen) {
             return bad();
         }
         Arena& a = *st->arena;
+        // The static table's values of these fields (GET, POST, http, https, /, /index.html,
+        // an empty authority) all pass their checks.
+        const bool known = origin.vetted || origin.value_static;
         bool* seen = nullptr;
         if (n == ":method") {
             seen = &has_method;
-            if (!token(v)) {
+            if (!known && !token(v)) {
                 return bad();
             }
-            st->method = value_static ? v : a.copy(v);
+            st->method = origin.value_static ? v : a.copy(v);
         } else if (n == ":scheme") {
             seen = &has_scheme;
-            if (!valid_scheme(v)) {
+            if (!known && !valid_scheme(v)) {
                 return bad();
             }
-            st->scheme = value_static ? v : a.copy(v);
+            st->scheme = origin.value_static ? v : a.copy(v);
         } else if (n == ":authority") {
             seen = &has_authority;
-            if (!valid_value(v)) {
+            if (!known && !valid_value(v)) {
                 return bad();
             }
             st->authority = a.copy(v);
         } else if (n == ":path") {
             seen = &has_path;
-            if (v.empty() || !valid_value(v)) {
+            if (!known && (v.empty() || !valid_value(v))) {
                 return bad();
             }
             st->path = a.copy(v);  // always a copy: it is normalised in place
@@ -961,8 +965,16 @@ void ServerSession::write_headers(std::int32_t id, const std::uint8_t* block, st
     }
 }
 
-bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end_stream, bool trailers) {
-    std::size_t bound = 9 + 5;
+bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end_stream, bool trailers,
+                                 ServerFields own) {
+    char length[24];
+    std::string_view content_length;
+    if (own.content_length >= 0) {
+        const auto r = std::to_chars(length, length + sizeof length, own.content_length);
+        content_length = {length, static_cast<std::size_t>(r.ptr - length)};
+    }
+    std::size_t bound = 9 + 5 + hpack::max_field_bytes("date", own.date) +
+                        hpack::max_field_bytes("content-length", content_length);
     for (const Header& h : fields) {
         bound += hpack::max_field_bytes(h.name, h.value);
     }
@@ -979,20 +991,27 @@ bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end
             }
             return false;
         }
-        if (connection_specific(name)) {
+        if (connection_specific(name) || (name == "date" && !own.date.empty()) ||
+            (name == "content-length" && !content_length.empty())) {
             continue;
         }
         out += hpack::encode_field(out, name, h.value);
+    }
+    if (!own.date.empty()) {
+        out += hpack::encode_static_name(out, hpack::kDateIndex, own.date);
+    }
+    if (!content_length.empty()) {
+        out += hpack::encode_static_name(out, hpack::kContentLengthIndex, content_length);
     }
     write_headers(s.id, buf + 9, static_cast<std::size_t>(out - buf - 9), end_stream);
     return true;
 }
 
-bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body) {
+bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body, ServerFields own) {
     if (status < 100 || status > 999 || s.closing || in_ == In::Dead) {
         return false;
     }
-    if (!write_fields(s, status, fields, !has_body, false)) {
+    if (!write_fields(s, status, fields, !has_body, false, own)) {
         return false;
     }
     if (has_body) {

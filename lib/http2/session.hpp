@@ -150,6 +150,13 @@ struct Limits {
     std::uint64_t max_drain_bytes = 64 * 1024;
 };
 
+/// Fields the server adds to a response head itself, after the handler's; a handler's field
+/// of the same name is dropped. Their values are the server's own and not checked.
+struct ServerFields {
+    std::string_view date;             ///< empty: none
+    std::int64_t content_length = -1;  ///< -1: none
+};
+
 /// One server-side HTTP/2 connection's protocol state.
 ///
 /// Thread: its connection's. Lifetime: owned by the connection. Destroying it does not call
@@ -175,10 +182,10 @@ public:
     bool want_write() const noexcept;
 
     /// Sends the response head. `fields` may use any case (names are lower-cased) and lose
-    /// connection-specific fields (RFC 9113 §8.2.2). With `has_body` the body follows through
-    /// h2_body_ready(); otherwise the head ends the stream. False when a field cannot be sent
-    /// (CR, LF or NUL in a value, an invalid name) or the stream is gone.
-    bool respond(Stream& s, int status, Headers fields, bool has_body);
+    /// connection-specific fields (RFC 9113 §8.2.2); `own` follows them. With `has_body` the
+    /// body follows through h2_body_ready(); otherwise the head ends the stream. False when a
+    /// field cannot be sent (CR, LF or NUL in a value, an invalid name) or the stream is gone.
+    bool respond(Stream& s, int status, Headers fields, bool has_body, ServerFields own = {});
     /// Sends trailers and ends the stream (after the body's last byte was reported; a stream
     /// with response_trailers set has them sent this way by itself).
     bool trailers(Stream& s, Headers fields);
@@ -273,7 +280,7 @@ private:
     void write_rst(std::int32_t id, std::uint32_t error);
     /// HEADERS (and CONTINUATION beyond the client's frame size) carrying `block`.
     void write_headers(std::int32_t id, const std::uint8_t* block, std::size_t len, bool end_stream);
-    bool write_fields(Stream& s, int status, Headers fields, bool end_stream, bool trailers);
+    bool write_fields(Stream& s, int status, Headers fields, bool end_stream, bool trailers, ServerFields own = {});
     bool send_data(Stream& s);
 
     // Streams.

@@ -265,14 +265,11 @@ void H2Stream::finish_response() {
     http2::ServerSession& codec = session_.codec();
     std::string_view body = r.body();
     bool has_body = !is_head_ && status_has_body(r.status()) && !body.empty();
-    // Names in lower case, as HTTP/2 sends them: the encoder then takes them as they are.
-    r.set_header("date", arena_.copy(session_.connection().reactor_.date()));
-    if (status_has_body(r.status())) {
-        char len[24];
-        const auto res = std::to_chars(len, len + sizeof len, body.size());
-        r.set_header("content-length", arena_.copy({len, static_cast<std::size_t>(res.ptr - len)}));
-    }
-    if (!codec.respond(*this, r.status(), r.headers(), has_body)) {
+    // Date and Content-Length go straight into the head, as HTTP/1.1 writes them.
+    const http2::ServerFields own{
+        session_.connection().reactor_.date(),
+        status_has_body(r.status()) ? static_cast<std::int64_t>(body.size()) : -1};
+    if (!codec.respond(*this, r.status(), r.headers(), has_body, own)) {
         // A handler or filter set a field HTTP/2 cannot carry: never send it; answer 500.
         log(LogLevel::Warn, "invalid response from route \"%s\": answering 500",
             ex_.route() != nullptr ? ex_.route()->name.c_str() : "");

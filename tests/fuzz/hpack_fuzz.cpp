@@ -10,13 +10,15 @@
 // past it is an ASan report) and no longer than Huffman can make a block's bytes or the table
 // can hold; the table stays within max_size and its memory within max_size plus 12 bytes an
 // entry and 40 of bookkeeping; every decoded block's fields, encoded again by encode_field
-// (within max_field_bytes), decode back to the same fields; encode_status gives back its code.
+// (within max_field_bytes), decode back to the same fields; encode_status gives back its code;
+// a field the decoder calls vetted is one an earlier sink call accepted, byte for byte.
 
 #include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,20 +38,31 @@ void check(bool ok) {
     }
 }
 
+// Every field some sink of one decoder accepted (returned true for).
+using Accepted = std::set<std::pair<std::string, std::string>>;
+
 class Sink final : public hpack::FieldSink {
 public:
-    Sink(std::size_t limit, std::size_t stop_after) : limit_(limit), stop_after_(stop_after) {}
+    Sink(std::size_t limit, std::size_t stop_after, Accepted* accepted = nullptr)
+        : limit_(limit), stop_after_(stop_after), accepted_(accepted) {}
 
-    bool field(std::string_view name, std::string_view value, bool name_static,
-               bool value_static) override {
+    bool field(std::string_view name, std::string_view value, hpack::Origin origin) override {
         check(!stopped_);
         check(name.size() + value.size() <= limit_);
-        check(!value_static || name_static);
+        check(!origin.value_static || origin.name_static);
         // Static names are lower case and never empty.
-        check(!name_static ||
+        check(!origin.name_static ||
               (!name.empty() && (name[0] == ':' || (name[0] >= 'a' && name[0] <= 'z'))));
-        fields.emplace_back(std::string(name), std::string(value));
-        stopped_ = stop_after_ != 0 && fields.size() == stop_after_;
+        std::pair<std::string, std::string> f{name, value};
+        // A vetted field is one a sink accepted before; the decoding sinks refuse a value
+        // starting with 'x' (and stop), so refused entries are in the table too.
+        check(!origin.vetted || (accepted_ != nullptr && accepted_->contains(f)));
+        stopped_ = (stop_after_ != 0 && fields.size() + 1 == stop_after_) ||
+                   (accepted_ != nullptr && value.starts_with('x'));
+        if (!stopped_ && accepted_ != nullptr) {
+            accepted_->insert(f);
+        }
+        fields.push_back(std::move(f));
         return !stopped_;
     }
 
@@ -58,6 +71,7 @@ public:
 private:
     std::size_t limit_;
     std::size_t stop_after_;
+    Accepted* accepted_;
     bool stopped_ = false;
 };
 
@@ -116,6 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::uint32_t max_size = max_size_of(mode);
     const std::size_t stop_after = (mode >> 2) & 7;
     hpack::Decoder decoder(max_size);
+    Accepted accepted;
     std::size_t at = 1;
     while (at < size) {
         const std::size_t want = data[at++];
@@ -123,7 +138,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto block = std::make_unique<std::uint8_t[]>(len);
         std::copy(data + at, data + at + len, block.get());
         at += len;
-        Sink sink(field_limit(len, max_size), stop_after);
+        Sink sink(field_limit(len, max_size), stop_after, &accepted);
         const hpack::Status status = decoder.decode(block.get(), len, sink);
         check(decoder.table_size() <= max_size);
         check(decoder.heap_bytes() <= max_size + max_size / 32 * 12 + 40);

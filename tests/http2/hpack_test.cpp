@@ -4,14 +4,17 @@
 
 #include "http2/hpack.hpp"
 #include "http2/fields.hpp"
+#include "http/token.hpp"
 
 #include <nghttp2/nghttp2.h>
 
+#include <cctype>
 #include <cstdint>
 #include <limits>
 #include <random>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -27,13 +30,12 @@ using Bytes = std::vector<std::uint8_t>;
 
 struct Collect final : hpack::FieldSink {
     Fields fields;
-    std::vector<std::pair<bool, bool>> flags;
+    std::vector<std::tuple<bool, bool, bool>> origins;  // name_static, value_static, vetted
     std::size_t stop_after = std::numeric_limits<std::size_t>::max();
 
-    bool field(std::string_view name, std::string_view value, bool name_static,
-               bool value_static) override {
+    bool field(std::string_view name, std::string_view value, hpack::Origin origin) override {
         fields.emplace_back(std::string(name), std::string(value));
-        flags.emplace_back(name_static, value_static);
+        origins.emplace_back(origin.name_static, origin.value_static, origin.vetted);
         return fields.size() < stop_after;
     }
 };
@@ -222,7 +224,7 @@ TEST_CASE("hpack::Decoder decodes the field representations of RFC 7541 C.2", "[
         Collect sink;
         REQUIRE(decode(d, hex("82"), sink) == hpack::Status::Ok);
         CHECK(sink.fields == Fields{{":method", "GET"}});
-        CHECK(sink.flags[0] == std::pair{true, true});
+        CHECK(sink.origins[0] == std::tuple{true, true, false});
         CHECK(d.table_size() == 0);
     }
 }
@@ -663,7 +665,34 @@ TEST_CASE("hpack::Decoder updates the table after the sink asked to stop", "[hpa
     REQUIRE(decode(d, block, sink) == hpack::Status::Ok);
     CHECK(sink.fields == Fields{{":method", "GET"}});
     CHECK(d.table_size() == 2 * 36);
-    CHECK(decode_ok(d, bytes({0x80 | 62, 0x80 | 63})) == Fields{{"x-b", "v"}, {"x-a", "v"}});
+    Collect again;
+    REQUIRE(decode(d, bytes({0x80 | 62, 0x80 | 63}), again) == hpack::Status::Ok);
+    CHECK(again.fields == Fields{{"x-b", "v"}, {"x-a", "v"}});
+    // Inserted while no sink was listening: never accepted, so not vetted.
+    CHECK(again.origins == std::vector<std::tuple<bool, bool, bool>>{{false, false, false}, {false, false, false}});
+}
+
+TEST_CASE("hpack::Decoder vets exactly the entries a sink accepted when they were inserted", "[hpack]") {
+    hpack::Decoder d(4096);
+    Bytes block;
+    for (const char* name : {"x-a", "x-b", "x-c"}) {
+        block.push_back(0x40);
+        put_string(block, name);
+        put_string(block, "v");
+    }
+    Collect first;
+    first.stop_after = 2;  // accepts x-a, refuses x-b; x-c is inserted without a call
+    REQUIRE(decode(d, block, first) == hpack::Status::Ok);
+    CHECK(first.fields == Fields{{"x-a", "v"}, {"x-b", "v"}});
+    Collect sink;
+    // 62 is the newest (x-c), 64 the oldest (x-a); then a literal that names x-a's entry for
+    // its name only: a new field, not vetted.
+    Bytes next = bytes({0x80 | 62, 0x80 | 63, 0x80 | 64, 0x00 | 15, 64 - 15});
+    put_string(next, "w");
+    REQUIRE(decode(d, next, sink) == hpack::Status::Ok);
+    CHECK(sink.fields == Fields{{"x-c", "v"}, {"x-b", "v"}, {"x-a", "v"}, {"x-a", "w"}});
+    CHECK(sink.origins == std::vector<std::tuple<bool, bool, bool>>{
+                              {false, false, false}, {false, false, false}, {false, false, true}, {false, false, false}});
 }
 
 TEST_CASE("hpack::Decoder says which views point into the static table", "[hpack]") {
@@ -676,8 +705,51 @@ TEST_CASE("hpack::Decoder says which views point into the static table", "[hpack
     block.push_back(0x80 | 62);
     Collect sink;
     REQUIRE(decode(d, block, sink) == hpack::Status::Ok);
-    CHECK(sink.flags == std::vector<std::pair<bool, bool>>{
-                            {true, true}, {true, false}, {false, false}, {false, false}});
+    // The sink accepted x-a when it was inserted: the indexed reference is vetted.
+    CHECK(sink.origins == std::vector<std::tuple<bool, bool, bool>>{
+                              {true, true, false}, {true, false, false}, {false, false, false}, {false, false, true}});
+}
+
+TEST_CASE("http2::lower_name lowers and checks every byte at every position of short and long names", "[hpack]") {
+    blitz::Arena arena;
+    const std::string base = "Content-Length-X-Forwarded-9";
+    for (std::size_t len = 1; len <= base.size(); ++len) {
+        const std::string lowered = [&] {
+            std::string l = base.substr(0, len);
+            for (char& c : l) {
+                c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            }
+            return l;
+        }();
+        CHECK(blitz::http2::lower_name(arena, base.substr(0, len)) == lowered);
+        // Already lower case: the name itself comes back, not a copy.
+        CHECK(blitz::http2::lower_name(arena, lowered).data() == lowered.data());
+        for (std::size_t at = 0; at < len; ++at) {
+            for (int c = 0; c < 256; ++c) {
+                std::string name = base.substr(0, len);
+                name[at] = static_cast<char>(c);
+                std::string want = lowered;
+                want[at] = static_cast<char>(std::tolower(c));
+                INFO("length " << len << ", byte " << c << " at " << at);
+                if (blitz::http::is_tchar(static_cast<char>(c))) {
+                    CHECK(blitz::http2::lower_name(arena, name) == want);
+                } else {
+                    CHECK(blitz::http2::lower_name(arena, name).empty());
+                }
+            }
+            arena.reset();
+        }
+    }
+}
+
+TEST_CASE("http2::connection_specific names exactly RFC 9113's connection-specific fields", "[hpack]") {
+    for (const char* name : {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te"}) {
+        CHECK(blitz::http2::connection_specific(name));
+    }
+    for (const char* name : {"", "t", "tf", "trailer", "connections", "keep-alivf", "content-type", "upgrade-insecure-requests",
+                             "transfer-encodings", "proxy-connectioN"}) {
+        CHECK_FALSE(blitz::http2::connection_specific(name));
+    }
 }
 
 TEST_CASE("http2::valid_value finds NUL, CR and LF at every position of short and long values", "[hpack]") {

@@ -955,6 +955,32 @@ TEST_CASE("http2::ServerSession::respond lower-cases names and drops connection-
     CHECK(s.close_error == 0);
 }
 
+TEST_CASE("http2::ServerSession::respond writes the server's date and content-length in place of the handler's",
+          "[http2]") {
+    Pair p;
+    p.pump();
+    const std::int32_t id = p.get("/");
+    p.pump();
+    TestStream& s = p.handler.at(id);
+    const std::array<Header, 4> fields{Header{"Date", "yesterday"}, Header{"x-a", "1"},
+                                       Header{"Content-Length", "99"}, Header{"content-length", "98"}};
+    REQUIRE(p.server.respond(s, 404, Headers(fields), false,
+                             http2::ServerFields{"Fri, 27 Nov 2026 09:00:00 GMT", 1234567}));
+    p.pump();
+    const ClientStream& r = p.responses[id];
+    CHECK(r.status == 404);
+    CHECK(r.headers == std::vector<std::pair<std::string, std::string>>{
+                           {"x-a", "1"}, {"date", "Fri, 27 Nov 2026 09:00:00 GMT"}, {"content-length", "1234567"}});
+
+    // Without server fields, the handler's go out as they are.
+    const std::int32_t id2 = p.get("/");
+    p.pump();
+    REQUIRE(p.server.respond(p.handler.at(id2), 200, Headers(std::span(fields).first(3)), false));
+    p.pump();
+    CHECK(p.responses[id2].headers == std::vector<std::pair<std::string, std::string>>{
+                                          {"date", "yesterday"}, {"x-a", "1"}, {"content-length", "99"}});
+}
+
 TEST_CASE("http2::ServerSession::respond refuses fields HTTP/2 cannot carry", "[http2]") {
     Pair p;
     p.pump();
