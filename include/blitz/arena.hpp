@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace blitz {
@@ -24,7 +25,16 @@ public:
 
     /// `n` bytes aligned to `align` (a power of two, at most 16). Never fails: oversized
     /// requests get a block of their own.
-    void* allocate(std::size_t n, std::size_t align = alignof(std::max_align_t));
+    void* allocate(std::size_t n, std::size_t align = alignof(std::max_align_t)) {
+        // Inline while the current block has room (nearly every call), else a new block.
+        const auto aligned = (reinterpret_cast<std::uintptr_t>(cur_) + align - 1) & ~(align - 1);
+        if (cur_ != nullptr && aligned + n <= reinterpret_cast<std::uintptr_t>(end_)) {
+            cur_ = reinterpret_cast<char*>(aligned + n);
+            used_ += n;
+            return reinterpret_cast<void*>(aligned);
+        }
+        return allocate_block(n, align);
+    }
     /// A copy of `s` owned by the arena.
     std::string_view copy(std::string_view s);
     /// Gives every block back to the pool.
@@ -34,6 +44,8 @@ public:
 
 private:
     struct Block;
+
+    void* allocate_block(std::size_t n, std::size_t align);
     detail::BlockPool* pool_;
     Block* head_ = nullptr;
     char* cur_ = nullptr;

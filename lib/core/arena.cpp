@@ -57,14 +57,7 @@ namespace {
 constexpr std::size_t kHeader = (sizeof(void*) * 2 + 15) & ~std::size_t{15};
 }
 
-void* Arena::allocate(std::size_t n, std::size_t align) {
-    auto p = reinterpret_cast<std::uintptr_t>(cur_);
-    std::uintptr_t aligned = (p + align - 1) & ~(align - 1);
-    if (cur_ != nullptr && aligned + n <= reinterpret_cast<std::uintptr_t>(end_)) {
-        cur_ = reinterpret_cast<char*>(aligned + n);
-        used_ += n;
-        return reinterpret_cast<void*>(aligned);
-    }
+void* Arena::allocate_block(std::size_t n, std::size_t align) {
     const std::size_t pooled = detail::BlockPool::kBlockBytes;
     std::size_t want = kHeader + n + align;
     Block* b;
