@@ -84,6 +84,12 @@ constexpr std::array<StaticEntry, 61> kStatic = {{
 
 constexpr std::uint32_t kStaticCount = kStatic.size();
 static_assert(kStatic[kDateIndex - 1].name == "date" && kStatic[kContentLengthIndex - 1].name == "content-length");
+// The static table's only connection-specific name (RFC 9113 §8.2.2).
+static_assert(kStatic[kTransferEncodingIndex - 1].name == "transfer-encoding" &&
+              std::none_of(kStatic.begin(), kStatic.end(), [](const StaticEntry& e) {
+                  return e.name == "connection" || e.name == "keep-alive" || e.name == "proxy-connection" ||
+                         e.name == "upgrade" || e.name == "te";
+              }));
 constexpr std::uint32_t kEntryOverhead = 32;  // RFC 7541 §4.1
 
 // The encoder looks names up per response field: static indices grouped by name length (in
@@ -141,6 +147,113 @@ StaticMatch find_static(std::string_view name, std::string_view value) noexcept 
     }
     return m;
 }
+
+// Names looked up in any case. A name's key is up to four little-endian words of its bytes:
+// from 8 bytes on, each whole word and then the last 8 bytes (overlapping); 4..7 bytes, the
+// first and the last four; 1..3 bytes, the first, middle and last byte. A static name's mask has
+// 0x20 in the key bytes that are letters, so (key | mask) == the static key exactly when the
+// name is the static one in any case.
+struct NameKey {
+    std::array<std::uint64_t, 4> word{};
+};
+
+constexpr std::uint64_t le_bytes(const char* p, std::size_t n) noexcept {
+    std::uint64_t w = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        w |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    }
+    return w;
+}
+
+template <typename Load8, typename Load4, typename Byte>
+constexpr NameKey make_key(std::size_t n, Load8 load8, Load4 load4, Byte byte) noexcept {
+    NameKey k;
+    if (n >= 8) {
+        std::size_t w = 0;
+        for (; w < n / 8; ++w) {
+            k.word[w] = load8(8 * w);
+        }
+        k.word[w] = load8(n - 8);
+    } else if (n >= 4) {
+        k.word[0] = load4(0) | load4(n - 4) << 32;
+    } else if (n > 0) {
+        k.word[0] = byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16;
+    }
+    return k;
+}
+
+constexpr NameKey key_of(std::string_view s) noexcept {
+    return make_key(
+        s.size(), [&](std::size_t at) { return le_bytes(s.data() + at, 8); },
+        [&](std::size_t at) { return le_bytes(s.data() + at, 4); },
+        [&](std::size_t at) { return std::uint64_t{static_cast<unsigned char>(s[at])}; });
+}
+
+constexpr std::size_t key_words(std::size_t n) noexcept { return n >= 8 ? n / 8 + 1 : 1; }
+
+struct CaselessName {
+    NameKey key;
+    NameKey letters;
+};
+
+constexpr std::array<CaselessName, kStaticCount> kCaseless = [] {
+    std::array<CaselessName, kStaticCount> t{};
+    for (std::size_t i = 0; i < kStaticCount; ++i) {
+        const std::string_view name = kStatic[i].name;
+        std::array<char, kLongestStaticName> mask{};
+        for (std::size_t j = 0; j < name.size(); ++j) {
+            mask[j] = name[j] >= 'a' && name[j] <= 'z' ? 0x20 : 0;
+        }
+        t[i] = {key_of(name), key_of({mask.data(), name.size()})};
+    }
+    return t;
+}();
+
+// The first regular (not pseudo) static entry.
+constexpr std::uint8_t kFirstRegular = 15;
+static_assert(kStatic[kFirstRegular - 2].name == ":status" && kStatic[kFirstRegular - 1].name[0] != ':');
+
+}  // namespace
+
+std::uint8_t regular_static_name(std::string_view name) noexcept {
+    const std::size_t n = name.size();
+    if (n == 0 || n > kLongestStaticName) {
+        return 0;
+    }
+    const char* const p = name.data();
+    const NameKey key = make_key(
+        n,
+        [p](std::size_t at) {
+            std::uint64_t w;
+            std::memcpy(&w, p + at, 8);
+            return w;
+        },
+        [p](std::size_t at) {
+            std::uint32_t w;
+            std::memcpy(&w, p + at, 4);
+            return std::uint64_t{w};
+        },
+        [p](std::size_t at) { return std::uint64_t{static_cast<unsigned char>(p[at])}; });
+    const std::size_t words = key_words(n);
+    const std::size_t end = kBuckets.start[n + 1];
+    for (std::size_t b = kBuckets.start[n]; b < end; ++b) {
+        const std::uint8_t i = kBuckets.index[b];
+        if (i < kFirstRegular) {
+            continue;
+        }
+        const CaselessName& c = kCaseless[i - 1];
+        bool same = true;
+        for (std::size_t w = 0; w < words; ++w) {
+            same &= (key.word[w] | c.letters.word[w]) == c.key.word[w];
+        }
+        if (same) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------
 // Huffman code (RFC 7541 Appendix B). It is canonical: codes are handed out in order of
@@ -361,18 +474,6 @@ bool read_int(const std::uint8_t*& p, const std::uint8_t* end, unsigned prefix,
     }
     // More continuation bytes than any 32-bit value needs: padding with 0x80 bytes.
     return false;
-}
-
-std::size_t int_bytes(std::size_t v, unsigned prefix) noexcept {
-    const std::size_t max_prefix = (std::size_t{1} << prefix) - 1;
-    if (v < max_prefix) {
-        return 1;
-    }
-    std::size_t n = 2;
-    for (v -= max_prefix; v >= 0x80; v >>= 7) {
-        ++n;
-    }
-    return n;
 }
 
 std::uint8_t* write_int(std::uint8_t* out, std::uint8_t first, unsigned prefix,
@@ -758,11 +859,6 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
 
 // ---------------------------------------------------------------------------------------------
 // Encoder
-
-std::size_t max_field_bytes(std::string_view name, std::string_view value) noexcept {
-    // Representation byte plus a second byte for name indices 15..61, or a literal name.
-    return 2 + int_bytes(name.size(), 7) + name.size() + int_bytes(value.size(), 7) + value.size();
-}
 
 namespace {
 

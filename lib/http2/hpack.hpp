@@ -87,10 +87,14 @@ private:
     std::uint32_t size_ = 0;        // §4.1 size of the entries held
 };
 
-/// Bytes encode_field() may write at most for a field.
+/// Bytes encode_field() or encode_static_name() may write at most for a field: the
+/// representation byte, a second one for a name index beyond 14, and each string with its
+/// length (a 7-bit prefix and at most ten more bytes for a 64-bit length).
 ///
 /// Thread: any. Lifetime: stateless.
-std::size_t max_field_bytes(std::string_view name, std::string_view value) noexcept;
+constexpr std::size_t max_field_bytes(std::string_view name, std::string_view value) noexcept {
+    return 2 + 11 + name.size() + 11 + value.size();
+}
 
 /// Writes one response or trailer field at `out` (room for max_field_bytes()) and returns the
 /// bytes written. There is no dynamic table: a static entry matching name and value is indexed
@@ -104,6 +108,14 @@ std::size_t encode_field(std::uint8_t* out, std::string_view name, std::string_v
 /// Static-table indices of the names the server writes itself (RFC 7541 Appendix A).
 inline constexpr std::uint8_t kContentLengthIndex = 28;
 inline constexpr std::uint8_t kDateIndex = 33;
+/// The static table's only connection-specific name (RFC 9113 §8.2.2).
+inline constexpr std::uint8_t kTransferEncodingIndex = 57;
+
+/// The static-table index of `name` in any case (RFC 9110 §5.1: names are case-insensitive),
+/// among the regular names (15..61: not the pseudo-fields); 0 if it is none of them.
+///
+/// Thread: any. Lifetime: stateless.
+std::uint8_t regular_static_name(std::string_view name) noexcept;
 
 /// Writes a field named by static entry `name_index` (1..61), as encode_field() writes a
 /// field whose name it found there: a literal without indexing. Room for max_field_bytes().

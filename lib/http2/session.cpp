@@ -117,6 +117,30 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
 // A header block while it is encoded.
 [[gnu::tls_model("initial-exec")]] thread_local Scratch block_scratch;
 
+// A client names the same authority in every request: the last one found valid on this thread
+// is remembered, and an equal one needs only a compare.
+struct LastAuthority {
+    static constexpr std::size_t kMax = 64;
+    char bytes[kMax];
+    std::uint8_t len = 0;  // 0: none yet
+};
+[[gnu::tls_model("initial-exec")]] thread_local LastAuthority last_authority;
+
+bool valid_authority(std::string_view a) noexcept {
+    LastAuthority& last = last_authority;
+    if (a.size() == last.len && std::memcmp(a.data(), last.bytes, a.size()) == 0) {
+        return true;
+    }
+    if (!http::valid_authority(a)) {
+        return false;
+    }
+    if (a.size() <= LastAuthority::kMax) {
+        std::memcpy(last.bytes, a.data(), a.size());
+        last.len = static_cast<std::uint8_t>(a.size());
+    }
+    return true;
+}
+
 }  // namespace
 
 // Receives one decoded header block: a request head (with its RFC 9113 §8.3.1 pseudo-header
@@ -984,6 +1008,21 @@ bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end
         out += hpack::encode_status(out, status);
     }
     for (const Header& h : fields) {
+        // A static name in any case (most response fields) is a valid name: written by index.
+        if (const std::uint8_t index = hpack::regular_static_name(h.name); index != 0) {
+            if (index == hpack::kTransferEncodingIndex || (index == hpack::kDateIndex && !own.date.empty()) ||
+                (index == hpack::kContentLengthIndex && !content_length.empty())) {
+                continue;
+            }
+            if (!valid_value(h.value)) {
+                if (trailers) {
+                    continue;
+                }
+                return false;
+            }
+            out += hpack::encode_static_name(out, index, h.value);
+            continue;
+        }
         const std::string_view name = lower_name(*s.arena, h.name);
         if (name.empty() || !valid_value(h.value)) {
             if (trailers) {
@@ -1021,6 +1060,29 @@ bool ServerSession::respond(Stream& s, int status, Headers fields, bool has_body
         s.response_done = true;
         response_end(s);
     }
+    return true;
+}
+
+bool ServerSession::respond_whole(Stream& s, int status, Headers fields, std::string_view body, ServerFields own,
+                                  bool& sent) {
+    sent = false;
+    const auto n = static_cast<std::int64_t>(body.size());
+    if (n > peer_max_frame_ || n > send_window_ || n > s.send_window || s.response_trailers.size() > 0) {
+        return respond(s, status, fields, true, own);
+    }
+    if (status < 100 || status > 999 || s.closing || in_ == In::Dead ||
+        !write_fields(s, status, fields, false, false, own)) {
+        return false;
+    }
+    std::uint8_t head[9];
+    put_head(head, static_cast<std::uint32_t>(n), kData, kEndStream, s.id);
+    handler_.h2_write(head, 9);
+    handler_.h2_write(reinterpret_cast<const std::uint8_t*>(body.data()), body.size());
+    send_window_ -= n;
+    s.send_window -= n;
+    s.response_done = true;
+    sent = true;
+    response_end(s);
     return true;
 }
 
@@ -1159,7 +1221,7 @@ void ServerSession::finish_head(Stream& s, bool end_stream) {
         status = 400;
         reason = "host does not match :authority";
     }
-    if (status == 0 && !head.authority.empty() && !http::valid_authority(head.authority)) {
+    if (status == 0 && !head.authority.empty() && !valid_authority(head.authority)) {
         status = 400;
         reason = "invalid authority";
     }

@@ -186,6 +186,12 @@ public:
     /// body follows through h2_body_ready(); otherwise the head ends the stream. False when a
     /// field cannot be sent (CR, LF or NUL in a value, an invalid name) or the stream is gone.
     bool respond(Stream& s, int status, Headers fields, bool has_body, ServerFields own = {});
+    /// respond() for a body that is at hand whole (not empty): when the windows and the frame
+    /// size allow, it goes out at once in one DATA frame that ends the stream (copied), and
+    /// `sent` is set; otherwise it is to come through h2_body_ready() as after respond() with
+    /// `has_body`.
+    bool respond_whole(Stream& s, int status, Headers fields, std::string_view body, ServerFields own,
+                       bool& sent);
     /// Sends trailers and ends the stream (after the body's last byte was reported; a stream
     /// with response_trailers set has them sent this way by itself).
     bool trailers(Stream& s, Headers fields);

@@ -269,7 +269,9 @@ void H2Stream::finish_response() {
     const http2::ServerFields own{
         session_.connection().reactor_.date(),
         status_has_body(r.status()) ? static_cast<std::int64_t>(body.size()) : -1};
-    if (!codec.respond(*this, r.status(), r.headers(), has_body, own)) {
+    bool body_sent = false;
+    if (!(has_body ? codec.respond_whole(*this, r.status(), r.headers(), body, own, body_sent)
+                   : codec.respond(*this, r.status(), r.headers(), false, own))) {
         // A handler or filter set a field HTTP/2 cannot carry: never send it; answer 500.
         log(LogLevel::Warn, "invalid response from route \"%s\": answering 500",
             ex_.route() != nullptr ? ex_.route()->name.c_str() : "");
@@ -285,9 +287,11 @@ void H2Stream::finish_response() {
         }
     }
     if (has_body) {
-        body_queue().push_copy(body.data(), static_cast<std::uint32_t>(body.size()));
         bytes_sent_ += body.size();
-        watch_stall();
+        if (!body_sent) {
+            body_queue().push_copy(body.data(), static_cast<std::uint32_t>(body.size()));
+            watch_stall();
+        }
     }
     body_end_ = true;
     complete();

@@ -8,6 +8,7 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdint>
 #include <limits>
@@ -708,6 +709,60 @@ TEST_CASE("hpack::Decoder says which views point into the static table", "[hpack
     // The sink accepted x-a when it was inserted: the indexed reference is vetted.
     CHECK(sink.origins == std::vector<std::tuple<bool, bool, bool>>{
                               {true, true, false}, {true, false, false}, {false, false, false}, {false, false, true}});
+}
+
+TEST_CASE("hpack::regular_static_name finds the static names in any case and nothing else", "[hpack]") {
+    const std::vector<std::pair<std::string, int>> names{
+        {"accept-charset", 15}, {"accept-encoding", 16}, {"accept-language", 17}, {"accept-ranges", 18},
+        {"accept", 19}, {"access-control-allow-origin", 20}, {"age", 21}, {"allow", 22},
+        {"authorization", 23}, {"cache-control", 24}, {"content-disposition", 25},
+        {"content-encoding", 26}, {"content-language", 27}, {"content-length", 28},
+        {"content-location", 29}, {"content-range", 30}, {"content-type", 31}, {"cookie", 32},
+        {"date", 33}, {"etag", 34}, {"expect", 35}, {"expires", 36}, {"from", 37}, {"host", 38},
+        {"if-match", 39}, {"if-modified-since", 40}, {"if-none-match", 41}, {"if-range", 42},
+        {"if-unmodified-since", 43}, {"last-modified", 44}, {"link", 45}, {"location", 46},
+        {"max-forwards", 47}, {"proxy-authenticate", 48}, {"proxy-authorization", 49}, {"range", 50},
+        {"referer", 51}, {"refresh", 52}, {"retry-after", 53}, {"server", 54}, {"set-cookie", 55},
+        {"strict-transport-security", 56}, {"transfer-encoding", 57}, {"user-agent", 58}, {"vary", 59},
+        {"via", 60}, {"www-authenticate", 61}};
+    const auto reference = [&names](std::string s) {
+        for (char& ch : s) {
+            ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        }
+        const auto it = std::find_if(names.begin(), names.end(), [&s](const auto& e) { return e.first == s; });
+        return it == names.end() ? 0 : it->second;
+    };
+    for (const auto& [name, index] : names) {
+        INFO(name);
+        std::string upper = name;
+        std::string mixed = name;
+        for (std::size_t i = 0; i < name.size(); ++i) {
+            upper[i] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[i])));
+            if (i % 2 == 0) {
+                mixed[i] = upper[i];
+            }
+        }
+        CHECK(hpack::regular_static_name(name) == index);
+        CHECK(hpack::regular_static_name(upper) == index);
+        CHECK(hpack::regular_static_name(mixed) == index);
+        // Any other byte at any position (but the same letter in the other case): whatever name
+        // that makes, compared in lower case.
+        for (std::size_t at = 0; at < name.size(); ++at) {
+            for (int c = 0; c < 256; ++c) {
+                std::string other = name;
+                other[at] = static_cast<char>(c);
+                if (std::tolower(c) == name[at]) {
+                    continue;
+                }
+                INFO("byte " << c << " at " << at);
+                CHECK(hpack::regular_static_name(other) == reference(other));
+            }
+        }
+    }
+    for (const char* other : {"", ":authority", ":path", ":status", ":method", "x-date", "dat", "datee", "content-typ",
+                              "access-control-allow-origin2"}) {
+        CHECK(hpack::regular_static_name(other) == 0);
+    }
 }
 
 TEST_CASE("http2::lower_name lowers and checks every byte at every position of short and long names", "[hpack]") {

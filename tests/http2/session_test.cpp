@@ -1055,6 +1055,38 @@ TEST_CASE("http2::ServerSession waits for a deferred body and resumes it", "[htt
     CHECK(s.closed);
 }
 
+TEST_CASE("http2::ServerSession::respond_whole sends a body that fits at once, else through h2_body_ready",
+          "[http2]") {
+    Pair p;
+    p.pump();
+    const std::int32_t small = p.get("/");
+    const std::int32_t large = p.get("/");
+    p.pump();
+    bool sent = false;
+    REQUIRE(p.server.respond_whole(p.handler.at(small), 200, Headers(), "hello", {}, sent));
+    CHECK(sent);
+    CHECK(p.handler.at(small).response_done);
+    p.pump();
+    CHECK(p.responses[small].body == "hello");
+    CHECK(p.responses[small].end_stream);
+    CHECK(p.handler.at(small).out_sent == 0);  // never asked through h2_body_ready
+    CHECK(p.handler.at(small).closed);
+
+    // Beyond one frame (16 KiB): the head goes, the body waits for h2_body_ready.
+    const std::string body(20'000, 'b');
+    TestStream& s = p.handler.at(large);
+    REQUIRE(p.server.respond_whole(s, 200, Headers(), body, {}, sent));
+    CHECK_FALSE(sent);
+    CHECK_FALSE(s.response_done);
+    s.out_body = body;
+    s.out_last = true;
+    p.server.resume_body(s);
+    p.pump();
+    CHECK(p.responses[large].body == body);
+    CHECK(p.responses[large].end_stream);
+    CHECK(s.out_sent == body.size());
+}
+
 TEST_CASE("http2::ServerSession sends response trailers after the body", "[http2]") {
     Pair p;
     p.pump();
