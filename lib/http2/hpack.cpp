@@ -93,8 +93,7 @@ static_assert(kStatic[kTransferEncodingIndex - 1].name == "transfer-encoding" &&
 constexpr std::uint32_t kEntryOverhead = 32;  // RFC 7541 §4.1
 
 // The encoder looks names up per response field: static indices grouped by name length (in
-// index order within a length, so the first match is the lowest index), compared first by
-// their first character.
+// index order within a length, so the first match is the lowest index).
 constexpr std::size_t kLongestStaticName = 27;  // access-control-allow-origin
 
 struct Buckets {
@@ -119,34 +118,6 @@ constexpr Buckets make_buckets() {
 
 constexpr Buckets kBuckets = make_buckets();
 static_assert(kBuckets.start[kLongestStaticName + 1] == kStaticCount, "a static name is longer");
-
-struct StaticMatch {
-    std::uint8_t name = 0;   // lowest index with this name, 0 if none
-    std::uint8_t field = 0;  // index with this name and value, 0 if none
-};
-
-StaticMatch find_static(std::string_view name, std::string_view value) noexcept {
-    StaticMatch m;
-    if (name.empty() || name.size() > kLongestStaticName) {
-        return m;
-    }
-    const std::size_t end = kBuckets.start[name.size() + 1];
-    for (std::size_t k = kBuckets.start[name.size()]; k < end; ++k) {
-        const std::uint8_t i = kBuckets.index[k];
-        const StaticEntry& e = kStatic[i - 1];
-        if (e.name[0] != name[0] || e.name != name) {
-            continue;
-        }
-        if (m.name == 0) {
-            m.name = i;
-        }
-        if (e.value == value) {
-            m.field = i;
-            break;
-        }
-    }
-    return m;
-}
 
 // Names looked up in any case. A name's key is up to four little-endian words of its bytes:
 // from 8 bytes on, each whole word and then the last 8 bytes (overlapping); 4..7 bytes, the
@@ -571,8 +542,9 @@ std::size_t decoded_bound(const EncodedString& s) noexcept {
 
 // Names and values are stored back to back in a ring of bytes (an entry's may wrap around its
 // end), and a ring of entries says where each begins; both hold the oldest entry first and grow
-// on demand up to what max_size allows. Decoder keeps the §4.1 accounting and eviction policy.
-struct Decoder::Table {
+// on demand up to what max_size allows. Decoder and Encoder keep the §4.1 accounting and the
+// eviction policy.
+struct DynamicTable {
     struct Entry {
         std::uint32_t offset;
         std::uint32_t name_len : 31;  // an entry is at most max_size - 32 bytes (below 2^31)
@@ -593,6 +565,7 @@ struct Decoder::Table {
     Entry& newest() noexcept { return entries[(first + count - 1) % entries_cap]; }
     void copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept;
     std::string_view part(std::size_t offset, std::uint32_t len, char*& out) const noexcept;
+    bool holds(const Entry& e, std::string_view name, std::string_view value) const noexcept;
     std::uint32_t evict_oldest() noexcept;  // returns the §4.1 size freed
     void push(std::string_view name, std::string_view value, std::uint32_t max_size);
     void grow_data(std::uint32_t need, std::uint32_t max_size);
@@ -600,8 +573,8 @@ struct Decoder::Table {
 };
 
 // Every HTTP/2 connection embeds a Decoder, and idle memory per connection is held to h2o's (726
-// bytes): an idle decoder is the table pointer and three sizes, everything else is in Table.
-static_assert(sizeof(Decoder) <= 24, "the dynamic table's state belongs in Decoder::Table");
+// bytes): an idle decoder is the table pointer and three sizes, everything else is in DynamicTable.
+static_assert(sizeof(Decoder) <= 24, "the dynamic table's state belongs in DynamicTable");
 
 Decoder::Decoder(std::uint32_t max_size) noexcept : max_size_(max_size), limit_(max_size) {}
 
@@ -611,11 +584,11 @@ std::size_t Decoder::heap_bytes() const noexcept {
     if (table_ == nullptr) {
         return 0;
     }
-    const Table& t = *table_;
-    return sizeof(Table) + t.data_cap + std::size_t{t.entries_cap} * sizeof(Table::Entry);
+    const DynamicTable& t = *table_;
+    return sizeof(DynamicTable) + t.data_cap + std::size_t{t.entries_cap} * sizeof(DynamicTable::Entry);
 }
 
-const Decoder::Table::Entry& Decoder::Table::entry(std::uint32_t i) const noexcept {
+const DynamicTable::Entry& DynamicTable::entry(std::uint32_t i) const noexcept {
     std::uint32_t slot = first + count - 1 - i;
     if (slot >= entries_cap) {
         slot -= entries_cap;
@@ -623,7 +596,7 @@ const Decoder::Table::Entry& Decoder::Table::entry(std::uint32_t i) const noexce
     return entries[slot];
 }
 
-void Decoder::Table::copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept {
+void DynamicTable::copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept {
     if (offset >= data_cap) {
         offset -= data_cap;
     }
@@ -636,7 +609,7 @@ void Decoder::Table::copy_out(std::size_t offset, std::uint32_t len, char* out) 
     }
 }
 
-std::string_view Decoder::Table::part(std::size_t offset, std::uint32_t len,
+std::string_view DynamicTable::part(std::size_t offset, std::uint32_t len,
                                       char*& out) const noexcept {
     if (offset >= data_cap) {
         offset -= data_cap;
@@ -651,7 +624,65 @@ std::string_view Decoder::Table::part(std::size_t offset, std::uint32_t len,
     return v;
 }
 
-std::uint32_t Decoder::Table::evict_oldest() noexcept {
+namespace {
+
+// Whether n bytes at a and b are equal: up to 16 bytes with overlapping word loads inside both
+// ranges (a name, a short value), longer ones by memcmp.
+bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+    auto load8 = [](const char* p) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        return w;
+    };
+    auto load4 = [](const char* p) {
+        std::uint32_t w;
+        std::memcpy(&w, p, 4);
+        return w;
+    };
+    if (n > 16) {
+        return std::memcmp(a, b, n) == 0;
+    }
+    if (n >= 8) {
+        return ((load8(a) ^ load8(b)) | (load8(a + n - 8) ^ load8(b + n - 8))) == 0;
+    }
+    if (n >= 4) {
+        return ((load4(a) ^ load4(b)) | (load4(a + n - 4) ^ load4(b + n - 4))) == 0;
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        if (a[i] != b[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+bool DynamicTable::holds(const Entry& e, std::string_view name, std::string_view value) const noexcept {
+    if (e.name_len != name.size() || e.value_len != value.size()) {
+        return false;
+    }
+    const char* const d = data.get();
+    if (std::size_t{e.offset} + e.name_len + e.value_len <= data_cap) {
+        return same_bytes(d + e.offset + e.name_len, value.data(), value.size()) &&
+               same_bytes(d + e.offset, name.data(), name.size());
+    }
+    // Name and value are back to back from e.offset, wrapping around the ring's end.
+    auto same = [this](std::size_t offset, std::string_view s) {
+        if (s.empty()) {
+            return true;
+        }
+        if (offset >= data_cap) {
+            offset -= data_cap;
+        }
+        const std::size_t head = std::min<std::size_t>(s.size(), data_cap - offset);
+        return std::memcmp(data.get() + offset, s.data(), head) == 0 &&
+               std::memcmp(data.get(), s.data() + head, s.size() - head) == 0;
+    };
+    return same(e.offset, name) && same(std::size_t{e.offset} + e.name_len, value);
+}
+
+std::uint32_t DynamicTable::evict_oldest() noexcept {
     const Entry& e = entries[first];
     const std::uint32_t bytes = e.name_len + e.value_len;
     data_used -= bytes;
@@ -666,7 +697,7 @@ std::uint32_t Decoder::Table::evict_oldest() noexcept {
     return bytes + kEntryOverhead;
 }
 
-void Decoder::Table::grow_data(std::uint32_t need, std::uint32_t max_size) {
+void DynamicTable::grow_data(std::uint32_t need, std::uint32_t max_size) {
     const std::uint32_t cap =
         std::min(max_size, std::max({data_cap * 2, need, std::uint32_t{256}}));
     auto grown = std::make_unique_for_overwrite<char[]>(cap);
@@ -684,7 +715,7 @@ void Decoder::Table::grow_data(std::uint32_t need, std::uint32_t max_size) {
     data_tail = offset;
 }
 
-void Decoder::Table::grow_entries(std::uint32_t max_size) {
+void DynamicTable::grow_entries(std::uint32_t max_size) {
     const std::uint32_t most = max_size / kEntryOverhead;
     const std::uint32_t cap = std::min(most, std::max(entries_cap * 2, std::uint32_t{8}));
     auto grown = std::make_unique_for_overwrite<Entry[]>(cap);
@@ -697,7 +728,7 @@ void Decoder::Table::grow_entries(std::uint32_t max_size) {
 }
 
 // The caller has evicted enough for the entry to fit in a table of max_size.
-void Decoder::Table::push(std::string_view name, std::string_view value, std::uint32_t max_size) {
+void DynamicTable::push(std::string_view name, std::string_view value, std::uint32_t max_size) {
     const auto bytes = static_cast<std::uint32_t>(name.size() + value.size());
     if (data_used + bytes > data_cap) {
         grow_data(data_used + bytes, max_size);
@@ -732,7 +763,7 @@ void Decoder::evict_to(std::uint32_t limit) noexcept {
     if (size_ <= limit) {
         return;
     }
-    Table& t = *table_;  // size_ > 0: there was an insertion
+    DynamicTable& t = *table_;  // size_ > 0: there was an insertion
     while (size_ > limit) {
         size_ -= t.evict_oldest();
     }
@@ -747,7 +778,7 @@ bool Decoder::insert(std::string_view name, std::string_view value) {
     }
     evict_to(limit_ - static_cast<std::uint32_t>(size));
     if (table_ == nullptr) {
-        table_ = std::make_unique<Table>();
+        table_ = std::make_unique<DynamicTable>();
     }
     table_->push(name, value, max_size_);
     size_ += static_cast<std::uint32_t>(size);
@@ -775,11 +806,11 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
                 continue;
             }
             index -= kStaticCount + 1;
-            const Table* const t = table_.get();
+            const DynamicTable* const t = table_.get();
             if (t == nullptr || index >= t->count) {
                 return Status::Error;
             }
-            const Table::Entry& e = t->entry(index);
+            const DynamicTable::Entry& e = t->entry(index);
             char* out = scratch.reserve(e.name_len + e.value_len);
             const std::string_view name = t->part(e.offset, e.name_len, out);
             const std::string_view value = t->part(e.offset + e.name_len, e.value_len, out);
@@ -806,8 +837,8 @@ Status Decoder::decode(const std::uint8_t* block, std::size_t len, FieldSink& si
         field_seen = true;
         EncodedString name_literal;
         const StaticEntry* static_name = nullptr;
-        const Table* const t = table_.get();
-        const Table::Entry* dynamic_name = nullptr;
+        const DynamicTable* const t = table_.get();
+        const DynamicTable::Entry* dynamic_name = nullptr;
         if (index == 0) {
             if (!read_string(p, end, name_literal)) {
                 return Status::Error;
@@ -894,25 +925,81 @@ std::uint8_t* write_value(std::uint8_t* out, std::uint8_t name_index, std::strin
 
 }  // namespace
 
-std::size_t encode_field(std::uint8_t* out, std::string_view name,
-                         std::string_view value) noexcept {
-    const StaticMatch m = find_static(name, value);
-    if (m.field != 0) {
-        *out = static_cast<std::uint8_t>(0x80 | m.field);  // §6.1
-        return 1;
+Encoder::Encoder() noexcept = default;
+
+Encoder::~Encoder() = default;
+
+std::size_t Encoder::heap_bytes() const noexcept {
+    if (table_ == nullptr) {
+        return 0;
     }
-    // §6.2.2: literal without indexing, the name by static index (4-bit prefix) or literal.
-    std::uint8_t* p = write_int(out, 0x00, 4, m.name);
-    if (m.name == 0) {
+    const DynamicTable& t = *table_;
+    return sizeof(DynamicTable) + t.data_cap + std::size_t{t.entries_cap} * sizeof(DynamicTable::Entry);
+}
+
+void Encoder::peer_table_size(std::uint32_t bytes) noexcept {
+    // RFC 7541 §4.2: a SETTINGS_HEADER_TABLE_SIZE below what the peer's decoder last heard
+    // from us must be answered by a size update at the start of the next block (the smallest
+    // one, if several came); a larger one needs nothing, our table stays as it is.
+    if (bytes >= decoder_max_) {
+        return;
+    }
+    update_ = std::min(update_, bytes);
+    limit_ = std::min(limit_, bytes);
+    evict_to(limit_);
+}
+
+std::size_t Encoder::begin_block(std::uint8_t* out) noexcept {
+    if (update_ == kNoUpdate) {
+        return 0;
+    }
+    decoder_max_ = update_;
+    update_ = kNoUpdate;
+    return static_cast<std::size_t>(write_int(out, 0x20, 5, decoder_max_) - out);  // §6.3
+}
+
+void Encoder::evict_to(std::uint32_t limit) noexcept {
+    while (size_ > limit) {
+        size_ -= table_->evict_oldest();
+    }
+}
+
+std::size_t Encoder::encode(std::uint8_t* out, std::uint8_t static_name, std::string_view name,
+                            std::string_view value) {
+    if (table_ != nullptr) {
+        const DynamicTable& t = *table_;
+        for (std::uint32_t i = 0; i < t.count; ++i) {
+            if (t.holds(t.entry(i), name, value)) {
+                return static_cast<std::size_t>(write_int(out, 0x80, 7, kStaticCount + 1 + i) - out);  // §6.1
+            }
+        }
+    }
+    // Small fields are indexed (§6.2.1), the table keeping the newest; Set-Cookie values are
+    // per client and never are (a shared table would only mix them with other responses').
+    const std::uint64_t size = std::uint64_t{name.size()} + value.size() + kEntryOverhead;
+    if (static_name == kSetCookieIndex || size > limit_ / 2) {
+        // §6.2.2: literal without indexing.
+        std::uint8_t* p = write_int(out, 0x00, 4, static_name);
+        if (static_name == 0) {
+            p = write_string(p, name);
+        }
+        return static_cast<std::size_t>(write_value(p, static_name, value) - out);
+    }
+    std::uint8_t* p = write_int(out, 0x40, 6, static_name);
+    if (static_name == 0) {
         p = write_string(p, name);
     }
-    p = write_value(p, m.name, value);
+    p = write_value(p, static_name, value);
+    evict_to(limit_ - static_cast<std::uint32_t>(size));
+    if (table_ == nullptr) {
+        table_ = std::make_unique<DynamicTable>();
+    }
+    table_->push(name, value, kMaxSize);
+    size_ += static_cast<std::uint32_t>(size);
     return static_cast<std::size_t>(p - out);
 }
 
-std::size_t encode_static_name(std::uint8_t* out, std::uint8_t name_index, std::string_view value) noexcept {
-    return static_cast<std::size_t>(write_value(write_int(out, 0x00, 4, name_index), name_index, value) - out);
-}
+std::string_view static_name(std::uint8_t index) noexcept { return kStatic[index - 1].name; }
 
 std::size_t encode_status(std::uint8_t* out, int status) noexcept {
     // The static table's ":status" entries, indices 8..14.

@@ -6,7 +6,8 @@
 #include <string_view>
 
 /// HPACK (RFC 7541) for the server-side HTTP/2 codec: a decoder with a lazily allocated dynamic
-/// table for request header blocks, and a stateless encoder for response and trailer fields.
+/// table for request header blocks, and an encoder with a small dynamic table of its own for
+/// response and trailer fields.
 namespace blitz::http2::hpack {
 
 /// Where a decoded field's bytes come from.
@@ -35,6 +36,9 @@ public:
 protected:
     ~FieldSink() = default;
 };
+
+/// A dynamic table's rings of entries and bytes (hpack.cpp), allocated on its first insertion.
+struct DynamicTable;
 
 /// Outcome of Decoder::decode().
 enum class Status : std::uint8_t {
@@ -75,19 +79,16 @@ public:
     std::size_t heap_bytes() const noexcept;
 
 private:
-    // The dynamic table's rings and their counters, allocated on the first insertion.
-    struct Table;
-
     bool insert(std::string_view name, std::string_view value);
     void evict_to(std::uint32_t limit) noexcept;
 
-    std::unique_ptr<Table> table_;  // null until the first insertion
+    std::unique_ptr<DynamicTable> table_;  // null until the first insertion
     std::uint32_t max_size_;        // SETTINGS_HEADER_TABLE_SIZE we advertise
     std::uint32_t limit_;           // table size the encoder chose (§4.2), <= max_size_
     std::uint32_t size_ = 0;        // §4.1 size of the entries held
 };
 
-/// Bytes encode_field() or encode_static_name() may write at most for a field: the
+/// Bytes Encoder::encode() may write at most for a field: the
 /// representation byte, a second one for a name index beyond 14, and each string with its
 /// length (a 7-bit prefix and at most ten more bytes for a 64-bit length).
 ///
@@ -96,20 +97,18 @@ constexpr std::size_t max_field_bytes(std::string_view name, std::string_view va
     return 2 + 11 + name.size() + 11 + value.size();
 }
 
-/// Writes one response or trailer field at `out` (room for max_field_bytes()) and returns the
-/// bytes written. There is no dynamic table: a static entry matching name and value is indexed
-/// (e.g. ":status 200"), anything else is a literal without indexing, naming a static name by
-/// index when there is one; strings are Huffman-coded when that is shorter. `name` must already
-/// be lower case.
-///
-/// Thread: any. Lifetime: stateless; needs no table size update ever.
-std::size_t encode_field(std::uint8_t* out, std::string_view name, std::string_view value) noexcept;
 
 /// Static-table indices of the names the server writes itself (RFC 7541 Appendix A).
 inline constexpr std::uint8_t kContentLengthIndex = 28;
 inline constexpr std::uint8_t kDateIndex = 33;
 /// The static table's only connection-specific name (RFC 9113 §8.2.2).
 inline constexpr std::uint8_t kTransferEncodingIndex = 57;
+inline constexpr std::uint8_t kSetCookieIndex = 55;
+
+/// The name of static entry `index` (1..61).
+///
+/// Thread: any. Lifetime: the program's.
+std::string_view static_name(std::uint8_t index) noexcept;
 
 /// The static-table index of `name` in any case (RFC 9110 §5.1: names are case-insensitive),
 /// among the regular names (15..61: not the pseudo-fields); 0 if it is none of them.
@@ -117,11 +116,54 @@ inline constexpr std::uint8_t kTransferEncodingIndex = 57;
 /// Thread: any. Lifetime: stateless.
 std::uint8_t regular_static_name(std::string_view name) noexcept;
 
-/// Writes a field named by static entry `name_index` (1..61), as encode_field() writes a
-/// field whose name it found there: a literal without indexing. Room for max_field_bytes().
+
+/// HPACK encoder of one connection's response and trailer fields (RFC 7541 §2.3.2, §4), with a
+/// small dynamic table: a field sent before goes as an index of one or two bytes. The table is
+/// allocated on the first insertion and holds at most kMaxSize bytes as §4.1 counts them (less
+/// when the peer's SETTINGS_HEADER_TABLE_SIZE is smaller); while it is at most what the peer's
+/// decoder allows, its entries are the newest of the decoder's, so no size update is needed.
 ///
-/// Thread: any. Lifetime: stateless.
-std::size_t encode_static_name(std::uint8_t* out, std::uint8_t name_index, std::string_view value) noexcept;
+/// Thread: owned by one connection. Lifetime: the connection's. Every block encoded must be
+/// sent, whole and in order: the peer's decoder follows the table through them.
+class Encoder {
+public:
+    static constexpr std::uint32_t kMaxSize = 512;
+    /// Bytes begin_block() writes at most.
+    static constexpr std::size_t kMaxBlockPrefix = 6;
+
+    Encoder() noexcept;
+    ~Encoder();
+    Encoder(const Encoder&) = delete;
+    Encoder& operator=(const Encoder&) = delete;
+
+    /// The peer's SETTINGS_HEADER_TABLE_SIZE (RFC 9113 §6.5.2). Below what the peer's decoder
+    /// last heard from us, it shrinks the table and the next block starts with a size update.
+    void peer_table_size(std::uint32_t bytes) noexcept;
+    /// Starts a header block at `out`: writes the size update owed, if any (§6.3); returns the
+    /// bytes written (at most kMaxBlockPrefix).
+    std::size_t begin_block(std::uint8_t* out) noexcept;
+    /// Writes one field at `out` (room for max_field_bytes()) and returns the bytes written: an
+    /// index when the table holds the field; else a literal (naming `static_name` when it is not
+    /// 0), added to the table when it takes at most half of it and is not a Set-Cookie. `name` is
+    /// in lower case (the static entry's when `static_name` is set); name and value are valid.
+    std::size_t encode(std::uint8_t* out, std::uint8_t static_name, std::string_view name, std::string_view value);
+
+    /// Bytes the table holds as RFC 7541 §4.1 counts them.
+    std::uint32_t table_size() const noexcept { return size_; }
+    /// Heap bytes the encoder holds now (0 until the first insertion).
+    std::size_t heap_bytes() const noexcept;
+
+private:
+    static constexpr std::uint32_t kNoUpdate = 0xffffffff;
+
+    void evict_to(std::uint32_t limit) noexcept;
+
+    std::unique_ptr<DynamicTable> table_;  // null until the first insertion
+    std::uint32_t decoder_max_ = 4096;     // the peer decoder's maximum as it knows it (§4.2)
+    std::uint32_t limit_ = kMaxSize;       // our table's maximum, <= decoder_max_
+    std::uint32_t size_ = 0;               // §4.1 size of the entries held
+    std::uint32_t update_ = kNoUpdate;     // size update owed at the next block's start
+};
 
 /// Writes ":status" for a code in 100..999 at `out` (room: 5 bytes): indexed when the static
 /// table has it (200, 204, 206, 304, 400, 404, 500), else a literal without indexing with name

@@ -855,8 +855,11 @@ bool ServerSession::settings(const std::uint8_t* p, std::uint32_t len) {
                 }
                 peer_max_frame_ = value;
                 break;
+            case kHeaderTableSize:
+                encoder_.peer_table_size(value);
+                break;
             default:
-                break;  // we never push, and send no dynamic-table entries
+                break;  // we never push
         }
     }
     peer_settings_ = true;
@@ -991,56 +994,66 @@ void ServerSession::write_headers(std::int32_t id, const std::uint8_t* block, st
 
 bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end_stream, bool trailers,
                                  ServerFields own) {
+    // The encoder's table follows every block it encodes, so a head with a field HTTP/2 cannot
+    // carry is refused before anything is encoded (trailers drop such fields instead). The
+    // static name indices found on the way are kept for the first fields.
+    constexpr std::size_t kKnown = 16;
+    std::uint8_t known[kKnown];
+    if (!trailers) {
+        for (std::size_t i = 0; i < fields.size(); ++i) {
+            const Header& h = fields.fields()[i];
+            const std::uint8_t index = hpack::regular_static_name(h.name);
+            if (!valid_value(h.value) || (index == 0 && !token(h.name))) {
+                return false;
+            }
+            if (i < kKnown) {
+                known[i] = index;
+            }
+        }
+    }
     char length[24];
     std::string_view content_length;
     if (own.content_length >= 0) {
         const auto r = std::to_chars(length, length + sizeof length, own.content_length);
         content_length = {length, static_cast<std::size_t>(r.ptr - length)};
     }
-    std::size_t bound = 9 + 5 + hpack::max_field_bytes("date", own.date) +
+    std::size_t bound = 9 + hpack::Encoder::kMaxBlockPrefix + 5 + hpack::max_field_bytes("date", own.date) +
                         hpack::max_field_bytes("content-length", content_length);
     for (const Header& h : fields) {
         bound += hpack::max_field_bytes(h.name, h.value);
     }
     auto* const buf = reinterpret_cast<std::uint8_t*>(block_scratch.reserve(bound));
     std::uint8_t* out = buf + 9;
+    out += encoder_.begin_block(out);
     if (status != 0) {
         out += hpack::encode_status(out, status);
     }
-    for (const Header& h : fields) {
-        // A static name in any case (most response fields) is a valid name: written by index.
-        if (const std::uint8_t index = hpack::regular_static_name(h.name); index != 0) {
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+        const Header& h = fields.fields()[i];
+        if (trailers && !valid_value(h.value)) {
+            continue;
+        }
+        // A static name in any case (most response fields) is a valid name: named by index.
+        const std::uint8_t index = !trailers && i < kKnown ? known[i] : hpack::regular_static_name(h.name);
+        if (index != 0) {
             if (index == hpack::kTransferEncodingIndex || (index == hpack::kDateIndex && !own.date.empty()) ||
                 (index == hpack::kContentLengthIndex && !content_length.empty())) {
                 continue;
             }
-            if (!valid_value(h.value)) {
-                if (trailers) {
-                    continue;
-                }
-                return false;
-            }
-            out += hpack::encode_static_name(out, index, h.value);
+            out += encoder_.encode(out, index, hpack::static_name(index), h.value);
             continue;
         }
         const std::string_view name = lower_name(*s.arena, h.name);
-        if (name.empty() || !valid_value(h.value)) {
-            if (trailers) {
-                continue;
-            }
-            return false;
-        }
-        if (connection_specific(name) || (name == "date" && !own.date.empty()) ||
-            (name == "content-length" && !content_length.empty())) {
+        if (name.empty() || connection_specific(name)) {
             continue;
         }
-        out += hpack::encode_field(out, name, h.value);
+        out += encoder_.encode(out, 0, name, h.value);
     }
     if (!own.date.empty()) {
-        out += hpack::encode_static_name(out, hpack::kDateIndex, own.date);
+        out += encoder_.encode(out, hpack::kDateIndex, "date", own.date);
     }
     if (!content_length.empty()) {
-        out += hpack::encode_static_name(out, hpack::kContentLengthIndex, content_length);
+        out += encoder_.encode(out, hpack::kContentLengthIndex, "content-length", content_length);
     }
     write_headers(s.id, buf + 9, static_cast<std::size_t>(out - buf - 9), end_stream);
     return true;

@@ -307,6 +307,7 @@ private:
 
     Handler& handler_;
     hpack::Decoder decoder_;
+    hpack::Encoder encoder_;
     Rules rules_;
     Bucket resets_;
     Bucket controls_;

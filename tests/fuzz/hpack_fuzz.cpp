@@ -9,8 +9,9 @@
 // Checked: every view a sink gets is readable (each block is a separate heap copy, so reading
 // past it is an ASan report) and no longer than Huffman can make a block's bytes or the table
 // can hold; the table stays within max_size and its memory within max_size plus 12 bytes an
-// entry and 40 of bookkeeping; every decoded block's fields, encoded again by encode_field
-// (within max_field_bytes), decode back to the same fields; encode_status gives back its code;
+// entry and 40 of bookkeeping; every decoded block's fields, encoded again twice by one Encoder
+// (within max_field_bytes) for the whole input, decode back to the same fields in the Decoder
+// that follows it (its dynamic table in step: at least as full); encode_status gives back its code;
 // a field the decoder calls vetted is one an earlier sink call accepted, byte for byte.
 
 #include <algorithm>
@@ -43,8 +44,9 @@ using Accepted = std::set<std::pair<std::string, std::string>>;
 
 class Sink final : public hpack::FieldSink {
 public:
-    Sink(std::size_t limit, std::size_t stop_after, Accepted* accepted = nullptr)
-        : limit_(limit), stop_after_(stop_after), accepted_(accepted) {}
+    // A sink that refuses (stops at) values starting with 'x' when `refuse_x`.
+    Sink(std::size_t limit, std::size_t stop_after, Accepted& accepted, bool refuse_x)
+        : limit_(limit), stop_after_(stop_after), accepted_(accepted), refuse_x_(refuse_x) {}
 
     bool field(std::string_view name, std::string_view value, hpack::Origin origin) override {
         check(!stopped_);
@@ -54,13 +56,12 @@ public:
         check(!origin.name_static ||
               (!name.empty() && (name[0] == ':' || (name[0] >= 'a' && name[0] <= 'z'))));
         std::pair<std::string, std::string> f{name, value};
-        // A vetted field is one a sink accepted before; the decoding sinks refuse a value
-        // starting with 'x' (and stop), so refused entries are in the table too.
-        check(!origin.vetted || (accepted_ != nullptr && accepted_->contains(f)));
-        stopped_ = (stop_after_ != 0 && fields.size() + 1 == stop_after_) ||
-                   (accepted_ != nullptr && value.starts_with('x'));
-        if (!stopped_ && accepted_ != nullptr) {
-            accepted_->insert(f);
+        // A vetted field is one a sink of the same decoder accepted before; the input's sinks
+        // refuse a value starting with 'x' (and stop), so refused entries are in the table too.
+        check(!origin.vetted || accepted_.contains(f));
+        stopped_ = (stop_after_ != 0 && fields.size() + 1 == stop_after_) || (refuse_x_ && value.starts_with('x'));
+        if (!stopped_) {
+            accepted_.insert(f);
         }
         fields.push_back(std::move(f));
         return !stopped_;
@@ -71,7 +72,8 @@ public:
 private:
     std::size_t limit_;
     std::size_t stop_after_;
-    Accepted* accepted_;
+    Accepted& accepted_;
+    bool refuse_x_;
     bool stopped_ = false;
 };
 
@@ -90,24 +92,38 @@ std::uint32_t max_size_of(std::uint8_t mode) {
     return kSizes[mode & 3];
 }
 
-// encode_field's output for `fields` decodes back to them.
-void round_trip(const Fields& fields) {
-    std::size_t room = 0;
-    for (const auto& [name, value] : fields) {
-        room += hpack::max_field_bytes(name, value);
+// An Encoder and the Decoder that follows its blocks, for one input.
+struct RoundTrip {
+    hpack::Encoder encoder;
+    hpack::Decoder decoder{4096};
+    Accepted accepted;
+};
+
+// `fields` encoded as a block by the round trip's encoder decode back to them in its decoder
+// (twice: the second time mostly from the dynamic table).
+void round_trip(RoundTrip& rt, const Fields& fields) {
+    for (int pass = 0; pass < 2; ++pass) {
+        std::size_t room = hpack::Encoder::kMaxBlockPrefix;
+        for (const auto& [name, value] : fields) {
+            room += hpack::max_field_bytes(name, value);
+        }
+        const auto block = std::make_unique<std::uint8_t[]>(room);
+        std::size_t len = rt.encoder.begin_block(block.get());
+        for (const auto& [name, value] : fields) {
+            std::uint8_t index = hpack::regular_static_name(name);
+            if (index != 0 && hpack::static_name(index) != name) {
+                index = 0;  // the name in another case: sent as it is
+            }
+            const std::size_t n = rt.encoder.encode(block.get() + len, index, name, value);
+            check(n <= hpack::max_field_bytes(name, value));
+            len += n;
+        }
+        Sink sink(field_limit(len, 4096), 0, rt.accepted, false);
+        check(rt.decoder.decode(block.get(), len, sink) == hpack::Status::Ok);
+        check(sink.fields == fields);
+        check(rt.encoder.table_size() <= hpack::Encoder::kMaxSize);
+        check(rt.decoder.table_size() >= rt.encoder.table_size());
     }
-    const auto block = std::make_unique<std::uint8_t[]>(room);
-    std::size_t len = 0;
-    for (const auto& [name, value] : fields) {
-        const std::size_t n = hpack::encode_field(block.get() + len, name, value);
-        check(n <= hpack::max_field_bytes(name, value));
-        len += n;
-    }
-    hpack::Decoder d(0);
-    Sink sink(field_limit(len, 0), 0);
-    check(d.decode(block.get(), len, sink) == hpack::Status::Ok);
-    check(sink.fields == fields);
-    check(d.heap_bytes() == 0);
 }
 
 void status_round_trip(int status) {
@@ -115,7 +131,8 @@ void status_round_trip(int status) {
     const std::size_t n = hpack::encode_status(out, status);
     check(n <= sizeof out);
     hpack::Decoder d(0);
-    Sink sink(field_limit(n, 0), 0);
+    Accepted accepted;
+    Sink sink(field_limit(n, 0), 0, accepted, false);
     check(d.decode(out, n, sink) == hpack::Status::Ok);
     check(sink.fields == Fields{{":status", std::to_string(status)}});
 }
@@ -131,6 +148,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t stop_after = (mode >> 2) & 7;
     hpack::Decoder decoder(max_size);
     Accepted accepted;
+    RoundTrip rt;
     std::size_t at = 1;
     while (at < size) {
         const std::size_t want = data[at++];
@@ -138,14 +156,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto block = std::make_unique<std::uint8_t[]>(len);
         std::copy(data + at, data + at + len, block.get());
         at += len;
-        Sink sink(field_limit(len, max_size), stop_after, &accepted);
+        Sink sink(field_limit(len, max_size), stop_after, accepted, true);
         const hpack::Status status = decoder.decode(block.get(), len, sink);
         check(decoder.table_size() <= max_size);
         check(decoder.heap_bytes() <= max_size + max_size / 32 * 12 + 40);
         if (status == hpack::Status::Error) {
             break;
         }
-        round_trip(sink.fields);
+        round_trip(rt, sink.fields);
         status_round_trip(100 + (mode >> 5) * 100 + static_cast<int>(len % 100));
     }
     return 0;

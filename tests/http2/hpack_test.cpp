@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <string_view>
@@ -170,17 +171,26 @@ bool inflate(const Bytes& block, Fields& out) {
     return ok;
 }
 
-Bytes encode(const Fields& fields) {
-    Bytes out;
+// One header block from `encoder`, static names named by index as the server does.
+Bytes encode(const Fields& fields, hpack::Encoder& encoder) {
+    Bytes out(hpack::Encoder::kMaxBlockPrefix);
+    out.resize(encoder.begin_block(out.data()));
     for (const auto& [name, value] : fields) {
         const std::size_t at = out.size();
         const std::size_t room = hpack::max_field_bytes(name, value);
         out.resize(at + room);
-        const std::size_t n = hpack::encode_field(out.data() + at, name, value);
+        const std::uint8_t index = hpack::regular_static_name(name);
+        const std::size_t n =
+            encoder.encode(out.data() + at, index, index != 0 ? hpack::static_name(index) : name, value);
         REQUIRE(n <= room);
         out.resize(at + n);
     }
     return out;
+}
+
+Bytes encode(const Fields& fields) {
+    hpack::Encoder encoder;
+    return encode(fields, encoder);
 }
 
 const char* const kStaticNames[] = {
@@ -333,11 +343,11 @@ TEST_CASE("hpack Huffman codes of every symbol match nghttp2's both ways", "[hpa
         const Bytes ours = encode(field);
         INFO("symbol " << sym);
         REQUIRE(ours.size() < value.size());
-        // nghttp2 sends it never-indexed (0x10), we without indexing (0x00); the strings must
-        // be the same bytes.
+        // nghttp2 sends it never-indexed (0x10), we with incremental indexing (0x40); the
+        // strings must be the same bytes.
         REQUIRE(theirs.size() == ours.size());
         CHECK(theirs[0] == 0x10);
-        CHECK(ours[0] == 0x00);
+        CHECK(ours[0] == 0x40);
         CHECK(Bytes(theirs.begin() + 1, theirs.end()) == Bytes(ours.begin() + 1, ours.end()));
         hpack::Decoder d(4096);
         CHECK(decode_ok(d, theirs) == field);
@@ -416,25 +426,39 @@ TEST_CASE("hpack encoder output is read back by nghttp2's inflater", "[hpack]") 
         REQUIRE(inflate(encode(fields), back));
         CHECK(back == fields);
     }
-    SECTION("static matches are one byte, static names need no name string") {
+    SECTION("a field is indexed once, then sent as its index; static names need no name string") {
+        hpack::Encoder e;
         std::uint8_t out[64];
-        CHECK(hpack::encode_field(out, ":status", "200") == 1);
-        CHECK(out[0] == 0x88);
-        CHECK(hpack::encode_field(out, "accept-encoding", "gzip, deflate") == 1);
-        CHECK(out[0] == 0x90);
-        CHECK(hpack::encode_field(out, "vary", "") == 1);
-        CHECK(out[0] == 0x80 + 59);
-        REQUIRE(hpack::encode_field(out, "vary", "a") == 4);
-        CHECK(out[0] == 0x0f);
-        CHECK(out[1] == 59 - 15);
-        REQUIRE(hpack::encode_field(out, ":authority", "a") == 3);
-        CHECK(out[0] == 0x01);
-        CHECK(out[1] == 0x01);  // raw: 'a' takes a byte either way
-        REQUIRE(hpack::encode_field(out, "etag", "\x01") == 4);
-        CHECK(out[0] == 0x0f);
-        CHECK(out[1] == 34 - 15);
-        CHECK(out[2] == 0x01);  // raw: the Huffman code of 0x01 is longer
-        CHECK(out[3] == 0x01);
+        REQUIRE(e.encode(out, 59, "vary", "a") == 3);
+        CHECK(out[0] == (0x40 | 59));  // literal with incremental indexing, name index 59
+        CHECK(out[1] == 0x01);
+        CHECK(out[2] == 'a');  // raw: 'a' takes a byte either way
+        CHECK(e.table_size() == 4 + 1 + 32);
+        REQUIRE(e.encode(out, 59, "vary", "a") == 1);
+        CHECK(out[0] == 0x80 + 62);  // the newest dynamic entry
+        REQUIRE(e.encode(out, 34, "etag", "\x01") == 3);
+        CHECK(out[0] == (0x40 | 34));
+        CHECK(out[1] == 0x01);  // raw: the Huffman code of 0x01 is longer
+        CHECK(out[2] == 0x01);
+        REQUIRE(e.encode(out, 59, "vary", "a") == 1);
+        CHECK(out[0] == 0x80 + 63);  // one entry newer since
+        REQUIRE(e.encode(out, 0, "x-a", "b") == 7);
+        CHECK(out[0] == 0x40);  // a literal name
+        CHECK(out[1] == 3);
+    }
+    SECTION("Set-Cookie and fields larger than half the table are never indexed") {
+        hpack::Encoder e;
+        std::uint8_t out[512];
+        for (int i = 0; i < 2; ++i) {
+            REQUIRE(e.encode(out, hpack::kSetCookieIndex, "set-cookie", "id=1") == 6);
+            CHECK(out[0] == 0x0f);  // literal without indexing, name index 55
+            CHECK(out[1] == hpack::kSetCookieIndex - 15);
+            const std::string big(hpack::Encoder::kMaxSize / 2 - 32 - 6 + 1, 'v');
+            REQUIRE(e.encode(out, 0, "x-big1", big) > big.size() / 2);
+            CHECK(out[0] == 0x00);
+        }
+        CHECK(e.table_size() == 0);
+        CHECK(e.heap_bytes() == 0);
     }
     SECTION("literal names, empty and long values, every byte value") {
         std::string every;
@@ -457,8 +481,61 @@ TEST_CASE("hpack encoder output is read back by nghttp2's inflater", "[hpack]") 
         CHECK(back == fields);
         hpack::Decoder d(4096);
         CHECK(decode_ok(d, block) == fields);
-        CHECK(d.heap_bytes() == 0);
     }
+}
+
+TEST_CASE("hpack::Encoder keeps nghttp2's inflater and our Decoder in step across blocks, evictions and size updates",
+          "[hpack]") {
+    std::mt19937 rng(20261127);
+    const std::vector<std::string> names = {"date", "content-type", "server", "x-request-id", "cache-control",
+                                            "set-cookie", "etag", "x-a"};
+    const std::vector<std::string> values = {"", "1", "text/plain", "Fri, 27 Nov 2026 09:30:00 GMT",
+                                             std::string(100, 'v'), std::string(300, 'w'), "w/\"x\""};
+    // Peer SETTINGS_HEADER_TABLE_SIZE changes at some blocks: down, to 0, up again.
+    const std::map<int, std::uint32_t> settings = {{40, 300}, {80, 0}, {120, 4096}, {160, 100}, {161, 50}, {200, 4096}};
+    hpack::Encoder encoder;
+    hpack::Decoder decoder(4096);
+    nghttp2_hd_inflater* inf = nullptr;
+    REQUIRE(nghttp2_hd_inflate_new(&inf) == 0);
+    std::uint32_t smallest = 4096;
+    for (int b = 0; b < 240; ++b) {
+        if (const auto it = settings.find(b); it != settings.end()) {
+            encoder.peer_table_size(it->second);
+            REQUIRE(nghttp2_hd_inflate_change_table_size(inf, it->second) == 0);
+            smallest = std::min(smallest, it->second);
+        }
+        Fields fields;
+        const int n = 1 + static_cast<int>(rng() % 6);
+        for (int i = 0; i < n; ++i) {
+            fields.emplace_back(names[rng() % names.size()], values[rng() % values.size()]);
+        }
+        const Bytes block = encode(fields, encoder);
+        INFO("block " << b);
+        CHECK(decode_ok(decoder, block) == fields);
+        Fields back;
+        const std::uint8_t* in = block.data();
+        std::size_t left = block.size();
+        for (;;) {
+            nghttp2_nv nv;
+            int flags = 0;
+            const auto used = nghttp2_hd_inflate_hd2(inf, &nv, &flags, in, left, 1);
+            REQUIRE(used >= 0);
+            in += used;
+            left -= static_cast<std::size_t>(used);
+            if ((flags & NGHTTP2_HD_INFLATE_EMIT) != 0) {
+                back.emplace_back(std::string(reinterpret_cast<const char*>(nv.name), nv.namelen),
+                                  std::string(reinterpret_cast<const char*>(nv.value), nv.valuelen));
+            }
+            if ((flags & NGHTTP2_HD_INFLATE_FINAL) != 0) {
+                nghttp2_hd_inflate_end_headers(inf);
+                break;
+            }
+        }
+        CHECK(back == fields);
+        CHECK(encoder.table_size() <= std::min(hpack::Encoder::kMaxSize, smallest));
+        CHECK(encoder.heap_bytes() <= hpack::Encoder::kMaxSize + hpack::Encoder::kMaxSize / 32 * 12 + 40);
+    }
+    nghttp2_hd_inflate_del(inf);
 }
 
 TEST_CASE("hpack::encode_status indexes static codes and sends others literally", "[hpack]") {
@@ -590,7 +667,6 @@ TEST_CASE("hpack::Decoder allocates its table on the first insertion only", "[hp
     Deflater deflater(4096);
     const Fields fields = {{":method", "GET"}, {":path", "/a/b?c=d"}, {"user-agent", "test agent"}};
     CHECK(decode_ok(d, deflater.block(fields, NGHTTP2_NV_FLAG_NO_INDEX)) == fields);
-    CHECK(decode_ok(d, encode(fields)) == fields);
     CHECK(decode_ok(d, bytes({0x3f, 0xe1, 0x1f})).empty());
     CHECK(d.heap_bytes() == 0);
     CHECK(decode_ok(d, deflater.block(fields)) == fields);

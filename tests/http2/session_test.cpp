@@ -1055,6 +1055,42 @@ TEST_CASE("http2::ServerSession waits for a deferred body and resumes it", "[htt
     CHECK(s.closed);
 }
 
+TEST_CASE("http2::ServerSession indexes repeated response fields, within the client's header table size",
+          "[http2]") {
+    for (const std::uint32_t table : {4096u, 100u, 0u}) {
+        INFO("client SETTINGS_HEADER_TABLE_SIZE " << table);
+        Pair p;
+        const nghttp2_settings_entry iv{NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, table};
+        REQUIRE(nghttp2_submit_settings(p.client(), NGHTTP2_FLAG_NONE, &iv, 1) == 0);
+        p.pump();
+        const std::array<Header, 3> fields{Header{"Content-Type", "text/plain"}, Header{"x-trace", "abc"},
+                                           Header{"Set-Cookie", "id=1"}};
+        std::vector<std::size_t> sizes;
+        for (int i = 0; i < 4; ++i) {
+            const std::int32_t id = p.get("/");
+            p.pump();
+            const std::size_t before = p.handler.out.size();
+            REQUIRE(p.server.respond(p.handler.at(id), 200, Headers(fields), false,
+                                     http2::ServerFields{"Fri, 27 Nov 2026 09:00:00 GMT", 0}));
+            sizes.push_back(p.handler.out.size() - before);
+            p.pump();
+            // nghttp2's inflater follows the table (and wants the size update a smaller table
+            // needs): a desynchronised block would be a COMPRESSION_ERROR.
+            CHECK(p.responses[id].headers == std::vector<std::pair<std::string, std::string>>{
+                                                 {"content-type", "text/plain"}, {"x-trace", "abc"},
+                                                 {"set-cookie", "id=1"}, {"date", "Fri, 27 Nov 2026 09:00:00 GMT"},
+                                                 {"content-length", "0"}});
+            CHECK(p.responses[id].close_error == 0);
+        }
+        CHECK_FALSE(p.goaway);
+        if (table == 0) {
+            CHECK(sizes[1] == sizes[2]);  // nothing indexed
+        } else {
+            CHECK(sizes[2] < sizes[0]);
+        }
+    }
+}
+
 TEST_CASE("http2::ServerSession::respond_whole sends a body that fits at once, else through h2_body_ready",
           "[http2]") {
     Pair p;
