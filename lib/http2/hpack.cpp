@@ -561,6 +561,11 @@ struct DynamicTable {
     std::uint32_t first = 0;  // slot of the oldest entry
     std::uint32_t count = 0;
 
+    // Heap bytes of a table (none when it is not allocated yet).
+    static std::size_t heap_bytes(const DynamicTable* t) noexcept {
+        return t == nullptr ? 0 : sizeof(DynamicTable) + t->data_cap + std::size_t{t->entries_cap} * sizeof(Entry);
+    }
+
     const Entry& entry(std::uint32_t i) const noexcept;  // 0 is the newest
     Entry& newest() noexcept { return entries[(first + count - 1) % entries_cap]; }
     void copy_out(std::size_t offset, std::uint32_t len, char* out) const noexcept;
@@ -580,13 +585,7 @@ Decoder::Decoder(std::uint32_t max_size) noexcept : max_size_(max_size), limit_(
 
 Decoder::~Decoder() = default;
 
-std::size_t Decoder::heap_bytes() const noexcept {
-    if (table_ == nullptr) {
-        return 0;
-    }
-    const DynamicTable& t = *table_;
-    return sizeof(DynamicTable) + t.data_cap + std::size_t{t.entries_cap} * sizeof(DynamicTable::Entry);
-}
+std::size_t Decoder::heap_bytes() const noexcept { return DynamicTable::heap_bytes(table_.get()); }
 
 const DynamicTable::Entry& DynamicTable::entry(std::uint32_t i) const noexcept {
     std::uint32_t slot = first + count - 1 - i;
@@ -929,13 +928,7 @@ Encoder::Encoder() noexcept = default;
 
 Encoder::~Encoder() = default;
 
-std::size_t Encoder::heap_bytes() const noexcept {
-    if (table_ == nullptr) {
-        return 0;
-    }
-    const DynamicTable& t = *table_;
-    return sizeof(DynamicTable) + t.data_cap + std::size_t{t.entries_cap} * sizeof(DynamicTable::Entry);
-}
+std::size_t Encoder::heap_bytes() const noexcept { return DynamicTable::heap_bytes(table_.get()); }
 
 void Encoder::peer_table_size(std::uint32_t bytes) noexcept {
     // RFC 7541 §4.2: a SETTINGS_HEADER_TABLE_SIZE below what the peer's decoder last heard
