@@ -1,5 +1,7 @@
 #include "http2/fields.hpp"
 
+#include "http2/words.hpp"
+
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -43,12 +45,6 @@ bool plain_name_word(std::uint64_t x, std::uint64_t& upper) noexcept {
     upper = in_range(x, 'A', 'Z');
     const std::uint64_t dash = ~((x ^ (kOnes * '-')) + kOnes * 0x7f) & kHigh;
     return (upper | in_range(x, 'a', 'z') | in_range(x, '0', '9') | dash) == kHigh;
-}
-
-std::uint64_t load64(const char* p) noexcept {
-    std::uint64_t w;
-    std::memcpy(&w, p, 8);
-    return w;
 }
 
 // Names of eight bytes or more made of letters, digits and '-': checked and lowered a word at
@@ -157,11 +153,7 @@ bool valid_value(std::string_view v) noexcept {
         return (found | bad(load64(p + n - 8))) == 0;
     }
     if (n >= 4) {
-        std::uint32_t lo;
-        std::uint32_t hi;
-        std::memcpy(&lo, p, 4);
-        std::memcpy(&hi, p + n - 4, 4);
-        return bad(lo | std::uint64_t{hi} << 32) == 0;
+        return bad(load32(p) | std::uint64_t{load32(p + n - 4)} << 32) == 0;
     }
     if (n == 0) {
         return true;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "http2/scratch.hpp"
+#include "http2/words.hpp"
 
 namespace blitz::http2::hpack {
 
@@ -193,17 +194,7 @@ std::uint8_t regular_static_name(std::string_view name) noexcept {
     }
     const char* const p = name.data();
     const NameKey key = make_key(
-        n,
-        [p](std::size_t at) {
-            std::uint64_t w;
-            std::memcpy(&w, p + at, 8);
-            return w;
-        },
-        [p](std::size_t at) {
-            std::uint32_t w;
-            std::memcpy(&w, p + at, 4);
-            return std::uint64_t{w};
-        },
+        n, [p](std::size_t at) { return load64(p + at); }, [p](std::size_t at) { return std::uint64_t{load32(p + at)}; },
         [p](std::size_t at) { return std::uint64_t{static_cast<unsigned char>(p[at])}; });
     const std::size_t words = key_words(n);
     const std::size_t end = kBuckets.start[n + 1];
@@ -628,24 +619,14 @@ namespace {
 // Whether n bytes at a and b are equal: up to 16 bytes with overlapping word loads inside both
 // ranges (a name, a short value), longer ones by memcmp.
 bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
-    auto load8 = [](const char* p) {
-        std::uint64_t w;
-        std::memcpy(&w, p, 8);
-        return w;
-    };
-    auto load4 = [](const char* p) {
-        std::uint32_t w;
-        std::memcpy(&w, p, 4);
-        return w;
-    };
     if (n > 16) {
         return std::memcmp(a, b, n) == 0;
     }
     if (n >= 8) {
-        return ((load8(a) ^ load8(b)) | (load8(a + n - 8) ^ load8(b + n - 8))) == 0;
+        return ((load64(a) ^ load64(b)) | (load64(a + n - 8) ^ load64(b + n - 8))) == 0;
     }
     if (n >= 4) {
-        return ((load4(a) ^ load4(b)) | (load4(a + n - 4) ^ load4(b + n - 4))) == 0;
+        return ((load32(a) ^ load32(b)) | (load32(a + n - 4) ^ load32(b + n - 4))) == 0;
     }
     for (std::size_t i = 0; i < n; ++i) {
         if (a[i] != b[i]) {
