@@ -122,30 +122,33 @@ void SendQueue::push_block(char* block, std::uint32_t len, std::uint32_t cap) {
     tail_cap_ = cap;
 }
 
+// The first segment's bytes already moved are counted by offset_ (a queue drained only this
+// way never writes): the segment keeps the pointer it releases.
 void SendQueue::move_to(SendQueue& to, std::uint32_t n) {
     while (n > 0 && count_ > 0) {
         Segment& s = segs_[head_];
-        const std::uint32_t k = std::min(n, s.len);
+        const std::uint32_t k = std::min(n, s.len - offset_);
+        const char* from = s.data + offset_;
         switch (s.kind) {
             case Kind::Buffer:
-                to.push_buffer(s.data, k, s.bid);
+                to.push_buffer(from, k, s.bid);
                 break;
             case Kind::Static:
-                to.push_static(s.data, k);
+                to.push_static(from, k);
                 break;
             case Kind::Block:
             case Kind::Heap:
             case Kind::Small:
-                to.push_copy(s.data, k);  // bytes a handler produced: small, and copied once
+                to.push_copy(from, k);  // bytes a handler produced: copied once
                 break;
         }
         n -= k;
         bytes_ -= k;
-        if (k < s.len) {
-            s.data += k;
-            s.len -= k;
+        if (offset_ + k < s.len) {
+            offset_ += k;
             continue;
         }
+        offset_ = 0;
         release(s);
         head_ = (head_ + 1) & (cap_ - 1);
         --count_;

@@ -192,6 +192,35 @@ TEST_CASE("SendQueue moves its first bytes to another queue, splitting a segment
     CHECK(inside(body, body.iov()[0].iov_base));
 }
 
+TEST_CASE("SendQueue moves a block or heap copy out in pieces and frees it whole", "[send_queue]") {
+    // An HTTP/2 stream's body goes out one DATA frame (or window) at a time: the segments it
+    // splits are released by the pointers they were given.
+    Fixture f;
+    for (const std::size_t size : {ReactorImpl::kOutBlockBytes - 100, ReactorImpl::kOutBlockBytes * 3 + 5}) {
+        SendQueue body(f.reactor);
+        SendQueue out(f.reactor);
+        const std::string big = pattern(size, 'a');
+        body.push_copy(big.data(), static_cast<std::uint32_t>(big.size()));
+        std::string moved;
+        for (const std::uint32_t step : {1000u, 16384u, 7u}) {
+            while (!body.empty() && moved.size() < size / 2) {
+                body.move_to(out, step);
+                moved += write_all(out);
+            }
+        }
+        while (!body.empty()) {
+            body.move_to(out, 16384);
+            moved += write_all(out);
+        }
+        CHECK(moved == big);
+        CHECK(body.bytes() == 0);
+        // The queue takes new bytes from the start of a segment again.
+        body.push_copy("next", 4);
+        body.move_to(out, 4);
+        CHECK(write_all(out) == "next");
+    }
+}
+
 TEST_CASE("SendQueue shares unwritten bytes with another queue and keeps them when retaining",
           "[send_queue]") {
     Fixture f;
