@@ -86,6 +86,10 @@ public:
     /// As respond(), without copying: `body` must outlive the exchange (a literal, config).
     Flow respond_static(int status, std::string_view body,
                         std::string_view content_type = "text/plain; charset=utf-8");
+    /// Whether respond() set the response. A filter that answers after pausing calls
+    /// respond() and then resume(); on a proxied response, respond() from a response filter
+    /// replaces the upstream's response (whose body is then not read).
+    bool responded() const noexcept { return responded_; }
     /// Continues after a filter or handler returned Flow::Pause. A paused handler calls
     /// respond() and then resume().
     void resume();
@@ -106,6 +110,7 @@ private:
     Request request_;
     Response response_;
     const Route* route_ = nullptr;
+    bool responded_ = false;
     BodyReader body_reader_;
 };
 

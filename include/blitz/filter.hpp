@@ -29,6 +29,8 @@ public:
     virtual Flow on_request_body(Exchange&, std::span<const std::byte> /*chunk*/, bool /*end*/) {
         return Flow::Continue;
     }
+    /// The response head, before it is written. On a proxied route it is the upstream's: Pause
+    /// holds it (the upstream is not read until resume()), and ex.respond() replaces it.
     virtual Flow on_response_headers(Exchange&) { return Flow::Continue; }
     virtual Flow on_response_body(Exchange&, std::span<const std::byte> /*chunk*/, bool /*end*/) {
         return Flow::Continue;

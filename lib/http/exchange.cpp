@@ -19,6 +19,7 @@ Flow Exchange::respond(int status, std::string_view body, std::string_view conte
 }
 
 Flow Exchange::respond_static(int status, std::string_view body, std::string_view content_type) {
+    responded_ = true;
     response_.clear();
     response_.set_status(status);
     response_.set_body(body);

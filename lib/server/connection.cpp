@@ -482,7 +482,8 @@ void Connection::advance() {
         a->resume_requested = false;
         switch (a->phase) {
             case Phase::RequestHeaders: {
-                Flow f = Flow::Continue;
+                // A filter that paused may have answered before it resumed.
+                Flow f = a->ex.responded() ? Flow::Respond : Flow::Continue;
                 while (a->filter_index < route->filters.size() && f == Flow::Continue) {
                     f = route->filters[a->filter_index++]->on_request_headers(a->ex);
                 }
@@ -559,6 +560,7 @@ void Connection::advance() {
                 a->phase = Phase::Done;
                 continue;
             }
+            case Phase::ProxyHead:
             case Phase::Done:
             case Phase::Streaming:
                 break;
@@ -772,6 +774,9 @@ void Connection::end_exchange() noexcept {
     if (active_ == nullptr) {
         return;
     }
+    if (active_->held != nullptr) {
+        reactor_.give_queue(active_->held);
+    }
     if (active_->proxy != nullptr) {
         active_->proxy->~ProxyState();
         active_->proxy = nullptr;
@@ -826,7 +831,12 @@ void Connection::exchange_resume() {
     if (!a->paused) {
         return;
     }
-    advance();
+    if (a->phase == Phase::ProxyHead) {
+        a->paused = false;
+        release_proxy_head();
+    } else {
+        advance();
+    }
     if ((active_ == nullptr || active_->proxy != nullptr) && !send_inflight_) {
         // Resumed from outside process() (a task): take up the input held back (the next
         // request, or a proxied body). From inside it, the running process() goes on by itself.

@@ -75,7 +75,9 @@ private:
     // H2: the connection speaks HTTP/2 (h2_ has the streams).
     enum class State : std::uint8_t { Handshake, Head, Body, Drain, Tunnel, H2, Linger, Closed };
     enum class Phase : std::uint8_t {
-        RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders, Done,
+        RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders,
+        ProxyHead,  // a proxied response's filters run (one may hold its head)
+        Done,
         Streaming  // a proxied response is being forwarded
     };
 
@@ -123,7 +125,13 @@ private:
     std::string_view client_cert_xfcc() noexcept override;
     bool fetch_peer() noexcept;
     void proxy_error(int status, const char* reason, const char* cause) override;
-    bool proxy_head(const http1::ResponseHead& head, bool upgrade) override;
+    HeadOutcome proxy_head(const http1::ResponseHead& head, bool upgrade) override;
+    void proxy_replaced() override;
+    Flow proxy_filters(Active& a);
+    static bool proxied_passthrough(const Active& a) noexcept;
+    void send_proxied_head();
+    void release_proxy_head();
+    SendQueue& body_queue();
     void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) override;
     void proxy_continue() override;
     void proxy_trailers(Headers fields) override;
@@ -131,7 +139,8 @@ private:
     void proxy_done(bool clean) override;
     void proxy_block_input() override;
     void proxy_unblock_input() override;
-    std::uint64_t output_backlog() const noexcept override;
+    std::uint64_t response_backlog() const noexcept override;
+    std::uint64_t output_backlog() const noexcept;
     void complete_exchange(bool keep);
     bool keep_alive_allowed() const noexcept;
     void resume_input();

@@ -4,6 +4,7 @@
 #include <blitz/exchange.hpp>
 
 #include "core/block_pool.hpp"
+#include "http1/parser.hpp"
 #include "server/connection.hpp"
 
 namespace blitz::server {
@@ -38,6 +39,16 @@ struct Connection::Active {
     std::uint32_t head_bytes = 0;
     std::string_view client_address;
     ExchangeObs obs;
+    // A proxied response's head while its filters run (Phase::ProxyHead), and what arrives
+    // behind it while a filter holds it.
+    std::string_view upstream_reason;
+    std::uint64_t upstream_length = 0;
+    SendQueue* held = nullptr;  // body bytes
+    http1::Framing upstream_framing{};
+    bool upgrade = false;
+    bool replaced = false;    // a response filter answered in the upstream's place
+    bool held_end = false;    // the upstream's response ended (held_clean: completely)
+    bool held_clean = false;
 };
 
 }  // namespace blitz::server

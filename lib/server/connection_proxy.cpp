@@ -71,14 +71,15 @@ void Connection::proxy_error(int status, const char* reason, const char* cause) 
     }
 }
 
-bool Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
+HeadOutcome Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
     Active& a = *active_;
     Response& r = a.ex.response();
     const Headers upstream_fields(head.headers);
     r.set_status(head.status);
     const Route* route = a.ex.route();
     // The fields view the upstream's receive buffer, which outlives this call only when no
-    // filter may read them later (on_log): with filters they are copied into the arena.
+    // filter may read them later (on_log, or after holding the head): with filters they are
+    // copied into the arena.
     const bool copy = !route->filters.empty();
     for (const Header& h : upstream_fields) {
         if (!http1::is_hop_by_hop(h.name, upstream_fields)) {
@@ -94,21 +95,64 @@ bool Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
         r.add_header("Upgrade", copy ? a.arena.copy(protocol) : protocol);
     }
     ReactorObserver::echo(a.ex, a.obs);
-    for (std::size_t i = route->filters.size(); i > 0; --i) {
-        // Response filters of a streamed response run synchronously: the upstream's bytes are
-        // not held back for them (Pause counts as Continue here; see docs/architecture.md).
-        (void)route->filters[i - 1]->on_response_headers(a.ex);
+    a.upstream_reason = copy ? a.arena.copy(head.reason) : head.reason;
+    a.upstream_framing = head.body;
+    a.upstream_length = head.content_length;
+    a.upgrade = upgrade;
+    a.phase = Phase::ProxyHead;
+    a.filter_index = static_cast<std::uint16_t>(route->filters.size());
+    switch (proxy_filters(a)) {
+        case Flow::Pause:
+            return {.passthrough = proxied_passthrough(a)};
+        case Flow::Respond:
+            return {.replaced = true};
+        case Flow::Continue:
+            break;
     }
-    bool keep = keep_alive_allowed() && !upgrade;
-    const bool http10 = a.ex.request().version == Version::Http10;
-    http1::Framing framing = head.body;
-    bool passthrough = false;
-    if (framing == http1::Framing::Chunked) {
-        if (http10) {
-            framing = http1::Framing::UntilClose;  // an HTTP/1.0 client cannot read chunked
-        } else {
-            passthrough = true;
+    send_proxied_head();
+    return {.passthrough = proxied_passthrough(a)};
+}
+
+// Runs the response filters of a proxied response from a.filter_index down (reverse order):
+// Continue when all ran, Pause while one holds the head, Respond when one answered in the
+// upstream's place. A 101's filters can neither hold nor replace it.
+Flow Connection::proxy_filters(Active& a) {
+    const Route* route = a.ex.route();
+    const bool outer = a.in_advance;
+    a.in_advance = true;  // a resume() from inside a filter only marks resume_requested
+    bool held = false;
+    while (a.filter_index > 0 && !held) {
+        a.resume_requested = false;
+        const Flow f = route->filters[--a.filter_index]->on_response_headers(a.ex);
+        if (a.upgrade) {
+            continue;
         }
+        if (f == Flow::Respond || a.ex.responded()) {
+            a.replaced = true;
+        }
+        held = f == Flow::Pause && !a.resume_requested;
+    }
+    a.in_advance = outer;
+    if (held) {
+        a.paused = true;
+        return Flow::Pause;
+    }
+    return a.replaced ? Flow::Respond : Flow::Continue;
+}
+
+// An HTTP/1.0 client cannot read chunked: it gets the body decoded (close-delimited).
+bool Connection::proxied_passthrough(const Active& a) noexcept {
+    return a.upstream_framing == http1::Framing::Chunked && a.ex.request().version != Version::Http10;
+}
+
+void Connection::send_proxied_head() {
+    Active& a = *active_;
+    const Response& r = a.ex.response();
+    const Route* route = a.ex.route();
+    bool keep = keep_alive_allowed() && !a.upgrade;
+    http1::Framing framing = a.upstream_framing;
+    if (framing == http1::Framing::Chunked && !proxied_passthrough(a)) {
+        framing = http1::Framing::UntilClose;
     }
     if (framing == http1::Framing::UntilClose) {
         keep = false;
@@ -120,13 +164,13 @@ bool Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
     }
     char* dst = reserve_out(need);
     const std::string_view via = route->proxy.via ? std::string_view("1.1 blitz") : std::string_view{};
-    std::size_t n = http1::write_proxied_response_head({dst, need}, r.status(), head.reason, r.headers(), framing,
-                                                       head.content_length, keep, a.ex.request().version, via,
-                                                       reactor_.date());
+    std::size_t n = http1::write_proxied_response_head({dst, need}, r.status(), a.upstream_reason, r.headers(),
+                                                       framing, a.upstream_length, keep, a.ex.request().version,
+                                                       via, reactor_.date());
     if (n == 0) {
         log(LogLevel::Warn, "route \"%s\": response head cannot be written; closing", route->name.c_str());
         close_now();
-        return passthrough;
+        return;
     }
     out_len_ += static_cast<std::uint32_t>(n);
     queued_ += n;
@@ -135,13 +179,50 @@ bool Connection::proxy_head(const http1::ResponseHead& head, bool upgrade) {
         queue_ = reactor_.take_queue();
     }
     flush();
-    return passthrough;
 }
 
-void Connection::proxy_body(const char* data, std::uint32_t len, std::int32_t bid) {
-    if (closing_ || len == 0) {
+void Connection::proxy_replaced() {
+    active_->phase = Phase::Done;
+    finish_response();  // ends the exchange: its ProxyState closes the upstream connection
+    resume_input();
+    maybe_recycle();
+}
+
+// The filter that held a proxied response's head resumed: the other filters run, then the
+// head goes out with the body bytes that arrived meanwhile, or a filter's answer does.
+void Connection::release_proxy_head() {
+    Active& a = *active_;
+    const Flow f = proxy_filters(a);
+    if (f == Flow::Pause) {
         return;
     }
+    if (f == Flow::Respond) {
+        a.phase = Phase::Done;
+        finish_response();
+        return;
+    }
+    ProxyState* proxy = a.proxy;
+    send_proxied_head();
+    if (active_ == nullptr) {
+        return;  // the head could not be written: the connection closed
+    }
+    if (a.held != nullptr) {
+        const std::uint64_t n = a.held->bytes();
+        a.held->move_to(body_queue(), static_cast<std::uint32_t>(n));
+        queued_ += n;
+        reactor_.give_queue(a.held);
+        a.held = nullptr;
+        flush();
+    }
+    if (a.held_end) {
+        proxy_done(a.held_clean);
+        return;
+    }
+    proxy->response_released();
+}
+
+// The output queue a proxied body goes to, behind what the connection wrote before it.
+SendQueue& Connection::body_queue() {
     if (queue_ == nullptr) {
         queue_ = reactor_.take_queue();
     }
@@ -151,12 +232,28 @@ void Connection::proxy_body(const char* data, std::uint32_t len, std::int32_t bi
         out_len_ = 0;
         out_cap_ = 0;
     }
-    queued_ += len;
-    if (bid >= 0) {
-        queue_->push_buffer(data, len, static_cast<std::uint16_t>(bid));
-    } else {
-        queue_->push_copy(data, len);
+    return *queue_;
+}
+
+void Connection::proxy_body(const char* data, std::uint32_t len, std::int32_t bid) {
+    if (closing_ || len == 0) {
+        return;
     }
+    const bool held = active_ != nullptr && active_->phase == Phase::ProxyHead;
+    if (held && active_->held == nullptr) {
+        active_->held = reactor_.take_queue();
+    }
+    // While a filter holds the head the bytes wait (the upstream is not read meanwhile).
+    SendQueue& q = held ? *active_->held : body_queue();
+    if (bid >= 0) {
+        q.push_buffer(data, len, static_cast<std::uint16_t>(bid));
+    } else {
+        q.push_copy(data, len);
+    }
+    if (held) {
+        return;
+    }
+    queued_ += len;
     last_activity_ms_ = reactor_.now_ms();
     flush();
 }
@@ -188,6 +285,11 @@ void Connection::proxy_done(bool clean) {
     if (active_ == nullptr) {
         return;
     }
+    if (active_->phase == Phase::ProxyHead) {
+        active_->held_end = true;  // told when the held head goes out
+        active_->held_clean = clean;
+        return;
+    }
     const bool keep = clean && active_->keep_alive && keep_alive_allowed();
     if (!clean) {
         // A cut response must not look complete: the connection closes after what is queued.
@@ -211,6 +313,10 @@ void Connection::proxy_block_input() {
 void Connection::proxy_unblock_input() {
     input_blocked_ = false;
     resume_input();
+}
+
+std::uint64_t Connection::response_backlog() const noexcept {
+    return active_ != nullptr && active_->phase == Phase::ProxyHead ? kHeldBacklog : output_backlog();
 }
 
 std::uint64_t Connection::output_backlog() const noexcept {

@@ -140,7 +140,8 @@ void H2Stream::advance() {
         resume_requested_ = false;
         switch (phase_) {
             case Phase::RequestHeaders: {
-                Flow f = Flow::Continue;
+                // A filter that paused may have answered before it resumed.
+                Flow f = ex_.responded() ? Flow::Respond : Flow::Continue;
                 while (filter_index_ < route->filters.size() && f == Flow::Continue) {
                     f = route->filters[filter_index_++]->on_request_headers(ex_);
                 }
@@ -221,6 +222,7 @@ void H2Stream::advance() {
                 phase_ = Phase::Done;
                 continue;
             }
+            case Phase::ProxyHead:
             case Phase::Done:
             case Phase::Streaming:
                 break;
@@ -531,18 +533,18 @@ void H2Stream::proxy_error(int status, const char* reason, const char* cause) {
     }
 }
 
-bool H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade*/) {
-    head_sent_ = true;
-    phase_ = Phase::Streaming;
+HeadOutcome H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade*/) {
     if (closed_) {
-        return false;
+        head_sent_ = true;
+        phase_ = Phase::Streaming;
+        return {};
     }
     Response& r = ex_.response();
     const Headers upstream_fields(head.headers);
     r.set_status(head.status);
     const Route* route = ex_.route();
     // The fields view the upstream's receive buffer; they are copied for filters that read
-    // them later (on_log), as HTTP/1.1 does.
+    // them later (on_log, or after holding the head), as HTTP/1.1 does.
     const bool copy = !route->filters.empty();
     for (const Header& h : upstream_fields) {
         if (!http1::is_hop_by_hop(h.name, upstream_fields)) {
@@ -557,17 +559,92 @@ bool H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade*/) {
         r.add_header("Via", "2 blitz");
     }
     ReactorObserver::echo(ex_, obs_);
-    for (std::size_t i = route->filters.size(); i > 0; --i) {
-        (void)route->filters[i - 1]->on_response_headers(ex_);
+    upstream_body_ = head.body != http1::Framing::None;
+    phase_ = Phase::ProxyHead;
+    filter_index_ = static_cast<std::uint16_t>(route->filters.size());
+    switch (proxy_filters()) {
+        case Flow::Pause:
+            return {};
+        case Flow::Respond:
+            return {.replaced = true};
+        case Flow::Continue:
+            break;
     }
-    const bool has_body = !is_head_ && status_has_body(r.status()) && head.body != http1::Framing::None;
+    send_proxied_head();
+    return {};  // bodies arrive decoded: DATA frames carry the framing
+}
+
+// The response filters of a proxied response from filter_index_ down, as HTTP/1.1 runs them
+// (Connection::proxy_filters).
+Flow H2Stream::proxy_filters() {
+    const Route* route = ex_.route();
+    const bool outer = in_advance_;
+    in_advance_ = true;
+    bool held = false;
+    while (filter_index_ > 0 && !held) {
+        resume_requested_ = false;
+        const Flow f = route->filters[--filter_index_]->on_response_headers(ex_);
+        if (f == Flow::Respond || ex_.responded()) {
+            replaced_ = true;
+        }
+        held = f == Flow::Pause && !resume_requested_;
+    }
+    in_advance_ = outer;
+    if (held) {
+        paused_ = true;
+        return Flow::Pause;
+    }
+    return replaced_ ? Flow::Respond : Flow::Continue;
+}
+
+void H2Stream::send_proxied_head() {
+    head_sent_ = true;
+    phase_ = Phase::Streaming;
+    const Response& r = ex_.response();
+    const bool has_body = !is_head_ && status_has_body(r.status()) && upstream_body_;
     if (!session_.codec().respond(*this, r.status(), r.headers(), has_body)) {
         log(LogLevel::Warn, "route \"%s\": upstream response head cannot be sent over HTTP/2; resetting",
-            route->name.c_str());
+            ex_.route()->name.c_str());
         session_.codec().reset(*this, http2::kInternalError);
     }
     session_.flush();
-    return false;  // bodies arrive decoded: DATA frames carry the framing
+}
+
+void H2Stream::proxy_replaced() {
+    phase_ = Phase::Done;
+    finish_response();  // ends the exchange: its ProxyState drops the upstream's response
+    session_.flush();
+}
+
+// The filter that held a proxied response's head resumed: the other filters run, then the
+// head goes out and the body bytes that arrived meanwhile follow, or a filter's answer does.
+void H2Stream::release_proxy_head() {
+    const Flow f = proxy_filters();
+    if (f == Flow::Pause) {
+        return;
+    }
+    if (f == Flow::Respond) {
+        if (body_ != nullptr) {
+            body_->release_all();
+        }
+        drop_proxy();
+        phase_ = Phase::Done;
+        finish_response();
+        return;
+    }
+    ProxyState* proxy = proxy_;
+    send_proxied_head();
+    if (body_ != nullptr && body_->bytes() > 0) {
+        bytes_sent_ += body_->bytes();
+        session_.codec().resume_body(*this);
+        watch_stall();
+    }
+    if (held_end_) {
+        proxy_done(held_clean_);
+        return;
+    }
+    session_.flush();
+    proxy->response_released();
 }
 
 void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid) {
@@ -575,12 +652,15 @@ void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid)
         return;
     }
     SendQueue& q = body_queue();
-    bytes_sent_ += len;
     if (bid >= 0) {
         q.push_buffer(data, len, static_cast<std::uint16_t>(bid));
     } else {
         q.push_copy(data, len);
     }
+    if (phase_ == Phase::ProxyHead) {
+        return;  // a filter holds the head: the bytes wait in body_ (the upstream is not read)
+    }
+    bytes_sent_ += len;
     session_.codec().resume_body(*this);
     watch_stall();
     session_.flush();
@@ -598,6 +678,11 @@ void H2Stream::watch_stall() {
 }
 
 void H2Stream::proxy_done(bool clean) {
+    if (phase_ == Phase::ProxyHead) {
+        held_end_ = true;  // told when the held head goes out
+        held_clean_ = clean;
+        return;
+    }
     if (!clean && !closed_) {
         // A cut response must not look complete to the client.
         session_.codec().reset(*this, http2::kInternalError);
@@ -629,7 +714,10 @@ void H2Stream::proxy_unblock_input() {
     session_.flush();
 }
 
-std::uint64_t H2Stream::output_backlog() const noexcept {
+std::uint64_t H2Stream::response_backlog() const noexcept {
+    if (phase_ == Phase::ProxyHead) {
+        return kHeldBacklog;
+    }
     return (body_ != nullptr ? body_->bytes() : 0) + session_.connection().output_backlog();
 }
 
@@ -652,7 +740,12 @@ void H2Stream::exchange_resume() {
     if (!paused_) {
         return;
     }
-    advance();
+    if (phase_ == Phase::ProxyHead) {
+        paused_ = false;
+        release_proxy_head();
+    } else {
+        advance();
+    }
     session_.flush();
 }
 

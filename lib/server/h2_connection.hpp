@@ -39,7 +39,9 @@ public:
 private:
     friend class H2Session;
     enum class Phase : std::uint8_t {
-        RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders, Done, Streaming
+        RequestHeaders, AwaitBody, Action, AwaitResponse, ResponseHeaders,
+        ProxyHead,  // a proxied response's filters run (one may hold its head)
+        Done, Streaming
     };
 
     // From the session (codec events).
@@ -74,7 +76,11 @@ private:
     bool peer_trusted() noexcept override;
     std::string_view client_cert_xfcc() noexcept override;
     void proxy_error(int status, const char* reason, const char* cause) override;
-    bool proxy_head(const http1::ResponseHead& head, bool upgrade) override;
+    HeadOutcome proxy_head(const http1::ResponseHead& head, bool upgrade) override;
+    void proxy_replaced() override;
+    Flow proxy_filters();
+    void send_proxied_head();
+    void release_proxy_head();
     void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) override;
     void proxy_continue() override { send_continue(); }
     void proxy_trailers(Headers fields) override;
@@ -82,7 +88,7 @@ private:
     void proxy_done(bool clean) override;
     void proxy_block_input() override { input_blocked_ = true; }
     void proxy_unblock_input() override;
-    std::uint64_t output_backlog() const noexcept override;
+    std::uint64_t response_backlog() const noexcept override;
 
     // ExchangeDriver
     void exchange_resume() override;
@@ -118,6 +124,10 @@ private:
     bool is_head_ = false;
     bool expect_continue_ = false;  // the request carries expect: 100-continue and a body
     bool continue_sent_ = false;
+    bool upstream_body_ = false;  // the upstream's response head announced a body
+    bool replaced_ = false;       // a response filter answered in the upstream's place
+    bool held_end_ = false;       // the response ended while a filter held its head
+    bool held_clean_ = false;     // ... completely
     std::uint64_t body_limit_ = 0;
     std::uint64_t body_seen_ = 0;
     std::uint64_t unconsumed_ = 0;  // request bytes not yet given back to the client's window

@@ -516,7 +516,7 @@ void ProxyState::arm_deadline() {
         deadline = try_started_ms_ + ms(cluster_->cluster().options().pool.connect_timeout);
     }
     deadline = std::min({deadline, per_try_deadline(), total_deadline()});
-    if (action_.idle_timeout.count() > 0) {
+    if (idle_watched()) {
         deadline = std::min(deadline, std::max(last_io_ms_, try_started_ms_) + ms(action_.idle_timeout));
     }
     if (deadline == ~std::uint64_t{0}) {
@@ -743,7 +743,19 @@ bool ProxyState::on_head(const http1::ResponseHead& head) {
         tunnel_ = true;
     }
     head_sent_ = true;
-    passthrough_ = conn_.proxy_head(head, tunnel_);
+    const HeadOutcome outcome = conn_.proxy_head(head, tunnel_);
+    if (outcome.replaced) {
+        // A response filter answered instead: the upstream's response is not read on (its
+        // connection closes with this state, which the downstream now ends).
+        if (span_open_) {
+            end_span(status, {});
+        }
+        series_->duration.observe(reactor_.now_us() - try_started_us_);
+        done_ = true;
+        conn_.proxy_replaced();
+        return false;
+    }
+    passthrough_ = outcome.passthrough;
     if (head.body == http1::Framing::Length) {
         body_.reset_length(head.content_length);
     } else if (head.body == http1::Framing::Chunked) {
@@ -887,13 +899,13 @@ void ProxyState::body_filters(std::span<const char> data, bool end) {
 }
 
 void ProxyState::check_backpressure() {
-    if (up_ != nullptr && conn_.output_backlog() >= kMaxResponseBacklog) {
+    if (up_ != nullptr && conn_.response_backlog() >= kMaxResponseBacklog) {
         up_->pause_recv();
     }
 }
 
 void ProxyState::downstream_drained() {
-    if (conn_.output_backlog() >= kMaxResponseBacklog / 2) {
+    if (conn_.response_backlog() >= kMaxResponseBacklog / 2) {
         return;
     }
     if (up_ != nullptr) {
@@ -901,6 +913,18 @@ void ProxyState::downstream_drained() {
     } else if (call_.session != nullptr) {
         call_.session->consume(call_);
     }
+}
+
+// A filter held the response head, so the upstream was not read meanwhile: its silence
+// did not count, and from now on it does.
+void ProxyState::response_released() {
+    last_io_ms_ = reactor_.now_ms();
+    arm_deadline();
+    downstream_drained();
+}
+
+bool ProxyState::idle_watched() const noexcept {
+    return action_.idle_timeout.count() > 0 && conn_.response_backlog() != Downstream::kHeldBacklog;
 }
 
 void ProxyState::finish() {
@@ -969,7 +993,7 @@ void ProxyState::deadline_passed(bool connecting) {
         failed(Cause::Timeout);
         return;
     }
-    if (action_.idle_timeout.count() > 0 && now >= std::max(last_io_ms_, try_started_ms_) + ms(action_.idle_timeout)) {
+    if (idle_watched() && now >= std::max(last_io_ms_, try_started_ms_) + ms(action_.idle_timeout)) {
         if (head_sent_) {
             detach(false);
             done_ = true;
@@ -1172,7 +1196,7 @@ void ProxyState::h2_data(const char* data, std::size_t len, std::uint16_t bid) {
 }
 
 void ProxyState::release_window() {
-    if (call_.session != nullptr && conn_.output_backlog() < kMaxResponseBacklog) {
+    if (call_.session != nullptr && conn_.response_backlog() < kMaxResponseBacklog) {
         call_.session->consume(call_);
     }
 }

@@ -18,7 +18,21 @@
 
 namespace blitz::server {
 
+/// What became of an upstream response head handed to the downstream.
+struct HeadOutcome {
+    /// Body bytes go on with their chunked framing (else as plain data).
+    bool passthrough = false;
+    /// A response filter answered in the upstream's place (Flow::Respond): the upstream's
+    /// response is dropped and proxy_replaced() sends the filter's.
+    bool replaced = false;
+};
+
 /// Where a proxied exchange's response goes: an HTTP/1.1 connection or an HTTP/2 stream.
+///
+/// A response filter may hold the head (Flow::Pause) until it calls Exchange::resume(): the
+/// downstream then keeps the body bytes and the end that arrive meanwhile and reports an
+/// unbounded backlog, so the upstream is not read (nor its HTTP/2 window reopened) until the
+/// head went out.
 ///
 /// Thread: the reactor's. Lifetime: outlives the ProxyState it serves.
 class Downstream {
@@ -30,9 +44,12 @@ public:
     virtual std::string_view client_cert_xfcc() noexcept = 0;
     /// No response will come: answer `status` with a JSON body naming `cause`.
     virtual void proxy_error(int status, const char* reason, const char* cause) = 0;
-    /// Runs the response filters and sends the head; returns whether body bytes are forwarded
-    /// with their chunked framing (else as plain data).
-    virtual bool proxy_head(const http1::ResponseHead& head, bool upgrade) = 0;
+    /// Runs the response filters and sends the head (unless a filter holds it). The filters of
+    /// a 101 run without holding or replacing it.
+    virtual HeadOutcome proxy_head(const http1::ResponseHead& head, bool upgrade) = 0;
+    /// Sends the response a filter set in place of the upstream's (proxy_head() said
+    /// `replaced`); ends the exchange, and with it the ProxyState.
+    virtual void proxy_replaced() = 0;
     virtual void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) = 0;
     virtual void proxy_continue() = 0;
     /// The trailer fields of a chunked response whose body went out decoded (proxy_head()
@@ -44,8 +61,10 @@ public:
     /// Stop / resume taking request body bytes from the client (upstream back-pressure).
     virtual void proxy_block_input() = 0;
     virtual void proxy_unblock_input() = 0;
-    /// Response bytes queued toward the client and not yet written.
-    virtual std::uint64_t output_backlog() const noexcept = 0;
+    /// Response bytes queued toward the client and not yet written; kHeldBacklog while a
+    /// filter holds the head.
+    virtual std::uint64_t response_backlog() const noexcept = 0;
+    static constexpr std::uint64_t kHeldBacklog = ~std::uint64_t{0};
 
 protected:
     ~Downstream() = default;
@@ -88,6 +107,8 @@ public:
     void tunnel_data(const char* data, std::size_t len, std::int32_t bid);
     /// The client's output queue drained below the back-pressure mark.
     void downstream_drained();
+    /// The head a response filter held went out: the upstream is read again.
+    void response_released();
     /// The client went away: drop the upstream connection.
     void abort() noexcept;
     /// Whether the request body is still being forwarded (reading it is up to the proxy).
@@ -159,6 +180,9 @@ private:
     void forward_body(char* p, char* end, std::int32_t bid);
     void finish();
     void check_backpressure();
+    /// Whether upstream silence counts toward the idle timeout (not while a filter holds the
+    /// response head: the upstream is not read then).
+    bool idle_watched() const noexcept;
     void body_filters(std::span<const char> data, bool end);
     void keep_trailer(std::span<const char> bytes);
     /// Appends trailer-section bytes to `buf` (allocated in the arena on first use).

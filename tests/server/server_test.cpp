@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -370,4 +371,224 @@ TEST_CASE("Server finishes a body read from a head split across receive buffers 
     CHECK(res[1].rfind("HTTP/1.1 405", 0) == 0);
     CHECK(c.responses(1).empty());  // nothing processed twice
     CHECK(answered.load() == 1);
+}
+
+namespace {
+
+/// Holds the response head and resumes from a task `delay` later, as an asynchronous check of
+/// the response would; tags the response when it resumes.
+class HoldHead final : public blitz::Filter {
+public:
+    explicit HoldHead(std::chrono::milliseconds delay, std::atomic<int>* resumed = nullptr)
+        : delay_(delay), resumed_(resumed) {}
+    blitz::Flow on_response_headers(blitz::Exchange& ex) override {
+        ex.reactor().post_after(delay_, [&ex, resumed = resumed_] {
+            if (!ex.aborted()) {
+                ex.response().add_header("X-Held", "1");
+            }
+            if (resumed != nullptr) {
+                ++*resumed;
+            }
+            ex.resume();
+        });
+        return blitz::Flow::Pause;
+    }
+
+private:
+    std::chrono::milliseconds delay_;
+    std::atomic<int>* resumed_;
+};
+
+/// Answers in place of an upstream's 5xx, as a custom error page would.
+class ReplaceErrors final : public blitz::Filter {
+public:
+    blitz::Flow on_response_headers(blitz::Exchange& ex) override {
+        if (ex.response().status() >= 500) {
+            return ex.respond(503, "{\"error\":\"custom\"}", "application/json");
+        }
+        return blitz::Flow::Continue;
+    }
+};
+
+/// Pauses, then answers 403 from a task before resuming (an asynchronous verdict).
+class DenyLater final : public blitz::Filter {
+public:
+    blitz::Flow on_request_headers(blitz::Exchange& ex) override {
+        if (ex.request().path != "/deny-request") {
+            return blitz::Flow::Continue;
+        }
+        return deny(ex);
+    }
+    blitz::Flow on_response_headers(blitz::Exchange& ex) override {
+        if (ex.request().path != "/deny-response") {
+            return blitz::Flow::Continue;
+        }
+        return deny(ex);
+    }
+
+private:
+    static blitz::Flow deny(blitz::Exchange& ex) {
+        ex.reactor().post_after(20ms, [&ex] {
+            ex.respond(403, "denied");
+            ex.resume();
+        });
+        return blitz::Flow::Pause;
+    }
+};
+
+const std::string kBig(1 << 20, 'x');
+const std::string kFailBody(256 * 1024, 'e');
+
+/// The upstream: another Server on its own port, answering /big (1 MiB), /fail (500 with a
+/// 256 KiB body) and anything else with "hello".
+blitz::Router upstream_routes() {
+    blitz::Router r;
+    r.route(blitz::Method::Get, "/big").respond(200, kBig);
+    r.route(blitz::Method::Get, "/fail").respond(500, kFailBody);
+    r.route("/").prefix().respond(200, "hello");
+    return r;
+}
+
+std::shared_ptr<blitz::Upstream> upstream_at(std::uint16_t port,
+                                             blitz::UpstreamProtocol protocol = blitz::UpstreamProtocol::Http1) {
+    auto u = blitz::Upstream::make(
+        {.name = "up", .endpoints = {{"127.0.0.1:" + std::to_string(port)}}, .protocol = protocol});
+    REQUIRE(u);
+    return *u;
+}
+
+/// Proxies to the upstream at `port` over HTTP/2 (prior knowledge), "/h2/x" as "/x".
+blitz::ProxyAction h2_upstream_at(std::uint16_t port) {
+    blitz::ProxyAction action;
+    action.upstream = upstream_at(port, blitz::UpstreamProtocol::Http2);
+    action.prefix_rewrite = "/";
+    return action;
+}
+
+/// `curl --http2-prior-knowledge` (h2c): the response head lines and body, or "" on failure.
+std::string curl_h2(std::uint16_t port, const std::string& path) {
+    const std::string cmd = "curl -s -m 5 --http2-prior-knowledge -D - http://127.0.0.1:" + std::to_string(port) + path;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    REQUIRE(p != nullptr);
+    std::string out;
+    char buf[65536];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+        out.append(buf, n);
+    }
+    ::pclose(p);
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("Server lets a response filter hold a proxied response until it resumes", "[server][proxy]") {
+    blitz::Router up_routes = upstream_routes();
+    Running up(up_routes);
+    std::atomic<int> resumed{0};
+    blitz::Router router;
+    router.route("/").prefix().filter<Tag>("outer").filter<HoldHead>(50ms, &resumed).proxy(upstream_at(up.port()));
+    router.route("/h2/").prefix().filter<HoldHead>(50ms, &resumed).proxy(h2_upstream_at(up.port()));
+    Running s(router);
+
+    Client c(s.port());
+    REQUIRE(c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto res = c.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(res[0].rfind("HTTP/1.1 200", 0) == 0);
+    // The outer filter runs after the inner one resumed, and its field is in the head.
+    CHECK(res[0].find("X-Held: 1\r\n") != std::string::npos);
+    CHECK(res[0].find("X-Order: outer\r\n") != std::string::npos);
+    CHECK(body_of(res[0]) == kBig);
+    // The connection goes on (the held body was sent whole, framing intact).
+    REQUIRE(c.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n"));
+    res = c.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(body_of(res[0]) == "hello");
+
+    const std::string h2 = curl_h2(s.port(), "/big");
+    CHECK(h2.rfind("HTTP/2 200", 0) == 0);
+    CHECK(h2.find("x-held: 1\r\n") != std::string::npos);
+    CHECK(body_of(h2) == kBig);
+
+    // From an HTTP/2 upstream: its window stays closed while the head is held.
+    REQUIRE(c.send("GET /h2/big HTTP/1.1\r\nHost: t\r\n\r\n"));
+    res = c.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(res[0].find("X-Held: 1\r\n") != std::string::npos);
+    CHECK(body_of(res[0]) == kBig);
+    CHECK(resumed.load() == 4);
+}
+
+TEST_CASE("Server lets a response filter replace a proxied response", "[server][proxy]") {
+    blitz::Router up_routes = upstream_routes();
+    Running up(up_routes);
+    blitz::Router router;
+    router.route("/").prefix().filter<Tag>("outer").filter<ReplaceErrors>().filter<DenyLater>().proxy(
+        upstream_at(up.port()));
+    router.route("/h2/").prefix().filter<ReplaceErrors>().proxy(h2_upstream_at(up.port()));
+    Running s(router);
+
+    Client c(s.port());
+    REQUIRE(c.send("GET /fail HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto res = c.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(res[0].rfind("HTTP/1.1 503", 0) == 0);
+    CHECK(body_of(res[0]) == "{\"error\":\"custom\"}");
+    CHECK(res[0].find("X-Order: outer\r\n") != std::string::npos);  // the filters after it still run
+    // Answered after holding the head: respond() then resume().
+    REQUIRE(c.send("GET /deny-response HTTP/1.1\r\nHost: t\r\n\r\n"));
+    res = c.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(res[0].rfind("HTTP/1.1 403", 0) == 0);
+    CHECK(body_of(res[0]) == "denied");
+    // A request filter likewise: the upstream is never asked.
+    REQUIRE(c.send("GET /deny-request HTTP/1.1\r\nHost: t\r\n\r\n"));
+    res = c.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(res[0].rfind("HTTP/1.1 403", 0) == 0);
+    // None of the upstream's dropped body reached the client: the next answer is framed right.
+    REQUIRE(c.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n"));
+    res = c.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(body_of(res[0]) == "hello");
+
+    std::string h2 = curl_h2(s.port(), "/fail");
+    CHECK(h2.rfind("HTTP/2 503", 0) == 0);
+    CHECK(body_of(h2) == "{\"error\":\"custom\"}");
+    h2 = curl_h2(s.port(), "/deny-response");
+    CHECK(h2.rfind("HTTP/2 403", 0) == 0);
+    CHECK(body_of(h2) == "denied");
+
+    // An HTTP/2 upstream's stream is reset; the connection serves on.
+    REQUIRE(c.send("GET /h2/fail HTTP/1.1\r\nHost: t\r\n\r\nGET /h2/small HTTP/1.1\r\nHost: t\r\n\r\n"));
+    res = c.responses(2);
+    REQUIRE(res.size() == 2);
+    CHECK(res[0].rfind("HTTP/1.1 503", 0) == 0);
+    CHECK(body_of(res[1]) == "hello");
+}
+
+TEST_CASE("Server ends a held proxied response whose client went away when its filter resumes",
+          "[server][proxy]") {
+    blitz::Router up_routes = upstream_routes();
+    Running up(up_routes);
+    std::atomic<int> resumed{0};
+    blitz::Router router;
+    router.route("/").prefix().filter<HoldHead>(200ms, &resumed).proxy(upstream_at(up.port()));
+    Running s(router);
+    {
+        Client c(s.port());
+        REQUIRE(c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
+        std::this_thread::sleep_for(50ms);
+    }
+    auto deadline = std::chrono::steady_clock::now() + 3s;
+    while (resumed.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK(resumed.load() == 1);
+    Client again(s.port());
+    REQUIRE(again.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n"));
+    auto res = again.responses(1);
+    REQUIRE(res.size() == 1);
+    CHECK(body_of(res[0]) == "hello");
 }
