@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstring>
 
 #include "core/utf8.hpp"
@@ -149,18 +150,6 @@ struct Out {
     void put(std::string_view s) noexcept { put(s.data(), s.size()); }
 };
 
-/// The cursor for a line known to fit (see json_bound): no bounds test and no count per piece.
-struct FastOut {
-    char* p;
-
-    void put(char c) noexcept { *p++ = c; }
-    void put(const char* s, std::size_t len) noexcept {
-        copy_short(p, s, len);
-        p += len;
-    }
-    void put(std::string_view s) noexcept { put(s.data(), s.size()); }
-};
-
 /// Two decimal digits per entry: "00" to "99".
 constexpr std::array<char, 200> kDigitPairs = [] {
     std::array<char, 200> t{};
@@ -190,16 +179,6 @@ void put_uint(O& o, std::uint64_t v) noexcept {
     o.put(q, static_cast<std::size_t>(end - q));
 }
 
-template <class O>
-void put_int(O& o, std::int64_t v) noexcept {
-    if (v < 0) {
-        o.put('-');
-        put_uint(o, 0 - static_cast<std::uint64_t>(v));
-    } else {
-        put_uint(o, static_cast<std::uint64_t>(v));
-    }
-}
-
 /// Bytes copied unchanged in a JSON string and in a template value: printable ASCII except the
 /// quote and the backslash. A table: this test runs once per byte of every logged value.
 constexpr std::array<bool, 256> kPlain = [] {
@@ -217,10 +196,14 @@ constexpr bool plain(unsigned char c) noexcept { return kPlain[c]; }
 using Bytes16 = signed char __attribute__((vector_size(16)));
 using Words2 = std::uint64_t __attribute__((vector_size(16)));
 
-/// Whether none of the 16 bytes of `v` needs escaping (see plain()).
+/// The bytes of `v` that need escaping (see plain()), as 0xFF.
+Bytes16 needs_escape(Bytes16 v) noexcept {
+    return (v < 0x20) | (v == '"') | (v == '\\') | (v == 0x7F);
+}
+
+/// Whether none of the 16 bytes of `v` needs escaping.
 bool plain16(Bytes16 v) noexcept {
-    const Bytes16 bad = (v < 0x20) | (v == '"') | (v == '\\') | (v == 0x7F);
-    const auto words = reinterpret_cast<Words2>(bad);
+    const auto words = reinterpret_cast<Words2>(needs_escape(v));
     return (words[0] | words[1]) == 0;
 }
 
@@ -261,10 +244,121 @@ Bytes16 from_words(std::uint64_t lo, std::uint64_t hi) noexcept {
         from_words(0x6161616161000000u | byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16, kPad));
 }
 
+/// The cursor for a JSON line known to fit (see json_bound): no bounds test and no count per
+/// piece, and string values copied as they are while `escape` gathers the bytes among them that
+/// need escaping, so that a line checks once whether it must be written again with escapes.
+struct FastOut {
+    char* p;
+    Bytes16 escape{};
+
+    void put(char c) noexcept { *p++ = c; }
+    void put(const char* s, std::size_t len) noexcept {
+        copy_short(p, s, len);
+        p += len;
+    }
+    void put(std::string_view s) noexcept { put(s.data(), s.size()); }
+
+    /// Copies a string value and notes its bytes that need escaping: sixteen bytes at a time
+    /// with the last block overlapping the one before it, a shorter value as two overlapping
+    /// words (or bytes) gathered into one block padded with plain 'a' bytes. The value is read
+    /// and written within its own bytes only.
+    [[gnu::always_inline]] void put_value(std::string_view s) noexcept {
+        const char* b = s.data();
+        const std::size_t n = s.size();
+        constexpr std::uint64_t kPad = 0x6161616161616161u;
+        Bytes16 v;
+        if (n >= 16) {
+            for (std::size_t i = 0; i + 16 < n; i += 16) {
+                std::memcpy(&v, b + i, 16);
+                std::memcpy(p + i, &v, 16);
+                escape |= needs_escape(v);
+            }
+            std::memcpy(&v, b + n - 16, 16);
+            std::memcpy(p + n - 16, &v, 16);
+        } else if (n >= 8) {
+            const std::uint64_t head = load8(b);
+            const std::uint64_t tail = load8(b + n - 8);
+            std::memcpy(p, &head, 8);
+            std::memcpy(p + n - 8, &tail, 8);
+            v = from_words(head, tail);
+        } else if (n >= 4) {
+            const std::uint32_t head = load4(b);
+            const std::uint32_t tail = load4(b + n - 4);
+            std::memcpy(p, &head, 4);
+            std::memcpy(p + n - 4, &tail, 4);
+            v = from_words(head | std::uint64_t{tail} << 32, kPad);
+        } else if (n != 0) {
+            const auto byte = [b](std::size_t i) {
+                return std::uint64_t{static_cast<unsigned char>(b[i])};
+            };
+            p[0] = b[0];
+            p[n / 2] = b[n / 2];
+            p[n - 1] = b[n - 1];
+            v = from_words(0x6161616161000000u | byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16,
+                           kPad);
+        } else {
+            return;
+        }
+        escape |= needs_escape(v);
+        p += n;
+    }
+
+    /// True when every value put so far is plain.
+    bool all_plain() const noexcept {
+        const auto words = reinterpret_cast<Words2>(escape);
+        return (words[0] | words[1]) == 0;
+    }
+};
+
+/// Decimal digits of `v`, 1 to 20.
+std::size_t decimal_length(std::uint64_t v) noexcept {
+    static constexpr std::array<std::uint64_t, 20> kPow10 = [] {
+        std::array<std::uint64_t, 20> t{};
+        std::uint64_t power = 1;
+        for (auto& entry : t) {
+            entry = power;
+            power *= 10;  // wraps after 10^19, which is never stored
+        }
+        return t;
+    }();
+    // floor(log10(2) * bit length) is the length or one less.
+    const auto approx = static_cast<std::size_t>((64 - std::countl_zero(v | 1)) * 1233 >> 12);
+    return approx + (v >= kPow10[approx] ? 1 : 0);
+}
+
+/// Digits written in place, from the last pair back: no copy from a scratch buffer.
+[[gnu::always_inline]] inline void put_uint(FastOut& o, std::uint64_t v) noexcept {
+    if (v < 10) {
+        *o.p++ = static_cast<char>('0' + v);
+        return;
+    }
+    char* q = o.p + decimal_length(v);
+    o.p = q;
+    while (v >= 100) {
+        q -= 2;
+        std::memcpy(q, kDigitPairs.data() + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        std::memcpy(q - 2, kDigitPairs.data() + 2 * v, 2);
+    } else {
+        q[-1] = static_cast<char>('0' + v);
+    }
+}
+
+template <class O>
+void put_int(O& o, std::int64_t v) noexcept {
+    if (v < 0) {
+        o.put('-');
+        put_uint(o, 0 - static_cast<std::uint64_t>(v));
+    } else {
+        put_uint(o, static_cast<std::uint64_t>(v));
+    }
+}
+
 /// RFC 8259 §7 string contents (without the quotes), a byte at a time: for the rare value that
 /// needs escaping (see put_json_chars).
-template <class O>
-[[gnu::noinline]] void put_json_escaped(O& o, std::string_view s) noexcept {
+[[gnu::noinline]] void put_json_escaped(Out& o, std::string_view s) noexcept {
     const auto* b = reinterpret_cast<const unsigned char*>(s.data());
     const std::size_t n = s.size();
     std::size_t run = 0;
@@ -316,13 +410,17 @@ template <class O>
 }
 
 /// RFC 8259 §7 string contents. Values are almost always plain and go out as one copy.
-template <class O>
-void put_json_chars(O& o, std::string_view s) noexcept {
+void put_json_chars(Out& o, std::string_view s) noexcept {
     if (all_plain(s)) [[likely]] {
         o.put(s);
     } else {
         put_json_escaped(o, s);
     }
+}
+
+/// The value as it is: format_to() writes the line again through Out when one needed escaping.
+[[gnu::always_inline]] inline void put_json_chars(FastOut& o, std::string_view s) noexcept {
+    o.put_value(s);
 }
 
 /// nginx `escape=default`: quote, backslash, controls and bytes from 0x7F become \xHH.
@@ -375,7 +473,8 @@ void put_rfc3339_ms(O& o, TimeCache& tc, std::int64_t time_us) noexcept {
 // The key is a literal: as a template argument its length is a constant, so copying it is a
 // few moves, not a memcpy call (one per field and line).
 template <class O, std::size_t N>
-void put_string_field(O& o, const char (&key)[N], std::string_view v) noexcept {
+[[gnu::always_inline]] inline void put_string_field(O& o, const char (&key)[N],
+                                                    std::string_view v) noexcept {
     if (v.empty()) {
         return;
     }
@@ -700,7 +799,9 @@ std::size_t Format::format_to(const Record& r, TimeCache& time,
     if (json_ && out.size() >= json_bound(r)) [[likely]] {
         FastOut o{out.data()};
         format_json(r, time, o);
-        return static_cast<std::size_t>(o.p - out.data());
+        if (o.all_plain()) [[likely]] {
+            return static_cast<std::size_t>(o.p - out.data());
+        }
     }
     Out o{out.data(), out.data() + out.size()};
     if (json_) {

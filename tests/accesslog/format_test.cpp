@@ -1,12 +1,16 @@
 #include "accesslog/format.hpp"
 
 #include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <simdjson.h>
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
+
+#include "core/utf8.hpp"
 
 using namespace blitz;
 using accesslog::Format;
@@ -328,6 +332,96 @@ TEST_CASE("accesslog::Format templates escape values like nginx escape=default",
     r.user_agent = "";
     CHECK(render("$path|$user_agent|$upstream_status|$upstream_connect_us|\"lit\\\"", r) ==
           "/a\\x22b\\x5Cc\\x01\\x0A\\x7F\\xC3\\xA9|-|-|-|\"lit\\\"\n");
+}
+
+namespace {
+
+/// RFC 8259 §7 as format.hpp states it, a byte at a time: the reference the formatter's word-wise
+/// paths are checked against.
+std::string reference_json_chars(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size();) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x80) {
+            const std::size_t len = detail::utf8_sequence(s.substr(i));
+            out += len != 0 ? std::string(s.substr(i, len)) : std::string("\\ufffd");
+            i += len != 0 ? len : 1;
+            continue;
+        }
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += static_cast<char>(c);
+        } else if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (c < 0x20 || c == 0x7F) {
+            static constexpr char kHexDigits[] = "0123456789abcdef";
+            out += "\\u00";
+            out += kHexDigits[c >> 4];
+            out += kHexDigits[c & 0xF];
+        } else {
+            out += static_cast<char>(c);
+        }
+        ++i;
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "accesslog::Format::json writes the same line with and without room to spare, for random "
+    "values",
+    "[accesslog]") {
+    // With room for the longest line the values are copied unchecked and checked together once
+    // per line; a buffer of exactly the line's length takes the bounded path, which checks and
+    // escapes each value on its own. Both must agree with a byte-at-a-time reference for values
+    // of every length up to 40 holding any byte at any position.
+    std::mt19937_64 rng(20261127);
+    const Format f = Format::json();
+    TimeCache tc;
+    std::vector<char> big(1 << 16);
+    std::string values[6];
+    for (int iteration = 0; iteration < 20000; ++iteration) {
+        Record r = typical();
+        std::string_view* fields[] = {&r.client,     &r.authority, &r.path,
+                                      &r.user_agent, &r.referer,   &r.request_id};
+        const int bad_odds =
+            static_cast<int>(rng() % 4);  // 0: all plain .. 3: one byte in four may be hostile
+        for (std::size_t k = 0; k < std::size(values); ++k) {
+            std::string& v = values[k];
+            v.assign(rng() % 41, '\0');
+            for (char& c : v) {
+                const bool any = bad_odds != 0 && static_cast<int>(rng() % 16) < bad_odds * 2;
+                c = static_cast<char>(any ? rng() % 256 : 0x20 + rng() % 95);
+            }
+            *fields[k] = v;
+        }
+        r.bytes_sent = rng() >> (rng() % 64);
+        r.duration_us = static_cast<std::int64_t>(rng() >> (1 + rng() % 63));
+        const std::size_t n = f.format_to(r, tc, big);
+        REQUIRE(n <= big.size());
+        const std::string_view fast(big.data(), n);
+        std::string exact(n, '\0');
+        REQUIRE(f.format_to(r, tc, exact) == n);
+        INFO("iteration " << iteration);
+        REQUIRE(exact == fast);
+        const char* keys[] = {"client", "authority", "path", "user_agent", "referer", "request_id"};
+        for (std::size_t k = 0; k < std::size(values); ++k) {
+            if (!values[k].empty()) {
+                const std::string expect =
+                    "\"" + std::string(keys[k]) + "\":\"" + reference_json_chars(values[k]) + "\"";
+                REQUIRE(fast.find(expect) != std::string_view::npos);
+            }
+        }
+        REQUIRE(fast.find("\"bytes_sent\":" + std::to_string(r.bytes_sent) + ",") !=
+                std::string_view::npos);
+        REQUIRE(fast.find("\"duration_us\":" + std::to_string(r.duration_us) + ",") !=
+                std::string_view::npos);
+    }
 }
 
 TEST_CASE("accesslog::Format::format_to reports the full length and keeps the prefix when short",
