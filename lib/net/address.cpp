@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 
+#include <array>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 
 namespace blitz::net {
@@ -77,22 +79,43 @@ void SocketAddress::set_port(std::uint16_t port) noexcept {
     }
 }
 
+namespace {
+
+/// Each octet's decimal digits with the dot after them ("7.", "192."), and how many bytes that is.
+struct OctetText {
+    std::array<std::array<char, 4>, 256> text{};
+    std::array<std::uint8_t, 256> len{};
+};
+
+constexpr OctetText kOctets = [] {
+    OctetText t;
+    for (unsigned v = 0; v < 256; ++v) {
+        std::size_t n = 0;
+        if (v >= 100) {
+            t.text[v][n++] = static_cast<char>('0' + v / 100);
+        }
+        if (v >= 10) {
+            t.text[v][n++] = static_cast<char>('0' + v / 10 % 10);
+        }
+        t.text[v][n++] = static_cast<char>('0' + v % 10);
+        t.text[v][n++] = '.';
+        t.len[v] = static_cast<std::uint8_t>(n);
+    }
+    return t;
+}();
+
+}  // namespace
+
 std::size_t format_ip(int family, const void* addr, char* buf, std::size_t len) noexcept {
     if (family == AF_INET && len >= INET_ADDRSTRLEN) {
         // By hand: inet_ntop formats IPv4 with sprintf, a thousand instructions per call, and
-        // this runs for every logged request.
+        // this runs for every logged request. Four bytes per octet from a table: the last
+        // octet's copy ends at byte 16 at most (INET_ADDRSTRLEN).
         const auto* b = static_cast<const unsigned char*>(addr);
         char* p = buf;
         for (int i = 0; i < 4; ++i) {
-            const unsigned v = b[i];
-            if (v >= 100) {
-                *p++ = static_cast<char>('0' + v / 100);
-            }
-            if (v >= 10) {
-                *p++ = static_cast<char>('0' + v / 10 % 10);
-            }
-            *p++ = static_cast<char>('0' + v % 10);
-            *p++ = '.';
+            std::memcpy(p, kOctets.text[b[i]].data(), 4);
+            p += kOctets.len[b[i]];
         }
         *--p = '\0';
         return static_cast<std::size_t>(p - buf);
