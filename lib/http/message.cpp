@@ -41,6 +41,19 @@ static_assert([] {
     return true;
 }());
 
+/// Whether the words `x` and `y` are equal ignoring ASCII case. Equal words need no lowering,
+/// and words differing in any bit but a byte's case bit (0x20) cannot be equal once lowered:
+/// ascii_lower8() changes no other bit.
+constexpr bool same_ignoring_case(std::uint64_t x, std::uint64_t y) noexcept {
+    if (x == y) {
+        return true;
+    }
+    if (((x ^ y) & ~0x2020202020202020u) != 0) {
+        return false;
+    }
+    return ascii_lower8(x) == ascii_lower8(y);
+}
+
 std::uint64_t load8(const char* p) noexcept {
     std::uint64_t w;
     std::memcpy(&w, p, sizeof w);
@@ -108,11 +121,11 @@ bool iequals(std::string_view a, std::string_view b) noexcept {
     if (n >= 8) {
         // Whole words, the last one overlapping the one before it.
         for (std::size_t i = 0; i + 8 < n; i += 8) {
-            if (ascii_lower8(load8(a.data() + i)) != ascii_lower8(load8(b.data() + i))) {
+            if (!same_ignoring_case(load8(a.data() + i), load8(b.data() + i))) {
                 return false;
             }
         }
-        return ascii_lower8(load8(a.data() + n - 8)) == ascii_lower8(load8(b.data() + n - 8));
+        return same_ignoring_case(load8(a.data() + n - 8), load8(b.data() + n - 8));
     }
     for (std::size_t i = 0; i < n; ++i) {
         if (ascii_lower(static_cast<unsigned char>(a[i])) !=

@@ -1,4 +1,6 @@
 #include <array>
+#include <random>
+#include <string>
 #include <string_view>
 
 #include <catch2/catch_test_macros.hpp>
@@ -61,6 +63,43 @@ TEST_CASE("http::iequals compares ASCII case-insensitively and nothing else", "[
     // Bytes from 0x80 compare exactly (no folding of Latin-1 or UTF-8).
     CHECK(blitz::iequals("caf\xC3\xA9-header", "CAF\xC3\xA9-HEADER"));
     CHECK_FALSE(blitz::iequals("caf\xC3\xA9-header", "caf\xC3\x89-header"));
+}
+
+TEST_CASE("http::iequals agrees with a byte-at-a-time comparison for any bytes at any position",
+          "[http]") {
+    // Words are compared whole when equal, rejected at once when they differ outside the case
+    // bits, and lowered only otherwise: pairs that differ by case flips of any byte (letters or
+    // not) and by one byte of any value must get the reference's answer.
+    const auto lower = [](unsigned char c) { return c >= 'A' && c <= 'Z' ? c | 0x20 : c; };
+    const auto reference = [&lower](std::string_view a, std::string_view b) {
+        if (a.size() != b.size()) {
+            return false;
+        }
+        for (std::size_t i = 0; i < a.size(); ++i) {
+            if (lower(static_cast<unsigned char>(a[i])) != lower(static_cast<unsigned char>(b[i]))) {
+                return false;
+            }
+        }
+        return true;
+    };
+    std::mt19937_64 rng(20261127);
+    for (int iteration = 0; iteration < 200000; ++iteration) {
+        std::string a(rng() % 33, '\0');
+        for (char& c : a) {
+            c = static_cast<char>(rng() % 4 == 0 ? rng() % 256 : 'A' + rng() % 58);
+        }
+        std::string b = a;
+        for (char& c : b) {
+            if (rng() % 3 == 0) {
+                c = static_cast<char>(c ^ 0x20);
+            }
+        }
+        if (!b.empty() && rng() % 2 == 0) {
+            b[rng() % b.size()] = static_cast<char>(rng() % 256);
+        }
+        INFO("\"" << a << "\" vs \"" << b << "\"");
+        REQUIRE(blitz::iequals(a, b) == reference(a, b));
+    }
 }
 
 TEST_CASE("http::Headers::get returns the first matching field, case-insensitively", "[http]") {
