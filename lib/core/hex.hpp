@@ -34,6 +34,32 @@ inline void encode_hex64(std::uint64_t v, char* out) noexcept {
     encode_hex32(static_cast<std::uint32_t>(v), out + 8);
 }
 
+/// The 32 hex digits of the 128-bit value `hi`:`lo` (most significant first) into `out`: all
+/// sixteen bytes at once as a vector (GCC and clang vector extensions: SSE2 on x86-64, NEON on
+/// arm64), each split into its two nibbles, interleaved and turned into digits together.
+inline void encode_hex128(std::uint64_t hi, std::uint64_t lo, char* out) noexcept {
+    using Bytes16 = signed char __attribute__((vector_size(16)));
+    using Words2 = std::uint64_t __attribute__((vector_size(16)));
+    if constexpr (std::endian::native == std::endian::little) {
+        hi = __builtin_bswap64(hi);
+        lo = __builtin_bswap64(lo);
+    }
+    const Words2 bytes = {hi, lo};
+    // Nibbles 0..15 in signed bytes: the high nibble of each byte by a word shift then a mask
+    // (bits shifted in from the next byte are masked away).
+    const auto high = reinterpret_cast<Bytes16>((bytes >> 4) & 0x0F0F0F0F0F0F0F0Fu);
+    const auto low = reinterpret_cast<Bytes16>(bytes & 0x0F0F0F0F0F0F0F0Fu);
+    const Bytes16 first =
+        __builtin_shufflevector(high, low, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const Bytes16 second = __builtin_shufflevector(high, low, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28,
+                                                   13, 29, 14, 30, 15, 31);
+    const auto digits = [](Bytes16 n) { return n + '0' + ((n > 9) & ('a' - '0' - 10)); };
+    const Bytes16 a = digits(first);
+    const Bytes16 b = digits(second);
+    std::memcpy(out, &a, 16);
+    std::memcpy(out + 16, &b, 16);
+}
+
 /// The 2n hex digits of the `n` bytes at `in` into `out`.
 inline void encode_hex(const std::uint8_t* in, std::size_t n, char* out) noexcept {
     const std::uint8_t* const end = in + n;

@@ -103,8 +103,7 @@ void IdGenerator::request_id(std::span<char, kUuidSize> out) noexcept {
     const std::uint64_t lo = (next() & ~(std::uint64_t{0xC0} << 56)) | std::uint64_t{0x80} << 56;
     // 8-4-4-4-12 digits (RFC 9562 §4).
     char hex[32];
-    blitz::detail::encode_hex64(hi, hex);
-    blitz::detail::encode_hex64(lo, hex + 16);
+    blitz::detail::encode_hex128(hi, lo, hex);
     char* p = out.data();
     std::memcpy(p, hex, 8);
     p[8] = '-';

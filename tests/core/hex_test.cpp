@@ -45,3 +45,29 @@ TEST_CASE("core::encode_hex keeps byte order and writes nothing past 2n", "[core
     CHECK(std::string(out, sizeof out) == "4bf92f3577##");
     CHECK(hex(id, 0).empty());
 }
+
+TEST_CASE("core::encode_hex128 writes every byte value at every position as encode_hex does",
+          "[core]") {
+    // The sixteen bytes go through one vector: each byte value in each of the sixteen positions
+    // (most significant first, hi then lo) must come out as the byte-wise encoder writes it.
+    for (unsigned v = 0; v < 256; ++v) {
+        for (std::size_t pos = 0; pos < 16; ++pos) {
+            std::uint8_t bytes[16];
+            for (std::size_t i = 0; i < 16; ++i) {
+                bytes[i] = static_cast<std::uint8_t>(i == pos ? v : 0x37 * (i + 1));
+            }
+            std::uint64_t hi = 0;
+            std::uint64_t lo = 0;
+            for (std::size_t i = 0; i < 8; ++i) {
+                hi = hi << 8 | bytes[i];
+                lo = lo << 8 | bytes[8 + i];
+            }
+            char out[34];
+            std::memset(out, '#', sizeof out);
+            blitz::detail::encode_hex128(hi, lo, out);
+            INFO("byte " << v << " at " << pos);
+            CHECK(std::string(out, 32) == hex(bytes, 16));
+            CHECK(std::string(out + 32, 2) == "##");
+        }
+    }
+}
