@@ -175,56 +175,67 @@ void ReactorObserver::ended(const Exchange& ex, const ExchangeEnd& end, std::uin
                                                              : std::string_view();
     const std::uint64_t now_ns = unix_now_ns();
     if (target != nullptr && target->options.enabled) {
+        // Everything the line needs first, then the Record in one initialisation: each field is
+        // stored once instead of defaulted and then assigned.
+        char client[INET6_ADDRSTRLEN];
+        std::string_view client_ip;
+        std::uint16_t client_port = 0;
+        if (end.connection != nullptr) {
+            client_ip = {client, end.connection->format_client_ip(client, sizeof client)};
+            client_port = end.connection->client_port();
+        } else {
+            client_ip = const_cast<Exchange&>(ex).client_address();
+        }
         char trace_hex[32];
         char span_hex[16];
-        accesslog::Record r;
-        r.time_us = static_cast<std::int64_t>(now_ns / 1000 - duration_us);
-        r.duration_us = static_cast<std::int64_t>(duration_us);
-        char client[INET6_ADDRSTRLEN];
-        if (end.connection != nullptr) {
-            r.client = {client, end.connection->format_client_ip(client, sizeof client)};
-            r.client_port = end.connection->client_port();
-        } else {
-            r.client = const_cast<Exchange&>(ex).client_address();
+        std::string_view trace_id;
+        std::string_view span_id;
+        if (obs != nullptr && obs->traced) {
+            trace::format_hex(trace_hex, obs->trace);
+            trace::format_hex(span_hex, obs->span);
+            trace_id = {trace_hex, 32};
+            span_id = {span_hex, 16};
         }
-        r.method = req.method_name;
-        r.scheme = req.scheme;
-        r.authority = req.authority;
-        r.path = req.raw_target.empty() ? req.path : req.raw_target;
-        r.protocol = protocol_name(req.version);
-        r.status = static_cast<std::uint16_t>(ex.response().status());
-        r.bytes_received = end.bytes_received;
-        r.bytes_sent = end.bytes_sent;
-        if (route != nullptr) {
-            r.route = route->name;
-        }
-        r.upstream = upstream;
-        r.upstream_endpoint = up.endpoint;
-        r.upstream_status = static_cast<std::uint16_t>(up.status);
-        r.upstream_connect_us = up.connect_us;
-        r.upstream_first_byte_us = up.first_byte_us;
-        r.attempts = up.attempts;
-        if (obs != nullptr) {
-            r.request_id = obs->request_id;
-            if (obs->traced) {
-                trace::format_hex(trace_hex, obs->trace);
-                trace::format_hex(span_hex, obs->span);
-                r.trace_id = {trace_hex, 32};
-                r.span_id = {span_hex, 16};
-            }
-        }
-        if (const TlsInfo* tls = const_cast<Exchange&>(ex).tls()) {
-            r.tls_version = tls->version;
-            r.tls_sni = tls->server_name;
-        }
+        // Only a listener with TLS options has TLS connections: the others skip the driver call.
+        const TlsInfo* tls = l.options.tls ? const_cast<Exchange&>(ex).tls() : nullptr;
+        std::string_view user_agent;
+        std::string_view referer;
         for (const Header& h : req.headers) {  // one pass, the length compared first
             if (h.name.size() == 10 && iequals(h.name, "user-agent")) {
-                r.user_agent = h.value;
+                user_agent = h.value;
             } else if (h.name.size() == 7 && iequals(h.name, "referer")) {
-                r.referer = h.value;
+                referer = h.value;
             }
         }
-        r.listener = l.options.name;
+        const accesslog::Record r{
+            .time_us = static_cast<std::int64_t>(now_ns / 1000 - duration_us),
+            .duration_us = static_cast<std::int64_t>(duration_us),
+            .client = client_ip,
+            .client_port = client_port,
+            .method = req.method_name,
+            .scheme = req.scheme,
+            .authority = req.authority,
+            .path = req.raw_target.empty() ? req.path : req.raw_target,
+            .protocol = protocol_name(req.version),
+            .status = static_cast<std::uint16_t>(ex.response().status()),
+            .bytes_received = end.bytes_received,
+            .bytes_sent = end.bytes_sent,
+            .route = route != nullptr ? std::string_view(route->name) : std::string_view(),
+            .upstream = upstream,
+            .upstream_endpoint = up.endpoint,
+            .upstream_status = static_cast<std::uint16_t>(up.status),
+            .upstream_connect_us = up.connect_us,
+            .upstream_first_byte_us = up.first_byte_us,
+            .attempts = up.attempts,
+            .request_id = obs != nullptr ? obs->request_id : std::string_view(),
+            .trace_id = trace_id,
+            .span_id = span_id,
+            .tls_version = tls != nullptr ? std::string_view(tls->version) : std::string_view(),
+            .tls_sni = tls != nullptr ? std::string_view(tls->server_name) : std::string_view(),
+            .user_agent = user_agent,
+            .referer = referer,
+            .listener = l.options.name,
+        };
         if (Log* log = log_for(*owned)) {
             if (log->writer.append(target->format, r)) {
                 reactor_.metrics().access_log_lines.add();
