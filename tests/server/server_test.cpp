@@ -50,6 +50,14 @@ public:
     ~Client() { ::close(fd_); }
     bool connected() const { return connected_; }
     bool send(const std::string& s) { return ::send(fd_, s.data(), s.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(s.size()); }
+    /// Sends GET `path` and returns its response, or "" when none came.
+    std::string get(const std::string& path) {
+        if (!send("GET " + path + " HTTP/1.1\r\nHost: t\r\n\r\n")) {
+            return {};
+        }
+        auto res = responses(1);
+        return res.size() == 1 ? res[0] : std::string();
+    }
     /// Reads until `n` complete responses (Content-Length framed) arrived or 3 s passed.
     std::vector<std::string> responses(std::size_t n) {
         std::vector<std::string> out;
@@ -492,19 +500,15 @@ TEST_CASE("Server lets a response filter hold a proxied response until it resume
     Running s(router);
 
     Client c(s.port());
-    REQUIRE(c.send("GET /big HTTP/1.1\r\nHost: t\r\n\r\n"));
-    auto res = c.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(res[0].rfind("HTTP/1.1 200", 0) == 0);
+    std::string one = c.get("/big");
+    CHECK(one.rfind("HTTP/1.1 200", 0) == 0);
     // The outer filter runs after the inner one resumed, and its field is in the head.
-    CHECK(res[0].find("X-Held: 1\r\n") != std::string::npos);
-    CHECK(res[0].find("X-Order: outer\r\n") != std::string::npos);
-    CHECK(body_of(res[0]) == kBig);
+    CHECK(one.find("X-Held: 1\r\n") != std::string::npos);
+    CHECK(one.find("X-Order: outer\r\n") != std::string::npos);
+    CHECK(body_of(one) == kBig);
     // The connection goes on (the held body was sent whole, framing intact).
-    REQUIRE(c.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n"));
-    res = c.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(body_of(res[0]) == "hello");
+    one = c.get("/small");
+    CHECK(body_of(one) == "hello");
 
     const std::string h2 = curl_h2(s.port(), "/big");
     CHECK(h2.rfind("HTTP/2 200", 0) == 0);
@@ -512,11 +516,9 @@ TEST_CASE("Server lets a response filter hold a proxied response until it resume
     CHECK(body_of(h2) == kBig);
 
     // From an HTTP/2 upstream: its window stays closed while the head is held.
-    REQUIRE(c.send("GET /h2/big HTTP/1.1\r\nHost: t\r\n\r\n"));
-    res = c.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(res[0].find("X-Held: 1\r\n") != std::string::npos);
-    CHECK(body_of(res[0]) == kBig);
+    one = c.get("/h2/big");
+    CHECK(one.find("X-Held: 1\r\n") != std::string::npos);
+    CHECK(body_of(one) == kBig);
     CHECK(resumed.load() == 4);
 }
 
@@ -530,28 +532,20 @@ TEST_CASE("Server lets a response filter replace a proxied response", "[server][
     Running s(router);
 
     Client c(s.port());
-    REQUIRE(c.send("GET /fail HTTP/1.1\r\nHost: t\r\n\r\n"));
-    auto res = c.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(res[0].rfind("HTTP/1.1 503", 0) == 0);
-    CHECK(body_of(res[0]) == "{\"error\":\"custom\"}");
-    CHECK(res[0].find("X-Order: outer\r\n") != std::string::npos);  // the filters after it still run
+    std::string one = c.get("/fail");
+    CHECK(one.rfind("HTTP/1.1 503", 0) == 0);
+    CHECK(body_of(one) == "{\"error\":\"custom\"}");
+    CHECK(one.find("X-Order: outer\r\n") != std::string::npos);  // the filters after it still run
     // Answered after holding the head: respond() then resume().
-    REQUIRE(c.send("GET /deny-response HTTP/1.1\r\nHost: t\r\n\r\n"));
-    res = c.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(res[0].rfind("HTTP/1.1 403", 0) == 0);
-    CHECK(body_of(res[0]) == "denied");
+    one = c.get("/deny-response");
+    CHECK(one.rfind("HTTP/1.1 403", 0) == 0);
+    CHECK(body_of(one) == "denied");
     // A request filter likewise: the upstream is never asked.
-    REQUIRE(c.send("GET /deny-request HTTP/1.1\r\nHost: t\r\n\r\n"));
-    res = c.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(res[0].rfind("HTTP/1.1 403", 0) == 0);
+    one = c.get("/deny-request");
+    CHECK(one.rfind("HTTP/1.1 403", 0) == 0);
     // None of the upstream's dropped body reached the client: the next answer is framed right.
-    REQUIRE(c.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n"));
-    res = c.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(body_of(res[0]) == "hello");
+    one = c.get("/small");
+    CHECK(body_of(one) == "hello");
 
     std::string h2 = curl_h2(s.port(), "/fail");
     CHECK(h2.rfind("HTTP/2 503", 0) == 0);
@@ -562,10 +556,10 @@ TEST_CASE("Server lets a response filter replace a proxied response", "[server][
 
     // An HTTP/2 upstream's stream is reset; the connection serves on.
     REQUIRE(c.send("GET /h2/fail HTTP/1.1\r\nHost: t\r\n\r\nGET /h2/small HTTP/1.1\r\nHost: t\r\n\r\n"));
-    res = c.responses(2);
-    REQUIRE(res.size() == 2);
-    CHECK(res[0].rfind("HTTP/1.1 503", 0) == 0);
-    CHECK(body_of(res[1]) == "hello");
+    const auto both = c.responses(2);
+    REQUIRE(both.size() == 2);
+    CHECK(both[0].rfind("HTTP/1.1 503", 0) == 0);
+    CHECK(body_of(both[1]) == "hello");
 }
 
 TEST_CASE("Server ends a held proxied response whose client went away when its filter resumes",
@@ -587,8 +581,6 @@ TEST_CASE("Server ends a held proxied response whose client went away when its f
     }
     CHECK(resumed.load() == 1);
     Client again(s.port());
-    REQUIRE(again.send("GET /small HTTP/1.1\r\nHost: t\r\n\r\n"));
-    auto res = again.responses(1);
-    REQUIRE(res.size() == 1);
-    CHECK(body_of(res[0]) == "hello");
+    std::string one = again.get("/small");
+    CHECK(body_of(one) == "hello");
 }
