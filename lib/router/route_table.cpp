@@ -47,21 +47,28 @@ MethodSet answered(MethodSet methods) noexcept {
 /// The routes that share one (priority, host, path) key: an exact path, a prefix or a regex.
 ///
 /// When none of them has header or query matchers, the route for each method is resolved when
-/// the table is compiled: usually one route answers every method allowed here, and `row` points
-/// to a per-method row only when the routes split the methods. Otherwise (`count` != 0) the
-/// members are tried at request time, in config order.
+/// the table is compiled: usually one route answers every method allowed here (kind Route),
+/// and only when the routes split the methods does the level point to a per-method row (kind
+/// Row). Otherwise (kind Members) the members are tried at request time, in config order.
+///
+/// Eight bytes, stored in the hash slot of its path (or prefix) so that a lookup that is
+/// decided at compile time reads the slot, the key's bytes and nothing else. While the table
+/// is compiled, a slot holds a placeholder whose `target` is the level's index.
 struct Level {
-    std::uint32_t route = kNone;  ///< the route for every allowed method, unless `row` is set
-    std::uint32_t row = kNone;    ///< index into the per-method rows, or kNone
-    std::uint32_t first = 0;      ///< members_[first, first + count), in config order
-    std::uint32_t count = 0;      ///< 0 when resolved at compile time
-    MethodSet allowed;            ///< methods with a route here (compile-time levels)
+    enum class Kind : std::uint16_t { Route, Row, Members };
+
+    std::uint32_t target = kNone;  ///< the route, the row, or the first member, by `kind`
+    MethodSet allowed;             ///< methods with a route here (kinds Route and Row)
+    Kind kind = Kind::Route;
 };
+
+static_assert(sizeof(Level) == 8);
 
 /// A route of a level resolved at request time, with all a lookup reads of it, so that a
 /// lookup touches no Route object: its methods and its matchers, copied next to each other.
 struct Member {
     std::uint32_t route = 0;
+    std::uint32_t count = 0;  ///< the members of its level: the same in each
     std::uint32_t first_matcher = 0;  ///< matchers_[first_matcher, + headers + queries)
     std::uint32_t headers = 0;        ///< header matchers, then `queries` query matchers
     std::uint32_t queries = 0;
@@ -112,15 +119,15 @@ std::string literal_prefix(const RE2& re) {
 /// A regex level, listed under its pattern's literal prefix.
 struct RegexEntry {
     std::uint32_t order;  ///< of the level's first route: regexes are tried in config order
-    std::uint32_t level;
+    Level level;
     const RE2* regex;  ///< the routes' pattern (null only for a route freeze() did not compile)
 };
 
 /// The routes for one host key (an exact host, a wildcard suffix, or any host) in one tier.
 struct Bucket {
-    StringMap<std::uint32_t> exact;  ///< path -> level
-    PrefixIndex prefixes;            ///< prefix -> level
-    PrefixIndex regex_prefixes;      ///< literal prefix of regex patterns -> index in `regexes`
+    StringMap<Level> exact;            ///< path -> level
+    BasicPrefixIndex<Level> prefixes;  ///< prefix -> level
+    PrefixIndex regex_prefixes;        ///< literal prefix of regex patterns -> index in `regexes`
     std::vector<std::vector<RegexEntry>> regexes;  ///< in config order
 };
 
@@ -173,14 +180,26 @@ public:
             }
         }
         matcher_text_.reserve(text_bytes);
-        levels_.reserve(members_of_.size());
+        std::vector<Level> levels;
+        levels.reserve(members_of_.size());
         for (const auto& m : members_of_) {
-            levels_.push_back(make_level(m));
+            levels.push_back(make_level(m));
         }
+        const auto resolve = [&levels](const Level& placeholder) {
+            return levels[placeholder.target];
+        };
         for (Tier& tier : tiers_) {
             for (Bucket& bucket : tier.buckets) {
+                bucket.exact.for_each(
+                    [&resolve](std::string_view, Level& level) { level = resolve(level); });
+                bucket.prefixes.transform_values(resolve);
                 bucket.prefixes.finish();
                 bucket.regex_prefixes.finish();
+                for (std::vector<RegexEntry>& list : bucket.regexes) {
+                    for (RegexEntry& entry : list) {
+                        entry.level = resolve(entry.level);
+                    }
+                }
             }
         }
         // Only needed while compiling.
@@ -283,12 +302,13 @@ private:
                 if (list == lists) {
                     bucket.regexes.emplace_back();
                 }
-                bucket.regexes[list].push_back({i, level, re});
+                bucket.regexes[list].push_back({i, Level{.target = level}, re});
             }
         } else if (r.prefix) {
-            level = bucket.prefixes.value(bucket.prefixes.insert(r.path, next));
+            level = bucket.prefixes.value(bucket.prefixes.insert(r.path, Level{.target = next}))
+                        .target;
         } else {
-            level = bucket.exact.try_emplace(r.path, next);
+            level = bucket.exact.try_emplace(r.path, Level{.target = next}).target;
         }
         if (level == next) {
             members_of_.emplace_back();
@@ -301,14 +321,14 @@ private:
     /// methods that would have matched to result.allowed.
     bool search(const Bucket& b, const Lookup& q, RouteMatch& result) const noexcept {
         if (!b.exact.empty()) {
-            if (const std::uint32_t* level = b.exact.find(q.path);
-                level != nullptr && visit(levels_[*level], q, result)) {
+            if (const Level* level = b.exact.find(q.path);
+                level != nullptr && visit(*level, q, result)) {
                 return true;
             }
         }
-        for (const PrefixIndex::Entry* e = b.prefixes.longest_prefix_of(q.path); e != nullptr;
+        for (const auto* e = b.prefixes.longest_prefix_of(q.path); e != nullptr;
              e = b.prefixes.shorter(*e)) {
-            if (visit(levels_[e->value], q, result)) {
+            if (visit(e->value, q, result)) {
                 return true;
             }
         }
@@ -338,7 +358,7 @@ private:
             }
             next_order = next->order + 1;
             if (next->regex != nullptr && full_match(*next->regex, q.path) &&
-                visit(levels_[next->level], q, result)) {
+                visit(next->level, q, result)) {
                 return true;
             }
         }
@@ -370,17 +390,18 @@ private:
     /// Picks the route of `level` for the method, or adds the level's methods to
     /// result.allowed.
     bool visit(const Level& level, const Lookup& q, RouteMatch& result) const noexcept {
-        if (level.count == 0) {
+        if (level.kind != Level::Kind::Members) {
             if (level.allowed.contains(q.method)) {
-                const std::uint32_t r =
-                    level.row == kNone ? level.route : rows_[level.row][index_of(q.method)];
+                const std::uint32_t r = level.kind == Level::Kind::Route
+                                            ? level.target
+                                            : rows_[level.target][index_of(q.method)];
                 return pick(r, result);
             }
             merge(result.allowed, level.allowed);
             return false;
         }
-        const Member* first = members_.data() + level.first;
-        const Member* const last = first + level.count;
+        const Member* first = members_.data() + level.target;
+        const Member* const last = first + first->count;
         for (const Member* m = first; m != last; ++m) {
             if (allows(m->methods, q.method) && holds(*m, q)) {
                 return pick(m->route, result);
@@ -410,10 +431,11 @@ private:
 
     /// Copies route `i`'s methods and matchers (their strings into matcher_text_, which was
     /// reserved for all of them, so the views stay valid).
-    Member make_member(std::uint32_t i) {
+    Member make_member(std::uint32_t i, std::uint32_t count) {
         const Route& r = routes_[i];
         Member m;
         m.route = i;
+        m.count = count;
         m.methods = r.methods;
         m.first_matcher = static_cast<std::uint32_t>(matchers_.size());
         m.headers = static_cast<std::uint32_t>(r.headers.size());
@@ -447,10 +469,10 @@ private:
         Level level;
         if (std::any_of(members.begin(), members.end(),
                         [this](std::uint32_t i) { return has_matchers(routes_[i]); })) {
-            level.first = static_cast<std::uint32_t>(members_.size());
-            level.count = static_cast<std::uint32_t>(members.size());
+            level.kind = Level::Kind::Members;
+            level.target = static_cast<std::uint32_t>(members_.size());
             for (const std::uint32_t i : members) {
-                members_.push_back(make_member(i));
+                members_.push_back(make_member(i, static_cast<std::uint32_t>(members.size())));
             }
             return level;
         }
@@ -461,21 +483,21 @@ private:
                 continue;
             }
             level.allowed.add(static_cast<Method>(m));
-            if (level.route == kNone) {
-                level.route = row[m];
-            } else if (level.route != row[m]) {
+            if (level.target == kNone) {
+                level.target = row[m];
+            } else if (level.target != row[m]) {
                 mixed = true;
             }
         }
         if (mixed) {
-            level.row = static_cast<std::uint32_t>(rows_.size());
+            level.kind = Level::Kind::Row;
+            level.target = static_cast<std::uint32_t>(rows_.size());
             rows_.push_back(row);
         }
         return level;
     }
 
     std::vector<Route> routes_;
-    std::vector<Level> levels_;
     std::vector<MethodRow> rows_;
     std::vector<Member> members_;
     std::vector<MatcherView> matchers_;

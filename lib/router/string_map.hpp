@@ -183,6 +183,16 @@ public:
         }
     }
 
+    /// Calls f(key, value) for every entry, in no particular order; f may change the value.
+    template <class F>
+    void for_each(F&& f) {
+        for (Slot& slot : slots_) {
+            if (slot.offset != kEmpty) {
+                f(std::string_view(pool_).substr(slot.offset, slot.length), slot.value);
+            }
+        }
+    }
+
 private:
     static constexpr std::uint32_t kEmpty = ~std::uint32_t{0};
 
