@@ -100,17 +100,20 @@ inline std::uint32_t hash_string(std::string_view s) noexcept {
     return PrefixHasher(s).hash(s.size());
 }
 
-
 /// An open-addressing hash map from strings to small values, looked up by string_view without
 /// allocating (the route table's lookups run on the request path).
 ///
-/// Keys live in one pooled string and 16-byte slots hold only (hash, offset, length, value)
-/// for a 4-byte value, so a lookup touches one slot and one run of key bytes and a table of
-/// 10,000 keys stays within a few hundred kilobytes; linear probing at a load factor of at
-/// most 3/4 keeps probe sequences short.
+/// Each slot is one 64-byte cache line holding the key's hash, its length, the value and, when
+/// it fits (up to 36 to 48 bytes, by the value's size: most paths and hosts), the key itself;
+/// longer keys live in one pooled string. Next to the slots, one tag byte per slot (0 when free, else 7 bits of the hash)
+/// is what the linear probing reads: the tags of a 10,000-key map take 16 KiB and stay in
+/// cache, while its slots do not. So a lookup reads the one slot whose tag matches (a false
+/// match costs one more, with odds of 1 in 128 per probe): one cache line for a short key, and
+/// none for a key that is absent.
 ///
 /// Thread: built single-threaded; once built, find() is safe from any number of threads.
-/// Lifetime: value type; find() results are valid until the next try_emplace().
+/// Lifetime: value type; find() results and for_each() keys are valid until the next
+/// try_emplace().
 template <class V>
 class StringMap {
 public:
@@ -121,18 +124,23 @@ public:
         }
         const std::uint32_t hash = hash_string(key);
         std::size_t i = hash & mask_;
-        while (slots_[i].offset != kEmpty) {
-            if (equal(slots_[i], hash, key)) {
+        while (tags_[i] != kFree) {
+            if (tags_[i] == tag_of(hash) && equal(slots_[i], hash, key)) {
                 return slots_[i].value;
             }
             i = (i + 1) & mask_;
         }
+        tags_[i] = tag_of(hash);
         Slot& slot = slots_[i];
         slot.hash = hash;
-        slot.offset = static_cast<std::uint32_t>(pool_.size());
         slot.length = static_cast<std::uint32_t>(key.size());
+        if (key.size() <= kInlineBytes) {
+            std::memcpy(slot.bytes, key.data(), key.size());
+        } else {
+            slot.offset = static_cast<std::uint32_t>(pool_.size());
+            pool_.append(key);
+        }
         slot.value = std::move(init);
-        pool_.append(key);
         ++size_;
         return slot.value;
     }
@@ -158,13 +166,16 @@ public:
         if (size_ == 0) {
             return nullptr;
         }
+        const std::uint8_t tag = tag_of(hash);
         for (std::size_t i = hash & mask_;; i = (i + 1) & mask_) {
-            const Slot& slot = slots_[i];
-            if (slot.offset == kEmpty) {
+            if (tags_[i] == kFree) {
                 return nullptr;
             }
-            if (slot.hash == hash && slot.length == length &&
-                same(pool_.data() + slot.offset, slot.value)) {
+            if (tags_[i] != tag) {
+                continue;
+            }
+            const Slot& slot = slots_[i];
+            if (slot.hash == hash && slot.length == length && same(key_of(slot), slot.value)) {
                 return &slot.value;
             }
         }
@@ -176,9 +187,9 @@ public:
     /// Calls f(key, value) for every entry, in no particular order.
     template <class F>
     void for_each(F&& f) const {
-        for (const Slot& slot : slots_) {
-            if (slot.offset != kEmpty) {
-                f(std::string_view(pool_).substr(slot.offset, slot.length), slot.value);
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            if (tags_[i] != kFree) {
+                f(std::string_view(key_of(slots_[i]), slots_[i].length), slots_[i].value);
             }
         }
     }
@@ -186,47 +197,68 @@ public:
     /// Calls f(key, value) for every entry, in no particular order; f may change the value.
     template <class F>
     void for_each(F&& f) {
-        for (Slot& slot : slots_) {
-            if (slot.offset != kEmpty) {
-                f(std::string_view(pool_).substr(slot.offset, slot.length), slot.value);
+        for (std::size_t i = 0; i < slots_.size(); ++i) {
+            if (tags_[i] != kFree) {
+                f(std::string_view(key_of(slots_[i]), slots_[i].length), slots_[i].value);
             }
         }
     }
 
 private:
-    static constexpr std::uint32_t kEmpty = ~std::uint32_t{0};
+    static constexpr std::uint8_t kFree = 0;
 
-    struct Slot {
+    /// The tag of a used slot: never kFree; from the hash's high bits, as its low bits are the
+    /// slot's index.
+    static std::uint8_t tag_of(std::uint32_t hash) noexcept {
+        return static_cast<std::uint8_t>(0x80 | (hash >> 25));
+    }
+
+    /// What a slot holds besides the key's bytes.
+    struct Head {
         std::uint32_t hash = 0;  ///< the low bits of the key's hash: enough to index and filter
-        std::uint32_t offset = kEmpty;
         std::uint32_t length = 0;
+        std::uint32_t offset = 0;  ///< where pool_ holds a key longer than kInlineBytes
         V value{};
     };
 
+    static constexpr std::size_t kSlotBytes = (sizeof(Head) + 16 + 63) / 64 * 64;
+    static constexpr std::size_t kInlineBytes = kSlotBytes - sizeof(Head);
+
+    struct alignas(64) Slot : Head {
+        char bytes[kInlineBytes];
+    };
+
+    const char* key_of(const Slot& slot) const noexcept {
+        return slot.length <= kInlineBytes ? slot.bytes : pool_.data() + slot.offset;
+    }
+
     bool equal(const Slot& slot, std::uint32_t hash, std::string_view key) const noexcept {
         return slot.hash == hash && slot.length == key.size() &&
-               (key.empty() ||
-                std::memcmp(pool_.data() + slot.offset, key.data(), key.size()) == 0);
+               (key.empty() || std::memcmp(key_of(slot), key.data(), key.size()) == 0);
     }
 
     void grow() {
         std::vector<Slot> old = std::move(slots_);
+        const std::vector<std::uint8_t> old_tags = std::move(tags_);
         slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
+        tags_.assign(slots_.size(), kFree);
         mask_ = slots_.size() - 1;
-        for (Slot& slot : old) {
-            if (slot.offset == kEmpty) {
+        for (std::size_t k = 0; k < old.size(); ++k) {
+            if (old_tags[k] == kFree) {
                 continue;
             }
-            std::size_t i = slot.hash & mask_;
-            while (slots_[i].offset != kEmpty) {
+            std::size_t i = old[k].hash & mask_;
+            while (tags_[i] != kFree) {
                 i = (i + 1) & mask_;
             }
-            slots_[i] = std::move(slot);
+            tags_[i] = old_tags[k];
+            slots_[i] = std::move(old[k]);
         }
     }
 
+    std::vector<std::uint8_t> tags_;  ///< by slot: kFree or tag_of(hash)
     std::vector<Slot> slots_;
-    std::string pool_;
+    std::string pool_;  ///< keys longer than kInlineBytes
     std::size_t mask_ = 0;
     std::size_t size_ = 0;
 };

@@ -182,6 +182,32 @@ TEST_CASE("router::StringMap tells apart keys whose hashes collide", "[router]")
     CHECK(map.size() == 2);
 }
 
+TEST_CASE("router::StringMap keeps short keys in their slots and long ones pooled", "[router]") {
+    // Keys of every length up to well past a cache line, so both kinds of slot are used, and
+    // enough of them for the map to grow (and move its slots) several times.
+    blitz::router::StringMap<std::uint32_t> map;
+    std::vector<std::string> keys;
+    for (std::uint32_t n = 0; n < 600; ++n) {
+        keys.push_back("/" + std::string(n % 150, static_cast<char>('a' + n % 26)) +
+                       std::to_string(n));
+        CHECK(map.try_emplace(keys.back(), n) == n);
+    }
+    CHECK(map.size() == keys.size());
+    for (std::uint32_t n = 0; n < keys.size(); ++n) {
+        INFO(keys[n]);
+        REQUIRE(map.find(keys[n]) != nullptr);
+        CHECK(*map.find(keys[n]) == n);
+        CHECK(map.find(keys[n] + "x") == nullptr);
+        CHECK(map.find(std::string_view(keys[n]).substr(0, keys[n].size() - 1)) == nullptr);
+    }
+    std::size_t seen = 0;
+    map.for_each([&](std::string_view key, std::uint32_t value) {
+        CHECK(key == keys[value]);
+        ++seen;
+    });
+    CHECK(seen == keys.size());
+}
+
 TEST_CASE("router::PrefixIndex accepts a colliding key only through its prefix link",
           "[router]") {
     REQUIRE(hash_string(kCollidesA) == hash_string(kCollidesB));
