@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <utility>
@@ -64,18 +65,44 @@ struct Level {
 
 static_assert(sizeof(Level) == 8);
 
-/// A route of a level resolved at request time, with all a lookup reads of it, so that a
-/// lookup touches no Route object: its methods and its matchers, copied next to each other.
-struct Member {
+/// The levels resolved at request time are records in one arena, so that a lookup reads a
+/// level's routes, methods and matchers (names and values included) from a run of adjacent
+/// bytes, usually one cache line, and touches no Route object unless a client_cert matcher is
+/// to be checked. A level's record is its member count (a std::uint32_t) and then, in config
+/// order, each member's: a MemberHead, then `headers` header and `queries` query matchers, each
+/// a MatcherHead followed by its name and value. Records are copied in and out with memcpy,
+/// so they need no alignment; a level's record is kept within one cache line when it fits.
+struct MemberHead {
     std::uint32_t route = 0;
-    std::uint32_t count = 0;  ///< the members of its level: the same in each
-    std::uint32_t first_matcher = 0;  ///< matchers_[first_matcher, + headers + queries)
-    std::uint32_t headers = 0;        ///< header matchers, then `queries` query matchers
+    std::uint32_t bytes = 0;  ///< the member's record, its matchers included
+    std::uint32_t headers = 0;
     std::uint32_t queries = 0;
     MethodSet methods;
-    /// The route's client_cert matcher (checked after the others), or null.
-    const ClientCertMatcher* client_cert = nullptr;
-    const CompiledRoute* compiled = nullptr;
+    bool client_cert = false;  ///< the route has a client_cert matcher (checked last)
+};
+
+struct MatcherHead {
+    const RE2* regex = nullptr;  ///< the compiled `value` of a Regex matcher
+    std::uint32_t name = 0;      ///< bytes of the name, which follows
+    std::uint32_t value = 0;     ///< bytes of the value, which follows the name
+    MatchKind kind = MatchKind::Exact;
+};
+
+template <class T>
+T read(const char* p) noexcept {
+    T t;
+    std::memcpy(&t, p, sizeof t);
+    return t;
+}
+
+template <class T>
+void append(std::string& out, const T& t) {
+    out.append(reinterpret_cast<const char*>(&t), sizeof t);
+}
+
+/// One cache line of the member arena.
+struct alignas(64) Line {
+    char bytes[64];
 };
 
 using MethodRow = std::array<std::uint32_t, kMethodCount>;
@@ -170,21 +197,14 @@ public:
             members_of_[level_for(static_cast<std::uint32_t>(i))].push_back(
                 static_cast<std::uint32_t>(i));
         }
-        std::size_t text_bytes = 0;
-        for (const Route& r : routes_) {
-            for (const HeaderMatcher& h : r.headers) {
-                text_bytes += h.name.size() + h.value.size();
-            }
-            for (const QueryMatcher& h : r.query) {
-                text_bytes += h.name.size() + h.value.size();
-            }
-        }
-        matcher_text_.reserve(text_bytes);
         std::vector<Level> levels;
         levels.reserve(members_of_.size());
+        std::string records;
         for (const auto& m : members_of_) {
-            levels.push_back(make_level(m));
+            levels.push_back(make_level(m, records));
         }
+        members_.resize((records.size() + sizeof(Line) - 1) / sizeof(Line));
+        std::memcpy(members_.data(), records.data(), records.size());
         const auto resolve = [&levels](const Level& placeholder) {
             return levels[placeholder.target];
         };
@@ -364,27 +384,48 @@ private:
         }
     }
 
-    /// Whether the route's header and query matchers, then its client_cert matcher, hold for
-    /// the lookup.
-    bool holds(const Member& m, const Lookup& q) const noexcept {
-        if (m.headers == 0 && m.queries == 0 && m.client_cert == nullptr) {
+    /// Whether the header and query matchers of the member whose record starts at `p`, then its
+    /// client_cert matcher, hold for the lookup.
+    bool holds(const char* p, const MemberHead& m, const Lookup& q) const noexcept {
+        if (m.headers == 0 && m.queries == 0 && !m.client_cert) {
             return true;
         }
         if (q.request == nullptr) {
             return false;
         }
-        const MatcherView* matcher = matchers_.data() + m.first_matcher;
-        for (const MatcherView* end = matcher + m.headers; matcher != end; ++matcher) {
-            if (!header_holds(*matcher, q.request->headers)) {
+        p += sizeof(MemberHead);
+        for (std::uint32_t k = 0; k < m.headers + m.queries; ++k) {
+            const auto h = read<MatcherHead>(p);
+            p += sizeof h;
+            const MatcherView v{h.kind, {p, h.name}, {p + h.name, h.value}, h.regex};
+            p += h.name + h.value;
+            if (k < m.headers ? !header_holds(v, q.request->headers)
+                              : !query_holds(v, q.request->query)) {
                 return false;
             }
         }
-        for (const MatcherView* end = matcher + m.queries; matcher != end; ++matcher) {
-            if (!query_holds(*matcher, q.request->query)) {
-                return false;
-            }
+        if (!m.client_cert) {
+            return true;
         }
-        return m.client_cert == nullptr || client_cert_holds(*m.client_cert, m.compiled, q.tls);
+        const Route& r = routes_[m.route];
+        return client_cert_holds(*r.client_cert, r.compiled.get(), q.tls);
+    }
+
+    /// Calls f(record, head) for each member of a Members level in config order, until f
+    /// returns true; returns whether one did.
+    template <class F>
+    bool any_member(const Level& level, F&& f) const noexcept {
+        const char* p = reinterpret_cast<const char*>(members_.data()) + level.target;
+        const auto count = read<std::uint32_t>(p);
+        p += sizeof count;
+        for (std::uint32_t k = 0; k < count; ++k) {
+            const auto m = read<MemberHead>(p);
+            if (f(p, m)) {
+                return true;
+            }
+            p += m.bytes;
+        }
+        return false;
     }
 
     /// Picks the route of `level` for the method, or adds the level's methods to
@@ -400,26 +441,24 @@ private:
             merge(result.allowed, level.allowed);
             return false;
         }
-        const Member* first = members_.data() + level.target;
-        const Member* const last = first + first->count;
-        for (const Member* m = first; m != last; ++m) {
-            if (allows(m->methods, q.method) && holds(*m, q)) {
-                return pick(m->route, result);
-            }
+        const auto answers = [&](Method method) {
+            return [&, method](const char* p, const MemberHead& m) {
+                return allows(m.methods, method) && holds(p, m, q) && pick(m.route, result);
+            };
+        };
+        if (any_member(level, answers(q.method))) {
+            return true;
         }
         // RFC 9110 §9.3.2: a GET route answers HEAD when no route here allows HEAD itself.
-        if (q.method == Method::Head) {
-            for (const Member* m = first; m != last; ++m) {
-                if (allows(m->methods, Method::Get) && holds(*m, q)) {
-                    return pick(m->route, result);
-                }
-            }
+        if (q.method == Method::Head && any_member(level, answers(Method::Get))) {
+            return true;
         }
-        for (const Member* m = first; m != last; ++m) {
-            if (holds(*m, q)) {
-                merge(result.allowed, answered(m->methods));
+        any_member(level, [&](const char* p, const MemberHead& m) {
+            if (holds(p, m, q)) {
+                merge(result.allowed, answered(m.methods));
             }
-        }
+            return false;
+        });
         return false;
     }
 
@@ -429,24 +468,17 @@ private:
         return true;
     }
 
-    /// Copies route `i`'s methods and matchers (their strings into matcher_text_, which was
-    /// reserved for all of them, so the views stay valid).
-    Member make_member(std::uint32_t i, std::uint32_t count) {
+    /// Appends route `i`'s member record (see MemberHead) to `out`.
+    void append_member(std::uint32_t i, std::string& out) const {
         const Route& r = routes_[i];
-        Member m;
+        const std::size_t at = out.size();
+        MemberHead m;
         m.route = i;
-        m.count = count;
-        m.methods = r.methods;
-        m.first_matcher = static_cast<std::uint32_t>(matchers_.size());
         m.headers = static_cast<std::uint32_t>(r.headers.size());
         m.queries = static_cast<std::uint32_t>(r.query.size());
-        m.client_cert = r.client_cert ? &*r.client_cert : nullptr;
-        m.compiled = r.compiled.get();
-        auto text = [this](const std::string& s) {
-            const std::size_t at = matcher_text_.size();
-            matcher_text_ += s;
-            return std::string_view(matcher_text_).substr(at, s.size());
-        };
+        m.methods = r.methods;
+        m.client_cert = r.client_cert.has_value();
+        append(out, m);
         auto regex = [&r](bool header, std::size_t k) -> const RE2* {
             if (!r.compiled) {
                 return nullptr;
@@ -454,26 +486,41 @@ private:
             const auto& regexes = header ? r.compiled->header_regexes : r.compiled->query_regexes;
             return k < regexes.size() ? regexes[k].get() : nullptr;
         };
+        auto matcher = [&out](MatchKind kind, const std::string& name, const std::string& value,
+                              const RE2* re) {
+            append(out, MatcherHead{re, static_cast<std::uint32_t>(name.size()),
+                                    static_cast<std::uint32_t>(value.size()), kind});
+            out += name;
+            out += value;
+        };
         for (std::size_t k = 0; k < r.headers.size(); ++k) {
-            const HeaderMatcher& h = r.headers[k];
-            matchers_.push_back({h.kind, text(h.name), text(h.value), regex(true, k)});
+            matcher(r.headers[k].kind, r.headers[k].name, r.headers[k].value, regex(true, k));
         }
         for (std::size_t k = 0; k < r.query.size(); ++k) {
-            const QueryMatcher& h = r.query[k];
-            matchers_.push_back({h.kind, text(h.name), text(h.value), regex(false, k)});
+            matcher(r.query[k].kind, r.query[k].name, r.query[k].value, regex(false, k));
         }
-        return m;
+        m.bytes = static_cast<std::uint32_t>(out.size() - at);
+        std::memcpy(out.data() + at, &m, sizeof m);
     }
 
-    Level make_level(const std::vector<std::uint32_t>& members) {
+    /// The level of `members`; a Members level's record is appended to `records`.
+    Level make_level(const std::vector<std::uint32_t>& members, std::string& records) {
         Level level;
         if (std::any_of(members.begin(), members.end(),
                         [this](std::uint32_t i) { return has_matchers(routes_[i]); })) {
-            level.kind = Level::Kind::Members;
-            level.target = static_cast<std::uint32_t>(members_.size());
+            std::string record;
+            append(record, static_cast<std::uint32_t>(members.size()));
             for (const std::uint32_t i : members) {
-                members_.push_back(make_member(i, static_cast<std::uint32_t>(members.size())));
+                append_member(i, record);
             }
+            // A record that fits in a cache line starts on a fresh one rather than straddle two.
+            const std::size_t used = records.size() % sizeof(Line);
+            if (record.size() <= sizeof(Line) && used + record.size() > sizeof(Line)) {
+                records.append(sizeof(Line) - used, '\0');
+            }
+            level.kind = Level::Kind::Members;
+            level.target = static_cast<std::uint32_t>(records.size());
+            records += record;
             return level;
         }
         const MethodRow row = resolve_methods(members, routes_);
@@ -499,9 +546,7 @@ private:
 
     std::vector<Route> routes_;
     std::vector<MethodRow> rows_;
-    std::vector<Member> members_;
-    std::vector<MatcherView> matchers_;
-    std::string matcher_text_;  ///< the matchers' names and values (never reallocated)
+    std::vector<Line> members_;  ///< the records of Members levels (see MemberHead)
     // While compiling: the routes of each level (config order), the regex pattern -> level
     // maps by tier and bucket, and the distinct priorities, highest first (by tier).
     std::vector<std::vector<std::uint32_t>> members_of_;
