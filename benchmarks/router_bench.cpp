@@ -197,13 +197,28 @@ void BM_RouterMixedAllRoutes(benchmark::State& state) {
     run(state, Table::Mixed, true);
 }
 
+/// With --benchmark_repetitions, the fastest repetition too: on a shared machine the other
+/// processes only ever add time (and evict the table from the caches), so the minimum is the
+/// steadiest figure to compare the 10- and 10,000-route tables by.
+double fastest(const std::vector<double>& v) {
+    return *std::min_element(v.begin(), v.end());
+}
+
+void sizes_from_1(benchmark::internal::Benchmark* b) {
+    b->Arg(1)->Arg(10)->Arg(10'000);
+}
+
+void sizes_from_10(benchmark::internal::Benchmark* b) {
+    b->Arg(10)->Arg(10'000);
+}
+
 }  // namespace
 
-BENCHMARK(BM_RouterExactPathWarm)->Arg(1)->Arg(10)->Arg(10'000);
-BENCHMARK(BM_RouterPathPrefixWarm)->Arg(1)->Arg(10)->Arg(10'000);
-BENCHMARK(BM_RouterMixedWarm)->Arg(10)->Arg(10'000);
-BENCHMARK(BM_RouterExactPathAllRoutes)->Arg(1)->Arg(10)->Arg(10'000);
-BENCHMARK(BM_RouterPathPrefixAllRoutes)->Arg(1)->Arg(10)->Arg(10'000);
-BENCHMARK(BM_RouterMixedAllRoutes)->Arg(10)->Arg(10'000);
+BENCHMARK(BM_RouterExactPathWarm)->Apply(sizes_from_1)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_RouterPathPrefixWarm)->Apply(sizes_from_1)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_RouterMixedWarm)->Apply(sizes_from_10)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_RouterExactPathAllRoutes)->Apply(sizes_from_1)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_RouterPathPrefixAllRoutes)->Apply(sizes_from_1)->ComputeStatistics("min", fastest);
+BENCHMARK(BM_RouterMixedAllRoutes)->Apply(sizes_from_10)->ComputeStatistics("min", fastest);
 
 BENCHMARK_MAIN();
