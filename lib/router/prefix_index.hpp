@@ -4,7 +4,6 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -126,8 +125,7 @@ public:
                 const Entry* e = keys_.find_if(
                     hasher.hash(length), length, [&](const char* key, const Entry& candidate) {
                         return candidate.shorter == best_id &&
-                               (length == known ||
-                                std::memcmp(key + known, s.data() + known, length - known) == 0);
+                               same_bytes(key + known, s.data() + known, length - known);
                     });
                 if (e != nullptr) {
                     best = e;

@@ -182,6 +182,20 @@ TEST_CASE("router::StringMap tells apart keys whose hashes collide", "[router]")
     CHECK(map.size() == 2);
 }
 
+TEST_CASE("router::same_bytes finds a difference at any position of any length", "[router]") {
+    // Heap copies of exactly n bytes, so that a sanitizer catches a word read past either end.
+    for (std::size_t n = 0; n <= 40; ++n) {
+        const std::vector<char> a(n, 'x');
+        CHECK(blitz::router::same_bytes(a.data(), std::vector<char>(a).data(), n));
+        for (std::size_t at = 0; at < n; ++at) {
+            INFO("length " << n << " difference at " << at);
+            std::vector<char> b = a;
+            b[at] = 'y';
+            CHECK_FALSE(blitz::router::same_bytes(a.data(), b.data(), n));
+        }
+    }
+}
+
 TEST_CASE("router::StringMap keeps short keys in their slots and long ones pooled", "[router]") {
     // Keys of every length up to well past a cache line, so both kinds of slot are used, and
     // enough of them for the map to grow (and move its slots) several times.
