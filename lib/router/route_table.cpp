@@ -53,7 +53,7 @@ MethodSet answered(MethodSet methods) noexcept {
 /// Row). Otherwise (kind Members) the members are tried at request time, in config order.
 ///
 /// Eight bytes, stored in the hash slot of its path (or prefix) so that a lookup that is
-/// decided at compile time reads the slot, the key's bytes and nothing else. While the table
+/// decided at compile time reads that slot (see StringMap) and nothing else. While the table
 /// is compiled, a slot holds a placeholder whose `target` is the level's index.
 struct Level {
     enum class Kind : std::uint16_t { Route, Row, Members };
@@ -203,8 +203,10 @@ public:
         for (const auto& m : members_of_) {
             levels.push_back(make_level(m, records));
         }
-        members_.resize((records.size() + sizeof(Line) - 1) / sizeof(Line));
-        std::memcpy(members_.data(), records.data(), records.size());
+        if (!records.empty()) {
+            members_.resize((records.size() + sizeof(Line) - 1) / sizeof(Line));
+            std::memcpy(members_.data(), records.data(), records.size());
+        }
         const auto resolve = [&levels](const Level& placeholder) {
             return levels[placeholder.target];
         };
