@@ -8,7 +8,8 @@
 #
 # Every server runs one worker (one thread) pinned to CPU $SERVER_CPU and is loaded from CPU
 # $CLIENT_CPU, all on loopback, with $CONNS keep-alive connections. --scenarios picks any of s1
-# (which brings s1p and the memory part), s2, s3 (which brings the TLS memory part) and s5
+# (which brings s1p and the memory part), s2 (which brings s2p), s3 (which brings the TLS memory
+# part) and s5
 # (default: s1 s2); --servers lists any of the five servers below, each taking part in the
 # scenarios it has a configuration for.
 #   s1  the server itself answers GET / with a 13-byte "Hello, World!" (text/plain, 200); s1p is
@@ -18,6 +19,11 @@
 #       13 bytes) over pooled keep-alive upstream connections. Servers: blitzd-io_uring,
 #       blitzd-epoll (route prefix /api/, no X-Forwarded-*/Via, which the others do not add
 #       either), haproxy (benchmarks/haproxy.cfg.in) and nginx (benchmarks/nginx_proxy.conf.in).
+#       CPU $CLIENT_CPU carries the load generator and the upstream and saturates first, so s2's
+#       requests/s are the set-up's, alike for every proxy. s2p is s2 pipelined $DEPTH deep: the
+#       client's cost per request drops (one write per $DEPTH requests), the proxy still makes one
+#       upstream exchange per request, and the proxy's core is what saturates: s2p's requests/s
+#       are the proxy's own peak.
 #   s3  s1 over TLS 1.3 with keep-alive (wrk https://): server CPU per request. Servers: nginx
 #       (benchmarks/nginx_tls.conf.in), blitzd-io_uring, blitzd-epoll (BLITZD, BoringSSL) and
 #       blitzd-openssl (io_uring, built with -Dtls=openssl). All serve the same ECDSA P-256
@@ -40,7 +46,8 @@
 #                 proxy's alone). s2 also samples the upstream's connections every 0.5 s: the
 #                 most open at once, and how many were opened after the first sample (0 when
 #                 the pool keeps them); then, for every proxy, the latency at half of blitzd's
-#                 peak: see below.
+#                 s2 peak, and the same for the upstream alone (h2load straight to it, row
+#                 "upstream"): see below.
 #   instructions  the server under callgrind answers exactly $N1, then (new process) $N2
 #                 requests (h2load --h1); instructions/request = (Ir2 - Ir1) / (N2 - N1).
 #                 User space only: read it together with CPU per request.
@@ -436,14 +443,14 @@ wrk_run() {
     local name=$1 scenario=$2 rep=$3 out args t0 t1 requests url sampler=""
     url=$(url "${scenario%p}")
     args=(-t1 -c"$CONNS" --latency)
-    if [ "$scenario" = s1p ]; then
+    if [ "$scenario" = s1p ] || [ "$scenario" = s2p ]; then
         args+=(-s "$here/pipeline.lua")
     fi
     if [ "$scenario" = s5 ]; then
         args+=(-H "Connection: close")
     fi
     local tail_args=()
-    [ "$scenario" = s1p ] && tail_args=(-- "$DEPTH")
+    [[ $scenario == s[12]p ]] && tail_args=(-- "$DEPTH")
     taskset -c "$CLIENT_CPU" wrk "${args[@]}" -d"${WARMUP}s" "$url" "${tail_args[@]}" >/dev/null
     out=$RESULTS/wrk.$scenario.$name.$rep.txt
     if [ "$scenario" = s2 ]; then
@@ -489,12 +496,11 @@ wrk_run() {
     echo >>"$RESULTS/$scenario.$name"
 }
 
-# h2load_rate_run NAME REP RATE: warm-up with wrk, then h2load offering RATE requests/s over
-# $CONNS connections for $DURATION s; appends "offered achieved p50_us p99_us max_us errors" to
-# $RESULTS/lat.s2.NAME.
+# h2load_rate_run NAME REP RATE [URL]: warm-up with wrk, then h2load offering RATE requests/s
+# over $CONNS connections for $DURATION s to URL (default: the proxy's); appends
+# "offered achieved p50_us p99_us max_us errors" to $RESULTS/lat.s2.NAME.
 h2load_rate_run() {
-    local name=$1 rep=$2 rate=$3 url out reqlog per_client
-    url=$(url s2)
+    local name=$1 rep=$2 rate=$3 url=${4:-$(url s2)} out reqlog per_client
     out=$RESULTS/h2load.lat.s2.$name.$rep.txt
     reqlog=$RESULTS/h2load.lat.s2.$name.$rep.log
     taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
@@ -560,6 +566,7 @@ throughput() {
                 start_server s2 "$name"
                 check_response s2 "$name"
                 wrk_run "$name" s2 "$rep"
+                wrk_run "$name" s2p "$rep"
                 stop_server
             done
         done
@@ -573,6 +580,8 @@ throughput() {
                 h2load_rate_run "$name" "$rep" "$rate"
                 stop_server
             done
+            log "latency of the upstream alone at $rate req/s: rep $rep/$REPS"
+            h2load_rate_run upstream "$rep" "$rate" "http://127.0.0.1:$UPSTREAM_PORT/api/hello"
         done
         stop_upstream
     fi
@@ -772,14 +781,19 @@ report_s2() {
             printf '  %-16s %10.0f %9s %9s %13.2f %7d %15s\n' "$name" "$rps" "$p50" "$p99" "$cpu" \
                 "$err" "$conns / $new"
         done
+        echo
+        echo "s2p: s2 pipelined, depth $DEPTH (the proxy's core saturates: its own peak), ${DURATION} s"
+        echo "    measured after ${WARMUP} s warm-up, median of $REPS"
+        printf '  %-16s %10s %9s %9s %13s %7s\n' proxy req/s p50 p99 "CPU us/req" errors
+        throughput_rows s2p $s2_servers
         rate=$(cat "$RESULTS/lat.s2.rate")
         reference=$(cat "$RESULTS/lat.s2.reference" 2>/dev/null || echo "RATE")
         [ -n "${RATE:-}" ] && reference="RATE"
         echo
-        echo "s2 latency at $rate req/s offered (half of $reference's peak), h2load --h1 --rps,"
+        echo "s2 latency at $rate req/s offered (half of $reference's s2 peak), h2load --h1 --rps,"
         echo "    $CONNS connections, ${DURATION} s after ${WARMUP} s warm-up, median of $REPS"
         printf '  %-16s %10s %9s %9s %9s %7s\n' proxy "req/s done" p50 p99 max errors
-        for name in $s2_servers; do
+        for name in $s2_servers upstream; do
             p99=$(median "$RESULTS/lat.s2.$name" 4)
             p99half_of[$name]=$p99
             printf '  %-16s %10.0f %9s %9s %9s %7d\n' "$name" "$(median "$RESULTS/lat.s2.$name" 2)" \
@@ -800,23 +814,25 @@ report_s2() {
         has "$s2_servers" "$other" || continue
         echo
         echo "s2: blitzd / $other (req/s: higher is better; CPU, instructions: lower is better)"
-        printf '  %-16s %9s %9s %10s\n' proxy req/s "CPU/req" "instr/req"
+        printf '  %-16s %9s %9s %9s %9s %10s\n' proxy "s2 req/s" "s2 CPU" "s2p req/s" "s2p CPU" "instr/req"
         for name in $s2_servers; do
             [[ $name == blitzd-* ]] || continue
-            cells=(- -)
+            cells=(- - - -)
             if has "$parts" throughput; then
                 cells=("$(ratio_cell "${rps_of[$name]}" "${rps_of[$other]}")"
-                    "$(ratio_cell "${cpu_of[$name]}" "${cpu_of[$other]}")")
+                    "$(ratio_cell "${cpu_of[$name]}" "${cpu_of[$other]}")"
+                    "$(ratio_cell "$(median "$RESULTS/s2p.$name" 1)" "$(median "$RESULTS/s2p.$other" 1)")"
+                    "$(ratio_cell "$(median "$RESULTS/s2p.$name" 4)" "$(median "$RESULTS/s2p.$other" 4)")")
             fi
             cells+=("$(ratio_cell "$(ir_of "s2.$name")" "$(ir_of "s2.$other")")")
-            printf '  %-16s %9s %9s %10s\n' "$name" "${cells[@]}"
+            printf '  %-16s %9s %9s %9s %9s %10s\n' "$name" "${cells[@]}"
             if [ "$other" = haproxy ]; then
                 local p99ms="-"
                 [ -n "${p99half_of[$name]:-}" ] && p99ms=$(awk -v v="${p99half_of[$name]}" 'BEGIN {
                     if (v == "-") print "-"; else printf "%.3f\n", v / 1000 }')
-                printf '  %16s targets: req/s >= 1.30x %s, CPU <= 0.70x %s, instr <= 0.60x %s, p99 at half peak < 1 ms %s\n' \
-                    "" "$(verdict "${cells[0]}" '>=' 1.30)" "$(verdict "${cells[1]}" '<=' 0.70)" \
-                    "$(verdict "${cells[2]}" '<=' 0.60)" "$(verdict "$p99ms" '<' 1)"
+                printf '  %16s targets: s2p req/s >= 1.30x %s, CPU <= 0.70x s2 %s s2p %s, instr <= 0.60x %s, p99 at half s2 peak < 1 ms %s\n' \
+                    "" "$(verdict "${cells[2]}" '>=' 1.30)" "$(verdict "${cells[1]}" '<=' 0.70)" \
+                    "$(verdict "${cells[3]}" '<=' 0.70)" "$(verdict "${cells[4]}" '<=' 0.60)" "$(verdict "$p99ms" '<' 1)"
             fi
         done
     done

@@ -138,9 +138,9 @@ inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
 ///
 /// Each slot is one 64-byte cache line holding the key's hash, its length, the value and, when
 /// it fits (up to 36 to 48 bytes, by the value's size: most paths and hosts), the key itself;
-/// longer keys live in one pooled string. Next to the slots, one tag byte per slot (0 when free, else 7 bits of the hash)
-/// is what the linear probing reads: the tags of a 10,000-key map take 16 KiB and stay in
-/// cache, while its slots do not. So a lookup reads the one slot whose tag matches (a false
+/// longer keys live in one pooled string. Next to the slots, one tag byte per slot (0 when
+/// free, else 7 bits of the hash) is what the linear probing reads: the tags of a 10,000-key
+/// map take 16 KiB and stay in cache, while its slots do not. So a lookup reads the one slot whose tag matches (a false
 /// match costs one more, with odds of 1 in 128 per probe): one cache line for a short key, and
 /// none for a key that is absent.
 ///
