@@ -106,6 +106,10 @@ private:
     static void release_out(ReactorImpl& reactor, char*& buf, std::uint32_t& cap) noexcept;
     char* reserve_out(std::size_t n);
     void flush();
+    /// flush() at the end of the reactor's turn, once however often it is asked for: a proxied
+    /// response's head and the body bytes behind it go out in one send.
+    void flush_later();
+    void deferred_flush();
     /// Sends plaintext: straight to the socket, or encrypted by the TLS session.
     void submit(const iovec* iov, unsigned count);
     void begin_linger();
@@ -194,6 +198,7 @@ private:
     State state_ = State::Closed;
     bool recv_armed_ = false;
     bool send_inflight_ = false;
+    bool flush_queued_ = false;  // in the reactor's flush_ list
     bool close_after_send_ = false;
     bool closing_ = false;      // cancel issued; waiting for operations to finish
     bool in_process_ = false;

@@ -97,6 +97,13 @@ void Connection::flush() {
     submit(&iov_, 1);
 }
 
+void Connection::flush_later() {
+    if (!flush_queued_) {
+        flush_queued_ = true;
+        reactor_.flush_later(this);
+    }
+}
+
 void Connection::submit(const iovec* iov, unsigned count) {
     send_inflight_ = true;
     if (tls_ == nullptr) {

@@ -178,7 +178,7 @@ void Connection::send_proxied_head() {
     if (queue_ == nullptr) {
         queue_ = reactor_.take_queue();
     }
-    flush();
+    flush_later();  // with the body bytes that follow in this turn
 }
 
 void Connection::proxy_replaced() {
@@ -212,7 +212,6 @@ void Connection::release_proxy_head() {
         queued_ += n;
         reactor_.give_queue(a.held);
         a.held = nullptr;
-        flush();
     }
     if (a.held_end) {
         proxy_done(a.held_clean);
@@ -255,7 +254,7 @@ void Connection::proxy_body(const char* data, std::uint32_t len, std::int32_t bi
     }
     queued_ += len;
     last_activity_ms_ = reactor_.now_ms();
-    flush();
+    flush_later();
 }
 
 void Connection::proxy_continue() {

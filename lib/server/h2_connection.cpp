@@ -607,7 +607,7 @@ void H2Stream::send_proxied_head() {
             ex_.route()->name.c_str());
         session_.codec().reset(*this, http2::kInternalError);
     }
-    session_.flush();
+    session_.connection().flush_later();  // with the body bytes that follow in this turn
 }
 
 void H2Stream::proxy_replaced() {
@@ -663,7 +663,7 @@ void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid)
     bytes_sent_ += len;
     session_.codec().resume_body(*this);
     watch_stall();
-    session_.flush();
+    session_.connection().flush_later();
 }
 
 // Body bytes wait on a closed stream window: the connection's timer checks for a stall once
@@ -1047,6 +1047,19 @@ void Connection::h2_input(const char* data, std::size_t len, std::int32_t bid) {
     last_activity_ms_ = reactor_.now_ms();
     h2_->input(data, len, bid);
     h2_check_done();
+}
+
+// An HTTP/2 connection's deferred flush writes the sessions' frames first.
+void Connection::deferred_flush() {
+    flush_queued_ = false;
+    if (closing_ || state_ == State::Closed) {
+        return;
+    }
+    if (state_ == State::H2 && h2_ != nullptr) {
+        h2_->flush();
+    } else {
+        flush();
+    }
 }
 
 void Connection::h2_sent() {

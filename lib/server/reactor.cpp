@@ -304,6 +304,13 @@ void ReactorImpl::run() {
         timers_->advance(now_ms_);
         run_timed_tasks();
         run_tasks();
+        if (!flush_.empty()) {
+            flush_swap_.swap(flush_);
+            for (Connection* c : flush_swap_) {
+                c->deferred_flush();
+            }
+            flush_swap_.clear();
+        }
         {
             const io::BufferPool& pool = backend_->buffers();
             metrics_.recv_buffers_in_use.set(pool.in_use());

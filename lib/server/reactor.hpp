@@ -182,6 +182,8 @@ public:
     void* take_stream_memory();
     void give_stream_memory(void* p) noexcept;
     void rearm_recv_later(Connection* c);
+    /// Flushes `c` at the end of this turn (Connection::flush_later()).
+    void flush_later(Connection* c) { flush_.push_back(c); }
     void connection_closed(Connection* c) noexcept;
 
     // Receive buffers shared by several owners (a forwarded body span waiting to be sent):
@@ -258,6 +260,8 @@ private:
     std::size_t live_connections_ = 0;
     std::vector<Connection*> rearm_;
     std::vector<Connection*> rearm_swap_;
+    std::vector<Connection*> flush_;
+    std::vector<Connection*> flush_swap_;
     std::vector<std::uint16_t> buffer_refs_;
     EngineMetrics metrics_;  // before proxy_: pools closing at destruction still count in it
     std::unique_ptr<ProxyContext> proxy_;
