@@ -46,7 +46,6 @@ struct Connection::Active {
     SendQueue* held = nullptr;  // body bytes
     http1::Framing upstream_framing{};
     bool upgrade = false;
-    bool replaced = false;    // a response filter answered in the upstream's place
     bool held_end = false;    // the upstream's response ended (held_clean: completely)
     bool held_clean = false;
 };

@@ -113,31 +113,10 @@ HeadOutcome Connection::proxy_head(const http1::ResponseHead& head, bool upgrade
     return {.passthrough = proxied_passthrough(a)};
 }
 
-// Runs the response filters of a proxied response from a.filter_index down (reverse order):
-// Continue when all ran, Pause while one holds the head, Respond when one answered in the
-// upstream's place. A 101's filters can neither hold nor replace it.
 Flow Connection::proxy_filters(Active& a) {
-    const Route* route = a.ex.route();
-    const bool outer = a.in_advance;
-    a.in_advance = true;  // a resume() from inside a filter only marks resume_requested
-    bool held = false;
-    while (a.filter_index > 0 && !held) {
-        a.resume_requested = false;
-        const Flow f = route->filters[--a.filter_index]->on_response_headers(a.ex);
-        if (a.upgrade) {
-            continue;
-        }
-        if (f == Flow::Respond || a.ex.responded()) {
-            a.replaced = true;
-        }
-        held = f == Flow::Pause && !a.resume_requested;
-    }
-    a.in_advance = outer;
-    if (held) {
-        a.paused = true;
-        return Flow::Pause;
-    }
-    return a.replaced ? Flow::Respond : Flow::Continue;
+    const Flow f = run_response_filters(a.ex, {a.filter_index, a.in_advance, a.resume_requested}, a.upgrade);
+    a.paused = f == Flow::Pause;
+    return f;
 }
 
 // An HTTP/1.0 client cannot read chunked: it gets the body decoded (close-delimited).

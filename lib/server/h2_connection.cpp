@@ -574,27 +574,10 @@ HeadOutcome H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade
     return {};  // bodies arrive decoded: DATA frames carry the framing
 }
 
-// The response filters of a proxied response from filter_index_ down, as HTTP/1.1 runs them
-// (Connection::proxy_filters).
 Flow H2Stream::proxy_filters() {
-    const Route* route = ex_.route();
-    const bool outer = in_advance_;
-    in_advance_ = true;
-    bool held = false;
-    while (filter_index_ > 0 && !held) {
-        resume_requested_ = false;
-        const Flow f = route->filters[--filter_index_]->on_response_headers(ex_);
-        if (f == Flow::Respond || ex_.responded()) {
-            replaced_ = true;
-        }
-        held = f == Flow::Pause && !resume_requested_;
-    }
-    in_advance_ = outer;
-    if (held) {
-        paused_ = true;
-        return Flow::Pause;
-    }
-    return replaced_ ? Flow::Respond : Flow::Continue;
+    const Flow f = run_response_filters(ex_, {filter_index_, in_advance_, resume_requested_}, false);
+    paused_ = f == Flow::Pause;
+    return f;
 }
 
 void H2Stream::send_proxied_head() {

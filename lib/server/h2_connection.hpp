@@ -125,7 +125,6 @@ private:
     bool expect_continue_ = false;  // the request carries expect: 100-continue and a body
     bool continue_sent_ = false;
     bool upstream_body_ = false;  // the upstream's response head announced a body
-    bool replaced_ = false;       // a response filter answered in the upstream's place
     bool held_end_ = false;       // the response ended while a filter held its head
     bool held_clean_ = false;     // ... completely
     std::uint64_t body_limit_ = 0;

@@ -915,6 +915,23 @@ void ProxyState::downstream_drained() {
     }
 }
 
+Flow run_response_filters(Exchange& ex, FilterCursor cursor, bool fixed) {
+    const auto& filters = ex.route()->filters;
+    const bool outer = cursor.in_advance;
+    cursor.in_advance = true;
+    bool held = false;
+    while (cursor.index > 0 && !held) {
+        cursor.resume_requested = false;
+        const Flow f = filters[--cursor.index]->on_response_headers(ex);
+        held = !fixed && f == Flow::Pause && !cursor.resume_requested;
+    }
+    cursor.in_advance = outer;
+    if (held) {
+        return Flow::Pause;
+    }
+    return !fixed && ex.responded() ? Flow::Respond : Flow::Continue;
+}
+
 // A filter held the response head, so the upstream was not read meanwhile: its silence
 // did not count, and from now on it does.
 void ProxyState::response_released() {

@@ -27,6 +27,18 @@ struct HeadOutcome {
     bool replaced = false;
 };
 
+/// Where a downstream keeps its place in a proxied response's filter chain.
+struct FilterCursor {
+    std::uint16_t& index;     ///< the filters still to run are those below it
+    bool& in_advance;         ///< set while they run: a resume() from inside one is only noted
+    bool& resume_requested;
+};
+
+/// Runs a proxied response's on_response_headers from the cursor down (reverse order):
+/// Continue when all ran, Pause while one holds the head, Respond when one answered in the
+/// upstream's place (ex.responded()). With `fixed` (a 101) none can hold or replace it.
+Flow run_response_filters(Exchange& ex, FilterCursor cursor, bool fixed);
+
 /// Where a proxied exchange's response goes: an HTTP/1.1 connection or an HTTP/2 stream.
 ///
 /// A response filter may hold the head (Flow::Pause) until it calls Exchange::resume(): the
