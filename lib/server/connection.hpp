@@ -133,7 +133,7 @@ private:
     void proxy_replaced() override;
     Flow proxy_filters(Active& a);
     static bool proxied_passthrough(const Active& a) noexcept;
-    void send_proxied_head();
+    bool send_proxied_head();
     void release_proxy_head();
     SendQueue& body_queue();
     void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) override;

@@ -109,7 +109,9 @@ HeadOutcome Connection::proxy_head(const http1::ResponseHead& head, bool upgrade
         case Flow::Continue:
             break;
     }
-    send_proxied_head();
+    if (!send_proxied_head()) {
+        return {.replaced = true};  // by the 502 set in its place
+    }
     return {.passthrough = proxied_passthrough(a)};
 }
 
@@ -124,7 +126,9 @@ bool Connection::proxied_passthrough(const Active& a) noexcept {
     return a.upstream_framing == http1::Framing::Chunked && a.ex.request().version != Version::Http10;
 }
 
-void Connection::send_proxied_head() {
+// Returns false when the head cannot be written (a filter set a field the wire cannot carry):
+// the response is then a 502 answered in the upstream's place, as the filters' would be.
+bool Connection::send_proxied_head() {
     Active& a = *active_;
     const Response& r = a.ex.response();
     const Route* route = a.ex.route();
@@ -147,9 +151,10 @@ void Connection::send_proxied_head() {
                                                        framing, a.upstream_length, keep, a.ex.request().version,
                                                        via, reactor_.date());
     if (n == 0) {
-        log(LogLevel::Warn, "route \"%s\": response head cannot be written; closing", route->name.c_str());
-        close_now();
-        return;
+        log(LogLevel::Warn, "route \"%s\": upstream response head cannot be written; answering 502",
+            route->name.c_str());
+        respond_gateway_error(a.ex, 502, "invalid upstream response", "bad_response");
+        return false;
     }
     out_len_ += static_cast<std::uint32_t>(n);
     queued_ += n;
@@ -158,6 +163,7 @@ void Connection::send_proxied_head() {
         queue_ = reactor_.take_queue();
     }
     flush_later();  // with the body bytes that follow in this turn
+    return true;
 }
 
 void Connection::proxy_replaced() {
@@ -175,15 +181,10 @@ void Connection::release_proxy_head() {
     if (f == Flow::Pause) {
         return;
     }
-    if (f == Flow::Respond) {
+    if (f == Flow::Respond || !send_proxied_head()) {
         a.phase = Phase::Done;
         finish_response();
         return;
-    }
-    ProxyState* proxy = a.proxy;
-    send_proxied_head();
-    if (active_ == nullptr) {
-        return;  // the head could not be written: the connection closed
     }
     if (a.held != nullptr) {
         const std::uint64_t n = a.held->bytes();
@@ -196,7 +197,7 @@ void Connection::release_proxy_head() {
         proxy_done(a.held_clean);
         return;
     }
-    proxy->response_released();
+    a.proxy->response_released();
 }
 
 // The output queue a proxied body goes to, behind what the connection wrote before it.

@@ -418,6 +418,17 @@ public:
     }
 };
 
+/// Sets a field no HTTP/1.1 head can carry on /bad-field.
+class BreakHead final : public blitz::Filter {
+public:
+    blitz::Flow on_response_headers(blitz::Exchange& ex) override {
+        if (ex.request().path == "/bad-field") {
+            ex.response().add_header("X-Bad", "a\r\nInjected: 1");
+        }
+        return blitz::Flow::Continue;
+    }
+};
+
 /// Pauses, then answers 403 from a task before resuming (an asynchronous verdict).
 class DenyLater final : public blitz::Filter {
 public:
@@ -526,8 +537,13 @@ TEST_CASE("Server lets a response filter replace a proxied response", "[server][
     blitz::Router up_routes = upstream_routes();
     Running up(up_routes);
     blitz::Router router;
-    router.route("/").prefix().filter<Tag>("outer").filter<ReplaceErrors>().filter<DenyLater>().proxy(
-        upstream_at(up.port()));
+    router.route("/")
+        .prefix()
+        .filter<Tag>("outer")
+        .filter<ReplaceErrors>()
+        .filter<DenyLater>()
+        .filter<BreakHead>()
+        .proxy(upstream_at(up.port()));
     router.route("/h2/").prefix().filter<ReplaceErrors>().proxy(h2_upstream_at(up.port()));
     Running s(router);
 
@@ -543,6 +559,10 @@ TEST_CASE("Server lets a response filter replace a proxied response", "[server][
     // A request filter likewise: the upstream is never asked.
     one = c.get("/deny-request");
     CHECK(one.rfind("HTTP/1.1 403", 0) == 0);
+    // A field the wire cannot carry: a 502 in the upstream's place, never the field.
+    one = c.get("/bad-field");
+    CHECK(one.rfind("HTTP/1.1 502", 0) == 0);
+    CHECK(one.find("Injected") == std::string::npos);
     // None of the upstream's dropped body reached the client: the next answer is framed right.
     one = c.get("/small");
     CHECK(body_of(one) == "hello");
