@@ -570,7 +570,9 @@ HeadOutcome H2Stream::proxy_head(const http1::ResponseHead& head, bool /*upgrade
         case Flow::Continue:
             break;
     }
-    send_proxied_head();
+    if (!send_proxied_head()) {
+        return {.replaced = true};  // by the 502 set in its place
+    }
     return {};  // bodies arrive decoded: DATA frames carry the framing
 }
 
@@ -580,17 +582,22 @@ Flow H2Stream::proxy_filters() {
     return f;
 }
 
-void H2Stream::send_proxied_head() {
-    head_sent_ = true;
-    phase_ = Phase::Streaming;
+// Returns false when the head cannot be sent (a filter set a field HTTP/2 cannot carry, or
+// the stream is closing): the response is then a 502 answered in the upstream's place, as the
+// filters' would be, and the upstream is not read on.
+bool H2Stream::send_proxied_head() {
     const Response& r = ex_.response();
     const bool has_body = !is_head_ && status_has_body(r.status()) && upstream_body_;
     if (!session_.codec().respond(*this, r.status(), r.headers(), has_body)) {
-        log(LogLevel::Warn, "route \"%s\": upstream response head cannot be sent over HTTP/2; resetting",
+        log(LogLevel::Warn, "route \"%s\": upstream response head cannot be sent over HTTP/2; answering 502",
             ex_.route()->name.c_str());
-        session_.codec().reset(*this, http2::kInternalError);
+        respond_gateway_error(ex_, 502, "invalid upstream response", "bad_response");
+        return false;
     }
+    head_sent_ = true;
+    phase_ = Phase::Streaming;
     session_.connection().flush_later();  // with the body bytes that follow in this turn
+    return true;
 }
 
 void H2Stream::proxy_replaced() {
@@ -606,7 +613,7 @@ void H2Stream::release_proxy_head() {
     if (f == Flow::Pause) {
         return;
     }
-    if (f == Flow::Respond) {
+    if (f == Flow::Respond || !send_proxied_head()) {
         if (body_ != nullptr) {
             body_->release_all();
         }
@@ -615,8 +622,6 @@ void H2Stream::release_proxy_head() {
         finish_response();
         return;
     }
-    ProxyState* proxy = proxy_;
-    send_proxied_head();
     if (body_ != nullptr && body_->bytes() > 0) {
         bytes_sent_ += body_->bytes();
         session_.codec().resume_body(*this);
@@ -626,8 +631,7 @@ void H2Stream::release_proxy_head() {
         proxy_done(held_clean_);
         return;
     }
-    session_.flush();
-    proxy->response_released();
+    proxy_->response_released();  // the caller flushes
 }
 
 void H2Stream::proxy_body(const char* data, std::uint32_t len, std::int32_t bid) {

@@ -79,7 +79,7 @@ private:
     HeadOutcome proxy_head(const http1::ResponseHead& head, bool upgrade) override;
     void proxy_replaced() override;
     Flow proxy_filters();
-    void send_proxied_head();
+    bool send_proxied_head();
     void release_proxy_head();
     void proxy_body(const char* data, std::uint32_t len, std::int32_t bid) override;
     void proxy_continue() override { send_continue(); }
