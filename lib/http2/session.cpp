@@ -745,6 +745,7 @@ bool ServerSession::header_block(const std::uint8_t* block, std::size_t len) {
             st->id = id;
             st->send_window = peer_initial_window_;
             st->recv_window = local_window();
+            st->blocks_in = static_cast<std::uint32_t>(len);
             open(*st);
         }
         HeadSink sink(*this, st, false);
@@ -774,6 +775,7 @@ bool ServerSession::header_block(const std::uint8_t* block, std::size_t len) {
         s->count = 0;
         s->capacity = 0;
         s->head_bytes = 0;
+        s->blocks_in += static_cast<std::uint32_t>(len);
         sink.st = s;
     }
     if (decoder_.decode(block, len, sink) != hpack::Status::Ok) {
@@ -1055,7 +1057,9 @@ bool ServerSession::write_fields(Stream& s, int status, Headers fields, bool end
     if (!content_length.empty()) {
         out += encoder_.encode(out, hpack::kContentLengthIndex, "content-length", content_length);
     }
-    write_headers(s.id, buf + 9, static_cast<std::size_t>(out - buf - 9), end_stream);
+    const auto len = static_cast<std::size_t>(out - buf - 9);
+    s.blocks_out += static_cast<std::uint32_t>(len);
+    write_headers(s.id, buf + 9, len, end_stream);
     return true;
 }
 

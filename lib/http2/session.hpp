@@ -65,6 +65,8 @@ struct Stream {
     bool response_done = false;  ///< END_STREAM was sent (or queued)
     bool upload_stopped = false;  ///< RST_STREAM NO_ERROR sent to end an unread upload
     std::uint64_t drained = 0;   ///< request-body bytes that came after the response
+    std::uint32_t blocks_in = 0;   ///< request header blocks received (head, trailers), HPACK-encoded
+    std::uint32_t blocks_out = 0;  ///< response header blocks sent (1xx, head, trailers), HPACK-encoded
     int error_status = 0;        ///< 431 when the head broke a limit (the head is incomplete)
     /// Set by the server before the response body's last byte is reported: sent as a trailing
     /// HEADERS frame that ends the stream instead of the last DATA frame (RFC 9113 §8.1).

@@ -311,8 +311,8 @@ void H2Stream::complete() {
         }
     }
     ReactorImpl& reactor = session_.connection().reactor_;
-    reactor.exchange_ended(ex_, {started_us_, bytes_received_, bytes_sent_, proxy_, config_->shared.get(), &obs_,
-                                 &session_.connection()});
+    reactor.exchange_ended(ex_, {started_us_, blocks_in + bytes_received_, blocks_out + bytes_sent_, proxy_,
+                                 config_->shared.get(), &obs_, &session_.connection()});
     end_exchange();
     session_.stream_done(*this);
 }

@@ -1596,7 +1596,8 @@ def access_log_and_request_ids(env):
         check(second["request_id"] == rid and second["path"] == f"/b/{m2}", f"second line: {second}")
         check(missing["status"] == 404 and "route" not in missing and
               missing["request_id"] == nowhere.header("X-Request-Id"), f"404 line: {missing}")
-        # HTTP/2 (h2c with prior knowledge): the same line, its protocol and DATA bytes.
+        # HTTP/2 (h2c with prior knowledge): the same line, its protocol, and its bytes: a GET has
+        # no DATA, its header block is what was received.
         m4 = env.marker("h2")
         p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--http2-prior-knowledge",
                             f"http://127.0.0.1:{d.addr()[1]}/b/{m4}"], capture_output=True, timeout=IO_TIMEOUT)
@@ -1604,7 +1605,8 @@ def access_log_and_request_ids(env):
         check(p.returncode == 0 and p.stdout.startswith(b"HTTP/2 200") and h2_id, f"curl --http2: {p.stdout!r}")
         h2 = read_json_lines(log, 4)[3]
         check(h2["protocol"] == "HTTP/2" and h2["status"] == 200 and h2["path"] == f"/b/{m4}" and
-              h2["bytes_sent"] > 0 and h2["request_id"] == h2_id.group(1).decode(), f"HTTP/2 line: {h2}")
+              h2["bytes_sent"] > 0 and h2["bytes_received"] > 0 and
+              h2["request_id"] == h2_id.group(1).decode(), f"HTTP/2 line: {h2}")
         p = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "--http2-prior-knowledge",
                             f"http://127.0.0.1:{d.addr()[1]}/nowhere"], capture_output=True, timeout=IO_TIMEOUT)
         h2_id = re.search(rb"(?im)^x-request-id: *([0-9a-f-]+)", p.stdout)
