@@ -872,6 +872,120 @@ TEST_CASE("router::RouteTable finds regexes through alternations, case folding a
     CHECK(matched(*table, "", "/dot.css") == "dot");
 }
 
+TEST_CASE("router::RouteTable finds regexes whose literal prefix is short, empty or folded",
+          "[router]") {
+    // Regex routes are only tried for paths that start with their pattern's literal prefix
+    // (RE2::PossibleMatchRange): each path below reaches its route only if that prefix is not
+    // longer than what every match shares.
+    Router router;
+    router.route("/").path_regex("/ab|/ac").name("shared");
+    router.route("/").path_regex("|/empty-branch").name("empty-branch");
+    router.route("/").path_regex("(/opt)?/tail").name("optional-head");
+    router.route("/").path_regex("/a(?i:b)c").name("inner-fold");
+    router.route("/").path_regex("(?i)/k").name("kelvin");
+    router.route("/").path_regex("(?i)/s").name("long-s");
+    router.route("/").path_regex("[/]class").name("class");
+    router.route("/").path_regex("\\Q/q.t\\E.*").name("quoted");
+    router.route("/").path_regex("/caf[\xc3\xa9" "e]").name("utf8");
+    router.route("/").path_regex("\\A/start\\z").name("text-anchors");
+    router.route("/").path_regex("/" + std::string(300, 'l') + "[0-9]").name("long");
+    router.route("/").path_regex("(/r)*").name("repeat");
+    const auto table = freeze_ok(router);
+    CHECK(matched(*table, "", "/ab") == "shared");
+    CHECK(matched(*table, "", "/ac") == "shared");
+    CHECK(matched(*table, "", "/ad") == "");
+    CHECK(matched(*table, "", "") == "empty-branch");
+    CHECK(matched(*table, "", "/empty-branch") == "empty-branch");
+    CHECK(matched(*table, "", "/tail") == "optional-head");
+    CHECK(matched(*table, "", "/opt/tail") == "optional-head");
+    CHECK(matched(*table, "", "/aBc") == "inner-fold");
+    CHECK(matched(*table, "", "/abc") == "inner-fold");
+    CHECK(matched(*table, "", "/Abc") == "");
+    // Unicode simple case folding: K folds with U+212A KELVIN SIGN, s with U+017F LONG S.
+    CHECK(matched(*table, "", "/K") == "kelvin");
+    CHECK(matched(*table, "", "/\xe2\x84\xaa") == "kelvin");
+    CHECK(matched(*table, "", "/S") == "long-s");
+    CHECK(matched(*table, "", "/\xc5\xbf") == "long-s");
+    CHECK(matched(*table, "", "/class") == "class");
+    CHECK(matched(*table, "", "/q.t/x") == "quoted");
+    CHECK(matched(*table, "", "/qxt/x") == "");
+    CHECK(matched(*table, "", "/caf\xc3\xa9") == "utf8");
+    CHECK(matched(*table, "", "/cafe") == "utf8");
+    CHECK(matched(*table, "", "/start") == "text-anchors");
+    CHECK(matched(*table, "", "/" + std::string(300, 'l') + "7") == "long");
+    CHECK(matched(*table, "", "/" + std::string(299, 'l') + "7") == "");
+    CHECK(matched(*table, "", "/r/r/r") == "repeat");
+}
+
+TEST_CASE("router::RouteTable picks the first regex in config order that a scan would pick",
+          "[router]") {
+    // The literal-prefix index must never hide a matching regex nor reorder them: compare
+    // with a scan of the patterns in order, on paths built from the patterns' own pieces.
+    const std::vector<std::string> patterns = {
+        "/img/.*\\.png",  "(?i)/IMG/[a-z]+", "/im(g|age)/x",   ".*\\.png",  "/i.*",
+        "(?i)/legacy/.*", "/[a-c]pi/v[0-9]", "/api/v1|/api/v2", "(/api)?/v3", "/API/.*",
+        "(?i)/api",       "^/img$",          "/imgx?",          "/",         "[/]+",
+    };
+    const std::vector<std::string> pieces = {"/", "img", "IMG", "Img", "image", "api", "API",
+                                             "bpi", "v1", "v2", "v3", "legacy", "LEGACY",
+                                             "x", "a.png", ".png", "g", ""};
+    Router router;
+    std::vector<std::unique_ptr<RE2>> compiled;
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+        router.route("/").path_regex(patterns[i]).name(std::to_string(i));
+        compiled.push_back(std::make_unique<RE2>(patterns[i]));
+        REQUIRE(compiled.back()->ok());
+    }
+    const auto table = freeze_ok(router);
+    std::mt19937 rng(7);
+    for (int n = 0; n < 5000; ++n) {
+        std::string path;
+        const std::size_t parts = 1 + rng() % 5;
+        for (std::size_t k = 0; k < parts; ++k) {
+            path += pieces[rng() % pieces.size()];
+        }
+        std::string want;
+        for (std::size_t i = 0; i < compiled.size(); ++i) {
+            if (RE2::FullMatch(path, *compiled[i])) {
+                want = std::to_string(i);
+                break;
+            }
+        }
+        INFO(path);
+        CHECK(matched(*table, "", path) == want);
+    }
+}
+
+TEST_CASE("router::RouteTable::match does not allocate for regexes RE2 has matched before",
+          "[router]") {
+    // RE2 builds its DFA states lazily and allocates then; once a regex has seen paths like
+    // these, matching them again allocates nothing. Paths over 16 bytes and a pattern that is
+    // not one-pass take RE2's DFA; the shorter ones its one-pass matcher.
+    Router router;
+    router.route("/").path_regex("/orders/[0-9]+").name("orders");
+    router.route("/").path_regex(".*\\.php").name("php");
+    router.route("/").path_regex("(?i)/legacy/.*").name("legacy");
+    const auto table = freeze_ok(router);
+    const std::vector<std::string> paths = {"/orders/12345", "/orders/1234567890123456789",
+                                            "/wp/index.php", "/a/long/path/to/wp/index.php",
+                                            "/Legacy/page",  "/legacy/a/much/longer/page",
+                                            "/nothing",      "/nothing/at/all/matches/this"};
+    std::size_t found = 0;
+    for (const std::string& p : paths) {
+        found += table->match("", p, Method::Get).route != nullptr;
+    }
+    CHECK(found == 6);
+    const std::size_t before = g_allocations;
+    for (int round = 0; round < 3; ++round) {
+        for (const std::string& p : paths) {
+            found += table->match("", p, Method::Get).route != nullptr;
+        }
+    }
+    const std::size_t after = g_allocations;
+    CHECK(found == 24);
+    CHECK(after == before);
+}
+
 TEST_CASE("router::RouteTable prefers a HEAD regex route to a GET one with the same pattern",
           "[router]") {
     Router router;
