@@ -213,6 +213,10 @@ public:
     void merge_into(Snapshot& into) const noexcept;
     /// This histogram's current counts alone.
     Snapshot snapshot() const noexcept;
+    /// Adds this histogram's counts and sum to `to` and zeroes them: a label value leaving its
+    /// series hands its observations to the overflow series. Owning reactor only (both
+    /// histograms its own); a scrape sees the move whole through the LabelCap generation.
+    void move_into(Histogram& to) noexcept;
 
     /// Fine bucket of a value: constant time, branch-free.
     static std::size_t bucket_of(std::uint64_t micros) noexcept {

@@ -32,6 +32,13 @@ public:
     }
     /// The current count (any thread).
     std::uint64_t value() const noexcept { return v_.load(std::memory_order_relaxed); }
+    /// Adds this count to `to` and zeroes it: a label value leaving its series hands its
+    /// count to the overflow series (owning reactor only, both counters its own; scrapes see
+    /// the move whole through the LabelCap generation).
+    void move_into(Counter& to) noexcept {
+        to.add(value());
+        v_.store(0, std::memory_order_relaxed);
+    }
 
 private:
     std::atomic<std::uint64_t> v_{0};

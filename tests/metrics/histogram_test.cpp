@@ -203,3 +203,22 @@ TEST_CASE("metrics::Histogram quantiles of known distributions are within 14%", 
         CHECK(check_quantiles(v) < 0.14);
     }
 }
+
+TEST_CASE("metrics::Histogram moves its observations into another and starts from zero",
+          "[metrics]") {
+    Histogram from;
+    Histogram to;
+    for (std::uint64_t v : {1u, 150u, 150u, 70'000u}) {
+        from.observe(v);
+    }
+    to.observe(150);
+    Histogram::Snapshot both = from.snapshot();
+    to.merge_into(both);
+    from.move_into(to);
+    const Histogram::Snapshot moved = to.snapshot();
+    CHECK(moved.counts == both.counts);
+    CHECK(moved.sum_micros == both.sum_micros);
+    CHECK(moved.count() == 5);
+    CHECK(from.snapshot().count() == 0);
+    CHECK(from.snapshot().sum_micros == 0);
+}

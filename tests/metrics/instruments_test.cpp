@@ -18,6 +18,18 @@ TEST_CASE("metrics::Counter adds and reads back", "[metrics]") {
     CHECK(c.value() == 42);
 }
 
+TEST_CASE("metrics::Counter moves its count into another and starts from zero", "[metrics]") {
+    Counter from;
+    Counter to;
+    from.add(5);
+    to.add(7);
+    from.move_into(to);
+    CHECK(from.value() == 0);
+    CHECK(to.value() == 12);
+    from.add();
+    CHECK(from.value() == 1);
+}
+
 TEST_CASE("metrics::Gauge goes up, down, below zero and can be set", "[metrics]") {
     Gauge g;
     g.add();
