@@ -70,11 +70,13 @@ inline int status_class(int status) noexcept {
     return cls >= 0 && cls < static_cast<int>(kStatusClasses) ? cls : -1;
 }
 
-/// Per-label-value series made on first use: slot i of a LabelCap owns series i. The owning
-/// reactor makes a series once (at most cap + 1 times in the cap's life); scrapes read the
-/// published pointers.
+/// Per-label-value series made on first use: slot i of a LabelCap owns series i (whichever
+/// value holds the slot: a rank that gives the slot another value first moves the series'
+/// counts to the overflow slot's). The owning reactor makes a series once (at most cap + 1
+/// times in the cap's life); scrapes read the published pointers, which never change.
 ///
-/// Thread: get() on the owning reactor; peek() from any thread. Lifetime: the reactor's.
+/// Thread: get() and find() on the owning reactor; peek() from any thread. Lifetime: the
+/// reactor's.
 template <typename T>
 class SeriesSlots {
 public:
@@ -100,6 +102,8 @@ public:
         }
         return *s;
     }
+    /// The series of `slot` if made (owning reactor).
+    T* find(std::size_t slot) noexcept { return slots_[slot].load(std::memory_order_relaxed); }
     const T* peek(std::size_t slot) const noexcept { return slots_[slot].load(std::memory_order_acquire); }
 
 private:
@@ -116,6 +120,14 @@ inline std::string_view route_label(const Route& r) noexcept {
 struct RouteSeries {
     metrics::Counter requests[kStatusClasses];
     metrics::Histogram duration;
+
+    /// Hands every count to `to` (the overflow series) and starts from zero (reactor).
+    void move_into(RouteSeries& to) noexcept {
+        for (std::size_t i = 0; i < kStatusClasses; ++i) {
+            requests[i].move_into(to.requests[i]);
+        }
+        duration.move_into(to.duration);
+    }
 };
 
 /// One upstream endpoint's series.
@@ -124,13 +136,72 @@ struct EndpointSeries {
     metrics::Counter errors;                     ///< attempts failed without a usable response
     metrics::Gauge open;                         ///< pooled connections open (busy, idle, connecting)
     metrics::Gauge idle;                         ///< of which: waiting for a request
+
+    /// No connection counted here: only then may its label value leave the slot (a gauge's
+    /// share of "other" could not be told apart again).
+    bool gauges_zero() const noexcept { return open.value() == 0 && idle.value() == 0; }
+    /// Hands the counters to `to` (the overflow series) and starts from zero (reactor; the
+    /// gauges are zero, see gauges_zero()).
+    void move_into(EndpointSeries& to) noexcept {
+        for (std::size_t i = 0; i < kStatusClasses; ++i) {
+            responses[i].move_into(to.responses[i]);
+        }
+        errors.move_into(to.errors);
+    }
+};
+
+/// Where a pool last found its endpoint's series: refreshed by UpstreamSeries::endpoint() when
+/// the endpoint cap's generation changed, with the pool's gauge contributions moved along.
+///
+/// Thread: the reactor's. Lifetime: the pool's.
+struct EndpointRef {
+    EndpointSeries* series = nullptr;
+    std::size_t slot = 0;
+    std::uint64_t generation = 0;
+    std::int64_t open = 0;  ///< what the pool added to series->open
+    std::int64_t idle = 0;  ///< what the pool added to series->idle
 };
 
 /// One upstream's series (label: the upstream's name).
 struct UpstreamSeries {
     explicit UpstreamSeries(std::size_t max_endpoints) : endpoint_names(max_endpoints), endpoints(endpoint_names.slots()) {}
 
-    EndpointSeries& endpoint(std::string_view address) { return endpoints.get(endpoint_names.slot(address)); }
+    /// The series of endpoint `address` for a pool that caches it in `ref`; `attempt` counts
+    /// one attempt of the endpoint for the ranking. A kept endpoint costs a generation compare
+    /// and an increment; one in "other" a label lookup, so that its traffic ranks it.
+    EndpointSeries& endpoint(std::string_view address, EndpointRef& ref, bool attempt) {
+        const bool fresh = ref.series != nullptr && ref.generation == endpoint_names.generation();
+        if (fresh && (ref.slot != endpoint_names.overflow_slot() || !attempt)) {
+            if (attempt) {
+                endpoint_names.count(ref.slot);
+            }
+            return *ref.series;
+        }
+        const std::size_t slot = endpoint_names.slot(address, attempt ? 1 : 0);
+        EndpointSeries& now = endpoints.get(slot);
+        if (ref.series != nullptr && ref.series != &now) {
+            // Promoted out of "other" (a kept endpoint with connections is never demoted): the
+            // pool's connections leave "other" with it.
+            ref.series->open.sub(ref.open);
+            ref.series->idle.sub(ref.idle);
+            now.open.add(ref.open);
+            now.idle.add(ref.idle);
+        }
+        ref.series = &now;
+        ref.slot = slot;
+        ref.generation = endpoint_names.generation();
+        return now;
+    }
+    /// Re-ranks the endpoint labels (EngineMetrics::maintain()); endpoints with connections
+    /// counted on this reactor keep their slot.
+    void rank_endpoints() {
+        endpoint_names.rank([this](std::size_t s) { return endpoints.find(s) == nullptr || endpoints.find(s)->gauges_zero(); },
+                            [this](std::size_t s) {
+                                if (EndpointSeries* from = endpoints.find(s)) {
+                                    from->move_into(endpoints.get(endpoint_names.overflow_slot()));
+                                }
+                            });
+    }
 
     metrics::Counter errors[kUpstreamErrors];
     metrics::Counter retries;
@@ -182,15 +253,47 @@ struct alignas(64) EngineMetrics {
         }
         series.duration.observe(duration_us);
     }
-    /// The series of `r`: a small direct-mapped cache by route address spares the label lookup
-    /// (a hash of the name) on every request.
+    /// The series of `r`, counting one request of its label for the ranking: a small
+    /// direct-mapped cache by route address spares the label lookup (a hash of the name) on
+    /// every request. Only routes with a slot of their own are cached (the cache is cleared
+    /// when a rank moves labels); a route in "other" is looked up each time, so that its
+    /// traffic ranks it.
     RouteSeries& route(const Route& r) {
-        return route_cache_.get(&r, [&]() -> RouteSeries& { return routes.get(route_names.slot(route_label(r))); });
+        if (const RouteRef* hit = route_cache_.find(&r)) {
+            route_names.count(hit->slot);
+            return *hit->series;
+        }
+        const std::size_t slot = route_names.slot(route_label(r));
+        RouteSeries& series = routes.get(slot);
+        if (slot != route_names.overflow_slot()) {
+            route_cache_.put(&r, RouteRef{&series, slot});
+        }
+        return series;
     }
-    /// The series of upstream `u` (by its name), cached by address like routes.
+    /// The series of upstream `u` (by its name), cached by address like routes. Upstream
+    /// names are configured (at most kMaxUpstreams per reactor keep a series): their cap keeps
+    /// the first values seen and is never re-ranked, so these pointers never move.
     UpstreamSeries& upstream(const Upstream& u) {
-        return upstream_cache_.get(&u, [&]() -> UpstreamSeries& { return upstream(u.name()); });
+        if (UpstreamSeries* const* hit = upstream_cache_.find(&u)) {
+            return **hit;
+        }
+        UpstreamSeries& series = upstream(u.name());
+        upstream_cache_.put(&u, &series);
+        return series;
     }
+    /// Called by the reactor every turn: once per kRankIntervalMs it re-ranks the route and
+    /// endpoint labels by their recent traffic (LabelCap::rank()), and every kDecayRanks ranks
+    /// halves the counts. Off the request path.
+    void maintain(std::uint64_t now_ms) {
+        if (now_ms >= next_rank_ms_) {
+            next_rank_ms_ = now_ms + kRankIntervalMs;
+            rank_labels();
+        }
+    }
+    /// One ranking round of maintain(), now (tests).
+    void rank_labels();
+    static constexpr std::uint64_t kRankIntervalMs = 1000;
+    static constexpr unsigned kDecayRanks = 10;
     /// A reload brings new route tables and upstreams: addresses may be reused, so the caches
     /// start over.
     void forget_addresses() noexcept {
@@ -227,30 +330,35 @@ struct alignas(64) EngineMetrics {
 private:
     /// Series by the address of what they count (a Route, an Upstream): direct-mapped, a miss
     /// replaces the entry.
-    template <class Key, class Series>
+    template <class Key, class Value>
     class AddressCache {
     public:
-        template <class Make>
-        Series& get(const Key* key, Make make) {
-            Entry& e = entries_[(reinterpret_cast<std::uintptr_t>(key) * 0x9E3779B97F4A7C15u) >> (64 - kBits)];
-            if (e.key != key) {
-                e.key = key;
-                e.series = &make();
-            }
-            return *e.series;
+        const Value* find(const Key* key) const noexcept {
+            const Entry& e = entries_[index(key)];
+            return e.key == key ? &e.value : nullptr;
         }
+        void put(const Key* key, Value value) noexcept { entries_[index(key)] = Entry{key, value}; }
         void clear() noexcept { entries_ = {}; }
 
     private:
         static constexpr unsigned kBits = 6;
+        static std::size_t index(const Key* key) noexcept {
+            return (reinterpret_cast<std::uintptr_t>(key) * 0x9E3779B97F4A7C15u) >> (64 - kBits);
+        }
         struct Entry {
             const Key* key = nullptr;
-            Series* series = nullptr;
+            Value value{};
         };
         std::array<Entry, std::size_t{1} << kBits> entries_{};
     };
-    AddressCache<Route, RouteSeries> route_cache_;           // reactor-only
-    AddressCache<Upstream, UpstreamSeries> upstream_cache_;  // reactor-only
+    struct RouteRef {
+        RouteSeries* series = nullptr;
+        std::size_t slot = 0;
+    };
+    AddressCache<Route, RouteRef> route_cache_;               // reactor-only
+    AddressCache<Upstream, UpstreamSeries*> upstream_cache_;  // reactor-only
+    std::uint64_t next_rank_ms_ = 0;
+    unsigned ranks_ = 0;
 };
 
 }  // namespace blitz::server

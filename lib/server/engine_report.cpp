@@ -1,6 +1,8 @@
 #include "server/engine_report.hpp"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
 #include "upstream/cluster.hpp"
 
@@ -45,19 +47,47 @@ void add_counts(std::uint64_t (&into)[N], const metrics::Counter (&from)[N]) noe
     }
 }
 
-// Calls fn(value, series) for every series a cap published (kept values, then the overflow).
-template <typename T, typename F>
-void each_series(const metrics::LabelCap& cap, const SeriesSlots<T>& slots, F fn) {
-    const std::size_t kept = cap.size();
-    for (std::size_t i = 0; i < kept; ++i) {
-        if (const T* s = slots.peek(i)) {
-            fn(cap.value(i), *s);
+// Calls apply(value, copy) for every series a cap published (kept values, then the overflow),
+// with copy = take(series) read in one consistent pass: the reactor may re-rank the cap (move
+// a value's counts to "other" and give its slot to another value) while we read, so the pass
+// is repeated until no rank ran during it (LabelCap::read_begin(), read_valid()). apply() runs
+// only on a consistent copy: every series before a move, or every series after it.
+template <typename T, typename Take, typename Apply>
+void each_series(const metrics::LabelCap& cap, const SeriesSlots<T>& slots, Take take, Apply apply) {
+    using Copy = decltype(take(std::declval<const T&>()));
+    std::vector<std::pair<std::string, Copy>> copies;
+    for (;;) {
+        copies.clear();
+        const std::uint64_t begin = cap.read_begin();
+        const std::size_t kept = cap.size();
+        for (std::size_t i = 0; i < kept; ++i) {
+            if (const T* s = slots.peek(i)) {
+                copies.emplace_back(cap.value(i), take(*s));
+            }
+        }
+        if (const T* s = slots.peek(cap.overflow_slot())) {
+            copies.emplace_back(cap.value(cap.overflow_slot()), take(*s));
+        }
+        if (cap.read_valid(begin)) {
+            break;
         }
     }
-    if (const T* s = slots.peek(cap.overflow_slot())) {
-        fn(cap.value(cap.overflow_slot()), *s);
+    for (auto& [value, copy] : copies) {
+        apply(value, copy);
     }
 }
+
+struct RouteCopy {
+    std::uint64_t requests[kStatusClasses] = {};
+    metrics::Histogram::Snapshot duration;
+};
+
+struct EndpointCopy {
+    std::uint64_t responses[kStatusClasses] = {};
+    std::uint64_t errors = 0;
+    std::int64_t open = 0;
+    std::int64_t idle = 0;
+};
 
 template <typename Map>
 auto& entry(Map& map, std::string_view key) {
@@ -69,6 +99,32 @@ auto& entry(Map& map, std::string_view key) {
 }
 
 }  // namespace
+
+void EngineMetrics::rank_labels() {
+    const bool decay = ++ranks_ % kDecayRanks == 0;
+    // Routes have no gauges: any of them may leave its slot.
+    const std::size_t moved = route_names.rank([](std::size_t) { return true; },
+                                               [this](std::size_t s) {
+                                                   if (RouteSeries* from = routes.find(s)) {
+                                                       from->move_into(routes.get(route_names.overflow_slot()));
+                                                   }
+                                               });
+    if (moved != 0) {
+        route_cache_.clear();  // cached slots may hold other routes now
+    }
+    if (decay) {
+        route_names.decay();
+    }
+    const std::size_t kept = upstream_names.size();
+    for (std::size_t i = 0; i <= kept; ++i) {
+        if (UpstreamSeries* u = upstreams.find(i == kept ? upstream_names.overflow_slot() : i)) {
+            u->rank_endpoints();
+            if (decay) {
+                u->endpoint_names.decay();
+            }
+        }
+    }
+}
 
 void EngineTotals::add(const EngineMetrics& m) {
     for (std::size_t i = 0; i < kMethodCount; ++i) {
@@ -95,13 +151,27 @@ void EngineTotals::add(const EngineMetrics& m) {
     keepalive_race_retries += m.keepalive_race_retries.value();
     access_log_lines += m.access_log_lines.value();
     access_log_dropped += m.access_log_dropped.value();
-    each_series(m.route_names, m.routes, [this](std::string_view name, const RouteSeries& s) {
-        Route& r = entry(routes, name);
-        add_counts(r.requests, s.requests);
-        s.duration.merge_into(r.duration);
-        s.duration.merge_into(duration);
-    });
-    each_series(m.upstream_names, m.upstreams, [this](std::string_view name, const UpstreamSeries& s) {
+    each_series(
+        m.route_names, m.routes,
+        [](const RouteSeries& s) {
+            RouteCopy c;
+            add_counts(c.requests, s.requests);
+            s.duration.merge_into(c.duration);
+            return c;
+        },
+        [this](std::string_view name, const RouteCopy& c) {
+            Route& r = entry(routes, name);
+            for (std::size_t j = 0; j < kStatusClasses; ++j) {
+                r.requests[j] += c.requests[j];
+            }
+            r.duration.merge(c.duration);
+            duration.merge(c.duration);
+        });
+    // Upstream names are never re-ranked: the series themselves are read below, each
+    // endpoint cap in a consistent pass of its own.
+    each_series(m.upstream_names, m.upstreams, [](const UpstreamSeries& s) { return &s; },
+                [this](std::string_view name, const UpstreamSeries* series) {
+        const UpstreamSeries& s = *series;
         Upstream& u = entry(upstreams, name);
         add_counts(u.errors, s.errors);
         u.retries += s.retries.value();
@@ -112,13 +182,25 @@ void EngineTotals::add(const EngineMetrics& m) {
         s.duration.merge_into(u.duration);
         s.connect.merge_into(u.connect);
         s.first_byte.merge_into(u.first_byte);
-        each_series(s.endpoint_names, s.endpoints, [&u](std::string_view address, const EndpointSeries& e) {
-            Endpoint& out = entry(u.endpoints, address);
-            add_counts(out.responses, e.responses);
-            out.errors += e.errors.value();
-            out.active += e.open.value() - e.idle.value();
-            out.idle += e.idle.value();
-        });
+        each_series(
+            s.endpoint_names, s.endpoints,
+            [](const EndpointSeries& e) {
+                EndpointCopy c;
+                add_counts(c.responses, e.responses);
+                c.errors = e.errors.value();
+                c.open = e.open.value();
+                c.idle = e.idle.value();
+                return c;
+            },
+            [&u](std::string_view address, const EndpointCopy& c) {
+                Endpoint& out = entry(u.endpoints, address);
+                for (std::size_t j = 0; j < kStatusClasses; ++j) {
+                    out.responses[j] += c.responses[j];
+                }
+                out.errors += c.errors;
+                out.active += c.open - c.idle;
+                out.idle += c.idle;
+            });
     });
 }
 

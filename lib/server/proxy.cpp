@@ -724,7 +724,7 @@ bool ProxyState::on_head(const http1::ResponseHead& head) {
     const int status = head.status;
     upstream_status_ = status;
     if (const int cls = status_class(status); cls >= 0) {
-        pool_->series->responses[static_cast<std::size_t>(cls)].add();
+        pool_->metrics(true).responses[static_cast<std::size_t>(cls)].add();
     }
     if (status >= 500 && may_retry(Cause::Status, status)) {
         failed(Cause::Status, status);
@@ -1078,7 +1078,7 @@ void ProxyState::failed(Cause cause, int status) {
                                              UpstreamError::BadResponse};
         series_->errors[static_cast<std::size_t>(kErrors[static_cast<std::size_t>(cause)])].add();
         if (pool_ != nullptr) {
-            pool_->series->errors.add();
+            pool_->metrics(true).errors.add();
         }
     }
     if (span_open_) {

@@ -316,6 +316,7 @@ void ReactorImpl::run() {
             metrics_.recv_buffers_in_use.set(pool.in_use());
             metrics_.recv_buffers_allocated.set(pool.total());
         }
+        metrics_.maintain(now_ms_);  // label re-ranking, once a second
         if (!rearm_.empty() || !up_rearm_.empty()) {
             // Receives that found the ring empty. A burst (many connections' data completing in
             // one turn) is over by now and its buffers are back; only when connections still

@@ -46,7 +46,7 @@ bool UpstreamConn::open(EndpointPool& pool, std::uint32_t slot, std::uint32_t ge
     owner_ = nullptr;
     queue_ = nullptr;
     ++pool.open;
-    pool.series->open.add();
+    pool.count_open(1);
     reactor_.io().connect(fd_, addr.get(), addr.length, io::pack(io::Op::Connect, generation_, slot_));
     return true;
 }
@@ -402,7 +402,7 @@ void UpstreamConn::release_to_pool() {
     }
     state_ = State::Idle;
     pool.idle.push_back(this);
-    pool.series->idle.add();
+    pool.count_idle(1);
     arm_timer(reactor_.now_ms() + static_cast<std::uint64_t>(opts.idle_timeout.count()));
     arm_recv();
 }
@@ -420,7 +420,7 @@ void UpstreamConn::close() noexcept {
         auto& idle = pool_->idle;
         if (auto it = std::find(idle.begin(), idle.end(), this); it != idle.end()) {
             idle.erase(it);
-            pool_->series->idle.sub();
+            pool_->count_idle(-1);
         }
     }
     state_ = State::Closing;
@@ -485,7 +485,8 @@ EndpointPool& ProxyContext::pool(upstream::LocalCluster& cluster, int index) {
         auto* p = new EndpointPool;
         p->endpoint = *e.endpoint;
         p->cluster = &cluster;
-        p->series = &reactor_.metrics().upstream(cluster.cluster().options().name).endpoint(p->endpoint.text);
+        p->upstream_series = &reactor_.metrics().upstream(cluster.cluster().options().name);
+        p->metrics();  // the endpoint's series shows from the first request on
         e.pool = p;
     }
     return *static_cast<EndpointPool*>(e.pool);
@@ -495,7 +496,7 @@ UpstreamConn* ProxyContext::take_idle(EndpointPool& pool) {
     while (!pool.idle.empty()) {
         UpstreamConn* c = pool.idle.back();
         pool.idle.pop_back();
-        pool.series->idle.sub();
+        pool.count_idle(-1);
         if (c->state() == UpstreamConn::State::Idle) {
             c->take_from_pool();
             return c;
@@ -541,7 +542,7 @@ void ProxyContext::h2_gone(UpstreamH2Session* session) noexcept {
 
 void ProxyContext::connection_closed(EndpointPool& pool) noexcept {
     --pool.open;
-    pool.series->open.sub();
+    pool.count_open(-1);
     if (pool.cluster != nullptr && pool.cluster->connections > 0) {
         --pool.cluster->connections;
     }
@@ -573,7 +574,7 @@ void ProxyContext::drop_pool(void* /*context*/, void* p) {
     // it is not touched after the loop.
     std::vector<UpstreamConn*> idle;
     idle.swap(pool->idle);
-    pool->series->idle.sub(static_cast<std::int64_t>(idle.size()));
+    pool->count_idle(-static_cast<std::int64_t>(idle.size()));
     for (UpstreamConn* c : idle) {
         c->close();
     }

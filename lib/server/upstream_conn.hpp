@@ -10,6 +10,7 @@
 
 #include "core/timer_wheel.hpp"
 #include "io/backend.hpp"
+#include "server/engine_metrics.hpp"
 #include "server/send_queue.hpp"
 #include "upstream/cluster.hpp"
 
@@ -18,7 +19,6 @@ namespace blitz::server {
 class ReactorImpl;
 class UpstreamConn;
 struct EndpointPool;
-struct EndpointSeries;
 struct TlsState;
 class UpstreamH2Session;
 
@@ -150,6 +150,22 @@ struct EndpointPool {
     EndpointPool& operator=(const EndpointPool&) = delete;
     ~EndpointPool();
 
+    /// This reactor's series of the endpoint, found again after a re-rank moved endpoint
+    /// labels; `attempt` counts one attempt of the endpoint for the ranking.
+    EndpointSeries& metrics(bool attempt = false) {
+        return upstream_series->endpoint(endpoint.text, series_ref, attempt);
+    }
+    /// Changes the endpoint's open connections gauge, remembering the pool's share of it.
+    void count_open(std::int64_t n) {
+        metrics().open.add(n);
+        series_ref.open += n;
+    }
+    /// Changes the endpoint's idle connections gauge, remembering the pool's share of it.
+    void count_idle(std::int64_t n) {
+        metrics().idle.add(n);
+        series_ref.idle += n;
+    }
+
     upstream::Endpoint endpoint;   // a stable copy: the set it came from may be replaced
     upstream::LocalCluster* cluster = nullptr;
     std::vector<UpstreamConn*> idle;  // most recently used last
@@ -160,7 +176,8 @@ struct EndpointPool {
     /// circuit breaker's max_pending_requests).
     std::vector<UpstreamOwner*> waiters;
     std::uint32_t open = 0;           // connections open (busy, idle, connecting)
-    EndpointSeries* series = nullptr;  // this reactor's metrics of the endpoint (open, idle)
+    UpstreamSeries* upstream_series = nullptr;  // this reactor's metrics of the upstream
+    EndpointRef series_ref;                     // ...and of the endpoint (open, idle): see metrics()
     bool orphaned = false;            // the endpoint left the set
     /// The last TLS session the endpoint gave (offered for resumption by the next connection).
     SSL_SESSION* tls_session = nullptr;
