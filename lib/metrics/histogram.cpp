@@ -73,7 +73,8 @@ void Histogram::move_into(Histogram& to) noexcept {
     // Single writer for both: plain loads and stores, as in observe().
     for (std::size_t i = 0; i < kBuckets; ++i) {
         const std::uint64_t n = counts_[i].load(std::memory_order_relaxed);
-        to.counts_[i].store(to.counts_[i].load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+        auto& into = to.counts_[i];
+        into.store(into.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
         counts_[i].store(0, std::memory_order_relaxed);
     }
     to.sum_.store(to.sum_.load(std::memory_order_relaxed) + sum_.load(std::memory_order_relaxed),

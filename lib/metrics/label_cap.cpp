@@ -78,12 +78,14 @@ std::size_t LabelCap::slot(std::string_view value, std::uint64_t weight) {
     }
 }
 
-bool LabelCap::candidate_is(std::size_t entry, std::string_view value, std::uint64_t hash) const noexcept {
+bool LabelCap::candidate_is(std::size_t entry, std::string_view value,
+                            std::uint64_t hash) const noexcept {
     return cand_hashes_[entry] == hash && cand_lengths_[entry] == value.size() &&
            std::memcmp(&cand_texts_[entry * max_value_bytes_], value.data(), value.size()) == 0;
 }
 
-void LabelCap::observe_candidate(std::string_view value, std::uint64_t hash, std::uint64_t weight) noexcept {
+void LabelCap::observe_candidate(std::string_view value, std::uint64_t hash,
+                                 std::uint64_t weight) noexcept {
     if (candidate_count_ == 0 || weight == 0) {
         return;
     }
@@ -111,7 +113,8 @@ void LabelCap::observe_candidate(std::string_view value, std::uint64_t hash, std
     }
 }
 
-void LabelCap::insert_candidate(std::string_view value, std::uint64_t hash, std::uint64_t count) noexcept {
+void LabelCap::insert_candidate(std::string_view value, std::uint64_t hash,
+                                std::uint64_t count) noexcept {
     const std::size_t base = (hash & set_mask_) * kWays;
     std::size_t weakest = base;
     for (std::size_t e = base + 1; e < base + kWays; ++e) {
@@ -179,9 +182,11 @@ std::size_t LabelCap::rank(const std::function<bool(std::size_t)>& movable,
         return candidate > kept + kept / 4 + kMinLead;
     };
     const std::size_t pairs = std::min(scratch_kept_.size(), scratch_cand_.size());
-    std::partial_sort(scratch_kept_.begin(), scratch_kept_.begin() + static_cast<std::ptrdiff_t>(pairs),
+    std::partial_sort(scratch_kept_.begin(),
+                      scratch_kept_.begin() + static_cast<std::ptrdiff_t>(pairs),
                       scratch_kept_.end());
-    std::partial_sort(scratch_cand_.begin(), scratch_cand_.begin() + static_cast<std::ptrdiff_t>(pairs),
+    std::partial_sort(scratch_cand_.begin(),
+                      scratch_cand_.begin() + static_cast<std::ptrdiff_t>(pairs),
                       scratch_cand_.end(), std::greater<>());
     // The i-th busiest candidate against the i-th least busy kept value: both lists are
     // sorted, so the first pair that does not swap ends the moves.
@@ -231,7 +236,8 @@ std::string LabelCap::value(std::size_t slot) const {
         return std::string(kOverflow);
     }
     const Text& t = texts_[slot];
-    const std::size_t n = std::min<std::size_t>(t.length.load(std::memory_order_relaxed), max_value_bytes_);
+    const std::size_t n =
+        std::min<std::size_t>(t.length.load(std::memory_order_relaxed), max_value_bytes_);
     std::string out(n, '\0');
     for (std::size_t i = 0; i < n; ++i) {
         out[i] = t.bytes[i].load(std::memory_order_relaxed);

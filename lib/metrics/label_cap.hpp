@@ -59,7 +59,7 @@ namespace blitz::metrics {
 /// thread; size(), value(), read_begin() and read_valid() from any thread. Lifetime: owned by
 /// the reactor's metrics block; outlives every scrape.
 class LabelCap {
-public:
+ public:
     /// The value the overflow slot is exported as.
     static constexpr std::string_view kOverflow = "other";
     /// A candidate takes a kept value's slot only with more than count + count / 4 + kMinLead
@@ -91,7 +91,9 @@ public:
     /// Halves every count, kept values' and candidates'.
     void decay() noexcept;
     /// Changes (by 2) whenever rank() moved a value: caches of slots compare it (reactor).
-    std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_relaxed); }
+    std::uint64_t generation() const noexcept {
+        return generation_.load(std::memory_order_relaxed);
+    }
 
     /// The overflow slot, max_values.
     std::size_t overflow_slot() const noexcept { return max_values_; }
@@ -117,12 +119,13 @@ public:
     /// fixed (tests: memory does not grow with the values seen).
     std::size_t candidate_capacity() const noexcept { return candidate_count_; }
 
-private:
+ private:
     struct Text;
     static constexpr std::size_t kWays = 4;
 
     std::size_t find_kept(std::string_view value, std::uint64_t hash) const noexcept;
-    void observe_candidate(std::string_view value, std::uint64_t hash, std::uint64_t weight) noexcept;
+    void observe_candidate(std::string_view value, std::uint64_t hash,
+                           std::uint64_t weight) noexcept;
     void insert_candidate(std::string_view value, std::uint64_t hash, std::uint64_t count) noexcept;
     bool candidate_is(std::size_t entry, std::string_view value, std::uint64_t hash) const noexcept;
     void rebuild_index() noexcept;
@@ -131,10 +134,10 @@ private:
 
     std::size_t max_values_;
     std::size_t max_value_bytes_;
-    std::unique_ptr<Text[]> texts_;             // slot -> value, readable by scrapers
-    std::unique_ptr<std::uint64_t[]> hashes_;   // slot -> hash of its value (reactor)
-    std::unique_ptr<std::uint64_t[]> counts_;   // slot -> recent observations (reactor)
-    std::unique_ptr<std::uint32_t[]> index_;    // open addressing: slot + 1, 0 when free
+    std::unique_ptr<Text[]> texts_;            // slot -> value, readable by scrapers
+    std::unique_ptr<std::uint64_t[]> hashes_;  // slot -> hash of its value (reactor)
+    std::unique_ptr<std::uint64_t[]> counts_;  // slot -> recent observations (reactor)
+    std::unique_ptr<std::uint32_t[]> index_;   // open addressing: slot + 1, 0 when free
     std::size_t index_mask_;
     std::atomic<std::size_t> size_{0};
     std::atomic<std::uint64_t> generation_{0};  // the seqlock: odd while rank() moves values
@@ -145,7 +148,7 @@ private:
     std::unique_ptr<std::uint64_t[]> cand_hashes_;
     std::unique_ptr<std::uint64_t[]> cand_counts_;  // 0: a free entry
     std::unique_ptr<std::uint32_t[]> cand_lengths_;
-    std::unique_ptr<char[]> cand_texts_;            // max_value_bytes per entry
+    std::unique_ptr<char[]> cand_texts_;                               // max_value_bytes per entry
     std::vector<std::pair<std::uint64_t, std::size_t>> scratch_kept_;  // rank(): (count, slot)
     std::vector<std::pair<std::uint64_t, std::size_t>> scratch_cand_;  // rank(): (count, entry)
 };

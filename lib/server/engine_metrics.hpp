@@ -195,12 +195,16 @@ struct UpstreamSeries {
     /// Re-ranks the endpoint labels (EngineMetrics::maintain()); endpoints with connections
     /// counted on this reactor keep their slot.
     void rank_endpoints() {
-        endpoint_names.rank([this](std::size_t s) { return endpoints.find(s) == nullptr || endpoints.find(s)->gauges_zero(); },
-                            [this](std::size_t s) {
-                                if (EndpointSeries* from = endpoints.find(s)) {
-                                    from->move_into(endpoints.get(endpoint_names.overflow_slot()));
-                                }
-                            });
+        const auto movable = [this](std::size_t s) {
+            const EndpointSeries* e = endpoints.find(s);
+            return e == nullptr || e->gauges_zero();
+        };
+        const auto move = [this](std::size_t s) {
+            if (EndpointSeries* from = endpoints.find(s)) {
+                from->move_into(endpoints.get(endpoint_names.overflow_slot()));
+            }
+        };
+        endpoint_names.rank(movable, move);
     }
 
     metrics::Counter errors[kUpstreamErrors];

@@ -53,7 +53,8 @@ void add_counts(std::uint64_t (&into)[N], const metrics::Counter (&from)[N]) noe
 // is repeated until no rank ran during it (LabelCap::read_begin(), read_valid()). apply() runs
 // only on a consistent copy: every series before a move, or every series after it.
 template <typename T, typename Take, typename Apply>
-void each_series(const metrics::LabelCap& cap, const SeriesSlots<T>& slots, Take take, Apply apply) {
+void each_series(const metrics::LabelCap& cap, const SeriesSlots<T>& slots, Take take,
+                 Apply apply) {
     using Copy = decltype(take(std::declval<const T&>()));
     std::vector<std::pair<std::string, Copy>> copies;
     for (;;) {
@@ -103,12 +104,12 @@ auto& entry(Map& map, std::string_view key) {
 void EngineMetrics::rank_labels() {
     const bool decay = ++ranks_ % kDecayRanks == 0;
     // Routes have no gauges: any of them may leave its slot.
-    const std::size_t moved = route_names.rank([](std::size_t) { return true; },
-                                               [this](std::size_t s) {
-                                                   if (RouteSeries* from = routes.find(s)) {
-                                                       from->move_into(routes.get(route_names.overflow_slot()));
-                                                   }
-                                               });
+    const auto move = [this](std::size_t s) {
+        if (RouteSeries* from = routes.find(s)) {
+            from->move_into(routes.get(route_names.overflow_slot()));
+        }
+    };
+    const std::size_t moved = route_names.rank([](std::size_t) { return true; }, move);
     if (moved != 0) {
         route_cache_.clear();  // cached slots may hold other routes now
     }

@@ -177,7 +177,7 @@ struct EndpointPool {
     std::vector<UpstreamOwner*> waiters;
     std::uint32_t open = 0;           // connections open (busy, idle, connecting)
     UpstreamSeries* upstream_series = nullptr;  // this reactor's metrics of the upstream
-    EndpointRef series_ref;                     // ...and of the endpoint (open, idle): see metrics()
+    EndpointRef series_ref;  // ...and of the endpoint (open, idle): see metrics()
     bool orphaned = false;            // the endpoint left the set
     /// The last TLS session the endpoint gave (offered for resumption by the next connection).
     SSL_SESSION* tls_session = nullptr;

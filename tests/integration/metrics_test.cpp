@@ -126,7 +126,8 @@ TEST_CASE("blitzd gives a busy route seen last its own series, and its counts st
     if (run_command({"sh", "-c", "command -v promtool"}).status.exited_with(0)) {
         TempDir dir;
         const std::string file = dir.write("metrics.txt", text);
-        const CommandResult check = run_command({"sh", "-c", "promtool check metrics < \"$0\"", file});
+        const CommandResult check =
+            run_command({"sh", "-c", "promtool check metrics < \"$0\"", file});
         INFO(check.out << check.err);
         CHECK(check.status.exited_with(0));
     }

@@ -240,7 +240,8 @@ TEST_CASE("metrics::LabelCap conserves every observation across re-ranks", "[met
     constexpr std::size_t kMax = 5;
     LabelCap cap(kMax);
     Slots slots(cap);
-    std::map<std::string, std::uint64_t> since_promoted;  // observations of a kept value in its series
+    std::map<std::string, std::uint64_t>
+        since_promoted;  // observations of a kept value in its series
     std::uint64_t observations = 0;
     std::uint64_t moves = 0;
     std::uint32_t rng = 12345;
@@ -248,8 +249,10 @@ TEST_CASE("metrics::LabelCap conserves every observation across re-ranks", "[met
         // Popularity drifts: each round favours a window of 8 values out of 40.
         for (int i = 0; i < 500; ++i) {
             rng = rng * 1664525u + 1013904223u;
-            const std::size_t pick = (rng >> 8) % 100 < 80 ? (static_cast<std::size_t>(round) / 10 + (rng >> 20) % 8) % 40
-                                                           : (rng >> 16) % 40;
+            const std::size_t pick =
+                (rng >> 8) % 100 < 80
+                    ? (static_cast<std::size_t>(round) / 10 + (rng >> 20) % 8) % 40
+                    : (rng >> 16) % 40;
             const std::string value = "v" + std::to_string(pick);
             if (slots.observe(value) != cap.overflow_slot()) {
                 ++since_promoted[value];
@@ -263,7 +266,7 @@ TEST_CASE("metrics::LabelCap conserves every observation across re-ranks", "[met
         moves += slots.rank();
         for (std::size_t s = 0; s < cap.size(); ++s) {
             if (s < before.size() && cap.value(s) != before[s]) {
-                since_promoted[before[s]] = 0;  // demoted: its count is in "other" now
+                since_promoted[before[s]] = 0;     // demoted: its count is in "other" now
                 since_promoted[cap.value(s)] = 0;  // promoted: a new series
             }
         }
@@ -327,10 +330,13 @@ TEST_CASE("metrics::LabelCap scrapes concurrent with re-ranks see consistent, gr
             scrapes.fetch_add(1, std::memory_order_relaxed);
         }
     });
-    const auto move = [&](std::size_t s) { counters[s]->move_into(*counters[cap.overflow_slot()]); };
+    const auto move = [&](std::size_t s) {
+        counters[s]->move_into(*counters[cap.overflow_slot()]);
+    };
     std::size_t moves = 0;
     // Until the scraper read a few hundred times (bounded, should the machine be very busy).
-    for (int round = 0; round < 3000 || (scrapes.load(std::memory_order_relaxed) < 300 && round < 3'000'000);
+    for (int round = 0;
+         round < 3000 || (scrapes.load(std::memory_order_relaxed) < 300 && round < 3'000'000);
          ++round) {
         for (int i = 0; i < 40; ++i) {
             // Each round a different group of values is the busiest.

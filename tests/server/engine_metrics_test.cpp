@@ -41,8 +41,9 @@ void count_open(UpstreamSeries& u, const char* address, EndpointRef& ref, std::i
 
 }  // namespace
 
-TEST_CASE("server::EngineMetrics stops writing a displaced route's series and moves its counts to other",
-          "[server][metrics]") {
+TEST_CASE(
+    "server::EngineMetrics stops writing a displaced route's series and moves its counts to other",
+    "[server][metrics]") {
     EngineMetrics m({.max_routes = 2, .max_endpoints = 2});
     const Route a = named("a");
     const Route b = named("b");
@@ -81,8 +82,9 @@ TEST_CASE("server::EngineMetrics stops writing a displaced route's series and mo
     CHECK(t.all_requests == requests);
 }
 
-TEST_CASE("server::UpstreamSeries keeps an endpoint with connections and carries a promoted one's gauges",
-          "[server][metrics]") {
+TEST_CASE(
+    "server::UpstreamSeries keeps an endpoint with connections and carries a promoted one's gauges",
+    "[server][metrics]") {
     EngineMetrics m({.max_routes = 2, .max_endpoints = 1});
     UpstreamSeries& u = m.upstream("origin");
     EndpointRef e1;
