@@ -50,10 +50,15 @@ namespace blitz::metrics {
 /// is new (it starts from zero). The request path's own increments are not part of the
 /// seqlock: they are single-writer atomics a scraper reads old or new, as before.
 ///
+/// Each reactor ranks its own cap. A value displaced on one reactor while another keeps it
+/// loses the first reactor's part of its summed series (that part is now in "other"): a
+/// single series then drops, which Prometheus reads as a counter reset. Sums over the label
+/// stay monotonic and exact.
+///
 /// Lookups are an expected O(1) hash probe plus a count increment, without locking or
 /// allocation; only a free slot's first value allocates its fixed-size copy (at most
 /// max_values times in the cap's life). rank() allocates (the candidate table once, scratch
-/// lists) and runs in O(max_values) plus a sort when a move is possible.
+/// lists) and runs in O(max_values + candidates) plus partial sorts.
 ///
 /// Thread: slot(), count(), rank(), decay() and generation() only on the owning reactor
 /// thread; size(), value(), read_begin() and read_valid() from any thread. Lifetime: owned by
