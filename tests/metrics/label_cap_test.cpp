@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -15,6 +16,7 @@
 
 using blitz::metrics::Counter;
 using blitz::metrics::LabelCap;
+using blitz::metrics::LabelFamily;
 
 TEST_CASE("metrics::LabelCap keeps the first values seen and sends later ones to other",
           "[metrics]") {
@@ -113,6 +115,14 @@ struct Slots {
                             counts[cap.overflow_slot()] += counts[s];
                             counts[s] = 0;
                         });
+    }
+    std::size_t rank_in(LabelFamily& family, std::size_t member) {
+        return cap.rank_shared(
+            family, member, [](std::size_t) { return true; },
+            [this](std::size_t s) {
+                counts[cap.overflow_slot()] += counts[s];
+                counts[s] = 0;
+            });
     }
     std::uint64_t total() const {
         std::uint64_t n = 0;
@@ -353,4 +363,78 @@ TEST_CASE("metrics::LabelCap scrapes concurrent with re-ranks see consistent, gr
     CHECK(moves > 100);
     CHECK(inconsistent == 0);
     CHECK(other_decreased == 0);
+}
+
+TEST_CASE("metrics::LabelCap applies a demotion another member published and blocks the value",
+          "[metrics]") {
+    LabelFamily family;
+    LabelCap c1(2);
+    LabelCap c2(2);
+    std::size_t m1 = 0;
+    std::size_t m2 = 0;
+    {
+        std::lock_guard lock(family.mutex);
+        m1 = family.attach();
+        m2 = family.attach();
+    }
+    Slots s1(c1);
+    Slots s2(c2);
+    s1.observe("x");
+    for (int i = 0; i < 5; ++i) {
+        s1.observe("a");
+    }
+    for (int i = 0; i < 10; ++i) {
+        s2.observe("x");
+    }
+    s2.observe("b");
+    CHECK(s1.rank_in(family, m1) == 0);  // the slots just filled
+    CHECK(s2.rank_in(family, m2) == 0);
+    for (int i = 0; i < 40; ++i) {
+        s1.observe("late");
+    }
+    CHECK(s1.rank_in(family, m1) == 1);  // x (1) makes room for late, on c1 and everywhere
+    const auto pending = [&](std::string_view value) {
+        std::lock_guard lock(family.mutex);
+        return family.pending(value);
+    };
+    CHECK(pending("x"));
+    // c2 keeps x until its next round.
+    const std::size_t x = s2.observe("x");
+    REQUIRE(x < c2.overflow_slot());
+    CHECK(s2.rank_in(family, m2) == 1);
+    CHECK(c2.vacant(x));
+    CHECK(s2.counts[x] == 0);
+    CHECK(s2.counts[c2.overflow_slot()] == 11);
+    CHECK_FALSE(pending("x"));
+    {
+        std::lock_guard lock(family.mutex);
+        CHECK(family.log_size() == 0);
+    }
+    // x is blocked (cooling down): it does not take the vacant slot; a new value does.
+    CHECK(s2.observe("x") == c2.overflow_slot());
+    CHECK(s2.observe("y") == x);
+    CHECK_FALSE(c2.vacant(x));
+    CHECK(c2.value(x) == "y");
+    CHECK(s2.total() == 10 + 1 + 1 + 1 + 1);
+    // c1 demoted x itself: it is blocked there too.
+    CHECK(s1.observe("x") == c1.overflow_slot());
+}
+
+TEST_CASE("metrics::LabelFamily keeps an entry until every attached member applied it",
+          "[metrics]") {
+    LabelFamily family;
+    std::lock_guard lock(family.mutex);
+    const std::size_t a = family.attach();
+    const std::size_t b = family.attach();
+    family.publish(a, "x");
+    CHECK(family.pending("x"));
+    // A member attaching now starts at the oldest entry: it must apply x too.
+    const std::size_t c = family.attach();
+    std::vector<std::string> seen;
+    family.apply(b, [&](std::string_view v) { seen.emplace_back(v); });
+    CHECK(seen == std::vector<std::string>{"x"});
+    CHECK(family.pending("x"));
+    family.detach(c);  // a reactor that stopped keeps nothing back
+    CHECK_FALSE(family.pending("x"));
+    CHECK(family.log_size() == 0);
 }
