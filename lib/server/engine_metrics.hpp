@@ -4,7 +4,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <utility>
 
 #include <blitz/http.hpp>
 #include <blitz/router.hpp>
@@ -137,17 +139,26 @@ struct EndpointSeries {
     metrics::Gauge open;                         ///< pooled connections open (busy, idle, connecting)
     metrics::Gauge idle;                         ///< of which: waiting for a request
 
-    /// No connection counted here: only then may its label value leave the slot (a gauge's
-    /// share of "other" could not be told apart again).
+    /// No connection counted here: only then does this reactor's own ranking let its label
+    /// value leave the slot.
     bool gauges_zero() const noexcept { return open.value() == 0 && idle.value() == 0; }
-    /// Hands the counters to `to` (the overflow series) and starts from zero (reactor; the
-    /// gauges are zero, see gauges_zero()).
+    /// Hands the counters and the gauges to `to` (the overflow series) and starts from zero
+    /// (reactor). The gauges are not zero only when another reactor demoted the endpoint
+    /// (LabelCap::demote()): the pools' shares of them are in `to` from then on, which their
+    /// EndpointRef notices by `moves`.
     void move_into(EndpointSeries& to) noexcept {
         for (std::size_t i = 0; i < kStatusClasses; ++i) {
             responses[i].move_into(to.responses[i]);
         }
         errors.move_into(to.errors);
+        to.open.add(open.value());
+        open.sub(open.value());
+        to.idle.add(idle.value());
+        idle.sub(idle.value());
+        ++moves;
     }
+
+    std::uint64_t moves = 0;  ///< move_into() calls (reactor): see EndpointRef
 };
 
 /// Where a pool last found its endpoint's series: refreshed by UpstreamSeries::endpoint() when
@@ -160,11 +171,24 @@ struct EndpointRef {
     std::uint64_t generation = 0;
     std::int64_t open = 0;  ///< what the pool added to series->open
     std::int64_t idle = 0;  ///< what the pool added to series->idle
+    std::uint64_t moves = 0;  ///< series->moves when the pool last counted there
 };
 
 /// One upstream's series (label: the upstream's name).
 struct UpstreamSeries {
-    explicit UpstreamSeries(std::size_t max_endpoints) : endpoint_names(max_endpoints), endpoints(endpoint_names.slots()) {}
+    /// The series of one upstream, whose endpoint cap is a member of `family` (the
+    /// upstream's endpoint label family, shared with the other reactors).
+    UpstreamSeries(std::size_t max_endpoints, metrics::LabelFamily& family)
+        : family(&family), endpoint_names(max_endpoints), endpoints(endpoint_names.slots()) {
+        std::lock_guard lock(family.mutex);
+        member = family.attach();
+    }
+    ~UpstreamSeries() {
+        std::lock_guard lock(family->mutex);
+        family->detach(member);
+    }
+    UpstreamSeries(const UpstreamSeries&) = delete;
+    UpstreamSeries& operator=(const UpstreamSeries&) = delete;
 
     /// The series of endpoint `address` for a pool that caches it in `ref`; `attempt` counts
     /// one attempt of the endpoint for the ranking. A kept endpoint costs a generation compare
@@ -179,21 +203,31 @@ struct UpstreamSeries {
         }
         const std::size_t slot = endpoint_names.slot(address, attempt ? 1 : 0);
         EndpointSeries& now = endpoints.get(slot);
-        if (ref.series != nullptr && ref.series != &now) {
-            // Promoted out of "other" (a kept endpoint with connections is never demoted): the
-            // pool's connections leave "other" with it.
-            ref.series->open.sub(ref.open);
-            ref.series->idle.sub(ref.idle);
-            now.open.add(ref.open);
-            now.idle.add(ref.idle);
+        if (ref.series != nullptr) {
+            // Where the pool's connections are counted: in its old series, or in "other" if a
+            // demotion moved that series' gauges there (EndpointSeries::move_into()).
+            EndpointSeries* held = ref.series->moves == ref.moves
+                                       ? ref.series
+                                       : &endpoints.get(endpoint_names.overflow_slot());
+            if (held != &now) {
+                // Promoted out of "other", or demoted into it: the connections follow.
+                held->open.sub(ref.open);
+                held->idle.sub(ref.idle);
+                now.open.add(ref.open);
+                now.idle.add(ref.idle);
+            }
         }
         ref.series = &now;
         ref.slot = slot;
         ref.generation = endpoint_names.generation();
+        ref.moves = now.moves;
         return now;
     }
-    /// Re-ranks the endpoint labels (EngineMetrics::maintain()); endpoints with connections
-    /// counted on this reactor keep their slot.
+    /// Re-ranks the endpoint labels (EngineMetrics::maintain()) as a member of the family:
+    /// applies the other reactors' demotions first (an endpoint another reactor demoted goes
+    /// to "other" here too, with its connection gauges: see EndpointSeries::move_into()), and
+    /// publishes its own. This reactor's own ranking keeps endpoints with connections counted
+    /// on it (`movable`).
     void rank_endpoints() {
         const auto movable = [this](std::size_t s) {
             const EndpointSeries* e = endpoints.find(s);
@@ -204,7 +238,7 @@ struct UpstreamSeries {
                 from->move_into(endpoints.get(endpoint_names.overflow_slot()));
             }
         };
-        endpoint_names.rank(movable, move);
+        endpoint_names.rank_shared(*family, member, movable, move);
     }
 
     metrics::Counter errors[kUpstreamErrors];
@@ -218,6 +252,8 @@ struct UpstreamSeries {
     metrics::Histogram duration;    ///< attempt sent .. response complete
     metrics::Histogram connect;     ///< connect started .. connected (TLS included)
     metrics::Histogram first_byte;  ///< request sent .. first response byte
+    metrics::LabelFamily* family;   ///< the upstream's endpoint label family (shared)
+    std::size_t member = 0;         ///< endpoint_names' member id in `family`
     metrics::LabelCap endpoint_names;
     SeriesSlots<EndpointSeries> endpoints;
 };
@@ -232,11 +268,33 @@ struct MetricsLimits {
 /// One reactor's counters of the engine: written by that reactor only, with no locked
 /// instruction (metrics::Counter), and summed over reactors when /metrics is scraped.
 ///
+/// **Labels over reactors.** The route and endpoint label caps of all reactors share their
+/// label families (`families`, made by the engine): a value one reactor's ranking demotes is
+/// demoted by every reactor at its next maintain(), and a scrape hides it (adds its series to
+/// "other") until all did, so no summed series ever drops (metrics::LabelFamily has the
+/// argument). An endpoint demoted by another reactor leaves this one's slot even with
+/// connections open here: its gauges move to "other" with its counters (exported gauges are
+/// per upstream, so the sum does not change), and the pools follow (EndpointRef::moves).
+/// Without `families` the metrics make their own (a single reactor, tests).
+///
 /// Thread: written by its reactor, read by any thread. Lifetime: the reactor's.
 struct alignas(64) EngineMetrics {
-    explicit EngineMetrics(MetricsLimits limits = {})
-        : max_endpoints(limits.max_endpoints), route_names(limits.max_routes), routes(route_names.slots()),
-          upstream_names(MetricsLimits::kMaxUpstreams), upstreams(upstream_names.slots()) {}
+    explicit EngineMetrics(MetricsLimits limits = {},
+                           std::shared_ptr<metrics::LabelFamilies> shared = nullptr)
+        : max_endpoints(limits.max_endpoints),
+          families(shared != nullptr ? std::move(shared)
+                                     : std::make_shared<metrics::LabelFamilies>()),
+          route_names(limits.max_routes), routes(route_names.slots()),
+          upstream_names(MetricsLimits::kMaxUpstreams), upstreams(upstream_names.slots()) {
+        std::lock_guard lock(families->routes().mutex);
+        route_member = families->routes().attach();
+    }
+    ~EngineMetrics() {
+        std::lock_guard lock(families->routes().mutex);
+        families->routes().detach(route_member);
+    }
+    EngineMetrics(const EngineMetrics&) = delete;
+    EngineMetrics& operator=(const EngineMetrics&) = delete;
 
     /// A request was answered (its response handed to the connection): counted by method and
     /// status class, and by route with its duration (the overall duration histogram is the sum
@@ -304,7 +362,15 @@ struct alignas(64) EngineMetrics {
         route_cache_.clear();
         upstream_cache_.clear();
     }
-    UpstreamSeries& upstream(std::string_view name) { return upstreams.get(upstream_names.slot(name), max_endpoints); }
+    UpstreamSeries& upstream(std::string_view name) {
+        const std::size_t slot = upstream_names.slot(name);
+        if (UpstreamSeries* s = upstreams.find(slot)) {
+            return *s;
+        }
+        // First use on this reactor: the family is found by the series' label ("other" for
+        // the overflow), as every reactor's series of that label share it.
+        return upstreams.get(slot, max_endpoints, families->endpoints(upstream_names.value(slot)));
+    }
 
     metrics::Counter requests[kMethodCount][kStatusClasses];
     metrics::Gauge in_flight;  ///< exchanges begun and not ended (HTTP/1.1 requests, HTTP/2 streams)
@@ -326,6 +392,8 @@ struct alignas(64) EngineMetrics {
     metrics::Counter retries;                 ///< proxied requests sent again
     metrics::Counter keepalive_race_retries;  ///< of which: a reused connection closed under us
     std::size_t max_endpoints;
+    std::shared_ptr<metrics::LabelFamilies> families;  ///< shared by the engine's reactors
+    std::size_t route_member = 0;                      ///< route_names' member id
     metrics::LabelCap route_names;
     SeriesSlots<RouteSeries> routes;
     metrics::LabelCap upstream_names;

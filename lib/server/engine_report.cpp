@@ -62,6 +62,9 @@ void each_series(const metrics::LabelCap& cap, const SeriesSlots<T>& slots, Take
         const std::uint64_t begin = cap.read_begin();
         const std::size_t kept = cap.size();
         for (std::size_t i = 0; i < kept; ++i) {
+            if (cap.vacant(i)) {
+                continue;  // its value was demoted; its series is empty until it is refilled
+            }
             if (const T* s = slots.peek(i)) {
                 copies.emplace_back(cap.value(i), take(*s));
             }
@@ -109,7 +112,8 @@ void EngineMetrics::rank_labels() {
             from->move_into(routes.get(route_names.overflow_slot()));
         }
     };
-    const std::size_t moved = route_names.rank([](std::size_t) { return true; }, move);
+    const std::size_t moved = route_names.rank_shared(
+        families->routes(), route_member, [](std::size_t) { return true; }, move);
     if (moved != 0) {
         route_cache_.clear();  // cached slots may hold other routes now
     }
@@ -128,6 +132,13 @@ void EngineMetrics::rank_labels() {
 }
 
 void EngineTotals::add(const EngineMetrics& m) {
+    const EngineMetrics* const one[] = {&m};
+    add(one);
+}
+
+// What has no re-ranked label, and the upstreams' own series; the upstreams' endpoint series
+// are read by family in add().
+void EngineTotals::add_unlabelled(const EngineMetrics& m, UpstreamList& endpoint_reads) {
     for (std::size_t i = 0; i < kMethodCount; ++i) {
         for (std::size_t j = 0; j < kStatusClasses; ++j) {
             requests[i][j] += m.requests[i][j].value();
@@ -152,26 +163,10 @@ void EngineTotals::add(const EngineMetrics& m) {
     keepalive_race_retries += m.keepalive_race_retries.value();
     access_log_lines += m.access_log_lines.value();
     access_log_dropped += m.access_log_dropped.value();
-    each_series(
-        m.route_names, m.routes,
-        [](const RouteSeries& s) {
-            RouteCopy c;
-            add_counts(c.requests, s.requests);
-            s.duration.merge_into(c.duration);
-            return c;
-        },
-        [this](std::string_view name, const RouteCopy& c) {
-            Route& r = entry(routes, name);
-            for (std::size_t j = 0; j < kStatusClasses; ++j) {
-                r.requests[j] += c.requests[j];
-            }
-            r.duration.merge(c.duration);
-            duration.merge(c.duration);
-        });
     // Upstream names are never re-ranked: the series themselves are read below, each
-    // endpoint cap in a consistent pass of its own.
+    // endpoint cap by family in add().
     each_series(m.upstream_names, m.upstreams, [](const UpstreamSeries& s) { return &s; },
-                [this](std::string_view name, const UpstreamSeries* series) {
+                [&](std::string_view name, const UpstreamSeries* series) {
         const UpstreamSeries& s = *series;
         Upstream& u = entry(upstreams, name);
         add_counts(u.errors, s.errors);
@@ -183,26 +178,87 @@ void EngineTotals::add(const EngineMetrics& m) {
         s.duration.merge_into(u.duration);
         s.connect.merge_into(u.connect);
         s.first_byte.merge_into(u.first_byte);
-        each_series(
-            s.endpoint_names, s.endpoints,
-            [](const EndpointSeries& e) {
-                EndpointCopy c;
-                add_counts(c.responses, e.responses);
-                c.errors = e.errors.value();
-                c.open = e.open.value();
-                c.idle = e.idle.value();
-                return c;
-            },
-            [&u](std::string_view address, const EndpointCopy& c) {
-                Endpoint& out = entry(u.endpoints, address);
-                for (std::size_t j = 0; j < kStatusClasses; ++j) {
-                    out.responses[j] += c.responses[j];
-                }
-                out.errors += c.errors;
-                out.active += c.open - c.idle;
-                out.idle += c.idle;
-            });
+        endpoint_reads.emplace_back(std::string(name), series);
     });
+}
+
+// The label families' series, each family read whole under its mutex: no reactor's cap of the
+// family changes while we copy (rank_shared() takes the same mutex), and a value whose demotion
+// some reactor has not applied yet is exported in "other" (metrics::LabelFamily explains why
+// every series then only grows or disappears). Each cap is still read through its seqlock.
+void EngineTotals::add(std::span<const EngineMetrics* const> reactors) {
+    UpstreamList endpoint_reads;
+    for (const EngineMetrics* m : reactors) {
+        add_unlabelled(*m, endpoint_reads);
+    }
+    const auto label = [](const metrics::LabelFamily& family, std::string_view value) {
+        return family.pending(value) ? metrics::LabelCap::kOverflow : value;
+    };
+    std::vector<const metrics::LabelFamily*> read;
+    for (std::size_t i = 0; i < reactors.size(); ++i) {
+        metrics::LabelFamily& family = reactors[i]->families->routes();
+        if (std::find(read.begin(), read.end(), &family) != read.end()) {
+            continue;
+        }
+        read.push_back(&family);
+        std::lock_guard lock(family.mutex);
+        for (std::size_t j = i; j < reactors.size(); ++j) {
+            const EngineMetrics& m = *reactors[j];
+            if (&m.families->routes() != &family) {
+                continue;
+            }
+            each_series(
+                m.route_names, m.routes,
+                [](const RouteSeries& s) {
+                    RouteCopy c;
+                    add_counts(c.requests, s.requests);
+                    s.duration.merge_into(c.duration);
+                    return c;
+                },
+                [&](std::string_view name, const RouteCopy& c) {
+                    Route& r = entry(routes, label(family, name));
+                    for (std::size_t k = 0; k < kStatusClasses; ++k) {
+                        r.requests[k] += c.requests[k];
+                    }
+                    r.duration.merge(c.duration);
+                    duration.merge(c.duration);
+                });
+        }
+    }
+    for (std::size_t i = 0; i < endpoint_reads.size(); ++i) {
+        metrics::LabelFamily& family = *endpoint_reads[i].second->family;
+        if (std::find(read.begin(), read.end(), &family) != read.end()) {
+            continue;
+        }
+        read.push_back(&family);
+        std::lock_guard lock(family.mutex);
+        for (std::size_t j = i; j < endpoint_reads.size(); ++j) {
+            const auto& [name, series] = endpoint_reads[j];
+            if (series->family != &family) {
+                continue;
+            }
+            Upstream& u = entry(upstreams, name);
+            each_series(
+                series->endpoint_names, series->endpoints,
+                [](const EndpointSeries& e) {
+                    EndpointCopy c;
+                    add_counts(c.responses, e.responses);
+                    c.errors = e.errors.value();
+                    c.open = e.open.value();
+                    c.idle = e.idle.value();
+                    return c;
+                },
+                [&](std::string_view address, const EndpointCopy& c) {
+                    Endpoint& out = entry(u.endpoints, label(family, address));
+                    for (std::size_t k = 0; k < kStatusClasses; ++k) {
+                        out.responses[k] += c.responses[k];
+                    }
+                    out.errors += c.errors;
+                    out.active += c.open - c.idle;
+                    out.idle += c.idle;
+                });
+        }
+    }
 }
 
 void write_engine_metrics(metrics::Writer& w, const EngineTotals& t) {

@@ -5,6 +5,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/json.hpp"
 #include "metrics/exposition.hpp"
@@ -40,7 +42,11 @@ struct EngineTotals {
         std::map<std::string, Endpoint, std::less<>> endpoints;
     };
 
+    /// Adds one reactor's metrics (its label families read on their own).
     void add(const EngineMetrics& m);
+    /// Adds every reactor's metrics: each label family is read whole, for all reactors sharing
+    /// it, under its mutex (a scrape: see metrics::LabelFamily).
+    void add(std::span<const EngineMetrics* const> reactors);
 
     std::uint64_t requests[kMethodCount][kStatusClasses] = {};
     std::uint64_t all_requests = 0;
@@ -64,6 +70,10 @@ struct EngineTotals {
     std::uint64_t access_log_dropped = 0;
     std::map<std::string, Route, std::less<>> routes;
     std::map<std::string, Upstream, std::less<>> upstreams;
+
+private:
+    using UpstreamList = std::vector<std::pair<std::string, const UpstreamSeries*>>;
+    void add_unlabelled(const EngineMetrics& m, UpstreamList& endpoint_reads);
 };
 
 /// Writes the engine's metric families (every blitz_* family but the upstream health ones).

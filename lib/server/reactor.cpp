@@ -36,8 +36,9 @@ constexpr std::uint64_t kStopGraceMs = 1000;
 constexpr std::uint64_t kAcceptRetryMs = 100;
 }  // namespace
 
-ReactorImpl::ReactorImpl(ReactorOwner& owner, unsigned index, MetricsLimits limits)
-    : owner_(owner), index_(index), metrics_(limits) {}
+ReactorImpl::ReactorImpl(ReactorOwner& owner, unsigned index, MetricsLimits limits,
+                         std::shared_ptr<metrics::LabelFamilies> label_families)
+    : owner_(owner), index_(index), metrics_(limits, std::move(label_families)) {}
 
 ReactorImpl::~ReactorImpl() {
     for (Connection* c : slots_) {

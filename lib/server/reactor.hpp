@@ -133,7 +133,8 @@ public:
     /// TLS output buffers: two full records and then some.
     static constexpr std::size_t kTlsBufferBytes = 40 * 1024;
 
-    ReactorImpl(ReactorOwner& owner, unsigned index, MetricsLimits limits);
+    ReactorImpl(ReactorOwner& owner, unsigned index, MetricsLimits limits,
+                std::shared_ptr<metrics::LabelFamilies> label_families = nullptr);
     ~ReactorImpl() override;
 
     /// Creates the backend and arms listeners; on the reactor's thread.

@@ -291,7 +291,10 @@ public:
                     pin_to(cpus[i % cpus.size()]);
                 }
                 {
-                    server::ReactorImpl reactor(*this, i, {options_.metrics.max_route_labels, options_.metrics.max_endpoint_labels});
+                    server::ReactorImpl reactor(
+                        *this, i,
+                        {options_.metrics.max_route_labels, options_.metrics.max_endpoint_labels},
+                        label_families_);
                     std::string why;
                     auto r = reactor.init(backend_options(), why);
                     if (!r) {
@@ -571,11 +574,13 @@ private:
     server::EngineTotals engine_totals() const {
         server::EngineTotals t;
         std::lock_guard lock(reactors_mutex_);
+        std::vector<const server::EngineMetrics*> metrics;
         for (auto* r : reactors_) {
             if (r != nullptr) {
-                t.add(r->metrics());
+                metrics.push_back(&r->metrics());
             }
         }
+        t.add(metrics);
         return t;
     }
 
@@ -947,6 +952,10 @@ private:
     std::unique_ptr<upstream::Services> services_ = std::make_unique<upstream::Services>();
     mutable std::mutex reactors_mutex_;
     std::vector<server::ReactorImpl*> reactors_;
+    // The reactors' label families: a route or endpoint label demoted by one reactor is
+    // demoted by all (server::EngineMetrics).
+    std::shared_ptr<metrics::LabelFamilies> label_families_ =
+        std::make_shared<metrics::LabelFamilies>();
     std::vector<std::thread> threads_;
     // Each reactor thread adds one when it ends (the control loop waits on it).
     int exit_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
