@@ -6,6 +6,7 @@
 #include <string_view>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <catch2/catch_test_macros.hpp>
 
@@ -135,5 +136,86 @@ TEST_CASE("blitzd gives a busy route seen last its own series, and its counts st
             run_command({"sh", "-c", "promtool check metrics < \"$0\"", file});
         INFO(check.out << check.err);
         CHECK(check.status.exited_with(0));
+    }
+}
+
+TEST_CASE("blitzd with two workers never lowers a route series when its reactors re-rank",
+          "[metrics]") {
+    Blitzd d(R"({
+      "workers": 2,
+      "admin": {"address": "127.0.0.1:0"},
+      "metrics": {"max_route_labels": 1},
+      "listeners": [{"name": "main", "address": "127.0.0.1:0"}],
+      "routes": [
+        {"name": "first", "match": {"path": "/first"}, "respond": {"status": 200, "body": "f"}},
+        {"name": "second", "match": {"path": "/second"}, "respond": {"status": 200, "body": "s"}}
+      ]
+    })",
+             2);
+    // Several connections, so that both reactors (SO_REUSEPORT) serve some of them.
+    std::vector<std::optional<Client>> clients;
+    for (int i = 0; i < 8; ++i) {
+        clients.emplace_back(d.connect(0));
+    }
+    Client admin = d.connect(1);
+    double sent = 0;
+    const auto get = [&](std::optional<Client>& c, const char* path) {
+        const Response r = must_answer(*c, request("GET", path));
+        REQUIRE(r.status == 200);
+        ++sent;
+        if (r.connection_has("close")) {
+            c.emplace(d.connect(0));  // the keep-alive request limit
+        }
+    };
+    const auto round = [&](const char* path) {
+        for (auto& c : clients) {
+            get(c, path);
+        }
+    };
+    Samples last;
+    std::string text;
+    const auto scrape_and_check = [&] {
+        const Response r = must_answer(admin, request("GET", "/metrics"));
+        REQUIRE(r.status == 200);
+        text = r.body;
+        const Samples now = parse_samples(text);
+        INFO(text);
+        for (const auto& [name, value] : last) {
+            const auto it = now.find(name);
+            if (name.starts_with("blitz_route_requests_total") && it != now.end()) {
+                INFO(name);
+                CHECK(it->second >= value);  // a series grows or disappears, never drops
+            }
+        }
+        CHECK(sum_of(now, "blitz_route_requests_total") == sent);
+        last = now;
+        return now;
+    };
+
+    // "first" takes each reactor's single slot, much busier on the reactor serving the first
+    // connection; then "second" is the busy one. The other reactor gives it the slot seconds
+    // before that one would on its own: "first" must vanish, never shrink to that one's part.
+    round("/first");
+    for (int i = 0; i < 100; ++i) {
+        get(clients[0], "/first");
+    }
+    scrape_and_check();
+    const std::string first = R"(blitz_route_requests_total{route="first",code="2xx"})";
+    const std::string second = R"(blitz_route_requests_total{route="second",code="2xx"})";
+    bool swapped = false;
+    for (Deadline deadline(Millis(20'000)); !swapped && !deadline.expired();) {
+        round("/second");
+        const Samples s = scrape_and_check();
+        swapped = s.count(second) != 0 && s.count(first) == 0;
+        if (!swapped) {
+            std::this_thread::sleep_for(Millis(50));
+        }
+    }
+    REQUIRE(swapped);
+    // A little more traffic and scrapes while both reactors keep ranking.
+    for (int i = 0; i < 10; ++i) {
+        round(i % 3 == 0 ? "/first" : "/second");
+        scrape_and_check();
+        std::this_thread::sleep_for(Millis(100));
     }
 }
