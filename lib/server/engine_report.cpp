@@ -81,18 +81,6 @@ void each_series(const metrics::LabelCap& cap, const SeriesSlots<T>& slots, Take
     }
 }
 
-struct RouteCopy {
-    std::uint64_t requests[kStatusClasses] = {};
-    metrics::Histogram::Snapshot duration;
-};
-
-struct EndpointCopy {
-    std::uint64_t responses[kStatusClasses] = {};
-    std::uint64_t errors = 0;
-    std::int64_t open = 0;
-    std::int64_t idle = 0;
-};
-
 template <typename Map>
 auto& entry(Map& map, std::string_view key) {
     auto it = map.find(key);
@@ -210,12 +198,12 @@ void EngineTotals::add(std::span<const EngineMetrics* const> reactors) {
             each_series(
                 m.route_names, m.routes,
                 [](const RouteSeries& s) {
-                    RouteCopy c;
+                    Route c;
                     add_counts(c.requests, s.requests);
                     s.duration.merge_into(c.duration);
                     return c;
                 },
-                [&](std::string_view name, const RouteCopy& c) {
+                [&](std::string_view name, const Route& c) {
                     Route& r = entry(routes, label(family, name));
                     for (std::size_t k = 0; k < kStatusClasses; ++k) {
                         r.requests[k] += c.requests[k];
@@ -241,20 +229,20 @@ void EngineTotals::add(std::span<const EngineMetrics* const> reactors) {
             each_series(
                 series->endpoint_names, series->endpoints,
                 [](const EndpointSeries& e) {
-                    EndpointCopy c;
+                    Endpoint c;
                     add_counts(c.responses, e.responses);
                     c.errors = e.errors.value();
-                    c.open = e.open.value();
                     c.idle = e.idle.value();
+                    c.active = e.open.value() - c.idle;
                     return c;
                 },
-                [&](std::string_view address, const EndpointCopy& c) {
+                [&](std::string_view address, const Endpoint& c) {
                     Endpoint& out = entry(u.endpoints, label(family, address));
                     for (std::size_t k = 0; k < kStatusClasses; ++k) {
                         out.responses[k] += c.responses[k];
                     }
                     out.errors += c.errors;
-                    out.active += c.open - c.idle;
+                    out.active += c.active;
                     out.idle += c.idle;
                 });
         }

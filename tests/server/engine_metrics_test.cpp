@@ -35,6 +35,13 @@ Route named(const char* name) {
     return r;
 }
 
+// `n` requests of route `r` answered 200 on reactor `m`.
+void done(EngineMetrics& m, const Route& r, int n) {
+    for (int i = 0; i < n; ++i) {
+        m.request_done(Method::Get, &r, 200, 150);
+    }
+}
+
 std::uint64_t answered(const EngineTotals& t, const char* route) {
     const auto it = t.routes.find(route);
     return it == t.routes.end() ? 0 : it->second.requests[1] + it->second.requests[4];
@@ -94,11 +101,6 @@ TEST_CASE(
     const Route rb = named("b");
     const Route x = named("x");
     const Route late = named("late");
-    const auto done = [](EngineMetrics& m, const Route& r, int n) {
-        for (int i = 0; i < n; ++i) {
-            m.request_done(Method::Get, &r, 200, 150);
-        }
-    };
     done(a, ra, 5);
     done(a, x, 1);
     done(b, x, 10);
@@ -158,11 +160,6 @@ TEST_CASE(
     const Route ra = named("a");
     const Route x = named("x");
     const Route late = named("late");
-    const auto done = [](EngineMetrics& m, const Route& r, int n) {
-        for (int i = 0; i < n; ++i) {
-            m.request_done(Method::Get, &r, 200, 150);
-        }
-    };
     done(a, ra, 5);
     done(a, x, 1);
     done(b, x, 10);
