@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <utility>
 
+#include "core/hex.hpp"
+
 /// Text-level JSON helpers for the config loader: a strict RFC 8259 syntax check that says
 /// where a document breaks (simdjson's On-Demand API is lazy and reports no positions for
 /// malformed input), line/column positions, and JSON paths.
@@ -262,24 +264,11 @@ class SyntaxChecker {
         return true;
     }
 
-    static int hex_value(char c) noexcept {
-        if (c >= '0' && c <= '9') {
-            return c - '0';
-        }
-        if (c >= 'a' && c <= 'f') {
-            return c - 'a' + 10;
-        }
-        if (c >= 'A' && c <= 'F') {
-            return c - 'A' + 10;
-        }
-        return -1;
-    }
-
     /// Reads the 4 hex digits of a \u escape at pos_ (after "\u").
     bool hex4(std::string_view path, std::size_t escape_start, std::uint32_t& out) {
         out = 0;
         for (int i = 0; i < 4; ++i) {
-            const int h = hex_value(peek());
+            const int h = blitz::detail::hex_value(peek());
             if (at_end() || h < 0) {
                 return fail(escape_start, path, "expected 4 hex digits after '\\u' in a string");
             }

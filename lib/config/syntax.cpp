@@ -10,14 +10,12 @@
 
 #include <blitz/http.hpp>
 
+#include "http/token.hpp"
+
 namespace blitz::config {
 namespace {
 
 bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-bool is_hostname_char(char c) noexcept {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c) || c == '-' || c == '_';
-}
 
 /// A port from 1 to 65535, decimal digits only (no sign, no leading zeros beyond "0").
 bool is_port(std::string_view s) noexcept {
@@ -74,29 +72,6 @@ bool is_framing_header(std::string_view name) noexcept {
            iequals(name, "Connection");
 }
 
-bool is_hostname(std::string_view h) noexcept {
-    if (h.empty() || h.size() > 253) {
-        return false;
-    }
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t dot = std::min(h.find('.', start), h.size());
-        const std::string_view label = h.substr(start, dot - start);
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-            return false;
-        }
-        for (char c : label) {
-            if (!is_hostname_char(c)) {
-                return false;
-            }
-        }
-        if (dot == h.size()) {
-            return true;
-        }
-        start = dot + 1;
-    }
-}
-
 bool is_authority(std::string_view s, bool port_required) noexcept {
     std::string_view host = s;
     std::string_view port;
@@ -142,7 +117,7 @@ bool is_authority(std::string_view s, bool port_required) noexcept {
             if (!parse_ip(AF_INET, host, &a4)) {
                 return false;
             }
-        } else if (!is_hostname(host)) {
+        } else if (!http::is_hostname(host)) {
             return false;
         }
     }

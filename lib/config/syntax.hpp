@@ -21,11 +21,6 @@ bool is_field_value(std::string_view s) noexcept;
 /// (RFC 9112 §6), so a configured value would contradict it.
 bool is_framing_header(std::string_view name) noexcept;
 
-/// Whether `s` is a host name: dot-separated labels of letters, digits, '-' and '_', 1..63
-/// characters each, not starting or ending with '-', at most 253 in all (RFC 1035 §2.3.4,
-/// RFC 1123 §2.1; '_' because service names carry it).
-bool is_hostname(std::string_view s) noexcept;
-
 /// Whether `s` is "host", "host:port", "IPv4", "IPv4:port", "[IPv6]" or "[IPv6]:port" with a
 /// port from 1 to 65535 (RFC 3986 §3.2.2 authority, without userinfo). With `port_required`
 /// the port must be there.

@@ -14,6 +14,7 @@
 
 #include "config/parts.hpp"
 #include "config/syntax.hpp"
+#include "http/token.hpp"
 #include "tls/session.hpp"
 
 namespace blitz::config {
@@ -56,7 +57,7 @@ struct CertificateState {
 /// SNI carries host names only (RFC 6066 §3), and no top-level domain is all digits.
 bool is_server_name(std::string_view s) noexcept {
     const std::string_view host = s.starts_with("*.") ? s.substr(2) : s;
-    if (!is_hostname(host)) {
+    if (!http::is_hostname(host)) {
         return false;
     }
     const std::string_view last = host.substr(host.rfind('.') + 1);
@@ -388,7 +389,7 @@ const std::array<Field<UpstreamTlsState>, 8> kUpstreamTlsFields = {{
          std::string canonical;
          const bool ip = t.value.find('/') == std::string::npos &&
                          parse_cidr(t.value, canonical) == CidrCheck::Ok;
-         if (!ip && !is_hostname(t.value)) {
+         if (!ip && !http::is_hostname(t.value)) {
              return w.mismatch(n, kExpected, t);
          }
          u.options.server_name = std::move(t.value);

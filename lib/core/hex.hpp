@@ -1,7 +1,9 @@
 #pragma once
 
-// Lower-case hexadecimal for ids written per request (request ids, trace and span ids): four
-// bytes become eight digits in a handful of word operations instead of a table lookup per nibble.
+// Hexadecimal digits. Read: one digit of either case (percent-encoding, chunk sizes, JSON
+// escapes). Written: lower-case, for ids written per request (request ids, trace and span ids):
+// four bytes become eight digits in a handful of word operations instead of a table lookup per
+// nibble.
 
 #include <bit>
 #include <cstddef>
@@ -9,6 +11,15 @@
 #include <cstring>
 
 namespace blitz::detail {
+
+/// The value of the hex digit `c` (0-9, a-f, A-F), or -1.
+inline constexpr int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    const char lower = static_cast<char>(c | 0x20);
+    return (lower >= 'a' && lower <= 'f') ? lower - 'a' + 10 : -1;
+}
 
 /// The eight hex digits of `v` (most significant first) into `out`.
 inline void encode_hex32(std::uint32_t v, char* out) noexcept {
@@ -64,7 +75,8 @@ inline void encode_hex128(std::uint64_t hi, std::uint64_t lo, char* out) noexcep
 inline void encode_hex(const std::uint8_t* in, std::size_t n, char* out) noexcept {
     const std::uint8_t* const end = in + n;
     for (; end - in >= 4; in += 4, out += 8) {
-        encode_hex32(std::uint32_t{in[0]} << 24 | std::uint32_t{in[1]} << 16 | std::uint32_t{in[2]} << 8 | in[3],
+        encode_hex32(std::uint32_t{in[0]} << 24 | std::uint32_t{in[1]} << 16 |
+                         std::uint32_t{in[2]} << 8 | in[3],
                      out);
     }
     static constexpr char kDigits[] = "0123456789abcdef";

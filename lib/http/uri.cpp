@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "core/hex.hpp"
+
 namespace blitz::http {
 
 namespace {
@@ -47,14 +49,6 @@ constexpr std::array<std::uint8_t, 256> kUriClass = [] {
 
 constexpr bool has_class(char c, std::uint8_t mask) noexcept {
     return kUriClass[static_cast<unsigned char>(c)] & mask;
-}
-
-constexpr int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    const char lower = static_cast<char>(c | 0x20);
-    return (lower >= 'a' && lower <= 'f') ? lower - 'a' + 10 : -1;
 }
 
 constexpr char kUpperHex[] = "0123456789ABCDEF";
@@ -227,8 +221,8 @@ long normalize_path(std::span<char> path) noexcept {
             if (n - r < 3) {
                 return -1;
             }
-            const int hi = hex_value(p[r + 1]);
-            const int lo = hex_value(p[r + 2]);
+            const int hi = blitz::detail::hex_value(p[r + 1]);
+            const int lo = blitz::detail::hex_value(p[r + 2]);
             if (hi < 0 || lo < 0) {
                 return -1;
             }

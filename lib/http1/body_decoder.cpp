@@ -1,5 +1,7 @@
 #include "http1/parser.hpp"
 
+#include "core/hex.hpp"
+
 namespace blitz::http1 {
 
 namespace {
@@ -74,7 +76,7 @@ BodyDecoder::Step BodyDecoder::decode(std::span<const char> in) noexcept {
                 return s;
             }
             case State::ChunkSize: {
-                const int digit = detail::hex_value(c);
+                const int digit = blitz::detail::hex_value(c);
                 if (digit >= 0) {
                     if (line_bytes_ == kMaxChunkSizeDigits) {
                         return fail(400, "chunk size too long", used());
@@ -205,7 +207,8 @@ BodyDecoder::Step BodyDecoder::decode(std::span<const char> in) noexcept {
     return s;
 }
 
-std::optional<std::size_t> parse_trailer_fields(std::string_view section, std::span<Header> out) noexcept {
+std::optional<std::size_t> parse_trailer_fields(std::string_view section,
+                                                std::span<Header> out) noexcept {
     const auto ows = [](char c) { return c == ' ' || c == '\t'; };
     std::size_t n = 0;
     while (!section.empty()) {

@@ -7,6 +7,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "core/hex.hpp"
 #include "http/uri.hpp"
 #include "http1/wire.hpp"
 
@@ -16,8 +17,8 @@ namespace {
 
 using detail::for_each_element;
 using detail::is_tchar;
-using detail::name_is;
 using detail::LengthField;
+using detail::name_is;
 using detail::note_connection_options;
 using detail::note_content_length;
 using detail::skip_tchar;
@@ -210,8 +211,8 @@ bool same_authority(std::string_view a, std::string_view b, std::uint32_t defaul
 
 bool valid_escapes(std::string_view s) noexcept {
     for (std::size_t i = s.find('%'); i != std::string_view::npos; i = s.find('%', i + 1)) {
-        if (s.size() - i < 3 || detail::hex_value(s[i + 1]) < 0 ||
-            detail::hex_value(s[i + 2]) < 0) {
+        if (s.size() - i < 3 || blitz::detail::hex_value(s[i + 1]) < 0 ||
+            blitz::detail::hex_value(s[i + 2]) < 0) {
             return false;
         }
     }

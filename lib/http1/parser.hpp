@@ -177,7 +177,8 @@ class BodyDecoder {
 /// number of fields written to `out`, or nullopt when the section has more than out.size().
 ///
 /// Thread: any. Lifetime: the fields view `section`.
-std::optional<std::size_t> parse_trailer_fields(std::string_view section, std::span<Header> out) noexcept;
+std::optional<std::size_t> parse_trailer_fields(std::string_view section,
+                                                std::span<Header> out) noexcept;
 
 /// Writes a response head ("HTTP/1.1 200 OK\r\n" + headers + framing + "\r\n") into `out`.
 /// Adds Date (the given value; none when empty), Content-Length (unless the status forbids it:
@@ -233,13 +234,6 @@ inline constexpr bool is_tchar(char c) noexcept {
 }
 inline constexpr bool is_field_value(char c) noexcept {
     return kCharClass[static_cast<unsigned char>(c)] & kFieldValue;
-}
-inline constexpr int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    const char lower = static_cast<char>(c | 0x20);
-    return (lower >= 'a' && lower <= 'f') ? lower - 'a' + 10 : -1;
 }
 
 #if defined(__SSE2__)

@@ -6,23 +6,11 @@
 
 #include <blitz/tls.hpp>
 
+#include "core/hex.hpp"
 #include "router/compiled_route.hpp"
 
 namespace blitz::router {
 namespace {
-
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
 
 /// Calls take(byte) for each byte of `raw` percent-decoded (RFC 3986 §2.1), until take returns
 /// false; returns whether it never did. A '%' without two hex digits after it stays a literal
@@ -31,9 +19,10 @@ template <class Take>
 bool for_each_decoded(std::string_view raw, Take&& take) noexcept {
     for (std::size_t i = 0; i < raw.size(); ++i) {
         char c = raw[i];
-        if (c == '%' && i + 2 < raw.size() && hex_value(raw[i + 1]) >= 0 &&
-            hex_value(raw[i + 2]) >= 0) {
-            c = static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
+        if (c == '%' && i + 2 < raw.size() && blitz::detail::hex_value(raw[i + 1]) >= 0 &&
+            blitz::detail::hex_value(raw[i + 2]) >= 0) {
+            c = static_cast<char>(blitz::detail::hex_value(raw[i + 1]) * 16 +
+                                  blitz::detail::hex_value(raw[i + 2]));
             i += 2;
         }
         if (!take(c)) {

@@ -16,34 +16,6 @@
 namespace blitz {
 namespace {
 
-bool is_hostname_char(char c) noexcept {
-    // RFC 1123 §2.1 letters, digits and hyphens; underscores too, which real service names
-    // (container and SRV-style names) carry in Host headers.
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_';
-}
-
-/// Dot-separated labels of 1..63 characters that neither start nor end with '-', at most 253
-/// characters in all (RFC 1035 §2.3.4). Dotted IPv4 literals are hostnames by this syntax.
-bool valid_hostname(std::string_view h) noexcept {
-    if (h.empty() || h.size() > 253) {
-        return false;
-    }
-    std::size_t start = 0;
-    while (true) {
-        const std::size_t dot = std::min(h.find('.', start), h.size());
-        const std::string_view label = h.substr(start, dot - start);
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-' ||
-            !std::all_of(label.begin(), label.end(), is_hostname_char)) {
-            return false;
-        }
-        if (dot == h.size()) {
-            return true;
-        }
-        start = dot + 1;
-    }
-}
-
 /// RFC 3986 §3.2.2 IP-literal, checked loosely: hex digits, colons and dots (for an embedded
 /// IPv4 address) between brackets, with at least one colon.
 bool valid_ipv6_literal(std::string_view h) noexcept {
@@ -111,10 +83,9 @@ bool is_wire_path(std::string_view s) noexcept {
 /// RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
 bool is_scheme(std::string_view s) noexcept {
     auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
-    return !s.empty() && alpha(s.front()) &&
-           std::all_of(s.begin(), s.end(), [&alpha](char c) {
-               return alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
-           });
+    return !s.empty() && alpha(s.front()) && std::all_of(s.begin(), s.end(), [&alpha](char c) {
+        return alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    });
 }
 
 /// Message framing is the codec's (RFC 9112 §6): an edit of these would contradict it.
@@ -304,8 +275,8 @@ std::optional<std::string> check(Route& r, router::CompiledRoute& compiled) {
     }
     compiled.header_regexes.resize(r.headers.size());
     for (std::size_t i = 0; i < r.headers.size(); ++i) {
-        if (auto error = check_matcher(r.headers[i], "header matcher #" + std::to_string(i),
-                                       true, compiled.header_regexes[i])) {
+        if (auto error = check_matcher(r.headers[i], "header matcher #" + std::to_string(i), true,
+                                       compiled.header_regexes[i])) {
             return error;
         }
     }
@@ -476,9 +447,7 @@ RouteBuilder& RouteBuilder::priority(std::int32_t p) {
     return *this;
 }
 
-Route& RouteBuilder::spec() {
-    return router_->routes()[index_];
-}
+Route& RouteBuilder::spec() { return router_->routes()[index_]; }
 
 RouteBuilder Router::route(Method method, std::string_view path) {
     RouteBuilder b = route(path);
@@ -539,7 +508,7 @@ bool valid_route_host(std::string_view h) noexcept {
     if (h.starts_with("*.")) {
         h.remove_prefix(2);
     }
-    return valid_hostname(h);
+    return http::is_hostname(h);
 }
 
 }  // namespace blitz::router

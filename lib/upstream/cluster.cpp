@@ -17,42 +17,14 @@ namespace {
 
 constexpr std::uint32_t kMaxWeight = 10'000;
 
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-
-bool is_alnum(char c) noexcept {
-    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/// A DNS name as resolvers accept it: RFC 1123 §2.1 labels (letters, digits, inner hyphens;
-/// 1..63 bytes; 253 in all), plus '_' which service names use. An all-numeric name is not
-/// accepted: it is a malformed IPv4 address, not something to send to DNS.
+/// A DNS name as resolvers accept it (http::is_hostname, with a trailing dot for a fully
+/// qualified name). An all-numeric name is not accepted: it is a malformed IPv4 address, not
+/// something to send to DNS.
 bool valid_hostname(std::string_view host) noexcept {
-    if (host.empty() || host.size() > 253) {
-        return false;
+    if (host.ends_with('.')) {
+        host.remove_suffix(1);
     }
-    if (host.back() == '.') {
-        host.remove_suffix(1);  // a fully qualified name
-    }
-    bool numeric = true;
-    std::size_t start = 0;
-    while (start <= host.size()) {
-        std::size_t end = host.find('.', start);
-        if (end == std::string_view::npos) {
-            end = host.size();
-        }
-        std::string_view label = host.substr(start, end - start);
-        if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-            return false;
-        }
-        for (char c : label) {
-            if (!is_alnum(c) && c != '-' && c != '_') {
-                return false;
-            }
-            numeric = numeric && is_digit(c);
-        }
-        start = end + 1;
-    }
-    return !numeric;
+    return http::is_hostname(host) && host.find_first_not_of("0123456789.") != host.npos;
 }
 
 /// A port 1..65535 in decimal; 0 on failure.
@@ -285,7 +257,8 @@ Result<std::shared_ptr<Cluster>, std::string> Cluster::make(UpstreamOptions opti
         }
         cluster->tls_ = std::move(*context);
         if (!o.tls.verify) {
-            log(LogLevel::Warn, "upstream \"%s\": TLS certificates are not verified (tls.verify is false)",
+            log(LogLevel::Warn,
+                "upstream \"%s\": TLS certificates are not verified (tls.verify is false)",
                 o.name.c_str());
         }
     }
