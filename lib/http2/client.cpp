@@ -275,16 +275,7 @@ bool ClientSession::add_field(ClientStream& s, std::string_view name, std::strin
         s.too_large = true;
         return false;
     }
-    if (s.count == s.capacity) {
-        const std::uint16_t cap = s.capacity == 0 ? 16 : static_cast<std::uint16_t>(s.capacity * 2);
-        auto* grown = static_cast<Header*>(s.arena->allocate(sizeof(Header) * cap, alignof(Header)));
-        if (s.count > 0) {
-            std::memcpy(static_cast<void*>(grown), s.fields, sizeof(Header) * s.count);
-        }
-        s.fields = grown;
-        s.capacity = cap;
-    }
-    s.fields[s.count++] = Header{s.arena->copy(name), s.arena->copy(value)};
+    append_field(s, Header{s.arena->copy(name), s.arena->copy(value)});
     return true;
 }
 

@@ -1191,16 +1191,7 @@ bool ServerSession::add_field(Stream& s, std::string_view name, std::string_view
         s.error_status = 431;
         return false;
     }
-    if (s.count == s.capacity) {
-        const std::uint16_t cap = s.capacity == 0 ? 16 : static_cast<std::uint16_t>(s.capacity * 2);
-        auto* grown = static_cast<Header*>(s.arena->allocate(sizeof(Header) * cap, alignof(Header)));
-        if (s.count > 0) {
-            std::memcpy(static_cast<void*>(grown), s.fields, sizeof(Header) * s.count);
-        }
-        s.fields = grown;
-        s.capacity = cap;
-    }
-    s.fields[s.count++] = Header{copy_name ? s.arena->copy(name) : name, copy_value ? s.arena->copy(value) : value};
+    append_field(s, Header{copy_name ? s.arena->copy(name) : name, copy_value ? s.arena->copy(value) : value});
     if (name == kCookie) {
         ++s.cookies;
     }
