@@ -283,15 +283,12 @@ const std::array<Field<Http2State>, 12> kHttp2Fields = {{
 bool read_http2(Walker& w, Node& n, ListenerState& l) {
     constexpr std::string_view kExpected = "true, false or an object of HTTP/2 settings";
     if (n.type != od::json_type::object) {
-        Scalar s;
-        if (!w.scalar(n, kExpected, s)) {
+        bool on = false;
+        if (!w.boolean(n, on, kExpected)) {
             return false;
         }
-        if (s.plain_string || (s.text != "true" && s.text != "false")) {
-            return w.scalar_mismatch(n, kExpected, s);
-        }
         l.options.http2 = Http2Options{};
-        l.options.http2.enabled = s.text == "true";
+        l.options.http2.enabled = on;
         l.http2_off = l.options.http2.enabled ? Place{} : Walker::place(n);
         return true;
     }

@@ -484,15 +484,12 @@ bool read_listener_tls(Walker& w, Node& n, std::optional<TlsOptions>& out, AlpnW
 bool read_upstream_tls(Walker& w, Node& n, UpstreamTlsOptions& out, UpstreamTlsPlaces& places) {
     constexpr std::string_view kExpected = "true, false or an object of TLS settings";
     if (n.type != od::json_type::object) {
-        Scalar s;
-        if (!w.scalar(n, kExpected, s)) {
+        bool on = false;
+        if (!w.boolean(n, on, kExpected)) {
             return false;
         }
-        if (s.plain_string || (s.text != "true" && s.text != "false")) {
-            return w.scalar_mismatch(n, kExpected, s);
-        }
         out = UpstreamTlsOptions{};
-        out.enabled = s.text == "true";
+        out.enabled = on;
         return true;
     }
     const Place at = Walker::place(n);

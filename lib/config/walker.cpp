@@ -155,13 +155,13 @@ bool Walker::milliseconds(Node& n, std::int64_t min, std::chrono::milliseconds& 
     return true;
 }
 
-bool Walker::boolean(Node& n, bool& out) {
+bool Walker::boolean(Node& n, bool& out, std::string_view expected) {
     Scalar s;
-    if (!scalar(n, "true or false", s)) {
+    if (!scalar(n, expected, s)) {
         return false;
     }
     if (s.plain_string || (s.text != "true" && s.text != "false")) {
-        return scalar_mismatch(n, "true or false", s);
+        return scalar_mismatch(n, expected, s);
     }
     out = s.text == "true";
     return true;

@@ -147,7 +147,9 @@ class Walker {
     bool milliseconds(Node& n, std::optional<std::chrono::milliseconds>& out);
     /// A duration in milliseconds from `min` to one day.
     bool milliseconds(Node& n, std::int64_t min, std::chrono::milliseconds& out);
-    bool boolean(Node& n, bool& out);
+    /// true or false; `expected` names what the key takes where it also takes something else
+    /// (an object of settings, read by the caller).
+    bool boolean(Node& n, bool& out, std::string_view expected = "true or false");
     /// One of `options`; `index` is its position.
     bool choice(Node& n, std::span<const std::string_view> options, std::size_t& index);
     /// A non-empty string.
