@@ -1191,7 +1191,8 @@ bool ServerSession::add_field(Stream& s, std::string_view name, std::string_view
         s.error_status = 431;
         return false;
     }
-    append_field(s, Header{copy_name ? s.arena->copy(name) : name, copy_value ? s.arena->copy(value) : value});
+    append_field(s, Header{copy_name ? s.arena->copy(name) : name,
+                           copy_value ? s.arena->copy(value) : value});
     if (name == kCookie) {
         ++s.cookies;
     }

@@ -19,11 +19,13 @@ template <class Take>
 bool for_each_decoded(std::string_view raw, Take&& take) noexcept {
     for (std::size_t i = 0; i < raw.size(); ++i) {
         char c = raw[i];
-        if (c == '%' && i + 2 < raw.size() && blitz::detail::hex_value(raw[i + 1]) >= 0 &&
-            blitz::detail::hex_value(raw[i + 2]) >= 0) {
-            c = static_cast<char>(blitz::detail::hex_value(raw[i + 1]) * 16 +
-                                  blitz::detail::hex_value(raw[i + 2]));
-            i += 2;
+        if (c == '%' && i + 2 < raw.size()) {
+            const int hi = blitz::detail::hex_value(raw[i + 1]);
+            const int lo = blitz::detail::hex_value(raw[i + 2]);
+            if (hi >= 0 && lo >= 0) {
+                c = static_cast<char>(hi * 16 + lo);
+                i += 2;
+            }
         }
         if (!take(c)) {
             return false;
